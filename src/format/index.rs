@@ -1,0 +1,148 @@
+//! The index file.
+//!
+//! ```text
+//! offset size  field
+//!      0    8  magic "ERNIEIDX"
+//!      8    4  format version (u32 LE)
+//!     12    4  vector dtype: 0 f32, 1 f16, 2 int8
+//!     16    4  dimension
+//!     20    4  reserved (0)
+//!     24    8  count (u64)
+//!     32   32  model fingerprint (sha256)
+//!     64    8  body length in bytes (u64)
+//!     72    4  CRC-32 of the body
+//!     76    4  reserved (0)
+//!     80       body: vectors (count*dim, little-endian), int8 scales
+//!              (count f32, int8 only), then each passage id as u32 length + UTF-8
+//! ```
+
+use half::f16;
+
+use crate::index::quant::{Store, VectorDType};
+use crate::index::FlatIndex;
+use crate::{Error, Result};
+
+pub const MAGIC: &[u8; 8] = b"ERNIEIDX";
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 80;
+const WHAT: &str = "index file";
+
+pub fn to_bytes(index: &FlatIndex) -> Result<Vec<u8>> {
+    let fp = parse_fingerprint(&index.fingerprint)?;
+    let mut body = Vec::with_capacity(index.store.bytes() + index.ids.len() * 20);
+    match &index.store {
+        Store::F32(d) => d.iter().for_each(|x| body.extend_from_slice(&x.to_le_bytes())),
+        Store::F16(d) => d.iter().for_each(|x| body.extend_from_slice(&x.to_le_bytes())),
+        Store::Int8 { q, scales } => {
+            body.extend(q.iter().map(|x| *x as u8));
+            scales.iter().for_each(|x| body.extend_from_slice(&x.to_le_bytes()));
+        }
+    }
+    for id in &index.ids {
+        body.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        body.extend_from_slice(id.as_bytes());
+    }
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&INDEX_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&index.store.dtype().code().to_le_bytes());
+    out.extend_from_slice(&(index.dim as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(index.ids.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fp);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(Error::format(WHAT, "not an ernie-search index (bad magic); build one with `ernie-search index`"));
+    }
+    if bytes.len() < HEADER {
+        return Err(Error::format(WHAT, format!("truncated: {} bytes, the header alone is {HEADER}", bytes.len())));
+    }
+    let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+    let version = u32_at(8);
+    if version != INDEX_FORMAT_VERSION {
+        return Err(Error::Version { what: WHAT, found: version, supported: INDEX_FORMAT_VERSION });
+    }
+    let dtype = VectorDType::from_code(u32_at(12))
+        .ok_or_else(|| Error::format(WHAT, format!("unknown vector dtype code {}", u32_at(12))))?;
+    let dim = u32_at(16) as usize;
+    let count = u64_at(24);
+    let fingerprint = crate::format::model::hex(&bytes[32..64]);
+    let body_len = u64_at(64);
+    let stored = u32_at(72);
+    let body = &bytes[HEADER..];
+    if body.len() as u64 != body_len {
+        return Err(Error::format(
+            WHAT,
+            format!("truncated or padded: the header announces {body_len} body bytes, the file holds {}", body.len()),
+        ));
+    }
+    let computed = crc32fast::hash(body);
+    if computed != stored {
+        return Err(Error::Checksum { what: WHAT, stored, computed });
+    }
+    if dim == 0 {
+        return Err(Error::format(WHAT, "dimension is 0"));
+    }
+    let n = usize::try_from(count).map_err(|_| Error::format(WHAT, "count does not fit in memory"))?;
+    let values = n.checked_mul(dim).ok_or_else(|| Error::format(WHAT, "count * dimension overflows"))?;
+    let elem = match dtype {
+        VectorDType::F32 => 4,
+        VectorDType::F16 => 2,
+        VectorDType::Int8 => 1,
+    };
+    let scale_bytes = if dtype == VectorDType::Int8 { n * 4 } else { 0 };
+    let vec_bytes = values
+        .checked_mul(elem)
+        .and_then(|v| v.checked_add(scale_bytes))
+        .filter(|v| *v <= body.len())
+        .ok_or_else(|| Error::format(WHAT, format!("{n} vectors of {dim} {} do not fit in the body", dtype.as_str())))?;
+    let (vecs, mut rest) = body.split_at(vec_bytes);
+    let store = match dtype {
+        VectorDType::F32 => Store::F32(vecs.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VectorDType::F16 => Store::F16(vecs.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
+        VectorDType::Int8 => {
+            let (q, s) = vecs.split_at(values);
+            Store::Int8 {
+                q: q.iter().map(|x| *x as i8).collect(),
+                scales: s.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            }
+        }
+    };
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        if rest.len() < 4 {
+            return Err(Error::format(WHAT, format!("passage id {i} of {n} is cut off")));
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let id = rest
+            .get(4..4 + len)
+            .ok_or_else(|| Error::format(WHAT, format!("passage id {i} of {n} is cut off")))?;
+        let id = std::str::from_utf8(id).map_err(|_| Error::format(WHAT, format!("passage id {i} is not UTF-8")))?;
+        ids.push(id.to_string());
+        rest = &rest[4 + len..];
+    }
+    if !rest.is_empty() {
+        return Err(Error::format(WHAT, format!("{} unexpected bytes after the last passage id", rest.len())));
+    }
+    Ok(FlatIndex { dim, ids, store, fingerprint })
+}
+
+fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return Err(Error::Invalid(format!("model fingerprint must be 64 hex digits, got {hex:?}")));
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| Error::Invalid(format!("model fingerprint is not hex: {hex:?}")))?;
+    }
+    Ok(out)
+}

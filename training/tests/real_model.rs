@@ -1,0 +1,164 @@
+//! Parity of our quantized encoder with candle-transformers' f32 `BertModel`
+//! on the real all-MiniLM-L6-v2 and 1,000 NQ passages.
+//!
+//! Needs `ernie-search fetch model` and `ernie-search fetch nq` first (the CI
+//! does both). Without them the test skips and says so loudly; with
+//! ERNIE_SEARCH_REQUIRE_REAL=1 a missing model is a failure instead.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use ernie_search::tokenize::TextTokenizer;
+use ernie_search::{Embedder, FlatIndex, VectorDType};
+
+const PASSAGES: usize = 1000;
+const MAX_LEN: usize = 256;
+
+fn cache() -> PathBuf {
+    std::env::var_os("ERNIE_SEARCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs_cache().join("ernie-search"))
+}
+
+fn dirs_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"))
+}
+
+/// The fetched checkpoint and NQ set, or None after a loud skip message.
+fn real_inputs() -> Option<(PathBuf, PathBuf)> {
+    let model = cache().join("models/all-MiniLM-L6-v2");
+    let nq = cache().join("data/nq");
+    if model.join("model.safetensors").is_file() && nq.join("corpus.jsonl").is_file() {
+        return Some((model, nq));
+    }
+    let msg = format!(
+        "REAL-MODEL TEST SKIPPED: no fetched model/data under {} (run `ernie-search fetch all`)",
+        cache().display()
+    );
+    if std::env::var("ERNIE_SEARCH_REQUIRE_REAL").is_ok_and(|v| v == "1") {
+        panic!("{msg}");
+    }
+    eprintln!("\n*** {msg} ***\n");
+    None
+}
+
+fn convert(checkpoint: &Path, dtype: &str, out: &Path) -> Embedder {
+    let status = Command::new(env!("CARGO_BIN_EXE_ernie-search"))
+        .args(["convert", "--dtype", dtype, "--max-passage-len", "256", "--checkpoint"])
+        .arg(checkpoint)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "convert {dtype} failed");
+    Embedder::from_bytes(&std::fs::read(out).unwrap()).unwrap()
+}
+
+fn jsonl_texts(path: &Path, field: &str, n: usize) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["_id"].as_str().unwrap().to_string(), v[field].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Reference: candle-transformers' f32 BERT, masked mean pooling, L2 norm.
+fn reference(checkpoint: &Path, texts: &[&str], max_len: usize) -> Vec<Vec<f32>> {
+    let cfg: Config = serde_json::from_slice(&std::fs::read(checkpoint.join("config.json")).unwrap()).unwrap();
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(&[checkpoint.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap()
+    };
+    let model = BertModel::load(vb, &cfg).unwrap();
+    let tok = TextTokenizer::from_bytes(&std::fs::read(checkpoint.join("tokenizer.json")).unwrap(), max_len).unwrap();
+    let mut out = Vec::new();
+    for chunk in texts.chunks(16) {
+        let toks = tok.encode_batch(chunk).unwrap();
+        let len = toks.iter().map(|t| t.ids.len()).max().unwrap();
+        let mut ids = vec![0u32; chunk.len() * len];
+        let mut mask = vec![0u32; chunk.len() * len];
+        for (r, t) in toks.iter().enumerate() {
+            ids[r * len..r * len + t.ids.len()].copy_from_slice(&t.ids);
+            mask[r * len..r * len + t.ids.len()].fill(1);
+        }
+        let ids = Tensor::from_vec(ids, (chunk.len(), len), &Device::Cpu).unwrap();
+        let mask = Tensor::from_vec(mask, (chunk.len(), len), &Device::Cpu).unwrap();
+        let h = model.forward(&ids, &ids.zeros_like().unwrap(), Some(&mask)).unwrap();
+        let m = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+        let pooled = h.broadcast_mul(&m).unwrap().sum(1).unwrap().broadcast_div(&m.sum(1).unwrap()).unwrap();
+        let norm = pooled.sqr().unwrap().sum_keepdim(1).unwrap().sqrt().unwrap();
+        out.extend(pooled.broadcast_div(&norm).unwrap().to_vec2::<f32>().unwrap());
+    }
+    out
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn top10(index: &FlatIndex, q: &[f32]) -> HashSet<usize> {
+    index.search(q, 10).unwrap().into_iter().map(|h| h.ordinal).collect()
+}
+
+#[test]
+fn quantized_student_matches_f32_bert() {
+    let Some((checkpoint, nq)) = real_inputs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let passages = jsonl_texts(&nq.join("corpus.jsonl"), "text", PASSAGES);
+    let texts: Vec<&str> = passages.iter().map(|p| p.1.as_str()).collect();
+    let reference_vecs = reference(&checkpoint, &texts, MAX_LEN);
+
+    // Dev queries, against an index of the same 1,000 passages.
+    let dev: HashSet<String> = std::fs::read_to_string(nq.join("qrels/dev.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect();
+    let queries: Vec<String> = jsonl_texts(&nq.join("queries.jsonl"), "text", usize::MAX)
+        .into_iter()
+        .filter(|(id, _)| dev.contains(id))
+        .map(|(_, t)| t)
+        .collect();
+    assert!(queries.len() > 1000, "dev queries: {}", queries.len());
+    let qrefs: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let ref_queries = reference(&checkpoint, &qrefs, 64);
+    let mut ref_index = FlatIndex::new(384, VectorDType::F32, &"0".repeat(64)).unwrap();
+    for (i, v) in reference_vecs.iter().enumerate() {
+        ref_index.push(&format!("{i:04}"), v).unwrap();
+    }
+
+    for (dtype, min_cos) in [("q8_0", 0.999f32), ("q4_0", 0.99)] {
+        let e = convert(&checkpoint, dtype, &tmp.path().join(format!("{dtype}.gguf")));
+        let ours: Vec<Vec<f32>> = texts.chunks(32).flat_map(|c| e.embed_passages(c).unwrap()).collect();
+        let mean = ours.iter().zip(&reference_vecs).map(|(a, b)| cosine(a, b)).sum::<f32>() / ours.len() as f32;
+        let worst = ours.iter().zip(&reference_vecs).map(|(a, b)| cosine(a, b)).fold(1.0f32, f32::min);
+        eprintln!("{dtype}: mean cosine {mean:.5}, worst {worst:.5} over {} passages", ours.len());
+        assert!(mean >= min_cos, "{dtype}: mean cosine {mean} < {min_cos}");
+
+        let mut index = FlatIndex::new(384, VectorDType::F32, &"0".repeat(64)).unwrap();
+        for (i, v) in ours.iter().enumerate() {
+            index.push(&format!("{i:04}"), v).unwrap();
+        }
+        let our_queries: Vec<Vec<f32>> = qrefs.chunks(64).flat_map(|c| e.embed_queries(c).unwrap()).collect();
+        let overlap: f64 = our_queries
+            .iter()
+            .zip(&ref_queries)
+            .map(|(q, r)| top10(&index, q).intersection(&top10(&ref_index, r)).count() as f64 / 10.0)
+            .sum::<f64>()
+            / queries.len() as f64;
+        eprintln!("{dtype}: top-10 overlap {overlap:.4} over {} dev queries", queries.len());
+        if dtype == "q8_0" {
+            assert!(overlap >= 0.95, "{dtype}: top-10 overlap {overlap} < 0.95");
+        }
+    }
+}
