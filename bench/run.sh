@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Ours and the peers in one run, on this machine: encode (Q8_0 and f32 vs the
+# int8 ONNX of the same model on onnxruntime) and top-10 scan over 100k x 384
+# (f32 and int8 vs faiss-cpu IndexFlatIP and the copy-bandwidth floor).
+# Writes target/bench/results.jsonl (one JSON object per measurement).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench
+mkdir -p "$out" models
+BIN=target/release/ernie-search
+VENV=${PEERS_VENV:-$out/venv}
+
+cargo build --release -p ernie-search-cli
+"$BIN" fetch model >/dev/null
+"$BIN" fetch nq >/dev/null
+[ -f models/minilm-q8.gguf ] || "$BIN" convert --dtype q8_0 --out models/minilm-q8.gguf >/dev/null
+[ -f models/minilm-f32.gguf ] || "$BIN" convert --dtype f32 --out models/minilm-f32.gguf >/dev/null
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r bench/requirements.txt
+fi
+[ -f "$out/onnx/model.onnx" ] || "$VENV/bin/python" bench/peers.py fetch-onnx --dest "$out/onnx" --with-tokenizer >/dev/null
+
+# 320 NQ passages cut to their first 120 words: the same file for every engine.
+CACHE=${ERNIE_SEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ernie-search}
+python3 - "$CACHE/data/nq/corpus.jsonl" "$out/passages.jsonl" <<'PY'
+import json, sys
+src, dst = sys.argv[1], sys.argv[2]
+rows = []
+for line in open(src):
+    d = json.loads(line)
+    words = d["text"].split(" ")
+    if len(words) >= 120:
+        rows.append({"id": d["_id"], "text": " ".join(words[:120])})
+    if len(rows) == 320:
+        break
+with open(dst, "w") as f:
+    for r in rows:
+        f.write(json.dumps(r) + "\n")
+PY
+
+res=$out/results.jsonl
+: > "$res"
+for m in q8 f32; do
+  "$BIN" bench encode --model models/minilm-$m.gguf --passages "$out/passages.jsonl" --batch 32 | tee -a "$res"
+done
+"$VENV/bin/python" bench/peers.py encode --onnx-pkg-dir "$out/onnx" --passages "$out/passages.jsonl" --batch 32 --max-len 256 | tee -a "$res"
+for d in f32 int8; do
+  "$BIN" bench scan --n 100000 --dim 384 --dtype $d --queries 100 | tee -a "$res"
+done
+"$VENV/bin/python" bench/peers.py scan --n 100000 --dim 384 --k 10 --queries 100 --threads 1 | tee -a "$res"
+echo "results in $res"

