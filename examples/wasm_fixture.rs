@@ -36,7 +36,7 @@ mod native {
 
     use ernie_search::format::model::WeightDType;
     use ernie_search::synthetic::{tiny_model, WORDS};
-    use ernie_search::{format, Embedder, FlatIndex, Pooling, Retriever, VectorDType};
+    use ernie_search::{format, Embedder, FlatIndex, Kernel, Pooling, Retriever, VectorDType};
     use serde_json::json;
 
     type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -100,7 +100,9 @@ mod native {
         let model = tiny_model(7, WeightDType::Q8_0, Pooling::Mean)?;
         let other = tiny_model(8, WeightDType::Q8_0, Pooling::Mean)?;
         let twin = tiny_model(7, WeightDType::F32, Pooling::Mean)?;
-        let embedder = Embedder::from_bytes(&model)?;
+        // The browser runs the quantized kernel (Kernel::default() in wasm32),
+        // so the native reference must too.
+        let embedder = Embedder::from_bytes_with(&model, Kernel::Quantized)?;
         let fingerprint = embedder.card().fingerprint.clone();
 
         let passages = passages();
@@ -115,7 +117,7 @@ mod native {
         let batch = &texts[..PASSAGE_BATCH];
         let batch_vectors = embedder.embed_passages(batch)?;
         let retriever = Retriever::new(embedder, index)?;
-        let twin_embedder = Embedder::from_bytes(&twin)?;
+        let twin_embedder = Embedder::from_bytes_with(&twin, Kernel::Quantized)?;
         let twin_queries = QUERIES
             .iter()
             .map(|q| Ok(twin_embedder.embed_queries(&[q])?.remove(0)))

@@ -19,7 +19,7 @@ pub mod wasm;
 
 pub use error::{Error, Result};
 pub use index::{FlatIndex, Hit, VectorDType};
-pub use model::{BertConfig, Embedder, Pooling};
+pub use model::{BertConfig, Embedder, Kernel, Pooling};
 pub use retriever::{Retriever, SearchHit};
 pub use tokenize::TextTokenizer;
 

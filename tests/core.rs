@@ -4,7 +4,7 @@
 use ernie_search::format::model::{read_card, read_model, WeightDType};
 use ernie_search::format::{index as index_file, shard};
 use ernie_search::synthetic::{tiny_model, WORDS};
-use ernie_search::{Embedder, Error, FlatIndex, Pooling, Retriever, VectorDType};
+use ernie_search::{Embedder, Error, FlatIndex, Kernel, Pooling, Retriever, VectorDType};
 
 fn passages(n: usize) -> Vec<String> {
     // Deterministic word salads over the tiny vocabulary.
@@ -66,6 +66,19 @@ fn quantized_weights_track_f32() {
         let q = embedder(5, w).embed_passages(&refs).unwrap();
         let mean: f32 = q.iter().zip(&f32v).map(|(a, b)| cosine(a, b)).sum::<f32>() / q.len() as f32;
         assert!(mean >= min, "{w:?}: mean cosine {mean} < {min}");
+    }
+}
+
+#[test]
+fn quantized_and_dense_kernels_agree() {
+    let bytes = tiny_model(5, WeightDType::Q8_0, Pooling::Mean).unwrap();
+    let texts = passages(12);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let q = Embedder::from_bytes_with(&bytes, Kernel::Quantized).unwrap().embed_passages(&refs).unwrap();
+    let d = Embedder::from_bytes_with(&bytes, Kernel::Dense).unwrap().embed_passages(&refs).unwrap();
+    for (a, b) in q.iter().zip(&d) {
+        // Only the quantized kernel rounds activations to 8 bits.
+        assert!(cosine(a, b) > 0.995, "cosine {}", cosine(a, b));
     }
 }
 

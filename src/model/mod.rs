@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 use crate::format::model::{read_model, ModelCard, ModelFile};
 use crate::tokenize::{TextTokenizer, Tokens};
 use crate::{Error, Result, MAX_QUERY_CHARS};
+pub use encoder::Kernel;
 use encoder::{Encoder, Weights};
 
 /// Turns texts into vectors with one model file.
@@ -23,14 +24,19 @@ pub struct Embedder {
 
 impl Embedder {
     /// Loads a model file (GGUF bytes, see [`crate::format::model`]).
+    /// With the platform's default [`Kernel`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_model_file(read_model(bytes)?)
+        Self::from_model_file(read_model(bytes)?, Kernel::default())
     }
 
-    pub fn from_model_file(file: ModelFile) -> Result<Self> {
+    pub fn from_bytes_with(bytes: &[u8], kernel: Kernel) -> Result<Self> {
+        Self::from_model_file(read_model(bytes)?, kernel)
+    }
+
+    pub fn from_model_file(file: ModelFile, kernel: Kernel) -> Result<Self> {
         let ModelFile { card, mut tensors } = file;
         let spec = &card.spec;
-        let encoder = Encoder::load(&mut Weights::new(&mut tensors), &spec.bert)?;
+        let encoder = Encoder::load(&mut Weights::new(&mut tensors, kernel), &spec.bert)?;
         let json = card.tokenizer_json.as_bytes();
         let max_pos = spec.bert.max_position_embeddings;
         let query_tok = TextTokenizer::from_bytes(json, spec.max_query_len.min(max_pos))?;
