@@ -82,12 +82,16 @@ pub struct ModelFile {
 
 /// Quantizes f32 tensors for storage: weight matrices whose rows split into
 /// whole blocks take `dtype`; vectors (biases, layer norms) stay f32, since
-/// they are tiny and precision-sensitive.
+/// they are tiny and precision-sensitive. The embedding tables never go below
+/// Q8_0: at 4 bits every token starts from a visibly wrong vector.
 pub fn quantize_tensors(tensors: Vec<(String, Tensor)>, dtype: WeightDType) -> Result<Vec<(String, QTensor)>> {
-    let target = dtype.ggml();
     tensors
         .into_iter()
         .map(|(name, t)| {
+            let target = match dtype {
+                WeightDType::Q4_0 if name.starts_with("embeddings.") => GgmlDType::Q8_0,
+                _ => dtype.ggml(),
+            };
             let quantizable = t.rank() == 2 && t.dims()[1] % target.block_size() == 0;
             let ggml = if quantizable { target } else { GgmlDType::F32 };
             let q = QTensor::quantize(&t.to_dtype(candle_core::DType::F32)?, ggml)?;
