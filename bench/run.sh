@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
 mkdir -p "$out" models
-BIN=target/release/ernie-search
+BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
 VENV=${PEERS_VENV:-$out/venv}
 
 cargo build --release -p ernie-search-cli

