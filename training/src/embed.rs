@@ -31,12 +31,18 @@ pub fn embed_passages(embedder: &Embedder, texts: &[String], batch: usize, label
     order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].ids.len()));
     let bar = progress(texts.len() as u64, label);
     let mut vectors = vec![Vec::new(); texts.len()];
+    let log = bar.is_hidden();
+    let mut next_report = texts.len() / 10;
     for chunk in order.chunks(batch.max(1)) {
         let batch_tokens: Vec<_> = chunk.iter().map(|&i| tokens[i].clone()).collect();
         for (&i, v) in chunk.iter().zip(embedder.embed_tokens(&batch_tokens)?) {
             vectors[i] = v;
         }
         bar.inc(chunk.len() as u64);
+        if log && bar.position() as usize >= next_report {
+            eprintln!("{label}: {}/{} in {:.0}s", bar.position(), texts.len(), start.elapsed().as_secs_f64());
+            next_report += texts.len() / 10;
+        }
     }
     bar.finish_and_clear();
     Ok(Embedded { vectors, seconds: start.elapsed().as_secs_f64(), truncated })
@@ -54,6 +60,8 @@ pub fn embed_queries(embedder: &Embedder, texts: &[String], batch: usize, label:
     Ok(out)
 }
 
+/// A bar on a terminal; in logs (CI, redirected output) indicatif draws
+/// nothing, so `embed_passages` also prints a line every tenth of the work.
 pub fn progress(len: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
