@@ -2,7 +2,7 @@
 # Ours and the peers in one run, on this machine: encode (Q8_0 and f32 vs the
 # int8 ONNX of the same model on onnxruntime) and top-10 scan over 100k x 384
 # (f32 and int8 vs faiss-cpu IndexFlatIP and the copy-bandwidth floor).
-# Writes target/bench/results.jsonl (one JSON object per measurement).
+# Writes target/bench/results.jsonl (JSON objects, one per measurement; the peers pretty-print).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
