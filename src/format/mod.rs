@@ -24,3 +24,28 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     }
     result
 }
+
+/// `.name.<tag>-<pid>` beside `path`: where a replacement is staged.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sibling(path: &std::path::Path, tag: &str) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    path.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+}
+
+/// Swaps the finished folder `new` into `dir`. The old `dir` is removed only
+/// once the new one is in place, and put back if the swap fails.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn replace_dir(new: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        return std::fs::rename(new, dir);
+    }
+    let old = sibling(dir, "old");
+    let _ = std::fs::remove_dir_all(&old);
+    std::fs::rename(dir, &old)?;
+    if let Err(e) = std::fs::rename(new, dir) {
+        let _ = std::fs::rename(&old, dir);
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}

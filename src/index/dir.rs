@@ -24,7 +24,7 @@ pub fn write_dir(
     if shard_size == 0 {
         return Err(Error::Invalid("shard size must be positive".into()));
     }
-    let tmp = sibling(dir, "tmp");
+    let tmp = format::sibling(dir, "tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("passages"))?;
     let result = (|| {
@@ -52,7 +52,7 @@ pub fn write_dir(
             shards,
         };
         std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
-        replace_dir(&tmp, dir)?;
+        format::replace_dir(&tmp, dir)?;
         Ok(manifest)
     })();
     if result.is_err() {
@@ -61,34 +61,17 @@ pub fn write_dir(
     result
 }
 
-fn sibling(dir: &Path, tag: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "index".into());
-    dir.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
-}
-
-/// Swaps `new` into `dir`; the old directory is removed only once the new one is in place.
-fn replace_dir(new: &Path, dir: &Path) -> Result<()> {
-    if dir.exists() {
-        let old = sibling(dir, "old");
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(dir, &old)?;
-        if let Err(e) = std::fs::rename(new, dir) {
-            let _ = std::fs::rename(&old, dir);
-            return Err(e.into());
-        }
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(new, dir)?;
-    }
-    Ok(())
-}
-
-/// An opened index directory; passage shards are read on first use.
+/// An opened index directory: the index in memory, the texts on demand.
 pub struct IndexDir {
+    pub index: FlatIndex,
+    pub shards: Shards,
+}
+
+/// Passage texts of an index directory; each shard is read on first use.
+pub struct Shards {
     pub root: PathBuf,
     pub manifest: Manifest,
-    pub index: FlatIndex,
-    shards: RefCell<HashMap<usize, Vec<Passage>>>,
+    cache: RefCell<HashMap<usize, Vec<Passage>>>,
 }
 
 impl IndexDir {
@@ -102,16 +85,19 @@ impl IndexDir {
         if index.len() != manifest.count || index.fingerprint() != manifest.model_fingerprint {
             return Err(Error::format("index directory", "the manifest and the index file disagree (count or model)"));
         }
-        Ok(Self { root: root.to_path_buf(), manifest, index, shards: RefCell::new(HashMap::new()) })
+        let shards = Shards { root: root.to_path_buf(), manifest, cache: RefCell::new(HashMap::new()) };
+        Ok(Self { index, shards })
     }
+}
 
+impl Shards {
     /// The passage at `ordinal`, loading its shard if needed.
     pub fn passage(&self, ordinal: usize) -> Result<Passage> {
         let (shard, pos) = self
             .manifest
             .locate(ordinal)
             .ok_or_else(|| Error::Invalid(format!("passage {ordinal} is out of range")))?;
-        let mut cache = self.shards.borrow_mut();
+        let mut cache = self.cache.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(shard) {
             let path = self.root.join(&self.manifest.shards[shard]);
             e.insert(shard::shard_from_bytes(&std::fs::read(&path)?)?);
@@ -124,6 +110,6 @@ impl IndexDir {
 
     /// How many shards have been read so far (lazy loading is observable).
     pub fn loaded_shards(&self) -> usize {
-        self.shards.borrow().len()
+        self.cache.borrow().len()
     }
 }

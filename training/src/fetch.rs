@@ -203,16 +203,12 @@ impl Drop for Staging {
 }
 
 fn staging(dest: &Path) -> Result<Staging> {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let tmp = ernie_search::format::sibling(dest, "partial");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     Ok(Staging(tmp))
 }
 
 fn commit(tmp: Staging, dest: &Path) -> Result<()> {
-    if dest.exists() {
-        std::fs::remove_dir_all(dest)?;
-    }
-    std::fs::rename(&*tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))
+    ernie_search::format::replace_dir(&tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))
 }

@@ -142,29 +142,27 @@ fn search(dir: &Path, query: &str, k: usize, model: Option<&Path>, json: bool) -
     let opened = IndexDir::open(dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let model_path = match model {
         Some(m) => m.to_path_buf(),
-        None => match &opened.manifest.model_path {
+        None => match &opened.shards.manifest.model_path {
             Some(p) => PathBuf::from(p),
             None => bail!("the index does not record its model; pass --model"),
         },
     };
     let embedder = load_model(&model_path)?;
     let t = Instant::now();
-    let IndexDir { manifest, index, .. } = opened;
+    let IndexDir { index, shards } = opened;
     let retriever = Retriever::new(embedder, index).with_context(|| format!("{} with {}", dir.display(), model_path.display()))?;
     let hits = retriever.search(query, k)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
-    let opened = IndexDir::open(dir)?; // cheap re-open to read shards lazily
-    let _ = manifest;
     let mut rows = Vec::new();
     for h in &hits {
-        let p = opened.passage(h.ordinal)?;
+        let p = shards.passage(h.ordinal)?;
         rows.push(serde_json::json!({"id": h.id, "score": h.score, "title": p.title, "text": p.text, "url": p.url}));
     }
     if json {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
-    println!("{} results for {query:?} in {ms:.0} ms ({} shard(s) read)", hits.len(), opened.loaded_shards());
+    println!("{} results for {query:?} in {ms:.0} ms ({} shard(s) read)", hits.len(), shards.loaded_shards());
     for (i, r) in rows.iter().enumerate() {
         let text = r["text"].as_str().unwrap_or_default();
         let excerpt: String = text.chars().take(160).collect();
