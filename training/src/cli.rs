@@ -44,9 +44,9 @@ pub enum Command {
         /// Do not L2-normalise embeddings
         #[arg(long)]
         no_normalize: bool,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = token_window)]
         max_query_len: usize,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = token_window)]
         max_passage_len: usize,
         /// Keep only the first N encoder layers
         #[arg(long)]
@@ -140,22 +140,40 @@ pub enum BenchWhat {
         /// JSONL with a "text" (and "id") per line
         #[arg(long)]
         passages: PathBuf,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = positive)]
         batch: usize,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = positive)]
         queries: usize,
     },
     /// Top-k latency over random vectors, and the memory-bandwidth floor
     Scan {
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = positive)]
         n: usize,
-        #[arg(long, default_value_t = 384)]
+        #[arg(long, default_value_t = 384, value_parser = positive)]
         dim: usize,
         #[arg(long, default_value = "f32")]
         dtype: String,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = positive)]
         queries: usize,
         #[arg(short, long, default_value_t = 10)]
         k: usize,
     },
+}
+
+/// For counts that must be at least 1 (batch sizes, samples, vectors).
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A token window must hold [CLS], [SEP] and at least one token of text.
+pub fn token_window(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n < 3 => Err("must be at least 3 ([CLS] + text + [SEP])".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
