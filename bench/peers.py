@@ -12,6 +12,11 @@ Subcommands (each prints ONE JSON object to stdout; errors go to stderr, exit 2)
               batch wall time, single-query latency; optional embedding dump.
   scan        faiss-cpu IndexFlatIP brute-force search over random unit
               vectors, plus a memory-bandwidth reference and scan floors.
+  bm25        bm25s (Lucene BM25, English stop words, Snowball stemmer) over a
+              BEIR folder: retrieval scores for one qrels split, index and
+              query time; optional TREC run file.
+  trec-eval   scores any TREC run file against a BEIR qrels file, the same
+              way bm25 does (pytrec_eval; see _score for the definitions).
 
 Install the pinned packages from bench/requirements.txt into a venv first.
 """
@@ -613,6 +618,181 @@ def _copy_bandwidth(np, mib: int, repeats: int) -> dict:
             "copy_gbps": round(nbytes / (best / 1e9) / 1e9, 3)}
 
 
+# ---------------------------------------------------------------- bm25 / trec-eval
+
+METRICS = ("mrr_10", "recall_1", "recall_5", "recall_20", "recall_100", "ndcg_10")
+
+
+def _read_jsonl_objects(path: Path, what: str) -> list[dict]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PeerError(f"{what} {path}:{lineno}: not JSON ({e.msg})") from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("_id"), str) \
+                    or not isinstance(obj.get("text"), str):
+                raise PeerError(f"{what} {path}:{lineno}: expected an object with string _id and text")
+            out.append(obj)
+    if not out:
+        raise PeerError(f"{what} {path} holds no lines")
+    return out
+
+
+def _read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
+    """BEIR qrels TSV (header `query-id corpus-id score`) -> {qid: {docid: relevance}}."""
+    path = _need_file(path, "qrels file")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            cols = line.rstrip("\n").split("\t")
+            if lineno == 1 and cols[0] == "query-id":
+                continue
+            if not line.strip():
+                continue
+            if len(cols) != 3:
+                raise PeerError(f"qrels {path}:{lineno}: expected 3 tab-separated columns")
+            try:
+                qrels.setdefault(cols[0], {})[cols[1]] = int(cols[2])
+            except ValueError as e:
+                raise PeerError(f"qrels {path}:{lineno}: score is not an integer") from e
+    if not qrels:
+        raise PeerError(f"qrels {path} holds no rows")
+    return qrels
+
+
+def _read_run(path: str | Path) -> dict[str, dict[str, float]]:
+    """TREC run (`qid Q0 docid rank score tag`) -> {qid: {docid: score}}; rank is ignored."""
+    path = _need_file(path, "run file")
+    run: dict[str, dict[str, float]] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) != 6:
+                raise PeerError(f"run {path}:{lineno}: expected 6 columns `qid Q0 docid rank score tag`")
+            qid, _, doc, _, score, _ = cols
+            hits = run.setdefault(qid, {})
+            if doc in hits:
+                raise PeerError(f"run {path}:{lineno}: {doc} listed twice for query {qid}")
+            try:
+                hits[doc] = float(score)
+            except ValueError as e:
+                raise PeerError(f"run {path}:{lineno}: score {score!r} is not a number") from e
+    return run
+
+
+def _score(qrels: dict, run: dict) -> dict:
+    """Means over ALL qrels queries (a query absent from the run counts 0), by pytrec_eval:
+    mrr_10 = recip_rank on the run cut to its top 10 per query, recall_N = recall_N,
+    ndcg_10 = ndcg_cut_10. Ties are left to pytrec_eval (trec_eval order: score
+    descending, then doc id descending); the top-10 cut uses the same order."""
+    pytrec_eval = _import("pytrec_eval")
+    run = {q: hits for q, hits in run.items() if q in qrels and hits}
+    top10 = {q: dict(sorted(hits.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10])
+             for q, hits in run.items()}
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"recall.1,5,20,100", "ndcg_cut.10"}).evaluate(run)
+    cut = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
+    n = len(qrels)
+    sums = {m: 0.0 for m in METRICS}
+    for q in qrels:
+        f, c = full.get(q, {}), cut.get(q, {})
+        sums["mrr_10"] += c.get("recip_rank", 0.0)
+        for k in (1, 5, 20, 100):
+            sums[f"recall_{k}"] += f.get(f"recall_{k}", 0.0)
+        sums["ndcg_10"] += f.get("ndcg_cut_10", 0.0)
+    return {m: v / n for m, v in sums.items()}
+
+
+def _write_run(path: str, run: dict[str, list[tuple[str, float]]], tag: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, hits in run.items():
+            for rank, (doc, score) in enumerate(hits, 1):
+                f.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
+
+
+def cmd_bm25(args) -> dict:
+    bm25s = _import("bm25s")
+    Stemmer = _import("Stemmer")
+    data = Path(args.data).expanduser()
+    corpus = _read_jsonl_objects(_need_file(data / "corpus.jsonl", "corpus"), "corpus")
+    queries = {o["_id"]: o["text"] for o in
+               _read_jsonl_objects(_need_file(data / "queries.jsonl", "queries"), "queries")}
+    qrels = _read_qrels(data / "qrels" / f"{args.split}.tsv")
+    missing = [q for q in qrels if q not in queries]
+    if missing:
+        raise PeerError(f"{len(missing)} qrels queries not in queries.jsonl, e.g. {missing[0]}")
+    if args.k < 1:
+        raise PeerError("--k must be >= 1")
+    if args.run:
+        d = Path(args.run).parent
+        if not d.is_dir():
+            raise PeerError(f"folder for --run not found: {d}")
+    qids = list(qrels)
+    doc_ids = [o["_id"] for o in corpus]
+    texts = [f"{o['title']} {o['text']}" if o.get("title") else o["text"] for o in corpus]
+    stemmer = Stemmer.Stemmer("english")
+
+    def tokenize(t, ids):
+        return bm25s.tokenize(t, lower=True, stopwords="en", stemmer=stemmer,
+                              return_ids=ids, show_progress=False)
+
+    t0 = time.perf_counter()
+    retriever = bm25s.BM25(method="lucene", k1=args.k1, b=args.b)
+    retriever.index(tokenize(texts, True), show_progress=False)
+    index_s = time.perf_counter() - t0
+
+    # Queries left with no indexed term (all stop words, or unseen words) get no
+    # hits and score 0; bm25s would rank every passage at score 0 for them.
+    t0 = time.perf_counter()
+    q_tokens = tokenize([queries[q] for q in qids], False)
+    vocab = retriever.vocab_dict
+    live = [i for i, toks in enumerate(q_tokens) if any(t and t in vocab for t in toks)]
+    run: dict[str, list[tuple[str, float]]] = {}
+    if live:
+        k = min(args.k, len(texts))
+        docs, scores = retriever.retrieve([q_tokens[i] for i in live], k=k, show_progress=False)
+        for i, row_d, row_s in zip(live, docs, scores):
+            run[qids[i]] = [(doc_ids[d], float(s)) for d, s in zip(row_d, row_s) if s > 0]
+    query_s = time.perf_counter() - t0
+
+    if args.run:
+        _write_run(args.run, run, "bm25s")
+    return {
+        "peer": "bm25s",
+        "version": bm25s.__version__,
+        "data": str(data),
+        "split": args.split,
+        "k1": args.k1,
+        "b": args.b,
+        "queries": len(qids),
+        "passages": len(texts),
+        "scores": _score(qrels, {q: dict(h) for q, h in run.items()}),
+        "index_seconds": round(index_s, 3),
+        "query_seconds": round(query_s, 3),
+        "vocab": sum(1 for t in vocab if t),  # bm25s adds an empty token "" to its vocabulary
+        "queries_without_hits": len(qids) - sum(1 for h in run.values() if h),
+        "run": str(Path(args.run).resolve()) if args.run else None,
+    }
+
+
+def cmd_trec_eval(args) -> dict:
+    qrels = _read_qrels(args.qrels)
+    run = _read_run(args.run)
+    return {
+        "qrels": str(Path(args.qrels).resolve()),
+        "run": str(Path(args.run).resolve()),
+        "queries": len(qrels),
+        "run_queries": len(run),
+        "run_queries_in_qrels": sum(1 for q in run if q in qrels),
+        "scores": _score(qrels, run),
+    }
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -650,6 +830,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-repeats", type=int, default=7, help="timed repeats of the all-queries batch (default 7)")
     s.add_argument("--copy-mib", type=int, default=256, help="array size for the copy bandwidth (default 256)")
     s.set_defaults(func=cmd_scan)
+
+    b = sub.add_parser("bm25", help="bm25s Lucene BM25 retrieval scores on a BEIR folder")
+    b.add_argument("--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    b.add_argument("--split", default="dev", help="qrels split (default dev)")
+    b.add_argument("--k1", type=float, default=1.5)
+    b.add_argument("--b", type=float, default=0.75)
+    b.add_argument("--k", type=int, default=100, help="hits per query (default 100)")
+    b.add_argument("--run", metavar="OUT.trec", help="write the TREC run file here")
+    b.set_defaults(func=cmd_bm25)
+
+    t = sub.add_parser("trec-eval", help="score a TREC run file against BEIR qrels (same metrics as bm25)")
+    t.add_argument("--qrels", required=True, help="BEIR qrels TSV, e.g. DIR/qrels/dev.tsv")
+    t.add_argument("--run", required=True, help="TREC run: qid Q0 docid rank score tag")
+    t.set_defaults(func=cmd_trec_eval)
     return ap
 
 

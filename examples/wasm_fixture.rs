@@ -7,9 +7,12 @@
 //! Into the directory given: `tiny.gguf` (the synthetic tiny model, seed 7,
 //! Q8_0, mean pooling), `tiny-f32.gguf` (the same weights unquantized),
 //! `other.gguf` (seed 8: an index from `tiny.gguf` must be refused with it),
-//! `tiny.index` (f32 flat index over `passages.json`) and `expected.json`:
-//! native embeddings of a passage batch and of single queries for both models,
-//! and native top-10 results, which the wasm build must reproduce.
+//! `tiny.index` (f32 flat index over `passages.json`, the long passage in
+//! overlapping windows), `lexical.meta` + `lexical.<n>.block` (its BM25 index
+//! in 4 term blocks) and `expected.json`: native embeddings of a passage batch
+//! and of single queries for both models, and native top-10 results in every
+//! mode (dense, lexical, hybrid by RRF and by a convex weight), which the wasm
+//! build must reproduce.
 //!
 //! Why two models: Q8_0 matmuls quantize their *activations* too (round(x / d)
 //! per block of 32), so a last-bit difference between the native (AVX/FMA) and
@@ -36,7 +39,9 @@ mod native {
 
     use ernie_search::format::model::WeightDType;
     use ernie_search::synthetic::{tiny_model, WORDS};
-    use ernie_search::{format, Embedder, FlatIndex, Kernel, Pooling, Retriever, VectorDType};
+    use ernie_search::{
+        format, Bm25Params, Embedder, FlatIndex, Fusion, Kernel, LexicalIndex, Mode, Pooling, Retriever, VectorDType,
+    };
     use serde_json::json;
 
     type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -44,6 +49,10 @@ mod native {
     /// Passages embedded as one batch, natively and in the browser.
     const PASSAGE_BATCH: usize = 8;
     const K: usize = 10;
+    /// Window overlap for the long passage, BM25 term blocks, the convex weight.
+    const OVERLAP: usize = 8;
+    const BLOCKS: u32 = 4;
+    const ALPHA: f32 = 0.4;
 
     /// Queries: plain, capitalised with punctuation, out-of-vocabulary words
     /// (spelled with letters), accents, and one longer than the 16-token window.
@@ -58,6 +67,7 @@ mod native {
         "which ship was in the battle of the ocean when the war of the world was in the century of the king",
         "red bird blue flower",
         "music",
+        "the of and",
     ];
 
     /// SplitMix64, so the passages are the same on every machine.
@@ -107,16 +117,27 @@ mod native {
 
         let passages = passages();
         let texts: Vec<&str> = passages.iter().map(|(_, t)| t.as_str()).collect();
-        let vectors = embedder.embed_passages(&texts)?;
+        let (windows, _) = embedder.tokenize_passage_windows(&texts, OVERLAP, 16)?;
         let mut index = FlatIndex::new(embedder.dim(), VectorDType::F32, &fingerprint)?;
-        for ((id, _), v) in passages.iter().zip(&vectors) {
-            index.push(id, v)?;
+        for ((id, _), w) in passages.iter().zip(&windows) {
+            index.push_windows(id, &embedder.embed_tokens(w)?)?;
         }
+        assert!(index.rows() > index.len(), "the fixture must exercise windows");
         let index_bytes = format::index::to_bytes(&index)?;
+        let ids: Vec<&str> = passages.iter().map(|(id, _)| id.as_str()).collect();
+        let lexical = LexicalIndex::build(&ids, &texts, Bm25Params::default(), BLOCKS)?;
+        std::fs::write(dir.join("lexical.meta"), format::lexical::meta_to_bytes(lexical.meta()))?;
+        for b in 0..BLOCKS {
+            let block = lexical.block(b).ok_or("block not built")?;
+            std::fs::write(dir.join(format!("lexical.{b}.block")), format::lexical::block_to_bytes(lexical.meta(), b, block))?;
+        }
 
         let batch = &texts[..PASSAGE_BATCH];
         let batch_vectors = embedder.embed_passages(batch)?;
-        let retriever = Retriever::new(embedder, index)?;
+        let retriever = Retriever::new(embedder, index)?.with_lexical(lexical)?;
+        let convex = Retriever::new(Embedder::from_bytes_with(&model, Kernel::Quantized)?, retriever.index().clone())?
+            .with_lexical(LexicalIndex::build(&ids, &texts, Bm25Params::default(), BLOCKS)?)?
+            .with_fusion(Fusion::Convex { alpha: ALPHA });
         let twin_embedder = Embedder::from_bytes_with(&twin, Kernel::Quantized)?;
         let twin_queries = QUERIES
             .iter()
@@ -130,14 +151,22 @@ mod native {
         let mut queries = Vec::new();
         for q in QUERIES {
             let embedding = retriever.embedder().embed_queries(&[q])?.remove(0);
-            let hits = retriever.search(q, K)?;
-            queries.push(json!({"text": q, "embedding": embedding, "top": hits}));
+            let dense = retriever.search(q, K, Mode::Dense)?;
+            // Stop words only: lexical refuses (null here), hybrid answers densely.
+            let lexical = retriever.search(q, K, Mode::Lexical).ok().map(|a| a.hits);
+            let rrf = retriever.search(q, K, Mode::Hybrid)?;
+            let convex = convex.search(q, K, Mode::Hybrid)?;
+            queries.push(json!({"text": q, "embedding": embedding, "top": dense.hits, "lexical": lexical,
+                "rrf": rrf, "convex": convex}));
         }
         let expected = json!({
             "generator": "cargo run --release --example wasm_fixture",
             "model": "tiny.gguf",
             "other_model": "other.gguf",
             "index": "tiny.index",
+            "lexical": {"meta": "lexical.meta", "blocks": (0..BLOCKS).map(|b| format!("lexical.{b}.block")).collect::<Vec<_>>()},
+            "alpha": ALPHA,
+            "rows": retriever.index().rows(),
             "passages": "passages.json",
             "fingerprint": fingerprint,
             "dim": retriever.embedder().dim(),

@@ -1,13 +1,17 @@
 //! ernie-search: in-browser passage retrieval.
 //!
 //! Data flows one way: a model file (GGUF, [`format::model`]) is read by the
-//! [`Embedder`]; the indexer writes an index ([`format::index`]) and passage
-//! shards ([`format::shard`]); a [`Retriever`] reads both and answers queries.
+//! [`Embedder`]; the indexer writes a vector index ([`format::index`]), a BM25
+//! index ([`lexical`], [`format::lexical`]) and passage shards
+//! ([`format::shard`]); a [`Retriever`] reads them and answers queries by
+//! vectors, keywords or both ([`fusion`]).
 //! The same code runs natively and in wasm32 (see `wasm.rs`).
 
 pub mod error;
 pub mod format;
+pub mod fusion;
 pub mod index;
+pub mod lexical;
 pub mod metrics;
 pub mod model;
 pub mod retriever;
@@ -18,9 +22,11 @@ pub mod tokenize;
 pub mod wasm;
 
 pub use error::{Error, Result};
+pub use fusion::{Fusion, Mode};
 pub use index::{FlatIndex, Hit, VectorDType};
+pub use lexical::{Bm25Params, LexicalIndex};
 pub use model::{BertConfig, Embedder, Kernel, Pooling};
-pub use retriever::{Retriever, SearchHit};
+pub use retriever::{Answer, Retriever, SearchHit};
 pub use tokenize::TextTokenizer;
 
 /// Longest query, in characters, that the engine accepts. A question is short;

@@ -54,6 +54,50 @@ impl TextTokenizer {
             .collect()
     }
 
+    /// Covers the whole text with windows of at most `max_len` tokens
+    /// (`[CLS] ... [SEP]` each), consecutive windows sharing `overlap` tokens,
+    /// keeping the first `max_windows`. Returns the windows and whether text
+    /// was left over.
+    ///
+    /// Cut by hand rather than with the tokenizer's truncation stride:
+    /// tokenizers 0.23 stops tokenizing at `max_length` tokens before it
+    /// builds the overflowing windows, so every window past the second is lost.
+    pub fn encode_windows(&self, text: &str, overlap: usize, max_windows: usize) -> Result<(Vec<Tokens>, bool)> {
+        if max_windows == 0 {
+            return Err(Error::Invalid("at least one window per passage is needed".into()));
+        }
+        let mut whole = self.inner.clone();
+        whole.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc = whole.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let (ids, special) = (enc.get_ids(), enc.get_special_tokens_mask());
+        // The template's leading and trailing special tokens frame every window.
+        let head = special.iter().take_while(|&&m| m == 1).count();
+        let tail = special[head..].iter().rev().take_while(|&&m| m == 1).count();
+        let (prefix, content, suffix) = (&ids[..head], &ids[head..ids.len() - tail], &ids[ids.len() - tail..]);
+        let room = self.max_len.saturating_sub(head + tail);
+        if overlap >= room {
+            return Err(Error::Invalid(format!(
+                "window overlap {overlap} leaves no new tokens in a window of {} ({} special)",
+                self.max_len,
+                head + tail
+            )));
+        }
+        let step = room - overlap;
+        let mut windows = Vec::new();
+        let mut start = 0;
+        loop {
+            let end = (start + room).min(content.len());
+            windows.push(Tokens { ids: [prefix, &content[start..end], suffix].concat() });
+            if end == content.len() {
+                return Ok((windows, false));
+            }
+            if windows.len() == max_windows {
+                return Ok((windows, true));
+            }
+            start += step;
+        }
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

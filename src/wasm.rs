@@ -9,7 +9,11 @@
 //! import init, { Engine } from "./pkg/ernie_search.js";
 //! await init();
 //! const engine = Engine.load(modelBytes, indexBytes); // index optional
-//! const hits = engine.search("who wrote the book", 10); // [{id, ordinal, score}]
+//! engine.loadLexical(metaBytes);                        // BM25, optional
+//! for (const b of engine.missingBlocks(query))           // term blocks this
+//!     engine.addBlock(await fetchBlock(b));              // query needs
+//! engine.setFusion(manifest.fusion?.alpha ?? null);      // null: RRF
+//! const { hits, mode, note } = engine.search(query, 10); // hybrid by default
 //! ```
 
 use js_sys::Float32Array;
@@ -17,12 +21,15 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::format::model::ModelCard;
-use crate::{format, Embedder, Error, Retriever, VectorDType};
+use crate::fusion::{Fusion, Mode};
+use crate::{format, Embedder, Error, LexicalIndex, Retriever, VectorDType};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-/** One ranked passage, as `Engine.search` returns it. */
-export interface SearchHit { id: string; ordinal: number; score: number; }
+/** One ranked passage. `dense` / `lexical`: each side's score, when computed. */
+export interface SearchHit { id: string; ordinal: number; score: number; dense?: number; lexical?: number; }
+/** `Engine.search`: the hits, the mode that made them, and why it is not the one asked for. */
+export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid"; note?: string; }
 /** `Engine.info()`: the model card, the vector length and the index, if loaded. */
 export interface EngineInfo {
     model: { name: string; weights: string; fingerprint: string; tensor_count: number;
@@ -30,7 +37,9 @@ export interface EngineInfo {
                      max_passage_len: number; bert: Record<string, unknown> };
              provenance: unknown };
     dim: number;
-    index: { count: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+    index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+    lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
+    fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number };
 }
 "#;
 
@@ -52,11 +61,23 @@ struct Info<'a> {
     model: &'a ModelCard,
     dim: usize,
     index: Option<IndexInfo>,
+    lexical: Option<LexicalInfo>,
+    fusion: Option<Fusion>,
+}
+
+#[derive(Serialize)]
+struct LexicalInfo {
+    passages: usize,
+    blocks: u32,
+    loaded_blocks: u32,
+    k1: f32,
+    b: f32,
 }
 
 #[derive(Serialize)]
 struct IndexInfo {
     count: usize,
+    rows: usize,
     dim: usize,
     dtype: VectorDType,
     /// Bytes one query scans.
@@ -90,36 +111,86 @@ impl Engine {
         Ok(flatten(&self.embedder().embed_queries(&[text])?))
     }
 
-    /// The best `k` passages: an array of `{id, ordinal, score}`, best first.
-    #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
-    pub fn search(&self, query: &str, k: usize) -> Result<JsValue, JsError> {
-        let Inner::Retriever(r) = &self.inner else {
-            return Err(
-                Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into()).into()
-            );
+    /// The best `k` passages, best first, with the mode used: `mode` is
+    /// "hybrid" (the default), "dense" or "lexical". Hybrid answers densely,
+    /// with a `note`, until the lexical part is loaded.
+    #[wasm_bindgen(unchecked_return_type = "Answer")]
+    pub fn search(&self, query: &str, k: usize, mode: Option<String>) -> Result<JsValue, JsError> {
+        let mode = mode.as_deref().map(Mode::parse).transpose()?.unwrap_or_default();
+        to_js(&self.retriever()?.search(query, k, mode)?)
+    }
+
+    /// Loads the BM25 part's meta file (`manifest.lexical.meta`); term blocks
+    /// follow with `addBlock`. It must come from the same index build.
+    #[wasm_bindgen(js_name = loadLexical)]
+    pub fn load_lexical(&mut self, meta: &[u8]) -> Result<(), JsError> {
+        let lexical = LexicalIndex::from_meta(format::lexical::meta_from_bytes(meta)?)?;
+        Ok(self.retriever_mut()?.set_lexical(lexical)?)
+    }
+
+    /// Numbers of the term blocks `query` needs that are not loaded yet
+    /// (`manifest.lexical.blocks[n]` names block n's file).
+    #[wasm_bindgen(js_name = missingBlocks)]
+    pub fn missing_blocks(&self, query: &str) -> Result<Vec<u32>, JsError> {
+        crate::model::check_query(query)?;
+        match self.retriever()?.lexical() {
+            Some(l) => Ok(l.missing_blocks(query)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Adds one term block file of the loaded lexical part.
+    #[wasm_bindgen(js_name = addBlock)]
+    pub fn add_block(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let (n, corpus, block) = format::lexical::block_from_bytes(bytes)?;
+        let lexical = self
+            .retriever_mut()?
+            .lexical_mut()
+            .ok_or_else(|| Error::Invalid("load the lexical meta file (loadLexical) before its blocks".into()))?;
+        Ok(lexical.add_block(n, &corpus, block)?)
+    }
+
+    /// Hybrid fusion: the dense side's weight in 0..1 (`manifest.fusion.alpha`),
+    /// or null for reciprocal rank fusion.
+    #[wasm_bindgen(js_name = setFusion)]
+    pub fn set_fusion(&mut self, alpha: Option<f32>) -> Result<(), JsError> {
+        let fusion = match alpha {
+            None => Fusion::default(),
+            Some(a) if (0.0..=1.0).contains(&a) => Fusion::Convex { alpha: a },
+            Some(a) => return Err(Error::Invalid(format!("fusion weight {a} is outside 0..1")).into()),
         };
-        to_js(&r.search(query, k)?)
+        self.retriever_mut()?.set_fusion(fusion);
+        Ok(())
     }
 
     /// The model card, the vector length and, when loaded, the index's size,
     /// dtype and count.
     #[wasm_bindgen(unchecked_return_type = "EngineInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
-        let index = match &self.inner {
-            Inner::Embedder(_) => None,
+        let (index, lexical, fusion) = match &self.inner {
+            Inner::Embedder(_) => (None, None, None),
             Inner::Retriever(r) => {
                 let i = r.index();
-                Some(IndexInfo {
+                let lexical = r.lexical().map(|l| LexicalInfo {
+                    passages: l.len(),
+                    blocks: l.n_blocks(),
+                    loaded_blocks: (0..l.n_blocks()).filter(|&b| l.block(b).is_some()).count() as u32,
+                    k1: l.meta().params.k1,
+                    b: l.meta().params.b,
+                });
+                let index = Some(IndexInfo {
                     count: i.len(),
+                    rows: i.rows(),
                     dim: i.dim(),
                     dtype: i.dtype(),
                     bytes: i.scan_bytes(),
                     fingerprint: i.fingerprint().to_string(),
-                })
+                });
+                (index, lexical, Some(r.fusion()))
             }
         };
         let e = self.embedder();
-        to_js(&Info { model: e.card(), dim: e.dim(), index })
+        to_js(&Info { model: e.card(), dim: e.dim(), index, lexical, fusion })
     }
 
     /// Length of the vectors the model produces.
@@ -135,6 +206,20 @@ impl Engine {
 }
 
 impl Engine {
+    fn retriever(&self) -> Result<&Retriever, Error> {
+        match &self.inner {
+            Inner::Retriever(r) => Ok(r),
+            Inner::Embedder(_) => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into())),
+        }
+    }
+
+    fn retriever_mut(&mut self) -> Result<&mut Retriever, Error> {
+        match &mut self.inner {
+            Inner::Retriever(r) => Ok(r),
+            Inner::Embedder(_) => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into())),
+        }
+    }
+
     fn embedder(&self) -> &Embedder {
         match &self.inner {
             Inner::Embedder(e) => e,

@@ -4,7 +4,7 @@
 use ernie_search::format::model::{read_card, read_model, WeightDType};
 use ernie_search::format::{index as index_file, shard};
 use ernie_search::synthetic::{tiny_model, WORDS};
-use ernie_search::{Embedder, Error, FlatIndex, Kernel, Pooling, Retriever, VectorDType};
+use ernie_search::{Embedder, Error, FlatIndex, Kernel, Mode, Pooling, Retriever, VectorDType};
 
 fn passages(n: usize) -> Vec<String> {
     // Deterministic word salads over the tiny vocabulary.
@@ -194,8 +194,8 @@ fn damaged_index_files_are_refused() {
     let err = index_file::from_bytes(b"GGUF....").unwrap_err().to_string();
     assert!(err.contains("not an ernie-search index"), "{err}");
     let mut newer = bytes.clone();
-    newer[8] = 2;
-    assert!(matches!(index_file::from_bytes(&newer).unwrap_err(), Error::Version { found: 2, .. }));
+    newer[8] = 3;
+    assert!(matches!(index_file::from_bytes(&newer).unwrap_err(), Error::Version { found: 3, .. }));
 }
 
 #[test]
@@ -206,9 +206,10 @@ fn an_index_from_another_model_is_refused() {
     let err = Retriever::new(b, idx.clone()).err().unwrap();
     assert!(matches!(err, Error::ModelMismatch { .. }), "{err}");
     let r = Retriever::new(a, idx).unwrap();
-    let hits = r.search("the king of france", 3).unwrap();
-    assert_eq!(hits.len(), 3);
-    assert!(r.search("", 3).is_err());
+    let answer = r.search("the king of france", 3, Mode::Hybrid).unwrap();
+    assert_eq!((answer.hits.len(), answer.mode), (3, Mode::Dense), "no lexical part: dense, with a note");
+    assert!(answer.note.is_some());
+    assert!(r.search("", 3, Mode::Dense).is_err());
 }
 
 #[test]

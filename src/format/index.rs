@@ -7,29 +7,34 @@
 //!     12    4  vector dtype: 0 f32, 1 f16, 2 int8
 //!     16    4  dimension
 //!     20    4  reserved (0)
-//!     24    8  count (u64)
+//!     24    8  passages (u64)
 //!     32   32  model fingerprint (sha256)
 //!     64    8  body length in bytes (u64)
 //!     72    4  CRC-32 of the body
 //!     76    4  reserved (0)
-//!     80       body: vectors (count*dim, little-endian), int8 scales
-//!              (count f32, int8 only), then each passage id as u32 length + UTF-8
+//!     80       body: windows per passage (LEB128 each, version 2 only),
+//!              vectors (rows*dim, little-endian; rows = the sum of the
+//!              windows), int8 scales (rows f32, int8 only), then each
+//!              passage id as u32 length + UTF-8
 //! ```
+//! Version 1 (one vector per passage, no window counts) is still read.
 
 use half::f16;
 
+use super::varint;
 use crate::index::quant::{Store, VectorDType};
 use crate::index::FlatIndex;
 use crate::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"ERNIEIDX";
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 80;
 const WHAT: &str = "index file";
 
 pub fn to_bytes(index: &FlatIndex) -> Result<Vec<u8>> {
     let fp = parse_fingerprint(&index.fingerprint)?;
-    let mut body = Vec::with_capacity(index.store.bytes() + index.ids.len() * 20);
+    let mut body = Vec::with_capacity(index.store.bytes() + index.ids.len() * 21);
+    index.windows.iter().for_each(|&w| varint::put(&mut body, w));
     match &index.store {
         Store::F32(d) => d.iter().for_each(|x| body.extend_from_slice(&x.to_le_bytes())),
         Store::F16(d) => d.iter().for_each(|x| body.extend_from_slice(&x.to_le_bytes())),
@@ -67,7 +72,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
     let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
     let version = u32_at(8);
-    if version != INDEX_FORMAT_VERSION {
+    if !(1..=INDEX_FORMAT_VERSION).contains(&version) {
         return Err(Error::Version { what: WHAT, found: version, supported: INDEX_FORMAT_VERSION });
     }
     let dtype = VectorDType::from_code(u32_at(12))
@@ -77,7 +82,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     let fingerprint = crate::format::model::hex(&bytes[32..64]);
     let body_len = u64_at(64);
     let stored = u32_at(72);
-    let body = &bytes[HEADER..];
+    let mut body = &bytes[HEADER..];
     if body.len() as u64 != body_len {
         return Err(Error::format(
             WHAT,
@@ -91,19 +96,34 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if dim == 0 {
         return Err(Error::format(WHAT, "dimension is 0"));
     }
-    let n = usize::try_from(count).map_err(|_| Error::format(WHAT, "count does not fit in memory"))?;
-    let values = n.checked_mul(dim).ok_or_else(|| Error::format(WHAT, "count * dimension overflows"))?;
+    let n = usize::try_from(count).ok().filter(|n| *n <= body.len()).ok_or_else(|| {
+        Error::format(WHAT, format!("{count} passages cannot fit in {} body bytes", body.len()))
+    })?;
+    let windows = if version == 1 {
+        vec![1; n]
+    } else {
+        let mut w = Vec::with_capacity(n);
+        for i in 0..n {
+            match varint::get(&mut body, WHAT)? {
+                0 => return Err(Error::format(WHAT, format!("passage {i} has no vector"))),
+                c => w.push(c),
+            }
+        }
+        w
+    };
+    let rows = windows.iter().map(|&w| w as usize).sum::<usize>();
+    let values = rows.checked_mul(dim).ok_or_else(|| Error::format(WHAT, "count * dimension overflows"))?;
     let elem = match dtype {
         VectorDType::F32 => 4,
         VectorDType::F16 => 2,
         VectorDType::Int8 => 1,
     };
-    let scale_bytes = if dtype == VectorDType::Int8 { n * 4 } else { 0 };
+    let scale_bytes = if dtype == VectorDType::Int8 { rows * 4 } else { 0 };
     let vec_bytes = values
         .checked_mul(elem)
         .and_then(|v| v.checked_add(scale_bytes))
         .filter(|v| *v <= body.len())
-        .ok_or_else(|| Error::format(WHAT, format!("{n} vectors of {dim} {} do not fit in the body", dtype.as_str())))?;
+        .ok_or_else(|| Error::format(WHAT, format!("{rows} vectors of {dim} {} do not fit in the body", dtype.as_str())))?;
     let (vecs, mut rest) = body.split_at(vec_bytes);
     let store = match dtype {
         VectorDType::F32 => Store::F32(vecs.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
@@ -132,7 +152,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if !rest.is_empty() {
         return Err(Error::format(WHAT, format!("{} unexpected bytes after the last passage id", rest.len())));
     }
-    Ok(FlatIndex { dim, ids, store, fingerprint })
+    Ok(FlatIndex { dim, ids, windows, store, fingerprint })
 }
 
 fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {

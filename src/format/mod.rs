@@ -1,8 +1,10 @@
 //! Byte layouts. Only this module knows how files look on disk.
 
 pub mod index;
+pub mod lexical;
 pub mod model;
 pub mod shard;
+pub(crate) mod varint;
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename, so a
 /// crash never leaves a half-written file where a good one was.

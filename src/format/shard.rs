@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version 2 added windows, the lexical index and the fusion setting;
+/// version 1 manifests (dense only) are still read.
+pub const MANIFEST_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// One passage as the user sees it.
@@ -32,12 +34,54 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
     pub dim: usize,
+    /// Passages (results are passages, whatever the windows).
     pub count: usize,
     pub dtype: crate::VectorDType,
     pub index_file: String,
     pub index_bytes: u64,
     pub shard_size: usize,
     pub shards: Vec<String>,
+    /// How long passages were cut into windows; absent: one vector per passage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<WindowSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<LexicalFiles>,
+    /// How `hybrid` fuses; absent: reciprocal rank fusion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionSetting>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpec {
+    /// Tokens per window, [CLS] and [SEP] included (the model's passage length).
+    pub window: usize,
+    /// Tokens shared by consecutive windows.
+    pub overlap: usize,
+    pub max_windows: usize,
+    /// Vectors in the index (at least `count`).
+    pub rows: usize,
+}
+
+/// The BM25 part: a meta file every query needs, and term blocks loaded on demand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LexicalFiles {
+    pub meta: String,
+    /// Block `i` holds the terms with `lexical::block_of(term, blocks.len()) == i`.
+    pub blocks: Vec<String>,
+    /// Meta and blocks together.
+    pub bytes: u64,
+    pub terms: usize,
+    pub k1: f32,
+    pub b: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionSetting {
+    #[serde(flatten)]
+    pub fusion: crate::Fusion,
+    /// Where a convex weight was tuned, e.g. "nq dev (MRR@10 0.612)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_on: Option<String>,
 }
 
 impl Manifest {
@@ -45,7 +89,7 @@ impl Manifest {
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| Error::format("manifest", format!("not JSON: {e}")))?;
         match v.get("format_version").and_then(|x| x.as_u64()) {
-            Some(x) if x == MANIFEST_VERSION as u64 => {}
+            Some(x) if (1..=MANIFEST_VERSION as u64).contains(&x) => {}
             Some(x) => return Err(Error::Version { what: "manifest", found: x as u32, supported: MANIFEST_VERSION }),
             None => return Err(Error::format("manifest", "no format_version: not an ernie-search manifest")),
         }

@@ -1,28 +1,52 @@
-//! An index directory on disk: `manifest.json`, the index file and passage
-//! shards. Written into a temporary sibling and renamed into place, so a
-//! failed build never destroys the previous index.
+//! An index directory on disk:
+//!
+//! ```text
+//! manifest.json                 what is where (the one name without a hash)
+//! index.<hash>.bin              vectors (format::index)
+//! lexical/meta.<hash>.bin       BM25 passage lengths (format::lexical)
+//! lexical/terms.<hash>.bin      BM25 term blocks, loaded per query term
+//! passages/shard.<hash>.json    passage texts, loaded per shown result
+//! ```
+//! Written into a temporary sibling and renamed into place, so a failed build
+//! never destroys the previous index.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::format::shard::{self, Manifest, Passage, MANIFEST_FILE, MANIFEST_VERSION};
+use crate::format::shard::{
+    self, FusionSetting, LexicalFiles, Manifest, Passage, WindowSpec, MANIFEST_FILE, MANIFEST_VERSION,
+};
+use crate::lexical::{LexicalIndex, TermBlock};
 use crate::{format, Error, FlatIndex, Result};
 
-/// Writes `index` and `passages` (same order) as a directory at `dir`.
-pub fn write_dir(
-    dir: &Path,
-    index: &FlatIndex,
-    passages: &[Passage],
-    shard_size: usize,
-    model_name: &str,
-    model_path: Option<&Path>,
-) -> Result<Manifest> {
-    if passages.len() != index.len() {
-        return Err(Error::Invalid(format!("{} passages for {} vectors", passages.len(), index.len())));
+/// Everything an index directory holds, in memory.
+pub struct IndexParts<'a> {
+    pub index: &'a FlatIndex,
+    /// Same order as the index's passages.
+    pub passages: &'a [Passage],
+    pub lexical: Option<&'a LexicalIndex>,
+    pub windows: Option<WindowSpec>,
+    pub fusion: Option<FusionSetting>,
+    pub shard_size: usize,
+    pub model_name: &'a str,
+    pub model_path: Option<&'a Path>,
+}
+
+/// Writes `parts` as a directory at `dir`, replacing what was there only
+/// once everything is written.
+pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
+    let index = parts.index;
+    if parts.passages.len() != index.len() {
+        return Err(Error::Invalid(format!("{} passages for {} indexed passages", parts.passages.len(), index.len())));
     }
-    if shard_size == 0 {
+    if parts.shard_size == 0 {
         return Err(Error::Invalid("shard size must be positive".into()));
+    }
+    if let Some(l) = parts.lexical {
+        if l.len() != index.len() || l.meta().corpus != crate::lexical::corpus_digest(index.ids()) {
+            return Err(Error::Invalid("the lexical index was built over other passages".into()));
+        }
     }
     let tmp = format::sibling(dir, "tmp");
     let _ = std::fs::remove_dir_all(&tmp);
@@ -32,24 +56,28 @@ pub fn write_dir(
         let index_file = shard::content_name("index", &bytes, "bin");
         std::fs::write(tmp.join(&index_file), &bytes)?;
         let mut shards = Vec::new();
-        for chunk in passages.chunks(shard_size) {
+        for chunk in parts.passages.chunks(parts.shard_size) {
             let b = shard::shard_to_bytes(chunk)?;
             let name = format!("passages/{}", shard::content_name("shard", &b, "json"));
             std::fs::write(tmp.join(&name), &b)?;
             shards.push(name);
         }
+        let lexical = parts.lexical.map(|l| write_lexical(&tmp, l)).transpose()?;
         let manifest = Manifest {
             format_version: MANIFEST_VERSION,
-            model_name: model_name.to_string(),
+            model_name: parts.model_name.to_string(),
             model_fingerprint: index.fingerprint().to_string(),
-            model_path: model_path.map(|p| p.display().to_string()),
+            model_path: parts.model_path.map(|p| p.display().to_string()),
             dim: index.dim(),
             count: index.len(),
             dtype: index.dtype(),
             index_file,
             index_bytes: bytes.len() as u64,
-            shard_size,
+            shard_size: parts.shard_size,
             shards,
+            windows: parts.windows,
+            lexical,
+            fusion: parts.fusion.clone(),
         };
         std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
         format::replace_dir(&tmp, dir)?;
@@ -61,9 +89,48 @@ pub fn write_dir(
     result
 }
 
-/// An opened index directory: the index in memory, the texts on demand.
+fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
+    std::fs::create_dir_all(root.join("lexical"))?;
+    let meta = format::lexical::meta_to_bytes(l.meta());
+    let meta_name = format!("lexical/{}", shard::content_name("meta", &meta, "bin"));
+    std::fs::write(root.join(&meta_name), &meta)?;
+    let mut total = meta.len() as u64;
+    let mut blocks = Vec::new();
+    for b in 0..l.n_blocks() {
+        let block = l.block(b).ok_or_else(|| Error::Invalid(format!("lexical block {b} is not loaded")))?;
+        let bytes = format::lexical::block_to_bytes(l.meta(), b, block);
+        let name = format!("lexical/{}", shard::content_name("terms", &bytes, "bin"));
+        std::fs::write(root.join(&name), &bytes)?;
+        total += bytes.len() as u64;
+        blocks.push(name);
+    }
+    let p = l.meta().params;
+    Ok(LexicalFiles { meta: meta_name, blocks, bytes: total, terms: l.term_count(), k1: p.k1, b: p.b })
+}
+
+/// Rewrites only the manifest's fusion setting (after tuning), atomically.
+pub fn set_fusion(root: &Path, fusion: FusionSetting) -> Result<Manifest> {
+    let mut manifest = read_manifest(root)?;
+    manifest.fusion = Some(fusion);
+    manifest.format_version = MANIFEST_VERSION;
+    format::write_atomic(&root.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
+    Ok(manifest)
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest> {
+    let mpath = root.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&mpath).map_err(|e| {
+        Error::Io(std::io::Error::new(e.kind(), format!("{}: {e} (is this an index directory?)", mpath.display())))
+    })?;
+    Manifest::from_bytes(&bytes)
+}
+
+/// An opened index directory: the vectors and the BM25 meta in memory; term
+/// blocks and texts read on demand.
 pub struct IndexDir {
     pub index: FlatIndex,
+    /// Meta only: add the blocks a query needs with [`IndexDir::read_block`].
+    pub lexical: Option<LexicalIndex>,
     pub shards: Shards,
 }
 
@@ -76,17 +143,48 @@ pub struct Shards {
 
 impl IndexDir {
     pub fn open(root: &Path) -> Result<Self> {
-        let mpath = root.join(MANIFEST_FILE);
-        let bytes = std::fs::read(&mpath).map_err(|e| {
-            Error::Io(std::io::Error::new(e.kind(), format!("{}: {e} (is this an index directory?)", mpath.display())))
-        })?;
-        let manifest = Manifest::from_bytes(&bytes)?;
+        let manifest = read_manifest(root)?;
         let index = format::index::from_bytes(&std::fs::read(root.join(&manifest.index_file))?)?;
         if index.len() != manifest.count || index.fingerprint() != manifest.model_fingerprint {
             return Err(Error::format("index directory", "the manifest and the index file disagree (count or model)"));
         }
+        let lexical = match &manifest.lexical {
+            None => None,
+            Some(files) => {
+                let meta = format::lexical::meta_from_bytes(&std::fs::read(root.join(&files.meta))?)?;
+                if meta.n_blocks as usize != files.blocks.len() {
+                    return Err(Error::format("index directory", "the manifest and the lexical meta disagree on blocks"));
+                }
+                Some(LexicalIndex::from_meta(meta)?)
+            }
+        };
         let shards = Shards { root: root.to_path_buf(), manifest, cache: RefCell::new(HashMap::new()) };
-        Ok(Self { index, shards })
+        Ok(Self { index, lexical, shards })
+    }
+
+    /// Reads lexical block `number` from disk.
+    pub fn read_block(shards: &Shards, number: u32) -> Result<(u32, [u8; 32], TermBlock)> {
+        let files = shards.manifest.lexical.as_ref().ok_or_else(|| Error::Invalid("the index has no lexical part".into()))?;
+        let name = files
+            .blocks
+            .get(number as usize)
+            .ok_or_else(|| Error::Invalid(format!("lexical block {number} of {}", files.blocks.len())))?;
+        let got = format::lexical::block_from_bytes(&std::fs::read(shards.root.join(name))?)?;
+        if got.0 != number {
+            return Err(Error::format("lexical block file", format!("{name} holds block {} instead of {number}", got.0)));
+        }
+        Ok(got)
+    }
+
+    /// Loads every block (evaluation, re-indexing).
+    pub fn load_all_blocks(&mut self) -> Result<()> {
+        if let Some(l) = self.lexical.as_mut() {
+            for b in 0..l.n_blocks() {
+                let (n, corpus, block) = Self::read_block(&self.shards, b)?;
+                l.add_block(n, &corpus, block)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,11 +13,16 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// A flat (brute-force) inner-product index.
+/// A flat (brute-force) inner-product index over passages. A passage longer
+/// than the model's window has one vector per window (consecutive rows); its
+/// score is its best window's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlatIndex {
     pub(crate) dim: usize,
+    /// Passage ids, by ordinal.
     pub(crate) ids: Vec<String>,
+    /// How many rows (windows) each passage has, by ordinal; at least 1.
+    pub(crate) windows: Vec<u32>,
     pub(crate) store: Store,
     /// Fingerprint of the model that made the vectors (hex sha256).
     pub(crate) fingerprint: String,
@@ -28,18 +33,36 @@ impl FlatIndex {
         if dim == 0 {
             return Err(Error::Invalid("index dimension must be positive".into()));
         }
-        Ok(Self { dim, ids: Vec::new(), store: Store::empty(dtype), fingerprint: fingerprint.to_string() })
+        Ok(Self {
+            dim,
+            ids: Vec::new(),
+            windows: Vec::new(),
+            store: Store::empty(dtype),
+            fingerprint: fingerprint.to_string(),
+        })
     }
 
+    /// Adds a passage with one vector.
     pub fn push(&mut self, id: &str, v: &[f32]) -> Result<()> {
-        if v.len() != self.dim {
-            return Err(Error::Invalid(format!("vector for {id} has {} values, the index {}", v.len(), self.dim)));
+        self.push_windows(id, std::slice::from_ref(&v))
+    }
+
+    /// Adds a passage with one vector per window (at least one).
+    pub fn push_windows<V: AsRef<[f32]>>(&mut self, id: &str, windows: &[V]) -> Result<()> {
+        if windows.is_empty() {
+            return Err(Error::Invalid(format!("passage {id} has no vector")));
         }
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(Error::Invalid(format!("vector for {id} holds NaN or infinity")));
+        for v in windows.iter().map(AsRef::as_ref) {
+            if v.len() != self.dim {
+                return Err(Error::Invalid(format!("vector for {id} has {} values, the index {}", v.len(), self.dim)));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Invalid(format!("vector for {id} holds NaN or infinity")));
+            }
         }
+        windows.iter().for_each(|v| self.store.push(v.as_ref()));
         self.ids.push(id.to_string());
-        self.store.push(v);
+        self.windows.push(windows.len() as u32);
         Ok(())
     }
 
@@ -48,6 +71,10 @@ impl FlatIndex {
     }
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+    /// Vectors stored: one per window, so at least `len()`.
+    pub fn rows(&self) -> usize {
+        self.windows.iter().map(|&w| w as usize).sum()
     }
     pub fn dim(&self) -> usize {
         self.dim
@@ -69,47 +96,66 @@ impl FlatIndex {
         self.store.bytes()
     }
 
-    /// Top `k` by inner product. Equal scores are ordered as trec_eval does
-    /// (larger passage id first), so our metrics and a TREC run file agree.
+    /// Top `k` passages by inner product (a passage scores as its best
+    /// window). Equal scores are ordered as trec_eval does (larger passage id
+    /// first), so our metrics and a TREC run file agree.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
-        let mut scores = Vec::with_capacity(self.len());
+        let mut scores = Vec::with_capacity(self.rows());
         self.search_with(query, k, &mut scores)
     }
 
     /// As [`search`](Self::search), reusing a score buffer across queries.
     pub fn search_with(&self, query: &[f32], k: usize, scores: &mut Vec<f32>) -> Result<Vec<Hit>> {
+        self.passage_scores(query, scores)?;
+        Ok(top_k(scores.iter().copied().enumerate(), &self.ids, k))
+    }
+
+    /// Every passage's score, by ordinal, into `scores`.
+    pub fn passage_scores(&self, query: &[f32], scores: &mut Vec<f32>) -> Result<()> {
         if query.len() != self.dim {
             return Err(Error::Invalid(format!("query has {} values, the index {}", query.len(), self.dim)));
         }
         self.store.scan(self.dim, query, scores);
-        Ok(self.top_k(scores, k))
+        if scores.len() != self.ids.len() {
+            // Windows are consecutive rows: keep each passage's best, in place.
+            let mut row = 0;
+            for (p, &w) in self.windows.iter().enumerate() {
+                let best = scores[row..row + w as usize].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                scores[p] = best;
+                row += w as usize;
+            }
+            scores.truncate(self.ids.len());
+        }
+        Ok(())
     }
+}
 
-    fn top_k(&self, scores: &[f32], k: usize) -> Vec<Hit> {
-        // A k past the index size (a caller asking for "everything") must not
-        // size the heap: with_capacity(k + 1) panics or aborts for huge k.
-        let k = k.min(scores.len());
-        if k == 0 {
-            return Vec::new();
-        }
-        // Min-heap of the best k so far: its top is the worst kept hit.
-        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
-        for (ordinal, &score) in scores.iter().enumerate() {
-            if heap.len() == k {
-                let worst = heap.peek().map(|r| r.score).unwrap_or(f32::NEG_INFINITY);
-                if score < worst {
-                    continue; // the common case: one comparison per vector
-                }
-            }
-            heap.push(Ranked { score, ordinal, ids: &self.ids });
-            if heap.len() > k {
-                heap.pop();
-            }
-        }
-        let mut hits: Vec<Ranked> = heap.into_vec();
-        hits.sort_by(|a, b| b.better(a));
-        hits.into_iter().map(|r| Hit { ordinal: r.ordinal, score: r.score }).collect()
+/// The best `k` of `(ordinal, score)` pairs, best first; equal scores put the
+/// larger id first (trec_eval's rule).
+pub fn top_k(scored: impl Iterator<Item = (usize, f32)>, ids: &[String], k: usize) -> Vec<Hit> {
+    // A k past the index size (a caller asking for "everything") must not
+    // size the heap: with_capacity(k + 1) panics or aborts for huge k.
+    let k = k.min(ids.len());
+    if k == 0 {
+        return Vec::new();
     }
+    // Min-heap of the best k so far: its top is the worst kept hit.
+    let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+    for (ordinal, score) in scored {
+        if heap.len() == k {
+            let worst = heap.peek().map(|r| r.score).unwrap_or(f32::NEG_INFINITY);
+            if score < worst {
+                continue; // the common case: one comparison per vector
+            }
+        }
+        heap.push(Ranked { score, ordinal, ids });
+        if heap.len() > k {
+            heap.pop();
+        }
+    }
+    let mut hits: Vec<Ranked> = heap.into_vec();
+    hits.sort_by(|a, b| b.better(a));
+    hits.into_iter().map(|r| Hit { ordinal: r.ordinal, score: r.score }).collect()
 }
 
 struct Ranked<'a> {

@@ -79,6 +79,20 @@ impl Embedder {
         self.passage_tok.encode_batch(texts)
     }
 
+    /// Tokenizes passages into windows of the passage length (see
+    /// [`TextTokenizer::encode_windows`]); a passage that fits is one window.
+    /// Also returns how many passages had text past the last window kept.
+    pub fn tokenize_passage_windows(&self, texts: &[&str], overlap: usize, max_windows: usize) -> Result<(Vec<Vec<Tokens>>, usize)> {
+        let mut cut = 0;
+        let mut out = Vec::with_capacity(texts.len());
+        for t in texts {
+            let (w, more) = self.passage_tok.encode_windows(t, overlap, max_windows)?;
+            cut += more as usize;
+            out.push(w);
+        }
+        Ok((out, cut))
+    }
+
     /// One forward pass over a batch, padded to its longest member.
     pub fn embed_tokens(&self, batch: &[Tokens]) -> Result<Vec<Vec<f32>>> {
         if batch.is_empty() {

@@ -20,6 +20,7 @@ import { chromium } from "playwright-core";
 const EMBED_TOL = 1e-4; // max |wasm - native| over every embedding value
 const SCORE_TOL = 1e-4; // max |wasm - native| over top-k scores
 const QUANT_TOL = 1e-3; // the same, for a Q8_0 row whose f32 twin is within EMBED_TOL
+const FUSED_TOL = 1e-3; // convex fusion divides by a score range: small dense differences grow
 const TIE_EPS = 1e-6; // scores this close count as tied: their order may differ
 const PAGE_TIMEOUT_MS = 120_000;
 
@@ -111,12 +112,12 @@ function maxAbsDiff(a, b) {
  * at the cut, a wasm hit outside the native list must tie with its last score.
  * Returns [problems, tolerated tie swaps, max score difference].
  */
-function compareRanking(want, got) {
+function compareRanking(want, got, tol = SCORE_TOL) {
   const problems = [];
   let swaps = 0;
   if (got.length !== want.length) return [[`${got.length} hits instead of ${want.length}`], 0, Infinity];
   const scoreDiff = maxAbsDiff(want.map((h) => h.score), got.map((h) => h.score));
-  if (scoreDiff > SCORE_TOL) problems.push(`score difference ${scoreDiff.toExponential(2)} > ${SCORE_TOL}`);
+  if (scoreDiff > tol) problems.push(`score difference ${scoreDiff.toExponential(2)} > ${tol}`);
   for (let i = 0; i < want.length; ) {
     let j = i + 1;
     while (j < want.length && Math.abs(want[j].score - want[i].score) <= TIE_EPS) j++;
@@ -140,7 +141,7 @@ async function main() {
   const opt = args();
   const fixtureDir = resolve(root, opt.fixture);
   if (!fixtureDir.startsWith(root + sep)) die(`the fixture directory must be inside the repository (${root}), since the page is served from there`);
-  for (const f of ["expected.json", "tiny.gguf", "tiny-f32.gguf", "other.gguf", "tiny.index"]) {
+  for (const f of ["expected.json", "tiny.gguf", "tiny-f32.gguf", "other.gguf", "tiny.index", "lexical.meta"]) {
     if (!existsSync(join(fixtureDir, f))) die(`${join(opt.fixture, f)} is missing; run: cargo run --release --example wasm_fixture -- ${opt.fixture}`);
   }
   for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) {
@@ -247,6 +248,26 @@ async function main() {
   });
   const [afterProblems] = compareRanking(expected.queries[0].top, result.after);
   afterProblems.forEach((p) => failures.push(`search after the bad-input checks: ${p}`));
+  const [afterHybrid] = compareRanking(expected.queries[0].convex.hits, result.afterHybrid.hits, FUSED_TOL);
+  afterHybrid.forEach((p) => failures.push(`hybrid search after the bad-input checks: ${p}`));
+
+  // Lexical and hybrid rankings, and the mode each answer reports.
+  let fusedProblems = 0;
+  expected.queries.forEach((q, i) => {
+    const got = result.queries[i] ?? {};
+    const label = (what) => `${what} top-${expected.k} for ${JSON.stringify(q.text)}`;
+    if (q.lexical === null) check(got.lexical === null && /no keyword/.test(got.lexicalError), `${label("lexical")}: expected a refusal, got ${JSON.stringify(got.lexical ?? got.lexicalError)}`);
+    else compareRanking(q.lexical, got.lexical ?? [])[0].forEach((p) => (fusedProblems++, failures.push(`${label("lexical")}: ${p}`)));
+    for (const [name, tol] of [["rrf", SCORE_TOL], ["convex", FUSED_TOL]]) {
+      const [w, g] = [q[name], got[name] ?? {}];
+      check(w.mode === g.mode && (w.note ?? null) === (g.note ?? null), `${label(name)}: mode ${g.mode} / note ${g.note} instead of ${w.mode} / ${w.note}`);
+      compareRanking(w.hits, g.hits ?? [], tol)[0].forEach((p) => (fusedProblems++, failures.push(`${label(name)}: ${p}`)));
+    }
+  });
+  const lazy = result.lazy;
+  check(lazy.loadedAfterFirst === lazy.first.length && lazy.first.length < lazy.blocks, `lazy blocks: the first query needed ${lazy.first.length} of ${lazy.blocks} blocks, ${lazy.loadedAfterFirst} were loaded`);
+  check(result.infoAfter?.lexical?.passages === expected.count && result.infoAfter?.fusion?.alpha === expected.alpha, `info() after loading BM25: ${JSON.stringify(result.infoAfter?.lexical)} fusion ${JSON.stringify(result.infoAfter?.fusion)}`);
+  check(result.info?.index?.rows === expected.rows, `info().index.rows ${result.info?.index?.rows} != ${expected.rows} (windows)`);
 
   // Bad input.
   check(result.hugeK.ok, `search(query, 2**31) should return all ${expected.count} passages, got: ${result.hugeK.message}`);
@@ -258,6 +279,7 @@ async function main() {
   console.log(`  q8_0 model: passages ${passageDiff.toExponential(2)}, queries ${queryDiff.toExponential(2)} (limit ${EMBED_TOL}; ${flips.length} row(s) over it from Q8_0 activation-rounding flips, limit ${QUANT_TOL})`);
   console.log(`  f32 twin:   ${twinDiff.toExponential(2)} (limit ${EMBED_TOL})`);
   console.log(`wasm_parity: top-${expected.k} for ${expected.queries.length} queries: ${rankProblems ? "MISMATCH" : "identical ids"}${swaps ? ` (${swaps} tied runs reordered)` : ""}, max score diff ${scoreDiff.toExponential(2)}`);
+  console.log(`wasm_parity: lexical, hybrid (RRF) and hybrid (convex, alpha ${expected.alpha}) top-${expected.k}: ${fusedProblems ? "MISMATCH" : "identical"}; term blocks fetched lazily: ${lazy.first.length} of ${lazy.blocks} for the first query, ${lazy.fetched} over all ${expected.queries.length}`);
   console.log(`wasm_parity: bad input: ${result.bad.filter((b) => b.ok).length}/${result.bad.length} rejected with the expected message`);
   for (const b of result.bad) console.log(`  ${b.ok ? "ok  " : "FAIL"} ${b.label}: ${b.message}`);
   console.log(`  ${result.hugeK.ok ? "ok  " : "FAIL"} search(query, 2**31) returns every passage: ${result.hugeK.message}`);

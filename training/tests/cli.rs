@@ -83,8 +83,9 @@ fn convert_info_index_search() {
     assert!(out.contains("indexed 40 passages") && out.contains("passages/s"), "{out}");
     assert_eq!(std::fs::read_dir(idx.join("passages")).unwrap().count(), 3);
 
-    let hits: serde_json::Value = serde_json::from_str(&ok(&["search", s(&idx), "king of france", "-k", "5", "--json"])).unwrap();
-    let hits = hits.as_array().unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&ok(&["search", s(&idx), "king of france", "-k", "5", "--json"])).unwrap();
+    assert_eq!(answer["mode"], "hybrid");
+    let hits = answer["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5);
     assert!(hits.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
     assert!(hits[0]["text"].as_str().unwrap().len() > 5);
@@ -130,7 +131,7 @@ fn bad_inputs_name_the_file_and_the_problem() {
     let c = corpus(tmp.path(), 10);
     ok(&["index", s(&c), "--model", s(&model), "--out", s(&idx)]);
     fails(&["index", s(&tmp.path().join("a.jsonl")), "--model", s(&model), "--out", s(&idx)]);
-    assert_eq!(ok(&["search", s(&idx), "river", "--json"]).matches("\"id\"").count(), 10);
+    assert_eq!(ok(&["search", s(&idx), "river", "--json", "--mode", "dense"]).matches("\"id\"").count(), 10);
 
     // A corrupted index file.
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
@@ -167,4 +168,88 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     rd.flatten()
         .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
         .collect()
+}
+
+/// A BEIR folder over `corpus()`: query i asks for three words of passage i.
+fn beir(dir: &Path, n: usize) -> PathBuf {
+    let b = dir.join("beir");
+    std::fs::create_dir_all(b.join("qrels")).unwrap();
+    let c = corpus(dir, n);
+    std::fs::copy(&c, b.join("corpus.jsonl")).unwrap();
+    let mut queries = Vec::new();
+    let mut qrels = vec!["query-id\tcorpus-id\tscore".to_string()];
+    for (i, line) in std::fs::read_to_string(&c).unwrap().lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let words: Vec<&str> = v["text"].as_str().unwrap().split(' ').collect();
+        queries.push(serde_json::json!({"_id": format!("q{i}"), "text": words[2..5].join(" ")}).to_string());
+        qrels.push(format!("q{i}\t{}\t1", v["_id"].as_str().unwrap()));
+    }
+    std::fs::write(b.join("queries.jsonl"), queries.join("\n")).unwrap();
+    std::fs::write(b.join("qrels/dev.tsv"), qrels.join("\n")).unwrap();
+    b
+}
+
+#[test]
+fn hybrid_search_modes_tuning_and_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let data = beir(tmp.path(), 40);
+    let idx = tmp.path().join("idx");
+    let out = ok(&["index", s(&data.join("corpus.jsonl")), "--model", s(&model), "--out", s(&idx), "--block-kib", "1"]);
+    assert!(out.contains("BM25") && out.contains("blocks"), "the size report includes the lexical part: {out}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["lexical"]["blocks"].as_array().unwrap().len() > 1, "{manifest}");
+    assert!(manifest.get("fusion").is_none(), "no weight until tuned: RRF");
+
+    let search = |q: &str, mode: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&["search", s(&idx), q, "--mode", mode, "--json", "-k", "5"])).unwrap()
+    };
+    let q0 = std::fs::read_to_string(data.join("queries.jsonl")).unwrap();
+    let q0: serde_json::Value = serde_json::from_str(q0.lines().next().unwrap()).unwrap();
+    let lexical = search(q0["text"].as_str().unwrap(), "lexical");
+    assert_eq!(lexical["mode"], "lexical");
+    assert_eq!(lexical["hits"][0]["id"], "p000", "BM25 finds the passage the words came from: {lexical}");
+    let hybrid = search(q0["text"].as_str().unwrap(), "hybrid");
+    assert_eq!(hybrid["mode"], "hybrid");
+    assert!(hybrid["hits"][0]["dense"].is_number() && hybrid["hits"][0]["lexical"].is_number());
+    let stop = search("the of and?", "hybrid");
+    assert_eq!(stop["mode"], "dense");
+    assert!(stop["note"].as_str().unwrap().contains("stop words"));
+    assert!(fails(&["search", s(&idx), "the of", "--mode", "lexical"]).contains("no keyword"));
+    assert!(fails(&["search", s(&idx), "river", "--mode", "fuzzy"]).contains("unknown search mode"));
+    assert!(fails(&["search", s(&idx), &"river ".repeat(20_000)]).contains("limit"));
+
+    // Tuning stores a weight; hybrid then uses it.
+    let table = ok(&["tune-fusion", s(&idx), "--data", s(&data), "--split", "dev"]);
+    assert!(table.contains("(best)") && table.contains("stored alpha"), "{table}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["fusion"]["method"], "convex");
+    let alpha = manifest["fusion"]["alpha"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&alpha));
+
+    // Eval reports every mode; the tuned hybrid is never below both single modes on its tuning split.
+    let e: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval", "--model", s(&model), "--data", s(&data), "--json", "--run-prefix", s(&tmp.path().join("run")),
+    ]))
+    .unwrap();
+    let mrr = |m: &str| e["modes"][m]["mrr_10"].as_f64().unwrap();
+    assert!(mrr("lexical") > 0.5, "BM25 must find word-copy queries: {e}");
+    assert!(mrr("hybrid") >= mrr("dense").max(mrr("lexical")) - 1e-9, "{e}");
+    assert!(tmp.path().join("run.hybrid.trec").is_file() && tmp.path().join("run.lexical.trec").is_file());
+
+    // A CJK query over an English corpus: no crash, no lexical match, a dense answer.
+    let cjk = search("東京の首都", "hybrid");
+    assert!(cjk["hits"].as_array().unwrap().len() == 5, "{cjk}");
+
+    // A corrupt term block is named when a query needs it.
+    for b in manifest["lexical"]["blocks"].as_array().unwrap() {
+        let p = idx.join(b.as_str().unwrap());
+        let mut bytes = std::fs::read(&p).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 0x21;
+        std::fs::write(&p, bytes).unwrap();
+    }
+    assert!(fails(&["search", s(&idx), "river city", "--mode", "lexical"]).contains("checksum mismatch"));
 }

@@ -1,0 +1,180 @@
+//! Long passages in windows, the BM25 index on disk, and the three search
+//! modes, on a tiny synthetic model (see `synthetic.rs`).
+
+use ernie_search::format::model::WeightDType;
+use ernie_search::format::shard::{FusionSetting, Passage, WindowSpec};
+use ernie_search::format::{index as index_file, lexical as lexical_file};
+use ernie_search::index::dir::{write_dir, IndexDir, IndexParts};
+use ernie_search::synthetic::{tiny_model, WORDS};
+use ernie_search::{Bm25Params, Embedder, Error, FlatIndex, Fusion, LexicalIndex, Mode, Pooling, Retriever, VectorDType};
+
+fn embedder() -> Embedder {
+    Embedder::from_bytes(&tiny_model(3, WeightDType::Q8_0, Pooling::Mean).unwrap()).unwrap()
+}
+
+/// 30 passages of 6 to 40 words; every fifth is long (past the 48-token window).
+fn corpus() -> Vec<Passage> {
+    (0..30)
+        .map(|i| {
+            let n = if i % 5 == 0 { 120 } else { 6 + i % 9 };
+            let words: Vec<&str> = (0..n).map(|j| WORDS[(i * 7 + j * 13 + j * j) % WORDS.len()]).collect();
+            Passage { id: format!("p{i:02}"), title: String::new(), text: words.join(" "), url: None }
+        })
+        .chain([
+            Passage { id: "cjk".into(), title: String::new(), text: "東京都は日本の首都です".into(), url: None },
+            Passage { id: "html".into(), title: String::new(), text: "<script>alert(1)</script> zebra".into(), url: None },
+        ])
+        .collect()
+}
+
+fn build(e: &Embedder, ps: &[Passage], max_windows: usize) -> (FlatIndex, LexicalIndex) {
+    let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
+    let ids: Vec<&str> = ps.iter().map(|p| p.id.as_str()).collect();
+    let (windows, _) = e.tokenize_passage_windows(&texts, 8, max_windows).unwrap();
+    let mut index = FlatIndex::new(e.dim(), VectorDType::F32, &e.card().fingerprint).unwrap();
+    for (p, w) in ps.iter().zip(&windows) {
+        index.push_windows(&p.id, &e.embed_tokens(w).unwrap()).unwrap();
+    }
+    (index, LexicalIndex::build(&ids, &texts, Bm25Params::default(), 3).unwrap())
+}
+
+#[test]
+fn long_passages_get_overlapping_windows_and_score_as_their_best() {
+    let e = embedder();
+    let ps = corpus();
+    let (windows, cut) = e.tokenize_passage_windows(&[ps[0].text.as_str()], 8, 16).unwrap();
+    let w = &windows[0];
+    assert!(w.len() >= 3 && cut == 0, "{} windows: {:?}", w.len(), w.iter().map(|t| t.ids.len()).collect::<Vec<_>>());
+    assert!(w.iter().all(|t| t.ids.len() <= 48 && t.ids[0] == 2 && *t.ids.last().unwrap() == 3), "[CLS] ... [SEP], within the window");
+    // Consecutive windows share 8 tokens.
+    assert_eq!(w[0].ids[48 - 1 - 8..48 - 1], w[1].ids[1..9]);
+    let (one, cut) = e.tokenize_passage_windows(&[ps[0].text.as_str()], 8, 1).unwrap();
+    assert_eq!((one[0].len(), cut), (1, 1));
+    assert!(e.tokenize_passage_windows(&["x"], 46, 4).is_err(), "an overlap filling the window is refused");
+
+    let (index, _) = build(&e, &ps, 16);
+    assert_eq!(index.len(), ps.len());
+    assert!(index.rows() > index.len());
+    let q = e.embed_queries(&["river city king"]).unwrap().remove(0);
+    let mut scores = Vec::new();
+    index.passage_scores(&q, &mut scores).unwrap();
+    let best_window = e.embed_tokens(w).unwrap().iter().map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()).fold(f32::MIN, f32::max);
+    assert!((scores[0] - best_window).abs() < 1e-5, "{} vs {best_window}", scores[0]);
+    let hits = index.search(&q, 100).unwrap();
+    let mut ids: Vec<usize> = hits.iter().map(|h| h.ordinal).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), ps.len(), "results are passages, each once");
+
+    // Windows survive the file format; version 1 files (no windows) still load.
+    let back = index_file::from_bytes(&index_file::to_bytes(&index).unwrap()).unwrap();
+    assert_eq!(back, index);
+    let (flat, _) = build(&e, &ps, 1);
+    assert_eq!(index_file::from_bytes(&as_version_1(&index_file::to_bytes(&flat).unwrap())).unwrap(), flat);
+}
+
+/// Rewrites a version-2 index of one window per passage as version 1.
+fn as_version_1(v2: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(v2[24..32].try_into().unwrap()) as usize;
+    assert!(v2[80..80 + n].iter().all(|&b| b == 1));
+    let body = &v2[80 + n..];
+    let mut out = v2[..80].to_vec();
+    out[8..12].copy_from_slice(&1u32.to_le_bytes());
+    out[64..72].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    out[72..76].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn modes_answer_and_explain() {
+    let e = embedder();
+    let ps = corpus();
+    let (index, lexical) = build(&e, &ps, 16);
+    let r = Retriever::new(e, index).unwrap().with_lexical(lexical).unwrap();
+
+    // Lexical: only passages holding a query term, best first.
+    let a = r.search("zebra", 5, Mode::Lexical).unwrap();
+    assert_eq!(a.hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["html"]);
+    let a = r.search("東京", 5, Mode::Lexical).unwrap();
+    assert_eq!(a.hits[0].id, "cjk", "CJK text is searchable by character bigrams");
+
+    // Hybrid keeps both scores; the exact keyword match comes first.
+    let a = r.search("zebra", 5, Mode::Hybrid).unwrap();
+    assert_eq!((a.mode, a.hits[0].id.as_str()), (Mode::Hybrid, "html"));
+    assert!(a.hits.iter().all(|h| h.dense.is_some() && h.lexical.is_some()));
+    assert_eq!(a.hits.len(), 5);
+
+    // Stop words only: lexical refuses, hybrid answers densely and says so.
+    assert!(matches!(r.search("the of and", 5, Mode::Lexical), Err(Error::Query(_))));
+    let a = r.search("the of and?!", 5, Mode::Hybrid).unwrap();
+    assert_eq!((a.mode, a.hits.len()), (Mode::Dense, 5));
+    assert!(a.note.unwrap().contains("stop words"));
+    assert!(matches!(r.search(&"river ".repeat(20_000), 5, Mode::Hybrid), Err(Error::Query(_))));
+    assert!(matches!(r.search("", 5, Mode::Lexical), Err(Error::Query(_))));
+}
+
+#[test]
+fn fusion_weight_ends_reproduce_the_single_modes() {
+    let e = embedder();
+    let ps = corpus();
+    let (index, lexical) = build(&e, &ps, 16);
+    let r = Retriever::new(e, index).unwrap().with_lexical(lexical).unwrap();
+    let ids = |a: ernie_search::Answer| a.hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let q = "river city war music";
+    let dense = ids(r.search(q, 10, Mode::Dense).unwrap());
+    let lexical = ids(r.search(q, 10, Mode::Lexical).unwrap());
+    let r = r.with_fusion(Fusion::Convex { alpha: 1.0 });
+    assert_eq!(ids(r.search(q, 10, Mode::Hybrid).unwrap()), dense);
+    let r = r.with_fusion(Fusion::Convex { alpha: 0.0 });
+    assert_eq!(ids(r.search(q, 10, Mode::Hybrid).unwrap())[..lexical.len()], lexical[..]);
+}
+
+#[test]
+fn a_lexical_index_of_other_passages_is_refused() {
+    let e = embedder();
+    let ps = corpus();
+    let (index, _) = build(&e, &ps, 1);
+    let (_, other) = build(&e, &ps[1..], 1);
+    let err = Retriever::new(e, index).unwrap().with_lexical(other).err().unwrap();
+    assert!(err.to_string().contains("other passages"), "{err}");
+}
+
+#[test]
+fn index_directory_loads_only_the_term_blocks_a_query_needs() {
+    let e = embedder();
+    let ps = corpus();
+    let (index, lexical) = build(&e, &ps, 16);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("idx");
+    let parts = IndexParts {
+        index: &index,
+        passages: &ps,
+        lexical: Some(&lexical),
+        windows: Some(WindowSpec { window: 48, overlap: 8, max_windows: 16, rows: index.rows() }),
+        fusion: Some(FusionSetting { fusion: Fusion::Convex { alpha: 0.4 }, tuned_on: None }),
+        shard_size: 8,
+        model_name: "tiny",
+        model_path: None,
+    };
+    let m = write_dir(&dir, &parts).unwrap();
+    assert_eq!(m.lexical.as_ref().unwrap().blocks.len(), 3);
+    assert!(m.lexical.as_ref().unwrap().bytes > 0);
+
+    let opened = IndexDir::open(&dir).unwrap();
+    assert_eq!(opened.shards.manifest.fusion.as_ref().unwrap().fusion, Fusion::Convex { alpha: 0.4 });
+    let mut part = opened.lexical.unwrap();
+    let need = part.missing_blocks("zebra");
+    assert_eq!(need.len(), 1);
+    assert!(part.scores("zebra").is_err(), "a missing block is an error, not an empty answer");
+    let (n, corpus, block) = IndexDir::read_block(&opened.shards, need[0]).unwrap();
+    part.add_block(n, &corpus, block).unwrap();
+    assert_eq!(part.scores("zebra").unwrap(), lexical.scores("zebra").unwrap());
+
+    // A damaged block names itself.
+    let path = dir.join(&m.lexical.as_ref().unwrap().blocks[need[0] as usize]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    assert!(matches!(lexical_file::block_from_bytes(&bytes), Err(Error::Checksum { .. })));
+}
