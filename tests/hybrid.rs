@@ -156,11 +156,14 @@ fn index_directory_loads_only_the_term_blocks_a_query_needs() {
         shard_size: 8,
         model_name: "tiny",
         model_path: None,
+        model_bytes: Some(b"not really a model"),
     };
     let m = write_dir(&dir, &parts).unwrap();
     assert_eq!(m.lexical.as_ref().unwrap().blocks.len(), 3);
     assert!(m.lexical.as_ref().unwrap().bytes > 0);
 
+    let bundled = m.model_file.as_ref().unwrap();
+    assert!(bundled.starts_with("model.") && dir.join(bundled).is_file());
     let opened = IndexDir::open(&dir).unwrap();
     assert_eq!(opened.shards.manifest.fusion.as_ref().unwrap().fusion, Fusion::Convex { alpha: 0.4 });
     let mut part = opened.lexical.unwrap();

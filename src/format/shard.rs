@@ -33,6 +33,10 @@ pub struct Manifest {
     /// Where the model file was when the index was built (a hint for the CLI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
+    /// The model file inside the folder (`model.<hash>.gguf`), when bundled:
+    /// what a browser loads, so the folder deploys as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<String>,
     pub dim: usize,
     /// Passages (results are passages, whatever the windows).
     pub count: usize,

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! manifest.json                 what is where (the one name without a hash)
+//! model.<hash>.gguf             the model, when bundled (for the browser)
 //! index.<hash>.bin              vectors (format::index)
 //! lexical/meta.<hash>.bin       BM25 passage lengths (format::lexical)
 //! lexical/terms.<hash>.bin      BM25 term blocks, loaded per query term
@@ -31,6 +32,8 @@ pub struct IndexParts<'a> {
     pub shard_size: usize,
     pub model_name: &'a str,
     pub model_path: Option<&'a Path>,
+    /// The model file's bytes, to bundle into the folder.
+    pub model_bytes: Option<&'a [u8]>,
 }
 
 /// Writes `parts` as a directory at `dir`, replacing what was there only
@@ -63,11 +66,20 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
             shards.push(name);
         }
         let lexical = parts.lexical.map(|l| write_lexical(&tmp, l)).transpose()?;
+        let model_file = match parts.model_bytes {
+            Some(b) => {
+                let name = shard::content_name("model", b, "gguf");
+                std::fs::write(tmp.join(&name), b)?;
+                Some(name)
+            }
+            None => None,
+        };
         let manifest = Manifest {
             format_version: MANIFEST_VERSION,
             model_name: parts.model_name.to_string(),
             model_fingerprint: index.fingerprint().to_string(),
             model_path: parts.model_path.map(|p| p.display().to_string()),
+            model_file,
             dim: index.dim(),
             count: index.len(),
             dtype: index.dtype(),

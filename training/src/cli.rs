@@ -111,6 +111,9 @@ pub enum Command {
         /// fusion until `tune-fusion` stores a tuned weight]
         #[arg(long)]
         alpha: Option<f32>,
+        /// Copy the model into the folder, so it deploys to a web server as it is
+        #[arg(long)]
+        bundle_model: bool,
     },
     /// Tune the hybrid weight on a labelled split and store it in the index manifest
     TuneFusion {
@@ -149,8 +152,9 @@ pub enum Command {
         /// BEIR folder, or `nq` / `drop` for the fetched sets
         #[arg(long)]
         data: String,
-        #[arg(long, default_value = "dev")]
-        split: String,
+        /// Splits to evaluate, comma-separated (the corpus is encoded once)
+        #[arg(long, default_value = "dev", value_delimiter = ',')]
+        split: Vec<String>,
         #[arg(long, default_value = "f32")]
         dtype: String,
         #[arg(long, default_value_t = 32, value_parser = positive)]
@@ -164,7 +168,7 @@ pub enum Command {
         alpha: Option<f32>,
         #[arg(long, default_value = "dev")]
         tune_split: String,
-        /// TREC runs go to <prefix>.<mode>.trec [default: runs/<model>.<data>.<split>]
+        /// TREC runs go to <prefix>.<split>.<mode>.trec [default: runs/<model>.<data>]
         #[arg(long)]
         run_prefix: Option<PathBuf>,
         #[arg(long)]

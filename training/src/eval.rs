@@ -28,17 +28,23 @@ pub struct EvalOptions {
     /// A fixed hybrid weight; `None`: tune it on `tune_split`.
     pub alpha: Option<f32>,
     pub tune_split: String,
-    /// Run files go to `<run_prefix>.<mode>.trec`.
+    /// Run files go to `<run_prefix>.<split>.<mode>.trec`.
     pub run_prefix: Option<PathBuf>,
 }
 
-pub struct EvalReport {
+/// One split's figures.
+pub struct SplitReport {
+    pub split: String,
+    pub queries: usize,
     /// (mode, scores): dense, lexical, hybrid-rrf, hybrid (convex).
     pub rows: Vec<(String, Scores)>,
+}
+
+pub struct EvalReport {
+    pub splits: Vec<SplitReport>,
     pub alpha: f32,
     /// Where alpha came from, e.g. "tuned on dev" or "given".
     pub alpha_source: String,
-    pub queries: usize,
     pub passages: usize,
     pub vectors: usize,
     pub windowed: usize,
@@ -53,7 +59,8 @@ pub struct QueryCandidates {
     pub cands: Candidates,
 }
 
-pub fn evaluate(embedder: &Embedder, data: &Path, split: &str, opts: &EvalOptions) -> Result<EvalReport> {
+/// Evaluates every split in `splits` (the corpus is encoded once).
+pub fn evaluate(embedder: &Embedder, data: &Path, splits: &[String], opts: &EvalOptions) -> Result<EvalReport> {
     let start = Instant::now();
     let corpus = beir::load_corpus(&data.join("corpus.jsonl"))?;
     let queries = beir::load_queries(&data.join("queries.jsonl"))?;
@@ -74,40 +81,52 @@ pub fn evaluate(embedder: &Embedder, data: &Path, split: &str, opts: &EvalOption
         index.push_windows(id, v)?;
     }
 
-    let qrels = beir::load_qrels(data, split)?;
-    let cands = candidates(embedder, &index, &lexical, &queries, &qrels, split)?;
+    let mut per_split = Vec::new();
+    for split in splits {
+        let qrels = beir::load_qrels(data, split)?;
+        let cands = candidates(embedder, &index, &lexical, &queries, &qrels, split)?;
+        per_split.push((split.clone(), qrels, cands));
+    }
     let (alpha, alpha_source) = match opts.alpha {
         Some(a) => (a, "given".to_string()),
-        None if opts.tune_split == split => (tune(&cands, &qrels, &ids).0, format!("tuned on {split}")),
         None => {
-            let tq = beir::load_qrels(data, &opts.tune_split)?;
-            let tc = candidates(embedder, &index, &lexical, &queries, &tq, &opts.tune_split)?;
-            (tune(&tc, &tq, &ids).0, format!("tuned on {}", opts.tune_split))
+            let tuned = match per_split.iter().find(|(s, ..)| *s == opts.tune_split) {
+                Some((_, qrels, cands)) => tune(cands, qrels, &ids).0,
+                None => {
+                    let tq = beir::load_qrels(data, &opts.tune_split)?;
+                    let tc = candidates(embedder, &index, &lexical, &queries, &tq, &opts.tune_split)?;
+                    tune(&tc, &tq, &ids).0
+                }
+            };
+            (tuned, format!("tuned on {}", opts.tune_split))
         }
     };
 
     let named = |hits: Vec<ernie_search::Hit>| -> Vec<(String, f32)> {
         hits.iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect()
     };
-    let dense_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.dense_top()))).collect();
-    let lexical_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.lexical_top()))).collect();
-    let rrf_run = fused_run(&cands, Fusion::default(), &ids);
-    let convex_run = fused_run(&cands, Fusion::Convex { alpha }, &ids);
-    let mut rows = Vec::new();
-    for (mode, run) in [("dense", &dense_run), ("lexical", &lexical_run), ("hybrid-rrf", &rrf_run), ("hybrid", &convex_run)] {
-        rows.push((mode.to_string(), metrics::evaluate(&qrels, run).0));
-        if let Some(prefix) = &opts.run_prefix {
-            let path = PathBuf::from(format!("{}.{mode}.trec", prefix.display()));
-            let mut out = Vec::new();
-            metrics::write_trec_run(&mut out, run, &format!("ernie-search-{mode}"))?;
-            ernie_search::format::write_atomic(&path, &out).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut reports = Vec::new();
+    for (split, qrels, cands) in &per_split {
+        let dense_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.dense_top()))).collect();
+        let lexical_run: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.lexical_top()))).collect();
+        let rrf_run = fused_run(cands, Fusion::default(), &ids);
+        let convex_run = fused_run(cands, Fusion::Convex { alpha }, &ids);
+        let mut rows = Vec::new();
+        for (mode, run) in [("dense", &dense_run), ("lexical", &lexical_run), ("hybrid-rrf", &rrf_run), ("hybrid", &convex_run)] {
+            rows.push((mode.to_string(), metrics::evaluate(qrels, run).0));
+            if let Some(prefix) = &opts.run_prefix {
+                let path = PathBuf::from(format!("{}.{split}.{mode}.trec", prefix.display()));
+                let mut out = Vec::new();
+                metrics::write_trec_run(&mut out, run, &format!("ernie-search-{mode}"))?;
+                ernie_search::format::write_atomic(&path, &out).with_context(|| format!("cannot write {}", path.display()))?;
+            }
         }
+        reports.push(SplitReport { split: split.clone(), queries: qrels.len(), rows });
     }
     Ok(EvalReport {
-        rows,
+        splits: reports,
         alpha,
         alpha_source,
-        queries: qrels.len(),
         passages: corpus.len(),
         vectors: emb.rows,
         windowed: emb.windowed,

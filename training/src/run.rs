@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
             print_card(&out, false)
         }
         Command::Info { model, json } => print_card(&model, json),
-        Command::Index { corpus, model, out, dtype, batch, shard_size, windows, bm25, block_kib, alpha } => {
+        Command::Index { corpus, model, out, dtype, batch, shard_size, windows, bm25, block_kib, alpha, bundle_model } => {
             let opts = IndexOptions {
                 dtype: dtype.parse()?,
                 batch,
@@ -66,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
                 block_bytes: block_kib * 1024,
                 alpha: alpha.map(check_alpha).transpose()?,
+                bundle_model,
             };
             index_corpus(&corpus, &model, &out, &opts)
         }
@@ -80,7 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let embedder = load_model(&model)?;
             let set = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let stem = model.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let run_prefix = run_prefix.unwrap_or_else(|| PathBuf::from(format!("runs/{stem}.{set}.{split}")));
+            let run_prefix = run_prefix.unwrap_or_else(|| PathBuf::from(format!("runs/{stem}.{set}")));
             let opts = eval::EvalOptions {
                 dtype: dtype.parse()?,
                 batch,
@@ -92,20 +93,29 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let r = eval::evaluate(&embedder, &data_dir, &split, &opts)?;
             if json {
-                let rows: serde_json::Map<String, serde_json::Value> =
-                    r.rows.iter().map(|(m, s)| (m.clone(), serde_json::json!(s))).collect();
-                println!("{}", serde_json::json!({"model": embedder.card().name, "data": data_dir, "split": split,
-                    "queries": r.queries, "passages": r.passages, "vectors": r.vectors, "windowed": r.windowed,
+                let splits: serde_json::Map<String, serde_json::Value> = r
+                    .splits
+                    .iter()
+                    .map(|s| {
+                        let modes: serde_json::Map<String, serde_json::Value> =
+                            s.rows.iter().map(|(m, x)| (m.clone(), serde_json::json!(x))).collect();
+                        (s.split.clone(), serde_json::json!({"queries": s.queries, "modes": modes}))
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({"model": embedder.card().name, "data": data_dir,
+                    "passages": r.passages, "vectors": r.vectors, "windowed": r.windowed,
                     "overlap": r.overlap, "max_windows": windows.max_windows, "k1": bm25.k1, "b": bm25.b,
-                    "alpha": r.alpha, "alpha_source": r.alpha_source, "modes": rows,
+                    "alpha": r.alpha, "alpha_source": r.alpha_source, "splits": splits,
                     "encode_seconds": r.encode_seconds, "total_seconds": r.total_seconds}));
             } else {
                 println!(
-                    "{} on {set} {split} ({} queries, {} passages as {} {} vectors, {} in windows; BM25 k1 {} b {}; hybrid alpha {:.2} {})",
-                    embedder.card().name, r.queries, r.passages, r.vectors, dtype, r.windowed, bm25.k1, bm25.b, r.alpha, r.alpha_source
+                    "{} on {set}: {} passages as {} {} vectors ({} in windows, overlap {}); BM25 k1 {} b {}; hybrid alpha {:.2} {}",
+                    embedder.card().name, r.passages, r.vectors, dtype, r.windowed, r.overlap, bm25.k1, bm25.b, r.alpha, r.alpha_source
                 );
-                println!("{}", eval::table(&r.rows));
-                println!("corpus encoded in {:.0}s, total {:.0}s; runs {}.<mode>.trec", r.encode_seconds, r.total_seconds, run_prefix.display());
+                for s in &r.splits {
+                    println!("\n{set} {} ({} queries)\n{}", s.split, s.queries, eval::table(&s.rows));
+                }
+                println!("\ncorpus encoded in {:.0}s, total {:.0}s; runs {}.<split>.<mode>.trec", r.encode_seconds, r.total_seconds, run_prefix.display());
             }
             Ok(())
         }
@@ -152,11 +162,13 @@ struct IndexOptions {
     bm25: Bm25Params,
     block_bytes: usize,
     alpha: Option<f32>,
+    bundle_model: bool,
 }
 
 fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Result<()> {
     let passages = read_corpus(corpus)?;
-    let embedder = load_model(model)?;
+    let model_bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
+    let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
     let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
     let texts: Vec<String> = passages.iter().map(passage_input).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -179,10 +191,14 @@ fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Re
         shard_size: o.shard_size,
         model_name: &embedder.card().name,
         model_path: Some(&model_abs),
+        model_bytes: o.bundle_model.then_some(model_bytes.as_slice()),
     };
     let m = write_dir(out, &parts).with_context(|| format!("cannot write index {}", out.display()))?;
     let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
     let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
+    if let Some(f) = &m.model_file {
+        println!("bundled the model as {f} ({:.1} MB)", model_bytes.len() as f64 / 1e6);
+    }
     println!(
         "indexed {} passages in {:.1}s ({:.1} passages/s) -> {}\n  vectors  {} {} x {} ({} passages in windows of {window} tokens, {} cut after {} windows): {:.1} MB\n  BM25     {} terms in {} blocks (k1 {} b {}): {:.1} MB\n  texts    {} shards: {:.1} MB",
         m.count, emb.seconds, emb.per_second(), out.display(),
@@ -218,9 +234,10 @@ fn open_index(dir: &Path, model: Option<&Path>) -> Result<(Retriever, Shards, Pa
     let opened = IndexDir::open(dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let model_path = match model {
         Some(m) => m.to_path_buf(),
-        None => match &opened.shards.manifest.model_path {
-            Some(p) => PathBuf::from(p),
-            None => bail!("the index does not record its model; pass --model"),
+        None => match (&opened.shards.manifest.model_file, &opened.shards.manifest.model_path) {
+            (Some(f), _) => dir.join(f),
+            (None, Some(p)) => PathBuf::from(p),
+            (None, None) => bail!("the index does not record its model; pass --model"),
         },
     };
     let embedder = load_model(&model_path)?;

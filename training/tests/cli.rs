@@ -234,10 +234,19 @@ fn hybrid_search_modes_tuning_and_eval() {
         "eval", "--model", s(&model), "--data", s(&data), "--json", "--run-prefix", s(&tmp.path().join("run")),
     ]))
     .unwrap();
-    let mrr = |m: &str| e["modes"][m]["mrr_10"].as_f64().unwrap();
+    let mrr = |m: &str| e["splits"]["dev"]["modes"][m]["mrr_10"].as_f64().unwrap();
     assert!(mrr("lexical") > 0.5, "BM25 must find word-copy queries: {e}");
     assert!(mrr("hybrid") >= mrr("dense").max(mrr("lexical")) - 1e-9, "{e}");
-    assert!(tmp.path().join("run.hybrid.trec").is_file() && tmp.path().join("run.lexical.trec").is_file());
+    assert!(tmp.path().join("run.dev.hybrid.trec").is_file() && tmp.path().join("run.dev.lexical.trec").is_file());
+
+    // A bundled model travels with the folder: the original may go away.
+    let web = tmp.path().join("web");
+    let moved = tmp.path().join("moved.gguf");
+    std::fs::copy(&model, &moved).unwrap();
+    ok(&["index", s(&data.join("corpus.jsonl")), "--model", s(&moved), "--out", s(&web), "--bundle-model"]);
+    std::fs::remove_file(&moved).unwrap();
+    let bundled: serde_json::Value = serde_json::from_str(&ok(&["search", s(&web), "river city", "--json"])).unwrap();
+    assert_eq!(bundled["hits"].as_array().unwrap().len(), 10);
 
     // A CJK query over an English corpus: no crash, no lexical match, a dense answer.
     let cjk = search("東京の首都", "hybrid");
