@@ -115,6 +115,35 @@ pub enum Command {
         #[arg(long)]
         bundle_model: bool,
     },
+    /// Index a built static site: its pages' main content, split at headings,
+    /// into PUBLIC_DIR/_ernie/ with the model and the search widget
+    IndexSite {
+        public_dir: PathBuf,
+        #[arg(long)]
+        model: PathBuf,
+        /// Folder inside PUBLIC_DIR to write
+        #[arg(long, default_value = "_ernie")]
+        out_name: String,
+        /// The built npm package (scripts/build-wasm.sh): widget and wasm files to copy
+        #[arg(long, default_value = "pkg")]
+        assets: PathBuf,
+        /// Vector storage: f32, f16 or int8
+        #[arg(long, default_value = "int8")]
+        dtype: String,
+        #[arg(long, default_value_t = 32, value_parser = positive)]
+        batch: usize,
+        #[arg(long, default_value_t = 64, value_parser = positive)]
+        shard_size: usize,
+        #[command(flatten)]
+        windows: WindowArgs,
+        #[command(flatten)]
+        bm25: Bm25Args,
+        #[arg(long, default_value_t = 32, value_parser = positive)]
+        block_kib: usize,
+        /// Hybrid weight of the dense side [default: reciprocal rank fusion]
+        #[arg(long)]
+        alpha: Option<f32>,
+    },
     /// Tune the hybrid weight on a labelled split and store it in the index manifest
     TuneFusion {
         index: PathBuf,

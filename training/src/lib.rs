@@ -1,5 +1,5 @@
 //! The native side of ernie-search: fetching registry packages, converting
-//! checkpoints, data sets, corpus embedding, evaluation and benchmarks. The
+//! checkpoints, data sets, corpus embedding, static sites, evaluation and benchmarks. The
 //! `ernie-search` binary (main.rs) is a thin CLI over these modules.
 
 pub mod bench;
@@ -10,3 +10,4 @@ pub mod embed;
 pub mod eval;
 pub mod fetch;
 pub mod run;
+pub mod site;

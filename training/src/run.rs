@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ernie_search::format;
-use ernie_search::format::shard::{FusionSetting, WindowSpec};
+use ernie_search::format::shard::{FusionSetting, Manifest, Passage, WindowSpec};
 use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shards};
 use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
@@ -69,6 +69,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 bundle_model,
             };
             index_corpus(&corpus, &model, &out, &opts)
+        }
+        Command::IndexSite { public_dir, model, out_name, assets, dtype, batch, shard_size, windows, bm25, block_kib, alpha } => {
+            let opts = IndexOptions {
+                dtype: dtype.parse()?,
+                batch,
+                shard_size,
+                windows: Windows { overlap: windows.overlap, max: windows.max_windows },
+                bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
+                block_bytes: block_kib * 1024,
+                alpha: alpha.map(check_alpha).transpose()?,
+                bundle_model: true,
+            };
+            index_site(&public_dir, &model, &out_name, &assets, &opts)
         }
         Command::TuneFusion { index, data, split, model, cache } => {
             tune_fusion(&index, &beir_dir(&data, cache.cache_dir.as_deref())?, &split, model.as_deref())
@@ -166,7 +179,50 @@ struct IndexOptions {
 }
 
 fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Result<()> {
-    let passages = read_corpus(corpus)?;
+    index_passages(&read_corpus(corpus)?, model, out, o).map(|_| ())
+}
+
+/// The files of the built npm package a site serves beside its index.
+const WIDGET_FILES: &[&str] = &["ernie_search.js", "ernie_search_bg.wasm"];
+
+fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &IndexOptions) -> Result<()> {
+    for f in WIDGET_FILES {
+        if !assets.join(f).is_file() {
+            bail!("{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR", assets.display());
+        }
+    }
+    let out = public.join(out_name);
+    let (passages, stats) = crate::site::read_site(public, &out)?;
+    println!(
+        "{}: {} pages ({} without content{}), {} passages",
+        public.display(), stats.pages, stats.empty_pages,
+        if stats.lossy_pages > 0 { format!(", {} not valid UTF-8", stats.lossy_pages) } else { String::new() },
+        passages.len()
+    );
+    let m = index_passages(&passages, model, &out, o)?;
+    let mut widget = 0u64;
+    for entry in std::fs::read_dir(assets).with_context(|| format!("cannot list {}", assets.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "js" || e == "wasm" || e == "css") {
+            let to = out.join(path.file_name().context("asset name")?);
+            widget += std::fs::copy(&path, &to).with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
+        }
+    }
+    let size = |name: &str| std::fs::metadata(out.join(name)).map_or(0, |f| f.len());
+    let lex = m.lexical.as_ref().context("lexical part")?;
+    let model_bytes = m.model_file.as_deref().map_or(0, size);
+    let first = model_bytes + m.index_bytes + size(&lex.meta) + widget;
+    let block = (lex.bytes - size(&lex.meta)) / lex.blocks.len().max(1) as u64;
+    let shard = m.shards.iter().map(|s| size(s)).sum::<u64>() / m.shards.len().max(1) as u64;
+    println!(
+        "a visitor downloads, uncompressed: {:.1} MB before the first search (model {:.1} MB, vectors {:.1} MB, BM25 meta {:.0} KB, widget + wasm {:.1} MB, all cached after), then per query about one {:.0} KB term block per new word and one {:.0} KB text shard per page of results",
+        first as f64 / 1e6, model_bytes as f64 / 1e6, m.index_bytes as f64 / 1e6, size(&lex.meta) as f64 / 1e3,
+        widget as f64 / 1e6, block as f64 / 1e3, shard as f64 / 1e3
+    );
+    Ok(())
+}
+
+fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptions) -> Result<Manifest> {
     let model_bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
     let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
@@ -194,10 +250,15 @@ fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Re
         model_bytes: o.bundle_model.then_some(model_bytes.as_slice()),
     };
     let m = write_dir(out, &parts).with_context(|| format!("cannot write index {}", out.display()))?;
+    report_index(out, &m, &emb, o, window, model_bytes.len())?;
+    Ok(m)
+}
+
+fn report_index(out: &Path, m: &Manifest, emb: &embed::Embedded, o: &IndexOptions, window: usize, model_len: usize) -> Result<()> {
     let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
     let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
     if let Some(f) = &m.model_file {
-        println!("bundled the model as {f} ({:.1} MB)", model_bytes.len() as f64 / 1e6);
+        println!("bundled the model as {f} ({:.1} MB)", model_len as f64 / 1e6);
     }
     println!(
         "indexed {} passages in {:.1}s ({:.1} passages/s) -> {}\n  vectors  {} {} x {} ({} passages in windows of {window} tokens, {} cut after {} windows): {:.1} MB\n  BM25     {} terms in {} blocks (k1 {} b {}): {:.1} MB\n  texts    {} shards: {:.1} MB",

@@ -262,3 +262,44 @@ fn hybrid_search_modes_tuning_and_eval() {
     }
     assert!(fails(&["search", s(&idx), "river city", "--mode", "lexical"]).contains("checksum mismatch"));
 }
+
+#[test]
+fn index_site_writes_a_deployable_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let site = tmp.path().join("public");
+    std::fs::create_dir_all(site.join("docs")).unwrap();
+    std::fs::write(site.join("index.html"), "<title>Home</title><main><p>river city bridge</p></main>").unwrap();
+    std::fs::write(
+        site.join("docs/war.html"),
+        "<title>War</title><nav>menu</nav><main><h2 id=\"ships\">Ships</h2><p>battle ship ocean</p><h2 id=\"kings\">Kings</h2><p>king queen castle<p>unclosed",
+    )
+    .unwrap();
+    std::fs::write(site.join("docs/empty.html"), "<html><body> </body></html>").unwrap();
+    let assets = tmp.path().join("pkg");
+    let no_assets = fails(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets)]);
+    assert!(no_assets.contains("build-wasm.sh"), "{no_assets}");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
+    std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+
+    let out = ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--block-kib", "1"]);
+    assert!(out.contains("3 pages (1 without content), 3 passages"), "{out}");
+    assert!(out.contains("before the first search") && out.contains("per query"), "{out}");
+    let web = site.join("_ernie");
+    assert!(web.join("ernie_search_bg.wasm").is_file() && web.join("ernie_search.js").is_file());
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(web.join("manifest.json")).unwrap()).unwrap();
+    assert!(web.join(m["model_file"].as_str().unwrap()).is_file());
+    let a: serde_json::Value = serde_json::from_str(&ok(&["search", s(&web), "battle ship", "--mode", "lexical", "--json"])).unwrap();
+    assert_eq!(a["hits"][0]["url"], "/docs/war.html#ships");
+    assert_eq!(a["hits"][0]["title"], "War › Ships");
+
+    // Re-indexing skips its own output folder; a site without HTML is refused.
+    assert!(ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets)]).contains("3 pages"));
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::write(bare.join("notes.txt"), "no html").unwrap();
+    assert!(fails(&["index-site", s(&bare), "--model", s(&model), "--assets", s(&assets)]).contains("nothing to index"));
+}
