@@ -102,11 +102,49 @@ impl Retriever {
         self.fusion
     }
 
+    /// Indexes `(id, text)` passages at run time (a user's own documents in
+    /// the browser): their windows into the vectors, their words into BM25.
+    /// `overlap` defaults to a quarter of the window. Nothing is added if any
+    /// id is already taken or a text cannot be embedded.
+    pub fn add_passages(&mut self, passages: &[(String, String)], overlap: Option<usize>, max_windows: usize) -> Result<()> {
+        let mut seen: std::collections::HashSet<&str> = self.index.ids().iter().map(String::as_str).collect();
+        if let Some((id, _)) = passages.iter().find(|(id, _)| !seen.insert(id.as_str())) {
+            return Err(Error::Invalid(format!("passage id {id:?} is already in the index")));
+        }
+        if let Some((id, _)) = passages.iter().find(|(_, t)| t.trim().is_empty()) {
+            return Err(Error::Invalid(format!("passage {id:?} has no text")));
+        }
+        let texts: Vec<&str> = passages.iter().map(|(_, t)| t.as_str()).collect();
+        let overlap = overlap.unwrap_or(self.embedder.card().spec.max_passage_len / 4);
+        let (windows, _) = self.embedder.tokenize_passage_windows(&texts, overlap, max_windows)?;
+        let mut vectors = Vec::with_capacity(windows.len());
+        for w in &windows {
+            vectors.push(self.embedder.embed_tokens(w)?);
+        }
+        let was_empty = self.index.is_empty();
+        for ((id, _), v) in passages.iter().zip(&vectors) {
+            self.index.push_windows(id, v)?;
+        }
+        match &mut self.lexical {
+            Some(l) => l.add(&texts),
+            None if was_empty => {
+                let mut l = LexicalIndex::empty(crate::Bm25Params::default())?;
+                l.add(&texts);
+                self.lexical = Some(l);
+            }
+            None => {} // an index built without BM25 stays dense
+        }
+        Ok(())
+    }
+
     /// The best `k` passages for `query`. Hybrid falls back to dense, with a
     /// note, when the index has no lexical part or the query no keyword;
     /// lexical mode refuses both.
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
         check_query(query)?;
+        if self.index.is_empty() {
+            return Err(Error::Invalid("no index is loaded: load an index or add passages to search".into()));
+        }
         let lexical = match (&self.lexical, mode) {
             (_, Mode::Dense) => None,
             (None, Mode::Lexical) => {

@@ -22,7 +22,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::format::model::ModelCard;
 use crate::fusion::{Fusion, Mode};
-use crate::{format, Embedder, Error, LexicalIndex, Retriever, VectorDType};
+use crate::{format, Embedder, Error, FlatIndex, LexicalIndex, Retriever, VectorDType};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -30,6 +30,8 @@ const TS_TYPES: &str = r#"
 export interface SearchHit { id: string; ordinal: number; score: number; dense?: number; lexical?: number; }
 /** `Engine.search`: the hits, the mode that made them, and why it is not the one asked for. */
 export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid"; note?: string; }
+/** A passage for `Engine.addPassages`. */
+export interface NewPassage { id: string; text: string; title?: string; }
 /** `Engine.info()`: the model card, the vector length and the index, if loaded. */
 export interface EngineInfo {
     model: { name: string; weights: string; fingerprint: string; tensor_count: number;
@@ -39,21 +41,16 @@ export interface EngineInfo {
     dim: number;
     index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
     lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
-    fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number };
+    fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
 }
 "#;
 
-/// A loaded model, with or without an index.
-enum Inner {
-    /// Embedding only: `search` is refused.
-    Embedder(Embedder),
-    Retriever(Retriever),
-}
-
-/// One model and, optionally, the index built with it.
+/// One model and, optionally, the index built with it. Without an index
+/// the retriever holds an empty one: `search` is refused until passages are
+/// added.
 #[wasm_bindgen]
 pub struct Engine {
-    inner: Inner,
+    retriever: Retriever,
 }
 
 #[derive(Serialize)]
@@ -92,11 +89,11 @@ impl Engine {
     pub fn load(model: &[u8], index: Option<Vec<u8>>) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let embedder = Embedder::from_bytes(model)?;
-        let inner = match index {
-            None => Inner::Embedder(embedder),
-            Some(bytes) => Inner::Retriever(Retriever::new(embedder, format::index::from_bytes(&bytes)?)?),
+        let index = match index {
+            Some(bytes) => format::index::from_bytes(&bytes)?,
+            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
         };
-        Ok(Engine { inner })
+        Ok(Engine { retriever: Retriever::new(embedder, index)? })
     }
 
     /// Embeds passages as one batch: `texts.length * dim()` values, row after row.
@@ -150,6 +147,32 @@ impl Engine {
         Ok(lexical.add_block(n, &corpus, block)?)
     }
 
+    /// Indexes passages given as `[{id, text, title?}]` (title + text is what
+    /// is searched), e.g. a user's own documents, into this engine: its vectors
+    /// and BM25. Works on an engine loaded without an index too. Returns how
+    /// many passages the engine holds.
+    #[wasm_bindgen(js_name = addPassages)]
+    pub fn add_passages(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "NewPassage[]")] passages: JsValue,
+    ) -> Result<usize, JsError> {
+        #[derive(serde::Deserialize)]
+        struct NewPassage {
+            id: String,
+            text: String,
+            #[serde(default)]
+            title: String,
+        }
+        let list: Vec<NewPassage> = serde_wasm_bindgen::from_value(passages)
+            .map_err(|e| Error::Invalid(format!("addPassages takes [{{id, text, title?}}]: {e}")))?;
+        let pairs: Vec<(String, String)> = list
+            .into_iter()
+            .map(|p| (p.id, if p.title.is_empty() { p.text } else { format!("{} {}", p.title, p.text) }))
+            .collect();
+        self.retriever.add_passages(&pairs, None, 16)?;
+        Ok(self.retriever.index().len())
+    }
+
     /// Hybrid fusion: the dense side's weight in 0..1 (`manifest.fusion.alpha`),
     /// or null for reciprocal rank fusion.
     #[wasm_bindgen(js_name = setFusion)]
@@ -167,28 +190,24 @@ impl Engine {
     /// dtype and count.
     #[wasm_bindgen(unchecked_return_type = "EngineInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
-        let (index, lexical, fusion) = match &self.inner {
-            Inner::Embedder(_) => (None, None, None),
-            Inner::Retriever(r) => {
-                let i = r.index();
-                let lexical = r.lexical().map(|l| LexicalInfo {
-                    passages: l.len(),
-                    blocks: l.n_blocks(),
-                    loaded_blocks: (0..l.n_blocks()).filter(|&b| l.block(b).is_some()).count() as u32,
-                    k1: l.meta().params.k1,
-                    b: l.meta().params.b,
-                });
-                let index = Some(IndexInfo {
-                    count: i.len(),
-                    rows: i.rows(),
-                    dim: i.dim(),
-                    dtype: i.dtype(),
-                    bytes: i.scan_bytes(),
-                    fingerprint: i.fingerprint().to_string(),
-                });
-                (index, lexical, Some(r.fusion()))
-            }
-        };
+        let r = &self.retriever;
+        let i = r.index();
+        let index = (!i.is_empty()).then(|| IndexInfo {
+            count: i.len(),
+            rows: i.rows(),
+            dim: i.dim(),
+            dtype: i.dtype(),
+            bytes: i.scan_bytes(),
+            fingerprint: i.fingerprint().to_string(),
+        });
+        let lexical = r.lexical().map(|l| LexicalInfo {
+            passages: l.len(),
+            blocks: l.n_blocks(),
+            loaded_blocks: (0..l.n_blocks()).filter(|&b| l.block(b).is_some()).count() as u32,
+            k1: l.meta().params.k1,
+            b: l.meta().params.b,
+        });
+        let fusion = index.as_ref().map(|_| r.fusion());
         let e = self.embedder();
         to_js(&Info { model: e.card(), dim: e.dim(), index, lexical, fusion })
     }
@@ -201,30 +220,27 @@ impl Engine {
     /// Whether an index is loaded (whether `search` can answer).
     #[wasm_bindgen(getter, js_name = hasIndex)]
     pub fn has_index(&self) -> bool {
-        matches!(self.inner, Inner::Retriever(_))
+        !self.retriever.index().is_empty()
     }
 }
 
 impl Engine {
     fn retriever(&self) -> Result<&Retriever, Error> {
-        match &self.inner {
-            Inner::Retriever(r) => Ok(r),
-            Inner::Embedder(_) => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into())),
+        match self.retriever.index().is_empty() {
+            false => Ok(&self.retriever),
+            true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
         }
     }
 
     fn retriever_mut(&mut self) -> Result<&mut Retriever, Error> {
-        match &mut self.inner {
-            Inner::Retriever(r) => Ok(r),
-            Inner::Embedder(_) => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load to search".into())),
+        match self.retriever.index().is_empty() {
+            false => Ok(&mut self.retriever),
+            true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
         }
     }
 
     fn embedder(&self) -> &Embedder {
-        match &self.inner {
-            Inner::Embedder(e) => e,
-            Inner::Retriever(r) => r.embedder(),
-        }
+        self.retriever.embedder()
     }
 }
 

@@ -181,3 +181,31 @@ fn index_directory_loads_only_the_term_blocks_a_query_needs() {
     bytes[last] ^= 0x40;
     assert!(matches!(lexical_file::block_from_bytes(&bytes), Err(Error::Checksum { .. })));
 }
+
+#[test]
+fn passages_added_at_run_time_are_searchable() {
+    let e = embedder();
+    let ps = corpus();
+    let fp = e.card().fingerprint.clone();
+    let mut r = Retriever::new(e, FlatIndex::new(64, VectorDType::F32, &fp).unwrap()).unwrap();
+    assert!(r.search("river", 3, Mode::Hybrid).unwrap_err().to_string().contains("no index"));
+    let pairs: Vec<(String, String)> = ps.iter().map(|p| (p.id.clone(), p.text.clone())).collect();
+    r.add_passages(&pairs[..20], None, 16).unwrap();
+    r.add_passages(&pairs[20..], Some(8), 16).unwrap();
+    assert_eq!(r.index().len(), ps.len());
+    assert_eq!(r.search("zebra", 3, Mode::Lexical).unwrap().hits[0].id, "html");
+    let err = r.add_passages(&pairs[..1], None, 16).unwrap_err();
+    assert!(err.to_string().contains("already in the index"), "{err}");
+    assert!(r.add_passages(&[("new".into(), "  ".into())], None, 16).is_err());
+    assert_eq!(r.index().len(), ps.len(), "a refused batch adds nothing");
+
+    // Added to a built index: the same BM25 scores as building them together.
+    let e = embedder();
+    let (index, lexical) = build(&e, &ps[..20], 16);
+    let mut grown = Retriever::new(e, index).unwrap().with_lexical(lexical).unwrap();
+    grown.add_passages(&pairs[20..], Some(8), 16).unwrap();
+    let (_, whole) = build(&embedder(), &ps, 16);
+    let q = "river city war 東京";
+    let (a, b) = (grown.lexical().unwrap().scores(q).unwrap().unwrap(), whole.scores(q).unwrap().unwrap());
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5));
+}

@@ -102,6 +102,9 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
 }
 
 fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
+    if l.has_additions() {
+        return Err(Error::Invalid("passages added after the build are not written; rebuild the lexical index".into()));
+    }
     std::fs::create_dir_all(root.join("lexical"))?;
     let meta = format::lexical::meta_to_bytes(l.meta());
     let meta_name = format!("lexical/{}", shard::content_name("meta", &meta, "bin"));

@@ -65,6 +65,9 @@ pub struct LexicalIndex {
     meta: LexicalMeta,
     avg_len: f32,
     blocks: Vec<Option<TermBlock>>,
+    /// Postings of passages added after the build ([`add`](Self::add)):
+    /// in memory only, whatever block their terms hash to.
+    added: TermBlock,
     analyzer: std::sync::Arc<Analyzer>,
 }
 
@@ -143,6 +146,13 @@ impl LexicalIndex {
         Ok(index)
     }
 
+    /// An index of no passages, to [`add`](Self::add) to.
+    pub fn empty(params: Bm25Params) -> Result<Self> {
+        params.check()?;
+        let meta = LexicalMeta { params, doc_len: Vec::new(), n_blocks: 1, corpus: corpus_digest::<&str>(&[]) };
+        Ok(Self { meta, avg_len: 1.0, blocks: vec![Some(TermBlock::new())], added: TermBlock::new(), analyzer: Default::default() })
+    }
+
     /// An index with no block loaded yet (add them with [`add_block`](Self::add_block)).
     pub fn from_meta(meta: LexicalMeta) -> Result<Self> {
         meta.params.check()?;
@@ -152,7 +162,7 @@ impl LexicalIndex {
         let total: u64 = meta.doc_len.iter().map(|&l| l as u64).sum();
         let avg_len = (total as f64 / meta.doc_len.len() as f64).max(1e-9) as f32;
         let blocks = vec![None; meta.n_blocks as usize];
-        Ok(Self { meta, avg_len, blocks, analyzer: Default::default() })
+        Ok(Self { meta, avg_len, blocks, added: TermBlock::new(), analyzer: Default::default() })
     }
 
     pub fn meta(&self) -> &LexicalMeta {
@@ -191,6 +201,33 @@ impl LexicalIndex {
         Ok(())
     }
 
+    /// Appends passages (ordinals `len()..`), e.g. a user's own documents in
+    /// the browser. They live in memory only: an index with additions is not
+    /// written back to files.
+    pub fn add<S: AsRef<str>>(&mut self, texts: &[S]) {
+        for text in texts {
+            let doc = self.meta.doc_len.len() as u32;
+            let terms = self.analyzer.terms(text.as_ref());
+            self.meta.doc_len.push(terms.len() as u32);
+            let mut tf: HashMap<String, u32> = HashMap::new();
+            for t in terms {
+                *tf.entry(t).or_default() += 1;
+            }
+            for (t, n) in tf {
+                let p = self.added.entry(t).or_default();
+                p.docs.push(doc);
+                p.tfs.push(n);
+            }
+        }
+        let total: u64 = self.meta.doc_len.iter().map(|&l| l as u64).sum();
+        self.avg_len = (total as f64 / self.meta.doc_len.len().max(1) as f64).max(1e-9) as f32;
+    }
+
+    /// Whether passages were added after the build (see [`add`](Self::add)).
+    pub fn has_additions(&self) -> bool {
+        !self.added.is_empty()
+    }
+
     /// The query's terms (distinct, in first-seen order).
     pub fn query_terms(&self, query: &str) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
@@ -225,13 +262,15 @@ impl LexicalIndex {
             let block = self.blocks[nb as usize].as_ref().ok_or_else(|| {
                 Error::Invalid(format!("lexical block {nb} (term {t:?}) is not loaded; load `missing_blocks` first"))
             })?;
-            let Some(p) = block.get(t) else { continue };
-            let df = p.docs.len() as f32;
+            let lists: Vec<&Postings> = [block.get(t), self.added.get(t)].into_iter().flatten().collect();
+            let df = lists.iter().map(|p| p.docs.len()).sum::<usize>() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for (&d, &tf) in p.docs.iter().zip(&p.tfs) {
-                let tf = tf as f32;
-                let norm = k1 * (1.0 - b + b * self.meta.doc_len[d as usize] as f32 / self.avg_len);
-                out[d as usize] += idf * tf / (tf + norm);
+            for p in lists {
+                for (&d, &tf) in p.docs.iter().zip(&p.tfs) {
+                    let tf = tf as f32;
+                    let norm = k1 * (1.0 - b + b * self.meta.doc_len[d as usize] as f32 / self.avg_len);
+                    out[d as usize] += idf * tf / (tf + norm);
+                }
             }
         }
         Ok(Some(out))
@@ -284,6 +323,25 @@ mod tests {
         assert!(part.missing_blocks("cat bird").is_empty());
         assert_eq!(part.scores("cat bird").unwrap(), full.scores("cat bird").unwrap());
         assert!(part.add_block(0, &[7; 32], TermBlock::new()).is_err());
+    }
+
+    #[test]
+    fn added_passages_score_as_if_built_together() {
+        let ids = ["a", "b", "c", "d"];
+        let texts = ["the cat sat on the mat", "dogs chase cats", "a bird in the sky", "cat and bird"];
+        let all = LexicalIndex::build(&ids, &texts, Bm25Params::default(), 2).unwrap();
+        let mut some = LexicalIndex::build(&ids[..2], &texts[..2], Bm25Params::default(), 2).unwrap();
+        some.add(&texts[2..]);
+        let mut none = LexicalIndex::empty(Bm25Params::default()).unwrap();
+        assert_eq!(none.scores("cat").unwrap(), Some(vec![]));
+        none.add(&texts);
+        for q in ["cat", "bird sky", "dog mat"] {
+            let want = all.scores(q).unwrap().unwrap();
+            for got in [some.scores(q).unwrap().unwrap(), none.scores(q).unwrap().unwrap()] {
+                assert!(want.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-6), "{q}: {want:?} vs {got:?}");
+            }
+        }
+        assert!(some.has_additions() && !all.has_additions());
     }
 
     #[test]

@@ -264,6 +264,13 @@ async function main() {
       compareRanking(w.hits, g.hits ?? [], tol)[0].forEach((p) => (fusedProblems++, failures.push(`${label(name)}: ${p}`)));
     }
   });
+  const added = result.added;
+  check(added.counts[0] === 10 && added.counts[1] === expected.count, `addPassages counts ${added.counts} (want 10, ${expected.count})`);
+  check(added.hybrid === expected.k, `hybrid search over added passages gave ${added.hybrid} hits`);
+  expected.queries.forEach((q, i) => {
+    if (q.lexical === null) check(added.lexical[i] === null, `added passages: lexical search of ${JSON.stringify(q.text)} should be refused`);
+    else compareRanking(q.lexical, added.lexical[i] ?? [])[0].forEach((p) => failures.push(`added passages, lexical top-${expected.k} for ${JSON.stringify(q.text)}: ${p}`));
+  });
   const lazy = result.lazy;
   check(lazy.loadedAfterFirst === lazy.first.length && lazy.first.length < lazy.blocks, `lazy blocks: the first query needed ${lazy.first.length} of ${lazy.blocks} blocks, ${lazy.loadedAfterFirst} were loaded`);
   check(result.infoAfter?.lexical?.passages === expected.count && result.infoAfter?.fusion?.alpha === expected.alpha, `info() after loading BM25: ${JSON.stringify(result.infoAfter?.lexical)} fusion ${JSON.stringify(result.infoAfter?.fusion)}`);
@@ -280,6 +287,7 @@ async function main() {
   console.log(`  f32 twin:   ${twinDiff.toExponential(2)} (limit ${EMBED_TOL})`);
   console.log(`wasm_parity: top-${expected.k} for ${expected.queries.length} queries: ${rankProblems ? "MISMATCH" : "identical ids"}${swaps ? ` (${swaps} tied runs reordered)` : ""}, max score diff ${scoreDiff.toExponential(2)}`);
   console.log(`wasm_parity: lexical, hybrid (RRF) and hybrid (convex, alpha ${expected.alpha}) top-${expected.k}: ${fusedProblems ? "MISMATCH" : "identical"}; term blocks fetched lazily: ${lazy.first.length} of ${lazy.blocks} for the first query, ${lazy.fetched} over all ${expected.queries.length}`);
+  console.log(`wasm_parity: addPassages: ${added.counts[1]} passages indexed in the browser, lexical rankings as the built index`);
   console.log(`wasm_parity: bad input: ${result.bad.filter((b) => b.ok).length}/${result.bad.length} rejected with the expected message`);
   for (const b of result.bad) console.log(`  ${b.ok ? "ok  " : "FAIL"} ${b.label}: ${b.message}`);
   console.log(`  ${result.hugeK.ok ? "ok  " : "FAIL"} search(query, 2**31) returns every passage: ${result.hugeK.message}`);
