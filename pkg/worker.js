@@ -36,7 +36,7 @@ const OPS = {
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
     // No WebGPU backend exists yet: every request runs on the CPU (wasm SIMD).
     backend = { backend: "cpu", requested: wanted };
-    if (wanted === "gpu") backend.fallback = "no WebGPU backend in this build yet: running on the CPU (wasm)";
+    if (wanted === "gpu") backend.fallback = "there is no WebGPU backend in this build yet";
 
     if (!index && !model) throw new Error("give an index folder URL (index) or a model URL (model)");
     // The wasm module compiles while the files download.
@@ -167,7 +167,7 @@ async function readManifest(url) {
     throw new Error(`${url} is not an ernie-search manifest (no model_fingerprint, index_file, shards or shard_size)`);
   }
   files.push({ kind: "manifest", url, bytes: bytes.length, cached });
-  return { manifest: m, store: () => put(url, bytes, "application/json") };
+  return { manifest: m, store: async () => cached || put(url, bytes, "application/json") };
 }
 
 async function openCache(fingerprint) {
