@@ -93,6 +93,10 @@ function clip(s, n) {
   return cut.slice(0, cut.lastIndexOf(" ") > n / 2 ? cut.lastIndexOf(" ") : n) + "…";
 }
 
+function size(bytes) {
+  return bytes < 1e6 ? `${Math.ceil(bytes / 1e3)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
 function editable(el) {
   return el instanceof HTMLElement && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
 }
@@ -181,7 +185,7 @@ export class ErnieSearchBox extends HTMLElement {
           const loaded = all.reduce((n, f) => n + f.loaded, 0);
           const known = all.every((f) => f.total != null);
           const total = all.reduce((n, f) => n + (f.total ?? 0), 0);
-          this.#showStatus(`Loading search… ${(loaded / 1e6).toFixed(1)}${known ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, known ? [loaded, total] : null);
+          this.#showStatus(`Loading search… ${size(loaded)}${known ? ` of ${size(total)}` : ""}`, known ? [loaded, total] : null);
         },
       });
       const info = await r.info();

@@ -373,7 +373,7 @@ async function main() {
         return bar.value > 0 && bar.value < bar.max;
       });
       const status = await p.locator("ernie-search-box .status").textContent();
-      assert(/^Loading search… [\d.]+ of [\d.]+ MB$/.test(status), `status ${JSON.stringify(status)}`);
+      assert(/^Loading search… [\d.]+ [kM]B of [\d.]+ [kM]B$/.test(status), `status ${JSON.stringify(status)}`);
       const notice = p.locator("ernie-search-box .notice");
       await notice.waitFor({ state: "visible" });
       assert(await p.locator("ernie-search-box .status").isHidden(), "the loading state stayed after the load");
