@@ -7,7 +7,8 @@
 #
 # --no-build: the wasm fixture, the CLI and pkg/ are already built (as after
 # scripts/test-browser.sh's own steps). Needs what scripts/test-browser.sh
-# needs; writes target/e2e-site (the site) and target/e2e/widget.png.
+# needs; writes target/e2e-site (the site), target/e2e/widget.png and
+# target/e2e-vite (a Vite build of tests/browser/vite-app).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +34,7 @@ fi
 
 echo "== node dependencies: tests/browser"
 command -v node >/dev/null || { echo "test-e2e: node is not installed" >&2; exit 1; }
-[ -d tests/browser/node_modules/playwright-core ] \
+[ -d tests/browser/node_modules/vite ] \
     || (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== site: $site"
@@ -41,4 +42,7 @@ ERNIE_SEARCH_BIN="$bin" tests/browser/make_site.sh "$site"
 
 echo "== npm package and widget in Chromium"
 node tests/browser/e2e.mjs --site "$site" --out target/e2e
+
+echo "== the package in a Vite app (dev server and production build)"
+node tests/browser/vite.mjs --site "$site"
 echo "test-e2e: total $((SECONDS - t_start))s"
