@@ -192,6 +192,20 @@ async function main() {
       const dims = await api.evaluate(async () => (await window.retriever.embed(["a passage", "another one"])).map((v) => v instanceof Float32Array && v.length));
       assert(dims.length === 2 && dims.every((d) => d === manifest.dim), `rows ${JSON.stringify(dims)}`);
     });
+    await check("a model alone loads for embedding; search is refused", async () => {
+      const r = await api.evaluate(async (model) => {
+        const r = await window.Retriever.load({ model });
+        const out = {
+          dims: (await r.embed(["a passage"])).map((v) => v.length),
+          search: await r.search("paris").then(() => "resolved", (e) => e.message),
+          cache: (await r.info()).cache,
+        };
+        r.close();
+        return out;
+      }, `/_ernie/${manifest.model_file}`);
+      assert(r.dims[0] === manifest.dim && /no index is loaded/.test(r.search) && r.cache.name === null, JSON.stringify(r));
+      return r.search;
+    });
     await check("a 100,000-character query is refused and the page stays responsive", async () => {
       const t0 = Date.now();
       const message = await api.evaluate((q) => window.retriever.search(q).then(() => "resolved", (e) => e.message), HUGE_QUERY);
