@@ -36,4 +36,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 echo "== parity in Chromium"
 node tests/browser/wasm_parity.mjs --fixture "$fixture"
+
+echo "== npm package and widget: scripts/test-e2e.sh"
+scripts/test-e2e.sh --no-build
 echo "test-browser: total $((SECONDS - t_start))s"

@@ -1,0 +1,89 @@
+/** Which engine runs the model. There is no WebGPU backend yet: "gpu" falls back to "cpu". */
+export type Backend = "auto" | "cpu" | "gpu";
+export type SearchMode = "hybrid" | "dense" | "lexical";
+
+/** One file of a load, as it downloads (or, `cached`, as read from the Cache API). */
+export interface LoadProgress {
+  file: "model" | "index" | "lexical";
+  url: string;
+  loaded: number;
+  /** Bytes in all; null when the server does not say (compressed responses). */
+  total: number | null;
+  cached: boolean;
+}
+
+export interface LoadOptions {
+  /** URL of an index folder (the one holding manifest.json), e.g. "/_ernie/". */
+  index?: string;
+  /** URL of the model file; default: the index folder's `manifest.model_file`. Alone: embedding only. */
+  model?: string;
+  /** Default "auto". */
+  backend?: Backend;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface SearchOptions {
+  /** How many passages; default 10. */
+  k?: number;
+  /** Default "hybrid" (dense and BM25, fused as the manifest says). */
+  mode?: SearchMode;
+}
+
+export interface Result {
+  id: string;
+  score: number;
+  title: string;
+  text: string;
+  url: string | null;
+}
+
+export interface FileRead {
+  kind: "manifest" | "model" | "index" | "lexical" | "block" | "shard";
+  url: string;
+  bytes: number;
+  /** Read from the Cache API rather than the network. */
+  cached: boolean;
+}
+
+export interface RetrieverInfo {
+  backend: "cpu";
+  requested: Backend;
+  /** Why the requested backend is not the one running. */
+  fallback?: string;
+  model: {
+    name: string;
+    weights: string;
+    fingerprint: string;
+    tensor_count: number;
+    spec: { pooling: "mean" | "cls"; normalize: boolean; max_query_len: number; max_passage_len: number; bert: Record<string, unknown> };
+    provenance: unknown;
+  };
+  dim: number;
+  index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+  lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
+  fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
+  /** Bytes read so far, by kind of file. */
+  sizes: Partial<Record<FileRead["kind"], number>>;
+  files: FileRead[];
+  cache: {
+    /** `ernie-search-<first 16 hex of the model fingerprint>`; null for a model-only load. */
+    name: string | null;
+    enabled: boolean;
+    /** Why caching is off (no Cache API, quota, ...); loading goes on without it. */
+    error: string | null;
+    hits: number;
+    stores: number;
+  };
+}
+
+/** A model and index running in a Web Worker. Every method's promise rejects with the engine's message. */
+export class Retriever {
+  private constructor();
+  static load(options: LoadOptions): Promise<Retriever>;
+  search(query: string, options?: SearchOptions): Promise<Result[]>;
+  /** One vector (of `info().dim` values) per text. */
+  embed(texts: string[]): Promise<Float32Array[]>;
+  info(): Promise<RetrieverInfo>;
+  /** Stops the worker; pending and later calls reject. */
+  close(): void;
+}

@@ -1,0 +1,84 @@
+// The main-thread API. Every call goes to the engine's Web Worker
+// (worker.js) as a message with a request id and comes back as a promise;
+// errors from the worker or the wasm engine reject it with their message.
+
+export class Retriever {
+  #worker;
+  #pending = new Map(); // request id -> { resolve, reject, onProgress }
+  #nextId = 1;
+  #broken = null; // why the worker can no longer answer
+
+  constructor() {
+    // `new URL(..., import.meta.url)` in this exact form lets bundlers (Vite,
+    // webpack 5) find and ship the worker with the package.
+    this.#worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    this.#worker.onmessage = ({ data }) => {
+      const p = this.#pending.get(data.id);
+      if (!p) return;
+      if ("progress" in data) return p.onProgress?.(data.progress);
+      this.#pending.delete(data.id);
+      data.ok ? p.resolve(data.value) : p.reject(new Error(data.error));
+    };
+    // A worker that fails to start, or dies, rejects everything waiting on it.
+    this.#worker.onerror = (e) => {
+      e.preventDefault();
+      this.#fail(`the search worker failed: ${e.message || "it could not be started (is worker.js served next to index.js?)"}`);
+    };
+  }
+
+  /**
+   * Starts a worker and loads the index folder at `index` (its manifest.json,
+   * the model it names, the vector index, the BM25 meta file); or, with
+   * `model` alone, a model for embedding only.
+   */
+  static async load({ index, model, backend = "auto", onProgress } = {}) {
+    const r = new Retriever();
+    const abs = (u) => (u == null ? u : new URL(u, globalThis.location?.href).href);
+    // The folder's URL is the base of the files it names: it must end in "/".
+    const folder = index == null ? index : abs(String(index).replace(/\/?$/, "/"));
+    try {
+      await r.#call("load", { index: folder, model: abs(model), backend }, onProgress);
+    } catch (e) {
+      r.close();
+      throw e;
+    }
+    return r;
+  }
+
+  /** The best passages for `query`: [{ id, score, title, text, url }], best first. */
+  search(query, { k = 10, mode = "hybrid" } = {}) {
+    if (typeof query !== "string") return Promise.reject(new Error("the query must be a string"));
+    return this.#call("search", { query, k, mode });
+  }
+
+  /** One Float32Array per text. */
+  embed(texts) {
+    return this.#call("embed", { texts });
+  }
+
+  /** Backend, model card, index, file sizes and cache status. */
+  info() {
+    return this.#call("info", {});
+  }
+
+  /** Stops the worker; pending calls reject. */
+  close() {
+    this.#worker.terminate();
+    this.#fail("the retriever is closed");
+  }
+
+  #call(op, args, onProgress) {
+    if (this.#broken) return Promise.reject(new Error(this.#broken));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onProgress });
+      this.#worker.postMessage({ id, op, args });
+    });
+  }
+
+  #fail(message) {
+    this.#broken ??= message;
+    for (const p of this.#pending.values()) p.reject(new Error(message));
+    this.#pending.clear();
+  }
+}
