@@ -83,6 +83,8 @@ export class Retriever {
   search(query: string, options?: SearchOptions): Promise<Result[]>;
   /** One vector (of `info().dim` values) per text. */
   embed(texts: string[]): Promise<Float32Array[]>;
+  /** Indexes your own passages in the browser (in memory); resolves to the passages searchable. */
+  addPassages(passages: { id: string; text: string; title?: string; url?: string }[]): Promise<number>;
   info(): Promise<RetrieverInfo>;
   /** Stops the worker; pending and later calls reject. */
   close(): void;

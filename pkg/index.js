@@ -51,6 +51,16 @@ export class Retriever {
     return this.#call("search", { query, k, mode });
   }
 
+  /**
+   * Indexes your own passages, [{ id, text, title?, url? }], in the browser
+   * (vectors and BM25), beside the loaded index or alone after a model-only
+   * load. Resolves to the number of passages searchable. They live in memory:
+   * add them again after a reload.
+   */
+  addPassages(passages) {
+    return this.#call("addPassages", { passages });
+  }
+
   /** One Float32Array per text. */
   embed(texts) {
     return this.#call("embed", { texts });

@@ -16,6 +16,7 @@ let backend = null;
 const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0 };
 const files = []; // { kind, url, bytes, cached }: every file read
 const shards = new Map(); // shard number -> passages (a promise while in flight)
+const added = new Map(); // ordinal -> passage added in the browser (addPassages)
 
 /** One request at a time: a search must not see a half-done load or block fetch. */
 let queue = Promise.resolve();
@@ -71,10 +72,11 @@ const OPS = {
   },
 
   async search({ query, k = 10, mode = "hybrid" }) {
-    if (!engine?.hasIndex) throw new Error("no index is loaded: Retriever.load({ index }) to search");
+    if (!engine?.hasIndex) throw new Error("no index is loaded: Retriever.load({ index }) or addPassages to search");
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, not ${k}`);
-    const blocks = manifest.lexical?.blocks ?? [];
-    const fetched = await Promise.all(Array.from(engine.missingBlocks(query), (b) => read(new URL(blocks[b], base).href, "block")));
+    const blocks = manifest?.lexical?.blocks ?? [];
+    const missing = manifest ? Array.from(engine.missingBlocks(query)) : [];
+    const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block")));
     for (const f of fetched) {
       engine.addBlock(f.bytes);
       await f.store();
@@ -82,12 +84,25 @@ const OPS = {
     const { hits } = engine.search(query, k, mode);
     return Promise.all(
       hits.map(async (h) => {
+        const own = added.get(h.ordinal);
+        if (own) return { id: own.id, score: h.score, title: own.title ?? "", text: own.text, url: own.url ?? null };
         const shard = Math.floor(h.ordinal / manifest.shard_size);
         const p = (await passages(shard))[h.ordinal % manifest.shard_size];
         if (p?.id !== h.id) throw new Error(`${manifest.shards[shard]} does not hold passage ${h.id} where the index says: the folder mixes two builds`);
         return { id: h.id, score: h.score, title: p.title ?? "", text: p.text, url: p.url ?? null };
       }),
     );
+  },
+
+  async addPassages({ passages }) {
+    need();
+    const ok = (p) => typeof p?.id === "string" && typeof p.text === "string" && (p.title == null || typeof p.title === "string");
+    if (!Array.isArray(passages) || !passages.every(ok)) throw new Error("addPassages takes [{ id, text, title?, url? }] with string fields");
+    // New passages take the next ordinals, in order.
+    const first = engine.info().index?.count ?? 0;
+    const count = engine.addPassages(passages.map(({ id, text, title }) => ({ id, text, title: title ?? "" })));
+    passages.forEach((p, i) => added.set(first + i, { id: p.id, text: p.text, title: p.title, url: p.url }));
+    return count;
   },
 
   async embed({ texts }) {

@@ -206,6 +206,31 @@ async function main() {
       assert(r.dims[0] === manifest.dim && /no index is loaded/.test(r.search) && r.cache.name === null, JSON.stringify(r));
       return r.search;
     });
+    await check("addPassages: your own passages are searchable, alone and beside the index", async () => {
+      const r = await api.evaluate(async (model) => {
+        const mine = [
+          { id: "mine-1", title: "Kayak", text: "the zebra kayak trip down the river", url: "/mine/1" },
+          { id: "mine-2", text: "a quiet walk across the bridge at night" },
+        ];
+        const alone = await window.Retriever.load({ model });
+        const out = { count: await alone.addPassages(mine) };
+        out.alone = (await alone.search("zebra kayak", { k: 2 }))[0];
+        out.twice = await alone.addPassages([mine[0]]).then(() => "resolved", (e) => e.message);
+        out.bad = await alone.addPassages([{ id: 7 }]).then(() => "resolved", (e) => e.message);
+        alone.close();
+        const site = await window.Retriever.load({ index: "/_ernie/" });
+        const before = (await site.info()).index.count;
+        out.beside = (await site.addPassages(mine)) - before;
+        out.hit = (await site.search("zebra kayak", { mode: "lexical", k: 1 }))[0];
+        site.close();
+        return out;
+      }, `/_ernie/${manifest.model_file}`);
+      assert(r.count === 2 && r.beside === 2, JSON.stringify(r));
+      assert(r.alone?.id === "mine-1" && r.alone.title === "Kayak" && r.alone.url === "/mine/1", JSON.stringify(r.alone));
+      assert(r.hit?.id === "mine-1" && r.hit.text.includes("kayak"), JSON.stringify(r.hit));
+      assert(/already in the index/.test(r.twice) && /addPassages takes/.test(r.bad), `${r.twice} / ${r.bad}`);
+      return `2 passages alone and beside the ${manifest.count}-passage index; duplicate and malformed input refused`;
+    });
     await check("a 100,000-character query is refused and the page stays responsive", async () => {
       const t0 = Date.now();
       const message = await api.evaluate((q) => window.retriever.search(q).then(() => "resolved", (e) => e.message), HUGE_QUERY);

@@ -246,7 +246,8 @@ fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptio
         fusion: o.alpha.map(|alpha| FusionSetting { fusion: Fusion::Convex { alpha }, tuned_on: Some("given at indexing".into()) }),
         shard_size: o.shard_size,
         model_name: &embedder.card().name,
-        model_path: Some(&model_abs),
+        // A bundled folder is published: it must not carry a path of this machine.
+        model_path: (!o.bundle_model).then_some(model_abs.as_path()),
         model_bytes: o.bundle_model.then_some(model_bytes.as_slice()),
     };
     let m = write_dir(out, &parts).with_context(|| format!("cannot write index {}", out.display()))?;

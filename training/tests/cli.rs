@@ -292,6 +292,7 @@ fn index_site_writes_a_deployable_folder() {
     assert!(web.join("ernie_search_bg.wasm").is_file() && web.join("ernie_search.js").is_file());
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(web.join("manifest.json")).unwrap()).unwrap();
     assert!(web.join(m["model_file"].as_str().unwrap()).is_file());
+    assert!(m.get("model_path").is_none(), "a published manifest names no local path: {m}");
     let a: serde_json::Value = serde_json::from_str(&ok(&["search", s(&web), "battle ship", "--mode", "lexical", "--json"])).unwrap();
     assert_eq!(a["hits"][0]["url"], "/docs/war.html#ships");
     assert_eq!(a["hits"][0]["title"], "War › Ships");
