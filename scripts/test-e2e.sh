@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # End-to-end browser test of the npm package in pkg/ (Retriever in a Web
-# Worker, the <ernie-search-box> widget) in headless Chromium, over an index
-# folder built by the CLI (tests/browser/make_site.sh). See tests/browser/e2e.mjs.
+# Worker, the <ernie-search-box> widget) and of the offline QA demo (www/demo)
+# in headless Chromium, over an index folder built by the CLI
+# (tests/browser/make_site.sh). See tests/browser/e2e.mjs and demo.mjs.
 #
 #   scripts/test-e2e.sh [--no-build]
 #
 # --no-build: the wasm fixture, the CLI and pkg/ are already built (as after
-# scripts/test-browser.sh's own steps). Needs what scripts/test-browser.sh
-# needs; writes target/e2e-site (the site), target/e2e/widget.png and
-# target/e2e-vite (a Vite build of tests/browser/vite-app).
+# scripts/test-browser.sh's own steps; ERNIE_SEARCH_BIN may name the CLI).
+# Needs what scripts/test-browser.sh needs; writes target/e2e-site (the site),
+# target/e2e/widget.png, target/e2e-vite (a Vite build of
+# tests/browser/vite-app), target/e2e-demo (the demo) and target/e2e/demo.png.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 fixture=target/wasm-fixture
 site=target/e2e-site
-bin="${CARGO_TARGET_DIR:-$root/target}/release/ernie-search"
+bin="${ERNIE_SEARCH_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/ernie-search}"
 t_start=$SECONDS
 
 case "${1:-}" in
@@ -45,4 +47,7 @@ node tests/browser/e2e.mjs --site "$site" --out target/e2e
 
 echo "== the package in a Vite app (dev server and production build)"
 node tests/browser/vite.mjs --site "$site"
+
+echo "== the offline QA demo (www/demo, scripts/demo.sh) in Chromium"
+node tests/browser/demo.mjs --site "$site" --demo target/e2e-demo --out target/e2e
 echo "test-e2e: total $((SECONDS - t_start))s"
