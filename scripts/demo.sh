@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
         --corpus) corpus="${2:?--corpus needs a file}"; shift 2 ;;
         --model) model="${2:?--model needs a file}"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
-        *) usage >&2; exit 2 ;;
+        *) echo "demo: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 case "$out" in ""|/|.|..) fail "refusing to build into '$out'" ;; esac
@@ -55,7 +55,9 @@ fi
 
 # ---- the index: OUT/_ernie ------------------------------------------------
 mkdir -p "$out"
-stamp="$out/.index-source" # what OUT/_ernie was built from: reused only for the same
+# What OUT/_ernie was built from (reused only for the same), kept beside OUT:
+# it names local paths, which a deployed folder must not.
+stamp="${out%/}.index-source"
 bundled() { grep -q '"model_file"' "$1/manifest.json" 2>/dev/null && grep -q '"lexical"' "$1/manifest.json"; }
 
 if [ -n "$index" ]; then

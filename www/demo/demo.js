@@ -131,10 +131,15 @@ form.addEventListener("submit", async (e) => {
   errorBox.hidden = true;
   let retriever;
   try {
-    if (document.body.dataset.state === "loading") showStatus(statusText.textContent); // still loading: it answers once loaded
+    if (document.body.dataset.state === "loading") {
+      summary.textContent = "Your question is answered once the index has loaded…";
+      summary.hidden = false;
+    }
     retriever = await loading;
   } catch {
-    if (mine === seq) showError(loadError);
+    if (mine !== seq) return;
+    summary.hidden = true;
+    showError(loadError);
     return;
   }
   document.body.dataset.state = "searching";
