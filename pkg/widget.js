@@ -226,6 +226,8 @@ export class ErnieSearchBox extends HTMLElement {
   }
 
   #render(results, query) {
+    // The query these results answer, on the host: tests and pages can wait for it.
+    this.dataset.query = query;
     this.#results = results;
     this.#active = -1;
     if (this.#loadError) this.#showError(this.#loadError);

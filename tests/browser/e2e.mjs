@@ -297,9 +297,14 @@ async function main() {
     const ask = async (q, id) => {
       await input.fill("");
       await input.pressSequentially(q, { delay: 10 });
+      // Wait for the results of the whole question: a half-typed prefix may
+      // already rank the same passage first and be redrawn a moment later.
       await page.waitForFunction(
-        (id) => document.querySelector("ernie-search-box").shadowRoot.querySelector("[role=option]")?.dataset.id === id,
-        id,
+        ([q, id]) => {
+          const box = document.querySelector("ernie-search-box");
+          return box.dataset.query === q && box.shadowRoot.querySelector("[role=option]")?.dataset.id === id;
+        },
+        [q.trim(), id],
       );
     };
     for (const [q, want] of QUESTIONS) {
