@@ -80,7 +80,9 @@ export interface RetrieverInfo {
 export class Retriever {
   private constructor();
   static load(options: LoadOptions): Promise<Retriever>;
-  search(query: string, options?: SearchOptions): Promise<Result[]>;
+  search(query: string, options?: SearchOptions & { details?: false }): Promise<Result[]>;
+  /** With `details: true`: the hits, the mode that answered ("dense" for a query of stop words only) and why. */
+  search(query: string, options: SearchOptions & { details: true }): Promise<{ hits: Result[]; mode: "dense" | "lexical" | "hybrid"; note: string | null }>;
   /** One vector (of `info().dim` values) per text. */
   embed(texts: string[]): Promise<Float32Array[]>;
   /** Indexes your own passages in the browser (in memory); resolves to the passages searchable. */

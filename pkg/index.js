@@ -46,9 +46,11 @@ export class Retriever {
   }
 
   /** The best passages for `query`: [{ id, score, title, text, url }], best first. */
-  search(query, { k = 10, mode = "hybrid" } = {}) {
+  search(query, { k = 10, mode = "hybrid", details = false } = {}) {
     if (typeof query !== "string") return Promise.reject(new Error("the query must be a string"));
-    return this.#call("search", { query, k, mode });
+    // details: { hits, mode, note }, with the mode that answered and why it
+    // differs from the one asked for.
+    return this.#call("search", { query, k, mode }).then((a) => (details ? a : a.hits));
   }
 
   /**

@@ -81,9 +81,9 @@ const OPS = {
       engine.addBlock(f.bytes);
       await f.store();
     }
-    const { hits } = engine.search(query, k, mode);
-    return Promise.all(
-      hits.map(async (h) => {
+    const answer = engine.search(query, k, mode);
+    const hits = await Promise.all(
+      answer.hits.map(async (h) => {
         const own = added.get(h.ordinal);
         if (own) return { id: own.id, score: h.score, title: own.title ?? "", text: own.text, url: own.url ?? null };
         const shard = Math.floor(h.ordinal / manifest.shard_size);
@@ -92,6 +92,9 @@ const OPS = {
         return { id: h.id, score: h.score, title: p.title ?? "", text: p.text, url: p.url ?? null };
       }),
     );
+    // The mode that answered can differ from the one asked for (a query of
+    // stop words only is answered densely); the note says why.
+    return { hits, mode: answer.mode, note: answer.note ?? null };
   },
 
   async addPassages({ passages }) {

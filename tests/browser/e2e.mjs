@@ -192,6 +192,15 @@ async function main() {
       const dims = await api.evaluate(async () => (await window.retriever.embed(["a passage", "another one"])).map((v) => v instanceof Float32Array && v.length));
       assert(dims.length === 2 && dims.every((d) => d === manifest.dim), `rows ${JSON.stringify(dims)}`);
     });
+    await check("details: the mode that answered, and why it is not the one asked for", async () => {
+      const [plain, stop] = await api.evaluate(async () => [
+        await window.retriever.search("keeper climbs spiral tower lamp", { details: true }),
+        await window.retriever.search("the of and?", { details: true }),
+      ]);
+      assert(plain.mode === "hybrid" && plain.note === null && plain.hits[0]?.id === "lighthouse", JSON.stringify(plain).slice(0, 200));
+      assert(stop.mode === "dense" && /stop words/.test(stop.note) && stop.hits.length > 0, JSON.stringify(stop).slice(0, 200));
+      return stop.note;
+    });
     await check("a model alone loads for embedding; search is refused", async () => {
       const r = await api.evaluate(async (model) => {
         const r = await window.Retriever.load({ model });

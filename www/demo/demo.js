@@ -145,9 +145,9 @@ form.addEventListener("submit", async (e) => {
   document.body.dataset.state = "searching";
   const t0 = performance.now();
   try {
-    const hits = await retriever.search(query, { k: K, mode });
+    const answer = await retriever.search(query, { k: K, mode, details: true });
     if (mine !== seq) return;
-    render(hits, query, mode, performance.now() - t0);
+    render(answer.hits, query, answer.mode, performance.now() - t0, answer.note);
     const url = new URL(location.href);
     url.searchParams.set("q", query);
     url.searchParams.set("mode", mode);
@@ -161,7 +161,7 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
-function render(hits, query, mode, took) {
+function render(hits, query, mode, took, note = null) {
   results.replaceChildren(...hits.map((r, i) => result(r, i, query)));
   document.body.dataset.answers = String(++answers);
   if (took == null) {
@@ -171,6 +171,7 @@ function render(hits, query, mode, took) {
   summary.textContent = hits.length
     ? `${hits.length} best passage${hits.length > 1 ? "s" : ""} · ${mode} search · ${ms(took)}`
     : `No passage matches “${query.length > 60 ? query.slice(0, 60) + "…" : query}” (${mode} search · ${ms(took)})`;
+  if (note) summary.textContent += ` · ${note}`;
   summary.hidden = false;
 }
 
