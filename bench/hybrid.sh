@@ -51,7 +51,7 @@ for s in ["nq", "drop"]:
     ours = json.load(open(f"{out}/ours.{s}.json"))
     for split in ["dev", "test"]:
         b = json.load(open(f"{out}/bm25s.{s}.{split}.json"))["scores"]
-        print(f"| {s} | {split} | bm25s {b and ''}(k1 1.5, b 0.75) | " + " | ".join(f"{b[k]:.3f}" for k in keys) + " | |")
+        print(f"| {s} | {split} | bm25s (k1 1.5, b 0.75) | " + " | ".join(f"{b[k]:.3f}" for k in keys) + " | |")
         for mode, row in ours["splits"][split]["modes"].items():
             p = json.load(open(f"{out}/pytrec.{s}.{split}.{mode}.json"))["scores"]["mrr_10"]
             name = {"hybrid": f"ours hybrid (convex, alpha {ours['alpha']:.2f} {ours['alpha_source']})"}.get(mode, f"ours {mode}")
