@@ -436,6 +436,41 @@ async function main() {
       return `"${status}", then "${text}"`;
     });
 
+    console.log("e2e: WebGPU on (--enable-unsafe-webgpu, SwiftShader) vs off");
+    await check("the same top-10 with WebGPU available and without", async () => {
+      const questions = [...QUESTIONS.map(([q]) => q), "river bridge city", "the of and"];
+      const ten = (page) => page.evaluate(async (qs) => {
+        const out = [];
+        for (const q of qs) out.push((await window.retriever.search(q, { k: 10 })).map((r) => r.id));
+        return out;
+      }, questions);
+      const plain = await open("/api.html");
+      assert(!(await apiReady(plain)), "the page without WebGPU did not load");
+      const off = await ten(plain);
+      await plain.close();
+      const gpuProfile = mkdtempSync(join(tmpdir(), "ernie-e2e-gpu-"));
+      const gpu = await chromium.launchPersistentContext(gpuProfile, {
+        executablePath: opt.chromium,
+        headless: true,
+        args: ["--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+      });
+      try {
+        const p = await gpu.newPage();
+        await p.goto(`${origin}/api.html?backend=gpu`);
+        const error = await apiReady(p);
+        assert(!error, error);
+        const adapter = await p.evaluate(async () => !!(await navigator.gpu?.requestAdapter()));
+        const on = await ten(p);
+        const info = await p.evaluate(() => window.retriever.info());
+        assert(JSON.stringify(on) === JSON.stringify(off), `top-10 differ: ${JSON.stringify(on)} vs ${JSON.stringify(off)}`);
+        assert(info.backend === "cpu" && info.fallback, `info(): ${JSON.stringify(info.fallback)}`);
+        return `${questions.length} questions identical; WebGPU adapter ${adapter ? "present (SwiftShader)" : "absent"}; backend ${info.backend} (${info.fallback})`;
+      } finally {
+        await gpu.close().catch(() => {});
+        rmSync(gpuProfile, { recursive: true, force: true });
+      }
+    });
+
     console.log("e2e: offline (the server stopped)");
     server.close();
     server.closeAllConnections();
