@@ -108,6 +108,11 @@ const ROUTES = [
   ["/tjs/", join(modules, "@huggingface/transformers/dist"), "tjs"],
   ["/ort/", join(modules, "onnxruntime-web/dist"), "tjs"],
   ["/tjs-models/", tjsModels, "tjs"],
+  // Transformers.js again, told to use onnxruntime-web's plain wasm build
+  // (its default is the bigger asyncify build, which WebGPU needs).
+  ["/tjs2/", join(modules, "@huggingface/transformers/dist"), "tjs-plain"],
+  ["/ort2/", join(modules, "onnxruntime-web/dist"), "tjs-plain"],
+  ["/tjs-models2/", tjsModels, "tjs-plain"],
 ];
 /** Every request served: { system, path, status, bytes }. */
 const served = [];
@@ -348,30 +353,38 @@ async function main() {
   // ---------------------------------------------------------- 2. encoding
   log(`encoding: ${encodeQids.length} questions`);
   const tj = await open("tjs");
+  const tp = await open("tjs-plain");
   const en = await open("ernie-enc");
   const firstText = questions.get(encodeQids[0]);
   const enc = {};
-  {
-    const a = snap("tjs");
+  for (const [system, page, dist, ort, models, plain] of [
+    ["tjs", tj, "/tjs/", "/ort/", "/tjs-models/", false],
+    ["tjs-plain", tp, "/tjs2/", "/ort2/", "/tjs-models2/", true],
+  ]) {
+    const a = snap(system);
     const r = await withTimeout(
-      tj.evaluate(async (q) => {
-        const t = performance.now();
-        const { pipeline, env } = await import("/tjs/transformers.min.js");
-        env.allowRemoteModels = false;
-        env.allowLocalModels = true;
-        env.localModelPath = "/tjs-models/";
-        env.backends.onnx.wasm.wasmPaths = new URL("/ort/", location.href).href;
-        window.extract = await pipeline("feature-extraction", "all-MiniLM-L6-v2", { device: "wasm", dtype: "q8" });
-        const ready = performance.now() - t;
-        const out = await window.extract(q, { pooling: "mean", normalize: true });
-        const first = performance.now() - t - ready;
-        const w = env.backends.onnx.wasm;
-        return { ready, first, dim: out.dims, version: env.version, numThreads: w.numThreads ?? null, simd: w.simd ?? null, isolated: crossOriginIsolated };
-      }, firstText),
-      "Transformers.js load",
+      page.evaluate(
+        async ({ q, dist, ort, models, plain }) => {
+          const t = performance.now();
+          const { pipeline, env } = await import(`${dist}transformers.min.js`);
+          env.allowRemoteModels = false;
+          env.allowLocalModels = true;
+          env.localModelPath = models;
+          const at = (f) => new URL(ort + f, location.href).href;
+          env.backends.onnx.wasm.wasmPaths = plain ? { mjs: at("ort-wasm-simd-threaded.mjs"), wasm: at("ort-wasm-simd-threaded.wasm") } : at("");
+          window.extract = await pipeline("feature-extraction", "all-MiniLM-L6-v2", { device: "wasm", dtype: "q8" });
+          const ready = performance.now() - t;
+          const out = await window.extract(q, { pooling: "mean", normalize: true });
+          const first = performance.now() - t - ready;
+          const w = env.backends.onnx.wasm;
+          return { ready, first, dim: out.dims, version: env.version, numThreads: w.numThreads ?? null, isolated: crossOriginIsolated };
+        },
+        { q: firstText, dist, ort, models, plain },
+      ),
+      `Transformers.js load (${system})`,
     );
-    enc.tjs = { load: { ready_ms: r2(r.ready), first_encode_ms: r2(r.first), ...diff(a, snap("tjs")) }, version: r.version, dims: r.dim, num_threads: r.numThreads, cross_origin_isolated: r.isolated };
-    enc.tjs.load.files = served.filter((s) => s.system === "tjs").map((s) => `${s.status} ${s.path} ${s.bytes}`);
+    enc[system] = { load: { ready_ms: r2(r.ready), first_encode_ms: r2(r.first), ...diff(a, snap(system)) }, version: r.version, dims: r.dim, num_threads: r.numThreads, cross_origin_isolated: r.isolated };
+    enc[system].load.files = served.filter((s) => s.system === system).map((s) => `${s.status} ${s.path} ${s.bytes}`);
   }
   {
     const a = snap("ernie-enc");
@@ -393,16 +406,18 @@ async function main() {
     enc.ernie = { load: { ready_ms: r2(r.ready), first_encode_ms: r2(r.first), ...diff(a, snap("ernie-enc")) }, dim: r.dim, model: r.model };
     enc.ernie.load.files = served.filter((s) => s.system === "ernie-enc").map((s) => `${s.status} ${s.path} ${s.bytes}`);
   }
-  log(`loaded: transformers.js ${enc.tjs.load.bytes} B in ${enc.tjs.load.ready_ms} ms, ernie engine ${enc.ernie.load.bytes} B in ${enc.ernie.load.ready_ms} ms`);
+  log(`loaded: transformers.js ${enc.tjs.load.bytes} B in ${enc.tjs.load.ready_ms} ms (plain ort wasm: ${enc["tjs-plain"].load.bytes} B in ${enc["tjs-plain"].load.ready_ms} ms), ernie engine ${enc.ernie.load.bytes} B in ${enc.ernie.load.ready_ms} ms`);
 
+  const tjsEmbed = (page) => (q) =>
+    page.evaluate(async (q) => {
+      const t = performance.now();
+      const out = await window.extract(q, { pooling: "mean", normalize: true });
+      const v = out.data;
+      return { ms: performance.now() - t, v: Array.from(v) };
+    }, q);
   const embed = {
-    tjs: (q) =>
-      tj.evaluate(async (q) => {
-        const t = performance.now();
-        const out = await window.extract(q, { pooling: "mean", normalize: true });
-        const v = out.data;
-        return { ms: performance.now() - t, v: Array.from(v) };
-      }, q),
+    tjs: tjsEmbed(tj),
+    "tjs-plain": tjsEmbed(tp),
     ernie: (q) =>
       en.evaluate((q) => {
         const t = performance.now();
@@ -417,12 +432,13 @@ async function main() {
         return { ms: performance.now() - t, v: Array.from(v) };
       }, q),
   };
-  const encMs = { tjs: [], ernie: [], retriever: [] };
+  const ENCODERS = ["ernie", "tjs", "retriever", "tjs-plain"];
+  const encMs = Object.fromEntries(ENCODERS.map((s) => [s, []]));
   const cos = [];
-  const encRotations = [["ernie", "tjs", "retriever"], ["tjs", "retriever", "ernie"], ["retriever", "ernie", "tjs"]];
+  const encRotations = ENCODERS.map((_, i) => ENCODERS.slice(i).concat(ENCODERS.slice(0, i)));
   for (const [i, q] of encodeQids.entries()) {
     const vs = {};
-    for (const system of encRotations[i % 3]) {
+    for (const system of encRotations[i % ENCODERS.length]) {
       const r = await withTimeout(embed[system](questions.get(q)), `${system} encoding ${q}`);
       encMs[system].push(r.ms);
       vs[system] = r.v;
@@ -432,10 +448,11 @@ async function main() {
     cos.push(dot); // both are unit vectors
   }
   enc.tjs.latency = latency(encMs.tjs);
+  enc["tjs-plain"].latency = latency(encMs["tjs-plain"]);
   enc.ernie.latency = latency(encMs.ernie);
   enc.retriever_embed = { latency: latency(encMs.retriever) };
   enc.cosine_tjs_vs_ernie = { mean: Math.round(mean(cos) * 1e5) / 1e5, min: Math.round(Math.min(...cos) * 1e5) / 1e5 };
-  log(`encode median: transformers.js ${enc.tjs.latency.median_ms} ms, ernie engine ${enc.ernie.latency.median_ms} ms, Retriever.embed ${enc.retriever_embed.latency.median_ms} ms; cosine mean ${enc.cosine_tjs_vs_ernie.mean}`);
+  log(`encode median: transformers.js ${enc.tjs.latency.median_ms} ms (plain ort wasm ${enc["tjs-plain"].latency.median_ms} ms), ernie engine ${enc.ernie.latency.median_ms} ms, Retriever.embed ${enc.retriever_embed.latency.median_ms} ms; cosine mean ${enc.cosine_tjs_vs_ernie.mean}`);
 
   const chromiumVersion = browser.version();
   await browser.close();
