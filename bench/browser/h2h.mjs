@@ -337,6 +337,10 @@ async function main() {
       through_first_query: { bytes: load[system].bytes + per[system][0].bytes, gzip: load[system].gzip + per[system][0].gzip },
       further_queries: {
         latency: latency(ok.map((p) => p.ms)),
+        // Queries 2-11: a visitor's first few searches, before the caches hold much.
+        bytes_mean_next10: Math.round(mean(rest.slice(0, 10).map((p) => p.bytes)) ?? 0),
+        gzip_mean_next10: Math.round(mean(rest.slice(0, 10).map((p) => p.gzip)) ?? 0),
+        // All further queries: the amortised cost over a long session.
         bytes_mean: Math.round(mean(rest.map((p) => p.bytes)) ?? 0),
         bytes_median: pct(rest.map((p) => p.bytes), 0.5),
         gzip_mean: Math.round(mean(rest.map((p) => p.gzip)) ?? 0),
