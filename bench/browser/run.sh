@@ -68,6 +68,9 @@ if [ ! -d bench/browser/node_modules/pagefind ] || [ ! -d bench/browser/node_mod
   (cd bench/browser && npm ci --ignore-scripts --no-audit --no-fund)
 fi
 
+# Wall time and peak memory of the index builds, where GNU time is installed.
+timed() { if [ -x /usr/bin/time ]; then /usr/bin/time -f "$1 wall %e s, max RSS %M KB" "${@:2}"; else "${@:2}"; fi; }
+
 if [ "$subset" -gt 0 ]; then out=target/h2h/sub$subset; else out=target/h2h; fi
 site=$out/site
 mkdir -p "$out"
@@ -80,7 +83,7 @@ if [ ! -f "$site/_ernie/manifest.json" ]; then
     node bench/browser/make_site.mjs --corpus "$DATA/corpus.jsonl" --out "$site"
   fi
   echo "== ernie-search index-site (log: $out/index-site.log)"
-  /usr/bin/time -f "index-site wall %e s, max RSS %M KB" "$BIN" index-site "$site" --model "$MODEL" --assets pkg 2>&1 | tee "$out/index-site.log"
+  timed index-site "$BIN" index-site "$site" --model "$MODEL" --assets pkg 2>&1 | tee "$out/index-site.log"
 fi
 # The widget and wasm files index-site copied must be this build's.
 for f in index.js worker.js ernie_search.js ernie_search_bg.wasm; do
@@ -88,7 +91,7 @@ for f in index.js worker.js ernie_search.js ernie_search_bg.wasm; do
 done
 if [ ! -f "$site/pagefind/pagefind.js" ]; then
   echo "== pagefind (log: $out/pagefind.log)"
-  (cd bench/browser && /usr/bin/time -f "pagefind wall %e s, max RSS %M KB" node_modules/.bin/pagefind --site "../../$site") 2>&1 | tee "$out/pagefind.log"
+  (cd bench/browser && timed pagefind node_modules/.bin/pagefind --site "../../$site") 2>&1 | tee "$out/pagefind.log"
 fi
 
 # Transformers.js's local model layout: <name>/{config.json, tokenizer*.json, onnx/model_quantized.onnx}.
