@@ -620,7 +620,7 @@ def _copy_bandwidth(np, mib: int, repeats: int) -> dict:
 
 # ---------------------------------------------------------------- bm25 / trec-eval
 
-METRICS = ("mrr_10", "recall_1", "recall_5", "recall_20", "recall_100", "ndcg_10")
+METRICS = ("mrr_10", "recall_1", "recall_5", "recall_10", "recall_20", "recall_100", "ndcg_10")
 
 
 def _read_jsonl_objects(path: Path, what: str) -> list[dict]:
@@ -695,14 +695,14 @@ def _score(qrels: dict, run: dict) -> dict:
     run = {q: hits for q, hits in run.items() if q in qrels and hits}
     top10 = {q: dict(sorted(hits.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10])
              for q, hits in run.items()}
-    full = pytrec_eval.RelevanceEvaluator(qrels, {"recall.1,5,20,100", "ndcg_cut.10"}).evaluate(run)
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"recall.1,5,10,20,100", "ndcg_cut.10"}).evaluate(run)
     cut = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
     n = len(qrels)
     sums = {m: 0.0 for m in METRICS}
     for q in qrels:
         f, c = full.get(q, {}), cut.get(q, {})
         sums["mrr_10"] += c.get("recip_rank", 0.0)
-        for k in (1, 5, 20, 100):
+        for k in (1, 5, 10, 20, 100):
             sums[f"recall_{k}"] += f.get(f"recall_{k}", 0.0)
         sums["ndcg_10"] += f.get("ndcg_cut_10", 0.0)
     return {m: v / n for m, v in sums.items()}
