@@ -58,29 +58,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info { model, json } => print_card(&model, json),
         Command::Index { corpus, model, out, dtype, batch, shard_size, windows, bm25, block_kib, alpha, bundle_model } => {
-            let opts = IndexOptions {
-                dtype: dtype.parse()?,
-                batch,
-                shard_size,
-                windows: Windows { overlap: windows.overlap, max: windows.max_windows },
-                bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
-                block_bytes: block_kib * 1024,
-                alpha: alpha.map(check_alpha).transpose()?,
-                bundle_model,
-            };
+            let opts = IndexOptions::new(&dtype, batch, shard_size, windows, bm25, block_kib, alpha, bundle_model)?;
             index_corpus(&corpus, &model, &out, &opts)
         }
         Command::IndexSite { public_dir, model, out_name, assets, dtype, batch, shard_size, windows, bm25, block_kib, alpha } => {
-            let opts = IndexOptions {
-                dtype: dtype.parse()?,
-                batch,
-                shard_size,
-                windows: Windows { overlap: windows.overlap, max: windows.max_windows },
-                bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
-                block_bytes: block_kib * 1024,
-                alpha: alpha.map(check_alpha).transpose()?,
-                bundle_model: true,
-            };
+            // A site's folder is published: the model always travels with it.
+            let opts = IndexOptions::new(&dtype, batch, shard_size, windows, bm25, block_kib, alpha, true)?;
             index_site(&public_dir, &model, &out_name, &assets, &opts)
         }
         Command::TuneFusion { index, data, split, model, cache } => {
@@ -176,6 +159,32 @@ struct IndexOptions {
     block_bytes: usize,
     alpha: Option<f32>,
     bundle_model: bool,
+}
+
+impl IndexOptions {
+    /// The flags `index` and `index-site` share, checked.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        dtype: &str,
+        batch: usize,
+        shard_size: usize,
+        windows: crate::cli::WindowArgs,
+        bm25: crate::cli::Bm25Args,
+        block_kib: usize,
+        alpha: Option<f32>,
+        bundle_model: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            dtype: dtype.parse()?,
+            batch,
+            shard_size,
+            windows: Windows { overlap: windows.overlap, max: windows.max_windows },
+            bm25: Bm25Params { k1: bm25.k1, b: bm25.b },
+            block_bytes: block_kib * 1024,
+            alpha: alpha.map(check_alpha).transpose()?,
+            bundle_model,
+        })
+    }
 }
 
 fn index_corpus(corpus: &Path, model: &Path, out: &Path, o: &IndexOptions) -> Result<()> {
