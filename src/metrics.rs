@@ -14,7 +14,7 @@ pub type Run = BTreeMap<String, Vec<(String, f32)>>;
 
 pub const RECALL_CUTOFFS: [usize; 4] = [1, 5, 20, 100];
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
     pub mrr_10: f64,
     pub recall_1: f64,

@@ -205,11 +205,69 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// Training stage 1: DE + LI on one encoder with self on-the-fly distillation (BM25 negatives)
+    Warmup(StageFlags),
+    /// Training stage 2: mine hard negatives with the warm-up student (skipping the top ranks)
+    Mine {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// Mine with the initial model instead of the warm-up student
+        #[arg(long)]
+        from_init: bool,
+    },
+    /// Training stage 3: train the cross-encoder on the mined negatives
+    TrainCe(StageFlags),
+    /// Training stage 4: cascade distillation CE -> LI -> DE (+ SOFD, optional ID)
+    Cascade(StageFlags),
+    /// Training stage 5: export the student's DE as one model file
+    Export {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// Output file [default: RUN/student.gguf]
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// All training stages in order (warm-up, mine, train-ce, cascade, export), resuming unfinished ones
+    Distill(StageFlags),
+    /// The ablation table: every row of the method from the same init, data, seed and steps
+    Ablate {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// Only these rows (comma-separated slugs: zero-shot, de, de-li, sofd, direct, cascade, cascade-id,
+        /// cascade-q8, cascade-q4, l3-zero-shot, l3-de, l3-sofd, l3-cascade)
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<String>,
+        /// Layers of the smaller student rows (0: none)
+        #[arg(long, default_value_t = 3)]
+        small_layers: usize,
+        /// Replace the ablation section of this markdown file with the table
+        #[arg(long)]
+        benchmarks: Option<PathBuf>,
+    },
     /// Measure speed; prints JSON
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
     },
+}
+
+/// What every training stage takes.
+#[derive(Args, Clone)]
+pub struct StageFlags {
+    /// The training recipe (TOML; see recipes/)
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// The run folder (checkpoints, metrics, negatives, models)
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Continue from the last checkpoint (and skip finished stages)
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps of this invocation, leaving a checkpoint
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    #[command(flatten)]
+    pub cache: CacheArg,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -237,6 +295,25 @@ pub enum BenchWhat {
         batch: usize,
         #[arg(long, default_value_t = 200, value_parser = positive)]
         queries: usize,
+    },
+    /// Training samples/s (forward + backward + AdamW, DE + LI) at a fixed batch shape
+    Train {
+        /// Checkpoint folder [default: the fetched all-MiniLM-L6-v2]
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[arg(long, default_value_t = 16, value_parser = positive)]
+        batch: usize,
+        #[arg(long, default_value_t = 32, value_parser = positive)]
+        query_len: usize,
+        #[arg(long, default_value_t = 192, value_parser = positive)]
+        passage_len: usize,
+        #[arg(long, default_value_t = 10, value_parser = positive)]
+        steps: usize,
+        /// cpu or cuda
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[command(flatten)]
+        cache: CacheArg,
     },
     /// Top-k latency over random vectors, and the memory-bandwidth floor
     Scan {

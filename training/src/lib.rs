@@ -11,3 +11,4 @@ pub mod eval;
 pub mod fetch;
 pub mod run;
 pub mod site;
+pub mod train;

@@ -10,7 +10,8 @@ use ernie_search::format::shard::{FusionSetting, Manifest, Passage, WindowSpec};
 use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shards};
 use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
-use crate::cli::{BenchWhat, Cli, Command, FetchWhat};
+use crate::cli::{BenchWhat, Cli, Command, FetchWhat, StageFlags};
+use crate::train::{ablate, commands};
 use crate::convert::{convert, ConvertOptions};
 use crate::data::bigbench::Source;
 use crate::data::beir;
@@ -115,14 +116,49 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Warmup(f) => commands::warmup(&mut commands::open(&stage_args(&f))?, &stage_args(&f)),
+        Command::Mine { flags, from_init } => commands::mine(&mut commands::open(&stage_args(&flags))?, from_init).map(|_| ()),
+        Command::TrainCe(f) => {
+            let args = stage_args(&f);
+            let mut ctx = commands::open(&args)?;
+            let neg = commands::mined_negatives(&ctx);
+            if !neg.exists() {
+                bail!("{} is missing: run `ernie-search mine` first", neg.display());
+            }
+            commands::train_ce(&mut ctx, &args, &neg)
+        }
+        Command::Cascade(f) => commands::cascade(&mut commands::open(&stage_args(&f))?, &stage_args(&f)),
+        Command::Export { flags, out } => commands::export(&commands::open(&stage_args(&flags))?, out).map(|_| ()),
+        Command::Distill(f) => commands::distill(&stage_args(&f)).map(|p| println!("{}", p.display())),
+        Command::Ablate { flags, rows, small_layers, benchmarks } => {
+            let opts = ablate::AblateOptions { stage: stage_args(&flags), only: rows, small_layers, benchmarks };
+            ablate::ablate(&opts).map(|_| ())
+        }
         Command::Bench { what } => {
             let v = match what {
+                BenchWhat::Train { checkpoint, batch, query_len, passage_len, steps, device, cache } => {
+                    let dir = match checkpoint {
+                        Some(d) => d,
+                        None => fetch::fetch_model(&fetch::cache_dir(cache.cache_dir.as_deref()))?,
+                    };
+                    bench::train(&dir, batch, query_len, passage_len, steps, &device)?
+                }
                 BenchWhat::Encode { model, passages, batch, queries } => bench::encode(&load_model(&model)?, &passages, batch, queries)?,
                 BenchWhat::Scan { n, dim, dtype, queries, k } => bench::scan(n, dim, dtype.parse()?, queries, k)?,
             };
             println!("{v}");
             Ok(())
         }
+    }
+}
+
+fn stage_args(f: &StageFlags) -> commands::StageArgs {
+    commands::StageArgs {
+        recipe: f.recipe.clone(),
+        run: f.run.clone(),
+        resume: f.resume,
+        cache: fetch::cache_dir(f.cache.cache_dir.as_deref()),
+        stop_after: f.stop_after,
     }
 }
 

@@ -1,0 +1,228 @@
+//! `ernie-search ablate`: every row of the method's ablation from the same
+//! initial model, data, seed and step budget (the recipe's [cascade] stage),
+//! evaluated on the dev split against the whole corpus. What every row
+//! shares is computed once and cached in the run folder: the negatives mined
+//! with the initial model, the trained cross-encoder and its scores.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use ernie_search::format::model::WeightDType;
+use ernie_search::metrics::Scores;
+use ernie_search::{Embedder, Kernel};
+
+use super::commands::{self, StageArgs};
+use super::pipeline;
+use super::recipe::LossConfig;
+use super::stages::{self, Context, StudentRun, Teacher};
+use super::{fit, plot};
+
+/// One row: how it is trained (or that it is not), at which depth, stored how.
+pub struct Row {
+    pub slug: &'static str,
+    pub label: &'static str,
+    /// Student layers (0: all of the initial model's).
+    pub layers: usize,
+    /// None: not trained (zero-shot).
+    pub losses: Option<LossConfig>,
+    /// A quantized export of another row's weights instead of its own training.
+    pub quantized_from: Option<(&'static str, WeightDType)>,
+}
+
+/// The rows of DESIGN.md section 1, then the smaller student's.
+pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
+    let off = LossConfig { de: false, li: false, sofd: 0.0, cascade: 0.0, direct: 0.0, id: 0.0, ..base.clone() };
+    let de = LossConfig { de: true, ..off.clone() };
+    let multi = LossConfig { li: true, ..de.clone() };
+    let sofd = LossConfig { sofd: base.sofd.max(1e-9), ..multi.clone() };
+    let direct = LossConfig { direct: base.cascade.max(1e-9), ..de.clone() };
+    let cascade = LossConfig { cascade: base.cascade.max(1e-9), ..sofd.clone() };
+    let with_id = LossConfig { id: if base.id > 0.0 { base.id } else { 0.1 }, ..cascade.clone() };
+    let row = |slug, label, layers, losses: Option<&LossConfig>| Row { slug, label, layers, losses: losses.cloned(), quantized_from: None };
+    let mut v = vec![
+        row("zero-shot", "zero-shot init", 0, None),
+        row("de", "DE alone", 0, Some(&de)),
+        row("de-li", "DE + LI multi-task, no KL", 0, Some(&multi)),
+        row("sofd", "DE + SOFD (LI -> DE)", 0, Some(&sofd)),
+        row("direct", "DE + direct CE -> DE", 0, Some(&direct)),
+        row("cascade", "cascade CE -> LI -> DE (+ SOFD)", 0, Some(&cascade)),
+        row("cascade-id", "cascade + ID", 0, Some(&with_id)),
+        Row { slug: "cascade-q8", label: "cascade, Q8_0 export", layers: 0, losses: None, quantized_from: Some(("cascade", WeightDType::Q8_0)) },
+        Row { slug: "cascade-q4", label: "cascade, Q4_0 export", layers: 0, losses: None, quantized_from: Some(("cascade", WeightDType::Q4_0)) },
+    ];
+    if small_layers > 0 {
+        v.extend([
+            row("l3-zero-shot", "3-layer cut, zero-shot", small_layers, None),
+            row("l3-de", "3-layer: DE alone", small_layers, Some(&de)),
+            row("l3-sofd", "3-layer: DE + SOFD", small_layers, Some(&sofd)),
+            row("l3-cascade", "3-layer: cascade (6-layer CE)", small_layers, Some(&cascade)),
+        ]);
+    }
+    v
+}
+
+/// A finished row's figures, cached in its folder as result.json.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RowResult {
+    pub slug: String,
+    pub label: String,
+    pub layers: usize,
+    pub scores: Scores,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+pub struct AblateOptions {
+    pub stage: StageArgs,
+    /// Only these rows (slugs); empty: all.
+    pub only: Vec<String>,
+    pub small_layers: usize,
+    /// Markdown file whose ablation section is replaced by the table.
+    pub benchmarks: Option<PathBuf>,
+}
+
+pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
+    let start = Instant::now();
+    let mut ctx = commands::open(&opts.stage)?;
+    let full = ctx.init_cfg.num_hidden_layers;
+    // Shared: negatives from the initial model, the CE and its cached scores.
+    let negatives = ctx.run.join("negatives-init.jsonl");
+    let t0 = Instant::now();
+    let mut init_corpus = None;
+    if !negatives.exists() {
+        let (_, index) = commands::mine_keep(&mut ctx, true)?;
+        init_corpus = Some(index);
+    }
+    ctx.data.load_negatives(&negatives)?;
+    let ce_dir = commands::stage_dir(&ctx, "ce");
+    if !fit::model_path(&ce_dir).exists() {
+        let resume = fit::model_path(&ce_dir).exists() || ce_dir.join("checkpoints").exists();
+        let stage = ctx.recipe.ce.clone();
+        stages::train_ce(&ctx, ce_dir.clone(), &stage, resume, None)?;
+        plot::plot_stage(&ce_dir, "cross-encoder", None)?;
+    }
+    let shared_seconds = t0.elapsed().as_secs_f64();
+    let mut teacher = Teacher::load(&ctx, &ce_dir, &commands::ce_scores(&ctx))?;
+    let mut results = Vec::new();
+    let all = rows(&ctx.recipe.loss, opts.small_layers);
+    // Run the rows that answer the main questions first; report in table order.
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| RUN_FIRST.iter().position(|s| *s == all[i].slug).unwrap_or(RUN_FIRST.len()));
+    for i in order {
+        let row = &all[i];
+        if !opts.only.is_empty() && !opts.only.iter().any(|s| s == row.slug) {
+            continue;
+        }
+        let r = run_row(&ctx, row, &mut teacher, full, init_corpus.take().filter(|_| row.slug == "zero-shot"))?;
+        eprintln!("ablate: {:<34} MRR@10 {:.3} R@20 {:.3} ({:.0} s train, {:.0} s eval)", r.label, r.scores.mrr_10, r.scores.recall_20, r.train_seconds, r.eval_seconds);
+        results.push((i, r));
+        // The table so far, so a long run shows its progress.
+        let mut done: Vec<_> = results.clone();
+        done.sort_by_key(|(i, _)| *i);
+        let done: Vec<RowResult> = done.into_iter().map(|(_, r)| r).collect();
+        std::fs::write(ctx.run.join("ablation.md"), table(&ctx, &done, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers))?;
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<RowResult> = results.into_iter().map(|(_, r)| r).collect();
+    let table = table(&ctx, &results, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers);
+    std::fs::write(ctx.run.join("ablation.md"), &table)?;
+    println!("{table}");
+    if let Some(path) = &opts.benchmarks {
+        replace_section(path, &table)?;
+        eprintln!("ablate: table written into {}", path.display());
+    }
+    Ok(results)
+}
+
+/// The order rows run in: the method's main comparison first.
+const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "cascade-id", "cascade-q4", "l3-zero-shot", "l3-de", "l3-cascade", "l3-sofd"];
+
+fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
+    let dir = ctx.run.join("rows").join(row.slug);
+    let cached = dir.join("result.json");
+    if let Ok(bytes) = std::fs::read(&cached) {
+        if let Ok(r) = serde_json::from_slice::<RowResult>(&bytes) {
+            return Ok(r);
+        }
+    }
+    std::fs::create_dir_all(&dir)?;
+    let layers = if row.layers == 0 { full } else { row.layers };
+    let t0 = Instant::now();
+    let (params, weights) = match (&row.losses, &row.quantized_from) {
+        (_, Some((from, w))) => {
+            let src = ctx.run.join("rows").join(from);
+            (commands::student_params(ctx, layers, Some(&src)).with_context(|| format!("row {} needs row {from} first", row.slug))?, *w)
+        }
+        (None, None) => (commands::student_params(ctx, layers, None)?, WeightDType::F32),
+        (Some(losses), None) => {
+            let mut params = commands::student_params(ctx, layers, None)?;
+            let resume = dir.join("checkpoints").exists();
+            let stage = ctx.recipe.cascade.clone();
+            let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None };
+            let uses_ce = losses.cascade > 0.0 || losses.direct > 0.0 || losses.id > 0.0;
+            stages::train_student(ctx, &run, &mut params, if uses_ce { Some(&mut *teacher) } else { None })?;
+            (params, WeightDType::F32)
+        }
+    };
+    let train_seconds = t0.elapsed().as_secs_f64();
+    // Quantized rows keep their quantized weights, multiplied as f32 (the
+    // native dense kernel): the error measured is the stored weights'.
+    let bytes = pipeline::export_bytes(ctx, &params, layers, weights, row.slug, &serde_json::json!({"row": row.label}))?;
+    let embedder = Embedder::from_bytes_with(&bytes, Kernel::Dense)?;
+    let t1 = Instant::now();
+    let scores = match encoded {
+        Some(index) => {
+            let data = crate::data::beir::BeirData::load(&ctx.data_dir)?;
+            pipeline::dense_eval_on(&embedder, &index, &data, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?
+        }
+        None => pipeline::dense_eval(&embedder, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?.0,
+    };
+    let eval_seconds = t1.elapsed().as_secs_f64();
+    if row.losses.is_some() {
+        plot::plot_stage(&dir, row.label, Some(&scores))?;
+    }
+    let r = RowResult { slug: row.slug.into(), label: row.label.into(), layers, scores, train_seconds, eval_seconds };
+    std::fs::write(&cached, serde_json::to_vec_pretty(&r)?)?;
+    Ok(r)
+}
+
+fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
+    let r = &ctx.recipe;
+    let mut t = format!(
+        "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
+         query {} / passage {} tokens, lr {}; negatives mined once with the initial model (skip {}, keep {}); \
+         CE: {} steps of batch {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
+         | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.data.negatives, r.cascade.steps,
+        r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.mine.skip, r.mine.depth,
+        r.ce.steps, r.ce.batch, r.eval.split, r.export.max_passage_len,
+    );
+    for x in rows {
+        let s = &x.scores;
+        t += &format!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} |\n",
+            x.label, x.layers, s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.recall_100, s.ndcg_10, x.train_seconds, x.eval_seconds
+        );
+    }
+    t += &format!(
+        "\nShared work (mining with the initial model, CE training): {shared:.0} s; whole command {total:.0} s{}.\n",
+        if small > 0 { format!("; the {small}-layer rows are the first {small} layers of the initial model, taught by the full-depth CE") } else { String::new() }
+    );
+    t
+}
+
+const START: &str = "<!-- ablation:start -->";
+const END: &str = "<!-- ablation:end -->";
+
+/// Replaces the text between the ablation markers (appending them if absent).
+fn replace_section(path: &Path, table: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let block = format!("{START}\n{table}{END}");
+    let out = match (text.find(START), text.find(END)) {
+        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &text[..a], &text[b + END.len()..]),
+        _ => format!("{text}\n{block}\n"),
+    };
+    ernie_search::format::write_atomic(path, out.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! Distillation with the ERNIE-Search method (arXiv 2205.09153): a student
+//! encoder with a dual-encoder (DE) head and a late-interaction (LI, ColBERT)
+//! head trained together (self on-the-fly distillation, LI -> DE), a
+//! cross-encoder (CE) teacher, and the cascade CE -> LI -> DE.
+//!
+//! data -> bert/model (scorers) -> loss -> fit (loop, optimizer, checkpoints)
+//! -> stages (warm-up, CE, cascade) -> pipeline (export, mining, evaluation)
+//! -> commands (the CLI's stage subcommands) and ablate (the table).
+
+pub mod ablate;
+pub mod bert;
+pub mod checkpoint;
+pub mod commands;
+pub mod data;
+pub mod fit;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod pipeline;
+pub mod plot;
+pub mod recipe;
+pub mod rng;
+pub mod stages;

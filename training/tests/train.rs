@@ -1,0 +1,259 @@
+//! The training stages end to end on a tiny synthetic checkpoint and a tiny
+//! BEIR set: every stage and loss runs, a SIGKILLed run resumes to the exact
+//! weights of an uninterrupted one, and bad input stops with a clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use ernie_search::synthetic::{random_bert, tiny_config, tiny_tokenizer_json, WORDS};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ernie-search"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).env("ERNIE_SEARCH_CACHE", "/nonexistent-cache").output().expect("run ernie-search")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?} should fail: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn checkpoint(dir: &Path) -> PathBuf {
+    let ck = dir.join("ck");
+    std::fs::create_dir_all(&ck).unwrap();
+    let cfg = tiny_config();
+    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json()).unwrap();
+    let map: std::collections::HashMap<String, candle_core::Tensor> = random_bert(&cfg, 11).unwrap().into_iter().collect();
+    candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
+    ck
+}
+
+/// 60 passages of 10 words; query i asks with 3 words of passage i.
+fn beir(dir: &Path) -> PathBuf {
+    let b = dir.join("set");
+    std::fs::create_dir_all(b.join("qrels")).unwrap();
+    let (mut corpus, mut queries) = (Vec::new(), Vec::new());
+    let mut train = vec!["query-id\tcorpus-id\tscore".to_string()];
+    let mut dev = train.clone();
+    for i in 0..60 {
+        let words: Vec<&str> = (0..10).map(|j| WORDS[(i * 7 + j * 13) % WORDS.len()]).collect();
+        corpus.push(serde_json::json!({"_id": format!("p{i:02}"), "title": "", "text": words.join(" ")}).to_string());
+        queries.push(serde_json::json!({"_id": format!("q{i:02}"), "text": words[2..5].join(" ")}).to_string());
+        let row = format!("q{i:02}\tp{i:02}\t1");
+        if i % 5 == 0 { dev.push(row) } else { train.push(row) }
+    }
+    std::fs::write(b.join("corpus.jsonl"), corpus.join("\n")).unwrap();
+    std::fs::write(b.join("queries.jsonl"), queries.join("\n")).unwrap();
+    std::fs::write(b.join("qrels/train.tsv"), train.join("\n")).unwrap();
+    std::fs::write(b.join("qrels/dev.tsv"), dev.join("\n")).unwrap();
+    b
+}
+
+fn recipe(dir: &Path, ck: &Path, set: &Path, extra: &str, steps: u64) -> PathBuf {
+    let text = format!(
+        "seed = 3\n{extra}\n[data]\nset = \"{}\"\nquery_max_len = 12\npassage_max_len = 24\nnegatives = 2\n\
+         [model]\ninit = \"{}\"\n[optim]\nlr = 1e-3\ncheckpoint_every = 2\n[mine]\nskip = 1\ndepth = 8\n\
+         [warmup]\nsteps = {steps}\nbatch = 4\n[ce]\nsteps = 6\nbatch = 4\n[cascade]\nsteps = 6\nbatch = 4\naccumulate = 2\n\
+         [export]\nmax_query_len = 12\nmax_passage_len = 24\n[eval]\nsplit = \"dev\"\nbatch = 16\n[loss]\nid = 0.5\n",
+        set.display(),
+        ck.display()
+    );
+    let p = dir.join(format!("recipe-{steps}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn metrics(stage_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(stage_dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn distill_runs_every_stage_and_exports_a_student() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 6);
+    let run = tmp.path().join("run");
+    let out = ok(&["distill", "--recipe", s(&r), "--run", s(&run)]);
+    assert!(out.contains("warm-up") && out.contains("cascade"), "{out}");
+    for stage in ["warmup", "ce", "cascade"] {
+        assert!(run.join(stage).join("model.safetensors").exists(), "{stage}");
+        assert!(std::fs::read_to_string(run.join(stage).join("loss.svg")).unwrap().contains("<svg"), "{stage}");
+    }
+    // Each loss term is logged apart.
+    let warm = metrics(&run.join("warmup"));
+    assert_eq!(warm.len(), 6);
+    for k in ["l_de", "l_li", "kl_li_de", "samples_per_s"] {
+        assert!(warm[0][k].is_number(), "warmup lacks {k}: {}", warm[0]);
+    }
+    let cascade = metrics(&run.join("cascade"));
+    for k in ["l_de", "l_li", "kl_li_de", "kl_ce_li", "l_id"] {
+        assert!(cascade[0][k].is_number(), "cascade lacks {k}: {}", cascade[0]);
+    }
+    assert!(metrics(&run.join("ce"))[0]["l_ce"].is_number());
+    // Negatives from BM25, then mined from the warm-up student, none relevant.
+    let mined = std::fs::read_to_string(run.join("negatives.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(mined.lines().next().unwrap()).unwrap();
+    let qid = first["qid"].as_str().unwrap();
+    assert!(!first["negatives"].as_array().unwrap().iter().any(|p| p.as_str().unwrap()[1..] == qid[1..]));
+    // The CE scores were cached for the cascade.
+    assert!(std::fs::read_to_string(run.join("ce-scores.tsv")).unwrap().lines().count() >= 6 * 4 * 3);
+    // The export is a model file the library reads, with its figures.
+    let card: serde_json::Value = serde_json::from_str(&ok(&["info", s(&run.join("student.gguf")), "--json"])).unwrap();
+    assert_eq!(card["weights"], "q8_0");
+    assert!(card["provenance"]["metrics"]["mrr_10"].is_number(), "{}", card["provenance"]);
+    assert!(card["provenance"]["metrics_f32"]["mrr_10"].is_number(), "{}", card["provenance"]);
+    // A second distill finds every stage done.
+    assert!(ok(&["distill", "--recipe", s(&r), "--run", s(&run)]).contains("finished: skipped"));
+}
+
+#[test]
+fn training_moves_the_student_toward_its_positives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 30);
+    let run = tmp.path().join("run");
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&run)]);
+    let m = metrics(&run.join("warmup"));
+    let mean = |xs: &[serde_json::Value]| xs.iter().map(|v| v["l_de"].as_f64().unwrap()).sum::<f64>() / xs.len() as f64;
+    let (early, late) = (mean(&m[..5]), mean(&m[m.len() - 5..]));
+    assert!(late < early * 0.8, "DE loss did not fall: {early} -> {late}");
+}
+
+fn safetensors_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 40);
+    let (full, killed) = (tmp.path().join("full"), tmp.path().join("killed"));
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&full)]);
+
+    // SIGKILL as soon as a checkpoint exists.
+    let mut child = bin()
+        .args(["warmup", "--recipe", s(&r), "--run", s(&killed)])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = killed.join("warmup/checkpoints/LATEST");
+    let start = Instant::now();
+    while !latest.exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished_before_kill = killed.join("warmup/model.safetensors").exists();
+    // Without --resume the folder is refused; with it the run continues.
+    if !finished_before_kill {
+        assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&killed)]).contains("--resume"));
+    }
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&killed), "--resume"]);
+    assert_eq!(
+        safetensors_bytes(&full.join("warmup/model.safetensors")),
+        safetensors_bytes(&killed.join("warmup/model.safetensors")),
+        "resumed weights differ from the uninterrupted run"
+    );
+
+    // The same with a stop at a known step (deterministic, always mid-run),
+    // and the metrics log has each step once.
+    let stopped = tmp.path().join("stopped");
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&stopped), "--stop-after", "7"]);
+    assert!(!stopped.join("warmup/model.safetensors").exists());
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&stopped), "--resume"]);
+    assert_eq!(safetensors_bytes(&full.join("warmup/model.safetensors")), safetensors_bytes(&stopped.join("warmup/model.safetensors")));
+    let steps: Vec<u64> = metrics(&stopped.join("warmup")).iter().map(|v| v["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, (1..=40).collect::<Vec<_>>());
+    // Resuming under another recipe is refused.
+    let other = recipe(tmp.path(), &ck, &set, "", 41);
+    let out = tmp.path().join("other");
+    ok(&["warmup", "--recipe", s(&r), "--run", s(&out), "--stop-after", "2"]);
+    assert!(fails(&["warmup", "--recipe", s(&other), "--run", s(&out), "--resume"]).contains("another recipe"));
+}
+
+#[test]
+fn bad_input_stops_with_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let dir = tmp.path().join("run");
+    // Recipes: unknown key, impossible value.
+    let r = recipe(tmp.path(), &ck, &set, "learning_rate = 3", 4);
+    assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&dir)]).contains("learning_rate"));
+    let bad = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4)).unwrap().replace("batch = 4\n[ce]", "batch = 0\n[ce]");
+    std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
+    assert!(fails(&["warmup", "--recipe", s(&tmp.path().join("bad.toml")), "--run", s(&dir)]).contains("batch"));
+
+    let r = recipe(tmp.path(), &ck, &set, "", 4);
+    let qrels = set.join("qrels/train.tsv");
+    let good = std::fs::read_to_string(&qrels).unwrap();
+    // A qrel naming an unknown passage.
+    std::fs::write(&qrels, format!("{good}\nq01\tp-missing\t1")).unwrap();
+    assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&dir)]).contains("p-missing"));
+    // A query with no positive.
+    std::fs::write(&qrels, good.replace("q01\tp01\t1", "q01\tp01\t0")).unwrap();
+    assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&dir)]).contains("no positive"));
+    std::fs::write(&qrels, &good).unwrap();
+    // An empty corpus.
+    let corpus = std::fs::read_to_string(set.join("corpus.jsonl")).unwrap();
+    std::fs::write(set.join("corpus.jsonl"), "").unwrap();
+    assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&dir)]).contains("empty"));
+    std::fs::write(set.join("corpus.jsonl"), corpus).unwrap();
+    // Cascade before the CE exists.
+    assert!(fails(&["cascade", "--recipe", s(&r), "--run", s(&dir)]).contains("negatives.jsonl"));
+    // A learning rate that blows the model up ends in a clear error, not a
+    // silent garbage model (fit's unit tests cover the skipped NaN steps).
+    let hot = std::fs::read_to_string(&r).unwrap().replace("lr = 1e-3", "lr = 1e30");
+    std::fs::write(tmp.path().join("hot.toml"), hot).unwrap();
+    let err = fails(&["warmup", "--recipe", s(&tmp.path().join("hot.toml")), "--run", s(&tmp.path().join("hot"))]);
+    assert!(err.contains("not finite") || err.contains("NaN"), "{err}");
+    // A checkpoint never half-written: only complete ckpt folders are pointed at.
+    for entry in std::fs::read_dir(tmp.path().join("hot/warmup/checkpoints")).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            assert!(p.join("state.json").exists() && p.join("model.safetensors").exists());
+        }
+    }
+}
+
+/// The trainable encoder computes what the exported model file computes in
+/// the library, so what training optimises is what the browser runs.
+#[test]
+fn trainable_student_matches_the_exported_model() {
+    use ernie_search::format::model::{quantize_tensors, write_model, WeightDType};
+    use ernie_search::model::{ModelSpec, Pooling};
+    use ernie_search_cli::train::{bert::Batch, model, params::Params};
+    let cfg = tiny_config();
+    let tensors = random_bert(&cfg, 5).unwrap();
+    let dev = candle_core::Device::Cpu;
+    let mut params = Params::from_tensors(tensors.clone(), model::STUDENT, &dev).unwrap();
+    let student = model::Student::new(&cfg, &mut params, Pooling::Mean, true, 16, 1, &dev).unwrap();
+    let spec = ModelSpec { bert: cfg.clone(), pooling: Pooling::Mean, normalize: true, max_query_len: 16, max_passage_len: 32 };
+    let q = quantize_tensors(tensors, WeightDType::F32).unwrap();
+    let bytes = write_model("t", &spec, WeightDType::F32, &tiny_tokenizer_json(), &serde_json::json!({}), &q).unwrap();
+    let emb = ernie_search::Embedder::from_bytes_with(&bytes, ernie_search::Kernel::Dense).unwrap();
+    let texts = ["the river of paris", "who wrote the first book in the world", "red"];
+    let toks = emb.tokenize_passages(&texts).unwrap();
+    let want = emb.embed_tokens(&toks).unwrap();
+    let rows: Vec<Vec<u32>> = toks.iter().map(|t| t.ids.clone()).collect();
+    let got: Vec<Vec<f32>> = student.encode(&params, &Batch::from_ids(&rows, &dev).unwrap(), false).unwrap().de.to_vec2().unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        let err = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err < 1e-5, "max abs error {err}");
+    }
+}
