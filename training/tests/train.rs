@@ -119,6 +119,22 @@ fn distill_runs_every_stage_and_exports_a_student() {
     assert!(card["provenance"]["metrics_f32"]["mrr_10"].is_number(), "{}", card["provenance"]);
     // A second distill finds every stage done.
     assert!(ok(&["distill", "--recipe", s(&r), "--run", s(&run)]).contains("finished: skipped"));
+
+    // The cascade with the CE trained jointly: its own loss joins the total.
+    let joint = tmp.path().join("joint");
+    std::fs::create_dir_all(&joint).unwrap();
+    for f in ["negatives.jsonl", "ce-scores.tsv"] {
+        std::fs::copy(run.join(f), joint.join(f)).unwrap();
+    }
+    for stage in ["warmup", "ce"] {
+        std::fs::create_dir_all(joint.join(stage)).unwrap();
+        std::fs::copy(run.join(stage).join("model.safetensors"), joint.join(stage).join("model.safetensors")).unwrap();
+    }
+    let rj = std::fs::read_to_string(&r).unwrap().replace("[loss]\n", "[loss]\njoint_ce = true\n");
+    std::fs::write(tmp.path().join("joint.toml"), rj).unwrap();
+    ok(&["cascade", "--recipe", s(&tmp.path().join("joint.toml")), "--run", s(&joint)]);
+    let m = metrics(&joint.join("cascade"));
+    assert!(m[0]["l_ce"].is_number() && m[0]["kl_ce_li"].is_number(), "{}", m[0]);
 }
 
 #[test]

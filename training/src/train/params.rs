@@ -93,6 +93,31 @@ impl Params {
         Ok(())
     }
 
+    /// Overwrites every parameter from `tensors`, which may hold more (e.g. a
+    /// jointly trained teacher saved beside the student).
+    pub fn load_subset(&self, tensors: &std::collections::HashMap<String, Tensor>, what: &str) -> Result<()> {
+        for (name, var) in &self.vars {
+            let t = tensors.get(name).with_context(|| format!("{what} lacks {name}: another model shape"))?;
+            if t.dims() != var.dims() {
+                bail!("{what}: {name} has shape {:?}, the model {:?}: another model shape", t.dims(), var.dims());
+            }
+            var.set(&t.to_device(var.device())?)?;
+        }
+        Ok(())
+    }
+
+    /// Both sets in one (the variables are shared, not copied), for training
+    /// two models with one optimizer.
+    pub fn union(&self, other: &Params) -> Result<Params> {
+        let mut vars = self.vars.clone();
+        for (n, v) in &other.vars {
+            if vars.insert(n.clone(), v.clone()).is_some() {
+                bail!("parameter {n} is in both sets");
+            }
+        }
+        Ok(Params { vars })
+    }
+
     /// Parameters whose names start with `prefix`, prefix removed.
     pub fn with_prefix(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
         self.vars

@@ -95,7 +95,7 @@ impl Context {
         let path = fit::model_path(stage_dir);
         let t = candle_core::safetensors::load(&path, &self.device)
             .with_context(|| format!("cannot read {} (has that stage finished?)", path.display()))?;
-        like.load(&t, &path.display().to_string())
+        like.load_subset(&t, &path.display().to_string())
     }
 
     fn fit_options<'a>(&'a self, stage: &'a str, dir: PathBuf, cfg: &StageConfig, resume: bool, stop_after: Option<u64>) -> FitOptions<'a> {
@@ -174,7 +174,14 @@ impl Teacher {
         Ok(Self { ce, params, cache: scores, cache_file: Some(file), computed: 0, reused: 0 })
     }
 
-    /// CE scores of each query's own list, [b, 1 + negatives].
+    /// CE scores of each query's own list with their graph (joint training).
+    pub fn scores_trained(&self, ctx: &Context, batch: &[Example]) -> Result<Tensor> {
+        let per = 1 + batch[0].negatives.len();
+        let (s, _) = self.ce.score(&self.params, &ctx.pair_batch(batch)?, false)?;
+        Ok(s.reshape((batch.len(), per))?)
+    }
+
+    /// CE scores of each query's own list, [b, 1 + negatives], from the cache.
     pub fn scores(&mut self, ctx: &Context, batch: &[Example]) -> Result<Tensor> {
         let per = 1 + batch[0].negatives.len();
         let pairs: Vec<(usize, usize)> =
@@ -236,7 +243,13 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
     let opts = ctx.fit_options(run.name, run.dir.clone(), run.stage, run.resume, run.stop_after);
     let (seed, size, n_neg) = (ctx.recipe.seed, run.stage.batch, ctx.recipe.data.negatives);
     let device = &ctx.device;
-    fit::fit(params, &opts, |index| {
+    let joint = l.joint_ce && uses_ce;
+    // Jointly: one optimizer over the student and the CE (shared variables).
+    let trained = match (&teacher, joint) {
+        (Some(t), true) => params.union(&t.params)?,
+        _ => params.union(&Params::default())?,
+    };
+    fit::fit(&trained, &opts, |index| {
         let batch = ctx.data.batch(seed, index, size, n_neg);
         let (cands, targets, mask) = ctx.data.candidates(&batch);
         let (b, n, per) = (batch.len(), cands.len(), 1 + n_neg);
@@ -268,7 +281,15 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
         }
         if uses_ce {
             let t = teacher.as_deref_mut().context("teacher")?;
-            let ce = t.scores(ctx, &batch)?;
+            let ce = if joint {
+                let s = t.scores_trained(ctx, &batch)?;
+                let zeros = Tensor::zeros(b, DType::U32, device)?;
+                let own = Tensor::ones((b, per), DType::F32, device)?;
+                add("l_ce", loss::contrastive(&s, l.tau_ce, &own, &zeros)?, 1.0)?;
+                s
+            } else {
+                t.scores(ctx, &batch)?
+            };
             let cols = own_columns(b, per, device)?;
             let own_mask = Tensor::ones((b, per), DType::F32, device)?;
             if l.cascade > 0.0 {
