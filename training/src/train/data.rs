@@ -3,7 +3,7 @@
 //! function of (seed, i), so a resumed run sees exactly the batches the
 //! uninterrupted run would have seen.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -216,13 +216,4 @@ impl TrainData {
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-/// Per-query ranked lists -> a map for quick lookup in tests and reports.
-pub fn ranked_ids(data: &TrainData, ranked: &[Vec<(usize, f32)>]) -> BTreeMap<String, Vec<String>> {
-    ranked
-        .iter()
-        .enumerate()
-        .map(|(q, r)| (data.query_ids[q].clone(), r.iter().map(|(p, _)| data.passage_ids[*p].clone()).collect()))
-        .collect()
 }

@@ -140,7 +140,7 @@ pub fn fit(params: &Params, opts: &FitOptions, mut micro: impl FnMut(u64) -> Res
         let rate = samples as f64 / start.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!("loss {loss_sum:.4} {rate:.1} samples/s"));
         bar.inc(1);
-        if state.step % opts.log_every == 0 || state.step == opts.steps {
+        if state.step.is_multiple_of(opts.log_every) || state.step == opts.steps {
             let mut line = serde_json::json!({
                 "stage": opts.stage, "step": state.step, "loss": loss_sum, "lr": lr,
                 "grad_norm": norm, "samples_per_s": rate, "seconds": start.elapsed().as_secs_f64(),
@@ -150,7 +150,7 @@ pub fn fit(params: &Params, opts: &FitOptions, mut micro: impl FnMut(u64) -> Res
             }
             writeln!(metrics, "{line}")?;
         }
-        if state.step % opts.checkpoint_every == 0 || state.step == opts.steps {
+        if state.step.is_multiple_of(opts.checkpoint_every) || state.step == opts.steps {
             metrics.flush()?;
             checkpoint::save(&ckpt_dir, &state, &params.snapshot()?, &optim.state())?;
         }

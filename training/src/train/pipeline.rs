@@ -87,9 +87,12 @@ fn passage_text(d: &beir::CorpusDoc) -> String {
     })
 }
 
+/// Per training query: (passage ordinal, score), best first.
+pub type Ranked = Vec<Vec<(usize, f32)>>;
+
 /// Ranks the corpus for every training query with a dense model (top
 /// `depth`); returns the encoded corpus too, for reuse.
-pub fn rank_dense(ctx: &Context, embedder: &Embedder, depth: usize) -> Result<(Vec<Vec<(usize, f32)>>, FlatIndex)> {
+pub fn rank_dense(ctx: &Context, embedder: &Embedder, depth: usize) -> Result<(Ranked, FlatIndex)> {
     let d = &ctx.data;
     let index = encode_corpus(embedder, &d.passage_ids, &d.passage_texts, ctx.recipe.eval.batch, "mine: corpus")?;
     let qv = embed::embed_queries(embedder, &d.query_texts, ctx.recipe.eval.batch, "mine: queries")?;
@@ -101,7 +104,7 @@ pub fn rank_dense(ctx: &Context, embedder: &Embedder, depth: usize) -> Result<(V
 }
 
 /// Ranks the corpus for every training query with BM25 (top `depth`).
-pub fn rank_bm25(ctx: &Context, depth: usize) -> Result<Vec<Vec<(usize, f32)>>> {
+pub fn rank_bm25(ctx: &Context, depth: usize) -> Result<Ranked> {
     let d = &ctx.data;
     let lex = LexicalIndex::build(&d.passage_ids, &d.passage_texts, Bm25Params::default(), 1)?;
     d.query_texts
