@@ -161,6 +161,8 @@ pub fn fit(params: &Params, opts: &FitOptions, mut micro: impl FnMut(u64) -> Res
     candle_core::safetensors::save(&weights, &tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, model_path(&opts.dir))?;
+    // The finished weights replace the checkpoints (each holds three model-sized tensors sets).
+    let _ = std::fs::remove_dir_all(&ckpt_dir);
     Ok(state.step)
 }
 
@@ -211,7 +213,9 @@ mod tests {
         let tmp = tempfile::tempdir()?;
         let mut p = Params::default();
         p.insert("x".into(), Tensor::new(&[2.0f32], &Device::Cpu)?)?;
-        let steps = fit(&p, &options(tmp.path(), 20), quadratic(&p, |i| i == 3))?;
+        // Stopped at step 20 of 25, so the step-20 checkpoint is still there to read.
+        let opts = FitOptions { checkpoint_every: 10, stop_after: Some(20), ..options(tmp.path(), 25) };
+        let steps = fit(&p, &opts, quadratic(&p, |i| i == 3))?;
         assert_eq!(steps, 20);
         let x = p.get("x", &[1])?.to_vec1::<f32>()?[0];
         assert!(x.is_finite() && x.abs() < 2.0, "{x}");
