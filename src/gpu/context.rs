@@ -33,7 +33,7 @@ impl GpuContext {
     /// Finds an adapter and opens a device, or says why not.
     pub async fn new(opts: &GpuOptions) -> Result<Arc<Self>> {
         if opts.fault == Some(Fault::NoAdapter) {
-            return Err(Error::Gpu("no GPU adapter (simulated)".into()));
+            return Err(Error::Gpu("no GPU adapter (WebGPU in the browser, Vulkan natively): simulated".into()));
         }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
@@ -44,7 +44,7 @@ impl GpuContext {
                 apply_limit_buckets: false,
             })
             .await
-            .map_err(|e| Error::Gpu(format!("no GPU adapter: {e}")))?;
+            .map_err(|e| Error::Gpu(format!("no GPU adapter (WebGPU in the browser, Vulkan natively): {e}")))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         if limits.max_storage_buffers_per_shader_stage < 7 || limits.max_compute_invocations_per_workgroup < 256 {
