@@ -105,11 +105,14 @@ pub struct BackendInfo {
     /// (or, with `auto`, could have been).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// With `auto`: why the GPU was not used (no adapter is not a fallback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl BackendInfo {
     pub fn cpu(requested: Backend, fallback: Option<String>) -> Self {
-        Self { requested, backend: "cpu", scan: "cpu", adapter: None, fallback }
+        Self { requested, backend: "cpu", scan: "cpu", adapter: None, fallback, note: None }
     }
 }
 

@@ -35,6 +35,16 @@ impl GpuContext {
         if opts.fault == Some(Fault::NoAdapter) {
             return Err(Error::Gpu("no GPU adapter (WebGPU in the browser, Vulkan natively): simulated".into()));
         }
+        // wgpu panics when the scope has no GPU property (a shared or
+        // service worker): look first, and say plainly when WebGPU is absent.
+        #[cfg(target_arch = "wasm32")]
+        {
+            let nav = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok();
+            let gpu = nav.filter(|n| !n.is_undefined()).and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok());
+            if gpu.is_none_or(|g| g.is_undefined() || g.is_null()) {
+                return Err(Error::Gpu("no GPU adapter: this browser (or this worker) has no WebGPU (navigator.gpu is missing)".into()));
+            }
+        }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {

@@ -32,6 +32,8 @@ struct GpuSlot {
     #[cfg(feature = "gpu")]
     encoder: Option<crate::gpu::GpuEncoder>,
     fallback: std::sync::Mutex<Option<String>>,
+    /// `auto` without a usable GPU: why (not a fallback, the expected choice).
+    note: Option<String>,
 }
 
 impl Embedder {
@@ -86,12 +88,15 @@ impl Embedder {
         if let (Backend::Gpu, Some(why)) = (backend, &fallback) {
             warn(why);
         }
+        // `auto` on a machine without a usable GPU is the CPU by choice.
+        let note = if backend == Backend::Auto { fallback.take() } else { None };
         let mut e = Self::from_model_file(file, kernel)?;
         e.gpu = GpuSlot {
             requested: backend,
             #[cfg(feature = "gpu")]
             encoder: gpu,
             fallback: std::sync::Mutex::new(fallback),
+            note,
         };
         Ok(e)
     }
@@ -117,9 +122,10 @@ impl Embedder {
                 scan: if on { "gpu" } else { "cpu" },
                 adapter: Some(enc.context().report().clone()),
                 fallback,
+                note: None,
             };
         }
-        BackendInfo::cpu(self.gpu.requested, fallback)
+        BackendInfo { note: self.gpu.note.clone(), ..BackendInfo::cpu(self.gpu.requested, fallback) }
     }
 
     /// The GPU encoder while it is usable.

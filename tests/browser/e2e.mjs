@@ -463,8 +463,11 @@ async function main() {
         const on = await ten(p);
         const info = await p.evaluate(() => window.retriever.info());
         assert(JSON.stringify(on) === JSON.stringify(off), `top-10 differ: ${JSON.stringify(on)} vs ${JSON.stringify(off)}`);
-        assert(info.backend === "cpu" && info.fallback, `info(): ${JSON.stringify(info.fallback)}`);
-        return `${questions.length} questions identical; WebGPU adapter ${adapter ? "present (SwiftShader)" : "absent"}; backend ${info.backend} (${info.fallback})`;
+        // With an adapter the WebGPU backend runs the encoder and the scan;
+        // without one it falls back, saying why.
+        if (adapter) assert(info.backend === "gpu" && info.scan === "gpu" && info.adapter?.name && !info.fallback, `info(): ${JSON.stringify([info.backend, info.scan, info.adapter, info.fallback])}`);
+        else assert(info.backend === "cpu" && info.fallback, `info(): ${JSON.stringify(info.fallback)}`);
+        return `${questions.length} questions identical; WebGPU adapter ${adapter ? `present (${info.adapter.name})` : "absent"}; backend ${info.backend}, scan ${info.scan}${info.fallback ? ` (${info.fallback})` : ""}`;
       } finally {
         await gpu.close().catch(() => {});
         rmSync(gpuProfile, { recursive: true, force: true });
