@@ -12,7 +12,8 @@
 //! in 4 term blocks) and `expected.json`: native embeddings of a passage batch
 //! and of single queries for both models, and native top-10 results in every
 //! mode (dense, lexical, hybrid by RRF and by a convex weight), which the wasm
-//! build must reproduce.
+//! build must reproduce; and, under "gpu", the native dense kernel's
+//! embeddings and dense top-10, which the WebGPU backend must reproduce.
 //!
 //! Why two models: Q8_0 matmuls quantize their *activations* too (round(x / d)
 //! per block of 32), so a last-bit difference between the native (AVX/FMA) and
@@ -159,6 +160,19 @@ mod native {
             queries.push(json!({"text": q, "embedding": embedding, "top": dense.hits, "lexical": lexical,
                 "rrf": rrf, "convex": convex}));
         }
+        // The WebGPU backend multiplies dequantized weights in f32, as the
+        // native dense kernel does: its reference is that kernel's output.
+        let dense = Retriever::new(Embedder::from_bytes_with(&model, Kernel::Dense)?, retriever.index().clone())?;
+        let mut gpu_queries = Vec::new();
+        for q in QUERIES {
+            let embedding = dense.embedder().embed_queries(&[q])?.remove(0);
+            gpu_queries.push(json!({"embedding": embedding, "top": dense.search(q, K, Mode::Dense)?.hits}));
+        }
+        let gpu_expected = json!({
+            "kernel": "dense",
+            "passage_batch": dense.embedder().embed_passages(batch)?,
+            "queries": gpu_queries,
+        });
         let expected = json!({
             "generator": "cargo run --release --example wasm_fixture",
             "model": "tiny.gguf",
@@ -175,6 +189,7 @@ mod native {
             "passage_batch": {"texts": batch, "embeddings": batch_vectors},
             "queries": queries,
             "f32_twin": twin_expected,
+            "gpu": gpu_expected,
         });
         let passages_json: Vec<_> = passages.iter().map(|(id, text)| json!({"id": id, "text": text})).collect();
 

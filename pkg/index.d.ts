@@ -1,4 +1,8 @@
-/** Which engine runs the model. There is no WebGPU backend yet: "gpu" falls back to "cpu". */
+/**
+ * Which engine runs the model and the vector scan: "auto" (WebGPU when the
+ * browser has an adapter, else the CPU), "gpu" (WebGPU; falls back to the CPU,
+ * saying why in `info().fallback`), "cpu" (wasm SIMD only).
+ */
 export type Backend = "auto" | "cpu" | "gpu";
 export type SearchMode = "hybrid" | "dense" | "lexical";
 
@@ -45,11 +49,30 @@ export interface FileRead {
   cached: boolean;
 }
 
+/** The WebGPU adapter the engine runs on. */
+export interface AdapterInfo {
+  name: string;
+  /** "webgpu" in the browser. */
+  api: string;
+  /** "cpu" for software adapters (SwiftShader): correct, not fast. */
+  device_type: string;
+  driver: string;
+  /** Whether the int8 scan uses WGSL's packed 4x8 dot product. */
+  int8_dot4: boolean;
+  max_storage_binding: number;
+}
+
 export interface RetrieverInfo {
-  backend: "cpu";
+  /** Where the encoder runs now. */
+  backend: "cpu" | "gpu";
+  /** Where the vector scan runs now. */
+  scan: "cpu" | "gpu";
   requested: Backend;
-  /** Why the requested backend is not the one running. */
+  adapter: AdapterInfo | null;
+  /** Why the requested backend is not the one running (a GPU that failed, or none with "gpu"). */
   fallback?: string;
+  /** With "auto": why the GPU is not used (no WebGPU adapter is not a fallback). */
+  note?: string;
   model: {
     name: string;
     weights: string;

@@ -12,7 +12,7 @@ let engine = null;
 let manifest = null;
 let base = null; // the index folder's URL
 let cache = null; // a Cache, or null when the Cache API is unusable
-let backend = null;
+let requested = "auto";
 const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0 };
 const files = []; // { kind, url, bytes, cached }: every file read
 const shards = new Map(); // shard number -> passages (a promise while in flight)
@@ -35,9 +35,7 @@ const OPS = {
   async load({ index, model, backend: wanted = "auto" }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
-    // No WebGPU backend exists yet: every request runs on the CPU (wasm SIMD).
-    backend = { backend: "cpu", requested: wanted };
-    if (wanted === "gpu") backend.fallback = "there is no WebGPU backend in this build yet";
+    requested = wanted;
 
     if (!index && !model) throw new Error("give an index folder URL (index) or a model URL (model)");
     // The wasm module compiles while the files download.
@@ -62,7 +60,10 @@ const OPS = {
       lexical ? read(lexical, "lexical", progress) : null,
       wasm,
     ]);
-    engine = Engine.load(m.bytes, ix?.bytes);
+    // "cpu": the synchronous engine (wasm SIMD). Otherwise the model and the
+    // index are uploaded to WebGPU; with no adapter, or any GPU failure,
+    // the engine runs on the CPU and info() says why.
+    engine = wanted === "cpu" ? Engine.load(m.bytes, ix?.bytes) : await Engine.loadAsync(m.bytes, ix?.bytes, wanted);
     if (lx) engine.loadLexical(lx.bytes);
     if (index) engine.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
     // Only bytes the engine accepted are cached: a corrupt download is not kept.
@@ -81,7 +82,8 @@ const OPS = {
       engine.addBlock(f.bytes);
       await f.store();
     }
-    const answer = engine.search(query, k, mode);
+    // On the GPU when it is on; the CPU answers otherwise (and after a GPU failure).
+    const answer = await engine.searchAsync(query, k, mode);
     const hits = await Promise.all(
       answer.hits.map(async (h) => {
         const own = added.get(h.ordinal);
@@ -111,7 +113,7 @@ const OPS = {
   async embed({ texts }) {
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) throw new Error("embed takes an array of strings");
     const dim = need().dim();
-    const flat = engine.embed(texts);
+    const flat = await engine.embedAsync(texts);
     return texts.map((_, i) => flat.slice(i * dim, (i + 1) * dim));
   },
 
@@ -130,6 +132,10 @@ function info() {
   const e = engine.info();
   const sizes = {};
   for (const f of files) sizes[f.kind] = (sizes[f.kind] ?? 0) + f.bytes;
+  const b = e.backend;
+  const backend = { backend: b.backend, requested, scan: b.scan, adapter: b.adapter ?? null };
+  if (b.fallback) backend.fallback = b.fallback;
+  if (b.note) backend.note = b.note;
   return { ...backend, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
 }
 

@@ -6,6 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The GPU backend's native tests (tests/gpu.rs) run on Mesa's lavapipe
+# (software Vulkan, installed by .ci/run): pin it, and make a missing
+# adapter a failure instead of a loud skip. Set ERNIE_SEARCH_REQUIRE_GPU=0
+# to allow the skip on a machine without Vulkan.
+lvp=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+if [ -f "$lvp" ]; then
+  export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-$lvp}"
+  export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+  export ERNIE_SEARCH_REQUIRE_GPU="${ERNIE_SEARCH_REQUIRE_GPU:-1}"
+fi
+
 echo "== tier 1: unit and integration tests (tiny models)"
 cargo build --release --workspace --bins
 cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matches_f32_bert

@@ -27,6 +27,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     Invalid(String),
 
+    /// The GPU backend could not start or failed mid-way; callers fall back
+    /// to the CPU with this message.
+    #[error("gpu: {0}")]
+    Gpu(String),
+
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 

@@ -7,9 +7,12 @@
 //! vectors, keywords or both ([`fusion`]).
 //! The same code runs natively and in wasm32 (see `wasm.rs`).
 
+pub mod backend;
 pub mod error;
 pub mod format;
 pub mod fusion;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod index;
 pub mod lexical;
 pub mod metrics;
@@ -21,6 +24,7 @@ pub mod tokenize;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use backend::{AdapterReport, Backend, BackendInfo, Fault, GpuOptions};
 pub use error::{Error, Result};
 pub use fusion::{Fusion, Mode};
 pub use index::{FlatIndex, Hit, VectorDType};

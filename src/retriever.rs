@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use crate::backend::BackendInfo;
 use crate::fusion::{Candidates, Fusion, Mode, FUSION_DEPTH};
+use crate::index::Hit;
 use crate::lexical::{corpus_digest, LexicalIndex};
 use crate::model::{check_query, Embedder};
 use crate::{Error, FlatIndex, Result};
@@ -39,6 +41,26 @@ pub struct Retriever {
     index: FlatIndex,
     lexical: Option<LexicalIndex>,
     fusion: Fusion,
+    gpu: GpuScan,
+}
+
+/// The index's copy on the GPU: uploaded on first use (and again after
+/// passages are added), dropped for good when the GPU fails.
+#[derive(Default)]
+struct GpuScan {
+    #[cfg(feature = "gpu")]
+    index: std::sync::Mutex<Option<std::sync::Arc<crate::gpu::GpuIndex>>>,
+    fallback: std::sync::Mutex<Option<String>>,
+}
+
+/// Dense results computed before the ranking logic runs (on the GPU).
+enum Dense {
+    /// Compute on the CPU.
+    Cpu,
+    /// The best hits already selected (dense mode).
+    Hits(Vec<Hit>),
+    /// Every passage's score (hybrid mode).
+    Scores(Vec<f32>),
 }
 
 impl Retriever {
@@ -51,7 +73,7 @@ impl Retriever {
         if index.dim() != embedder.dim() {
             return Err(Error::Invalid(format!("index dimension {} != model dimension {}", index.dim(), embedder.dim())));
         }
-        Ok(Self { embedder, index, lexical: None, fusion: Fusion::default() })
+        Ok(Self { embedder, index, lexical: None, fusion: Fusion::default(), gpu: GpuScan::default() })
     }
 
     /// Adds the lexical index built over the same passages, in the same order.
@@ -125,6 +147,11 @@ impl Retriever {
         for ((id, _), v) in passages.iter().zip(&vectors) {
             self.index.push_windows(id, v)?;
         }
+        // The GPU copy is stale: the next search uploads the new index.
+        #[cfg(feature = "gpu")]
+        if let Ok(mut g) = self.gpu.index.lock() {
+            *g = None;
+        }
         match &mut self.lexical {
             Some(l) => l.add(&texts),
             None if was_empty => {
@@ -139,8 +166,113 @@ impl Retriever {
 
     /// The best `k` passages for `query`. Hybrid falls back to dense, with a
     /// note, when the index has no lexical part or the query no keyword;
-    /// lexical mode refuses both.
+    /// lexical mode refuses both. Natively this runs on the GPU when the
+    /// embedder's GPU is on (blocking); in the browser use
+    /// [`search_async`](Self::search_async) for the GPU.
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        if self.embedder.on_gpu() {
+            if let Some(answer) = crate::backend::block_on(self.search_async(query, k, mode)) {
+                return answer;
+            }
+            self.embedder.disable_gpu("a GPU search did not finish in time; using the CPU".into());
+        }
+        self.answer(query, k, mode, Dense::Cpu)
+    }
+
+    /// As [`search`](Self::search), with the query embedded and the index
+    /// scanned on the GPU when it is on. Any GPU failure falls back to the
+    /// CPU, with a warning, and the search still answers.
+    pub async fn search_async(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
+        check_query(query)?;
+        if self.index.is_empty() || mode == Mode::Lexical || !self.embedder.on_gpu() {
+            return self.answer(query, k, mode, Dense::Cpu);
+        }
+        let q = self.embedder.embed_queries_async(&[query]).await?;
+        let q = q.first().ok_or_else(|| Error::Query("no embedding produced".into()))?;
+        let dense = self.scan_async(q, k, mode == Mode::Dense).await?;
+        self.answer(query, k, mode, dense)
+    }
+
+    /// Uploads the index to the GPU now (it is otherwise uploaded by the
+    /// first GPU search) and reports where things run.
+    pub async fn prepare_gpu(&self) -> BackendInfo {
+        #[cfg(feature = "gpu")]
+        let _ = self.gpu_index().await;
+        self.backend()
+    }
+
+    /// Where embedding and the scan run, on which adapter, and why not on
+    /// the GPU when they are not.
+    pub fn backend(&self) -> BackendInfo {
+        let mut info = self.embedder.backend();
+        let scan_fallback = self.gpu.fallback.lock().ok().and_then(|f| f.clone());
+        if let Some(why) = scan_fallback {
+            info.scan = "cpu";
+            info.fallback.get_or_insert(why);
+        }
+        info
+    }
+
+    /// The dense side on the GPU (the index's copy there, else the CPU scan
+    /// of a GPU-embedded query): the top `k` when `hits_only`, else every score.
+    async fn scan_async(&self, q: &[f32], k: usize, hits_only: bool) -> Result<Dense> {
+        #[cfg(feature = "gpu")]
+        if let Some(gi) = self.gpu_index().await {
+            let r = match hits_only {
+                true => gi.search(&[q], k, self.index.ids()).await.map(|mut v| Dense::Hits(v.pop().unwrap_or_default())),
+                false => gi.scores(&[q]).await.map(|mut v| Dense::Scores(v.pop().unwrap_or_default())),
+            };
+            match r {
+                Ok(d) => return Ok(d),
+                Err(Error::Gpu(e)) => self.scan_failed(format!("the GPU scan failed ({e}); scanning on the CPU")),
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = hits_only;
+        let mut scores = Vec::new();
+        self.index.passage_scores(q, &mut scores)?;
+        Ok(Dense::Scores(scores))
+    }
+
+    #[cfg(feature = "gpu")]
+    async fn gpu_index(&self) -> Option<std::sync::Arc<crate::gpu::GpuIndex>> {
+        let enc = self.embedder.gpu_encoder()?;
+        if self.gpu.fallback.lock().map(|f| f.is_some()).unwrap_or(true) || self.index.is_empty() {
+            return None;
+        }
+        if let Some(gi) = self.gpu.index.lock().ok()?.as_ref() {
+            if gi.len() == self.index.len() {
+                return Some(gi.clone());
+            }
+        }
+        match crate::gpu::GpuIndex::upload(enc.context().clone(), &self.index).await {
+            Ok(gi) => {
+                let gi = std::sync::Arc::new(gi);
+                *self.gpu.index.lock().ok()? = Some(gi.clone());
+                Some(gi)
+            }
+            Err(e) => {
+                self.scan_failed(format!("the index did not upload to the GPU ({e}); scanning on the CPU"));
+                None
+            }
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    fn scan_failed(&self, why: String) {
+        if let Ok(mut g) = self.gpu.index.lock() {
+            *g = None;
+        }
+        if let Ok(mut f) = self.gpu.fallback.lock() {
+            if f.is_none() {
+                crate::backend::warn(&why);
+                *f = Some(why);
+            }
+        }
+    }
+
+    fn answer(&self, query: &str, k: usize, mode: Mode, pre: Dense) -> Result<Answer> {
         check_query(query)?;
         if self.index.is_empty() {
             return Err(Error::Invalid("no index is loaded: load an index or add passages to search".into()));
@@ -150,19 +282,19 @@ impl Retriever {
             (None, Mode::Lexical) => {
                 return Err(Error::Invalid("this index has no lexical part; rebuild it with `ernie-search index`".into()))
             }
-            (None, _) => return self.dense(query, k, Some("the index has no lexical part: dense ranking only")),
+            (None, _) => return self.dense(query, k, pre, Some("the index has no lexical part: dense ranking only")),
             (Some(l), _) => Some(l.scores(query)?),
         };
         match (mode, lexical) {
-            (Mode::Dense, _) => self.dense(query, k, None),
+            (Mode::Dense, _) => self.dense(query, k, pre, None),
             (Mode::Lexical, Some(None)) | (Mode::Lexical, None) => {
                 Err(Error::Query("the query has no keyword to match (only stop words or punctuation)".into()))
             }
             (Mode::Lexical, Some(Some(scores))) => Ok(self.lexical_only(&scores, k)),
             (Mode::Hybrid, Some(None)) | (Mode::Hybrid, None) => {
-                self.dense(query, k, Some("the query has no keyword (only stop words or punctuation): dense ranking only"))
+                self.dense(query, k, pre, Some("the query has no keyword (only stop words or punctuation): dense ranking only"))
             }
-            (Mode::Hybrid, Some(Some(scores))) => self.hybrid(query, &scores, k),
+            (Mode::Hybrid, Some(Some(scores))) => self.hybrid(query, &scores, k, pre),
         }
     }
 
@@ -174,9 +306,15 @@ impl Retriever {
         Ok(scores)
     }
 
-    fn dense(&self, query: &str, k: usize, note: Option<&str>) -> Result<Answer> {
-        let scores = self.query_scores(query)?;
-        let hits = crate::index::top_k(scores.iter().copied().enumerate(), self.index.ids(), k);
+    fn dense(&self, query: &str, k: usize, pre: Dense, note: Option<&str>) -> Result<Answer> {
+        let hits = match pre {
+            Dense::Hits(h) => h,
+            Dense::Scores(s) => crate::index::top_k(s.iter().copied().enumerate(), self.index.ids(), k),
+            Dense::Cpu => {
+                let scores = self.query_scores(query)?;
+                crate::index::top_k(scores.iter().copied().enumerate(), self.index.ids(), k)
+            }
+        };
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(h.score), None)).collect();
         Ok(Answer { hits, mode: Mode::Dense, note: note.map(str::to_string) })
     }
@@ -188,8 +326,11 @@ impl Retriever {
         Answer { hits, mode: Mode::Lexical, note: None }
     }
 
-    fn hybrid(&self, query: &str, lexical: &[f32], k: usize) -> Result<Answer> {
-        let dense = self.query_scores(query)?;
+    fn hybrid(&self, query: &str, lexical: &[f32], k: usize, pre: Dense) -> Result<Answer> {
+        let dense = match pre {
+            Dense::Scores(s) if s.len() == self.index.len() => s,
+            _ => self.query_scores(query)?,
+        };
         let ids = self.index.ids();
         let cands = Candidates::gather(&dense, Some(lexical), ids, FUSION_DEPTH.max(k));
         let hits = cands.fuse(self.fusion, ids, k);

@@ -14,7 +14,17 @@
 //!     engine.addBlock(await fetchBlock(b));              // query needs
 //! engine.setFusion(manifest.fusion?.alpha ?? null);      // null: RRF
 //! const { hits, mode, note } = engine.search(query, 10); // hybrid by default
+//!
+//! // WebGPU: load asynchronously with a backend ("auto", "gpu" or "cpu");
+//! // the async methods run the encoder and the scan on the GPU, the sync
+//! // ones on the CPU. A GPU failure falls back to the CPU, saying why.
+//! const gpu = await Engine.loadAsync(modelBytes, indexBytes, "auto");
+//! gpu.backend();                           // { backend, scan, adapter, fallback }
+//! await gpu.searchAsync(query, 10, "dense");
 //! ```
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::rc::Rc;
 
 use js_sys::Float32Array;
 use serde::Serialize;
@@ -22,7 +32,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::format::model::ModelCard;
 use crate::fusion::{Fusion, Mode};
-use crate::{format, Embedder, Error, FlatIndex, LexicalIndex, Retriever, VectorDType};
+use crate::{format, Backend, Embedder, Error, FlatIndex, GpuOptions, Kernel, LexicalIndex, Retriever, VectorDType};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -42,6 +52,15 @@ export interface EngineInfo {
     index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
     lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
     fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
+    backend: BackendInfo;
+}
+/** `Engine.backend()`: where the encoder and the scan run, the adapter, and why not the GPU. */
+export interface BackendInfo {
+    requested: "auto" | "gpu" | "cpu";
+    backend: "gpu" | "cpu";
+    scan: "gpu" | "cpu";
+    adapter?: { name: string; api: string; device_type: string; driver: string; int8_dot4: boolean; max_storage_binding: number };
+    fallback?: string;
 }
 "#;
 
@@ -50,7 +69,9 @@ export interface EngineInfo {
 /// added.
 #[wasm_bindgen]
 pub struct Engine {
-    retriever: Retriever,
+    /// Shared with the futures of the async methods (one call at a time:
+    /// the worker queues requests).
+    retriever: Rc<RefCell<Retriever>>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +81,7 @@ struct Info<'a> {
     index: Option<IndexInfo>,
     lexical: Option<LexicalInfo>,
     fusion: Option<Fusion>,
+    backend: crate::BackendInfo,
 }
 
 #[derive(Serialize)]
@@ -93,19 +115,83 @@ impl Engine {
             Some(bytes) => format::index::from_bytes(&bytes)?,
             None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
         };
-        Ok(Engine { retriever: Retriever::new(embedder, index)? })
+        Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::new(embedder, index)?)) })
+    }
+
+    /// As `load`, with a backend: "auto" (WebGPU when the browser has an
+    /// adapter), "gpu" or "cpu". The model and the index are uploaded to the
+    /// GPU here; when that fails the engine runs on the CPU and `backend()`
+    /// says why. Resolves to the engine.
+    #[wasm_bindgen(js_name = loadAsync)]
+    pub async fn load_async(model: Vec<u8>, index: Option<Vec<u8>>, backend: Option<String>) -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
+        let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
+        let index = match index {
+            Some(bytes) => format::index::from_bytes(&bytes)?,
+            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
+        };
+        let retriever = Retriever::new(embedder, index)?;
+        retriever.prepare_gpu().await;
+        Ok(Engine { retriever: Rc::new(RefCell::new(retriever)) })
+    }
+
+    /// Where the encoder and the scan run now, the adapter, and why not on
+    /// the GPU when they are not.
+    #[wasm_bindgen(unchecked_return_type = "BackendInfo")]
+    pub fn backend(&self) -> Result<JsValue, JsError> {
+        to_js(&self.get()?.backend())
+    }
+
+    /// As `embed`, on the GPU when it is on. Resolves to a Float32Array.
+    #[wasm_bindgen(js_name = embedAsync, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_async(&self, texts: Vec<String>) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let rows = r.embedder().embed_passages_async(&refs).await.map_err(js)?;
+            Ok(flatten(&rows).into())
+        })
+    }
+
+    /// As `embedQuery`, on the GPU when it is on.
+    #[wasm_bindgen(js_name = embedQueryAsync, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_query_async(&self, text: String) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            let rows = r.embedder().embed_queries_async(&[&text]).await.map_err(js)?;
+            Ok(flatten(&rows).into())
+        })
+    }
+
+    /// As `search`, with the query embedded and the index scanned on the GPU
+    /// when it is on (any GPU failure answers on the CPU instead).
+    #[wasm_bindgen(js_name = searchAsync, unchecked_return_type = "Promise<Answer>")]
+    pub fn search_async(&self, query: String, k: usize, mode: Option<String>) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mode = mode.as_deref().map(Mode::parse).transpose().map_err(js)?.unwrap_or_default();
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            if r.index().is_empty() {
+                return Err(js(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())));
+            }
+            let answer = r.search_async(&query, k, mode).await.map_err(js)?;
+            to_js(&answer).map_err(JsValue::from)
+        })
     }
 
     /// Embeds passages as one batch: `texts.length * dim()` values, row after row.
     pub fn embed(&self, texts: Vec<String>) -> Result<Float32Array, JsError> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(flatten(&self.embedder().embed_passages(&refs)?))
+        Ok(flatten(&self.get()?.embedder().embed_passages(&refs)?))
     }
 
     /// Embeds one query (`dim()` values). Empty queries are refused.
     #[wasm_bindgen(js_name = embedQuery)]
     pub fn embed_query(&self, text: &str) -> Result<Float32Array, JsError> {
-        Ok(flatten(&self.embedder().embed_queries(&[text])?))
+        Ok(flatten(&self.get()?.embedder().embed_queries(&[text])?))
     }
 
     /// The best `k` passages, best first, with the mode used: `mode` is
@@ -140,8 +226,8 @@ impl Engine {
     #[wasm_bindgen(js_name = addBlock)]
     pub fn add_block(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         let (n, corpus, block) = format::lexical::block_from_bytes(bytes)?;
-        let lexical = self
-            .retriever_mut()?
+        let mut r = self.retriever_mut()?;
+        let lexical = r
             .lexical_mut()
             .ok_or_else(|| Error::Invalid("load the lexical meta file (loadLexical) before its blocks".into()))?;
         Ok(lexical.add_block(n, &corpus, block)?)
@@ -169,8 +255,9 @@ impl Engine {
             .into_iter()
             .map(|p| (p.id, if p.title.is_empty() { p.text } else { format!("{} {}", p.title, p.text) }))
             .collect();
-        self.retriever.add_passages(&pairs, None, 16)?;
-        Ok(self.retriever.index().len())
+        let mut r = self.get_mut()?;
+        r.add_passages(&pairs, None, 16)?;
+        Ok(r.index().len())
     }
 
     /// Hybrid fusion: the dense side's weight in 0..1 (`manifest.fusion.alpha`),
@@ -190,7 +277,7 @@ impl Engine {
     /// dtype and count.
     #[wasm_bindgen(unchecked_return_type = "EngineInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
-        let r = &self.retriever;
+        let r = self.get()?;
         let i = r.index();
         let index = (!i.is_empty()).then(|| IndexInfo {
             count: i.len(),
@@ -208,40 +295,58 @@ impl Engine {
             b: l.meta().params.b,
         });
         let fusion = index.as_ref().map(|_| r.fusion());
-        let e = self.embedder();
-        to_js(&Info { model: e.card(), dim: e.dim(), index, lexical, fusion })
+        let e = r.embedder();
+        to_js(&Info { model: e.card(), dim: e.dim(), index, lexical, fusion, backend: r.backend() })
     }
 
     /// Length of the vectors the model produces.
     pub fn dim(&self) -> usize {
-        self.embedder().dim()
+        self.get().map(|r| r.embedder().dim()).unwrap_or(0)
     }
 
     /// Whether an index is loaded (whether `search` can answer).
     #[wasm_bindgen(getter, js_name = hasIndex)]
     pub fn has_index(&self) -> bool {
-        !self.retriever.index().is_empty()
+        self.get().map(|r| !r.index().is_empty()).unwrap_or(false)
     }
 }
 
 impl Engine {
-    fn retriever(&self) -> Result<&Retriever, Error> {
-        match self.retriever.index().is_empty() {
-            false => Ok(&self.retriever),
+    fn get(&self) -> Result<Ref<'_, Retriever>, Error> {
+        self.retriever.try_borrow().map_err(|_| busy_error())
+    }
+
+    fn get_mut(&self) -> Result<RefMut<'_, Retriever>, Error> {
+        self.retriever.try_borrow_mut().map_err(|_| busy_error())
+    }
+
+    fn retriever(&self) -> Result<Ref<'_, Retriever>, Error> {
+        let r = self.get()?;
+        match r.index().is_empty() {
+            false => Ok(r),
             true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
         }
     }
 
-    fn retriever_mut(&mut self) -> Result<&mut Retriever, Error> {
-        match self.retriever.index().is_empty() {
-            false => Ok(&mut self.retriever),
+    fn retriever_mut(&mut self) -> Result<RefMut<'_, Retriever>, Error> {
+        let r = self.get_mut()?;
+        match r.index().is_empty() {
+            false => Ok(r),
             true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
         }
     }
+}
 
-    fn embedder(&self) -> &Embedder {
-        self.retriever.embedder()
-    }
+fn busy_error() -> Error {
+    Error::Invalid("the engine is busy with an async call; await it first".into())
+}
+
+fn busy() -> JsValue {
+    js(busy_error())
+}
+
+fn js(e: Error) -> JsValue {
+    JsError::from(e).into()
 }
 
 fn flatten(rows: &[Vec<f32>]) -> Float32Array {
