@@ -273,3 +273,27 @@ fn trainable_student_matches_the_exported_model() {
         assert!(err < 1e-5, "max abs error {err}");
     }
 }
+
+#[test]
+fn ablate_writes_the_table_into_the_benchmarks_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 4);
+    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n";
+    std::fs::write(&r, text).unwrap();
+    let bench = tmp.path().join("BENCH.md");
+    std::fs::write(&bench, "# B\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\ntail\n").unwrap();
+    let run = tmp.path().join("ab");
+    let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de";
+    ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1", "--benchmarks", s(&bench)]);
+    let b = std::fs::read_to_string(&bench).unwrap();
+    assert!(!b.contains("old") && b.ends_with("tail\n"), "{b}");
+    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone"] {
+        assert!(b.contains(label), "{label} missing: {b}");
+    }
+    assert!(!b.contains("direct CE"), "rows not asked for ran");
+    assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
+    // Finished rows are cached: a second run trains nothing.
+    let again = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1"]);
+    assert!(!again.contains("windows in"), "{again}");
+}

@@ -159,9 +159,17 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded
             let mut params = commands::student_params(ctx, layers, None)?;
             let resume = dir.join("checkpoints").exists();
             let stage = ctx.recipe.cascade.clone();
-            let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None };
-            let uses_ce = losses.cascade > 0.0 || losses.direct > 0.0 || losses.id > 0.0;
-            stages::train_student(ctx, &run, &mut params, if uses_ce { Some(&mut *teacher) } else { None })?;
+            let uses_li = losses.li || losses.sofd > 0.0 || losses.cascade > 0.0 || losses.id > 0.0;
+            if uses_li && ctx.recipe.ablate.li_head_steps > 0 {
+                apply_li_head(ctx, &params, layers)?;
+            }
+            if fit::model_path(&dir).exists() {
+                ctx.load_stage(&dir, &params)?; // trained by an earlier run that stopped before its evaluation
+            } else {
+                let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None, only: None };
+                let uses_ce = losses.cascade > 0.0 || losses.direct > 0.0 || losses.id > 0.0;
+                stages::train_student(ctx, &run, &mut params, if uses_ce { Some(&mut *teacher) } else { None })?;
+            }
             (params, WeightDType::F32)
         }
     };
@@ -187,16 +195,38 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded
     Ok(r)
 }
 
+/// The shared LI head for students of `layers` layers: the projection alone
+/// trained with the LI contrastive loss on the initial encoder (frozen),
+/// cached in `li-head-L<layers>/`, then copied into `params`.
+fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -> Result<()> {
+    let dir = ctx.run.join(format!("li-head-L{layers}"));
+    if !fit::model_path(&dir).exists() {
+        let mut p = commands::student_params(ctx, layers, None)?;
+        let losses = LossConfig { de: false, li: true, sofd: 0.0, cascade: 0.0, direct: 0.0, id: 0.0, ..ctx.recipe.loss.clone() };
+        let a = &ctx.recipe.ablate;
+        let stage = super::recipe::StageConfig { steps: a.li_head_steps, batch: ctx.recipe.cascade.batch, accumulate: 1, lr: Some(a.li_head_lr) };
+        let resume = dir.join("checkpoints").exists();
+        let name = "li-head";
+        let run = StudentRun { name, dir: dir.clone(), stage: &stage, losses: &losses, layers, resume, stop_after: None, only: Some(super::model::COLBERT) };
+        stages::train_student(ctx, &run, &mut p, None)?;
+        plot::plot_stage(&dir, "LI head (encoder frozen)", None)?;
+    }
+    let t = candle_core::safetensors::load(fit::model_path(&dir), &ctx.device)?;
+    params.subset(super::model::COLBERT).load(&t, &format!("{}", fit::model_path(&dir).display()))
+}
+
 fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
     let r = &ctx.recipe;
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
          query {} / passage {} tokens, lr {}; negatives mined once with the initial model (skip {}, keep {}); \
-         CE: {} steps of batch {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
+         CE: {} steps of batch {}; LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
          | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|\n",
         recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.data.negatives, r.cascade.steps,
         r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.mine.skip, r.mine.depth,
-        r.ce.steps, r.ce.batch, r.eval.split, r.export.max_passage_len,
+        r.ce.steps, r.ce.batch,
+        if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
+        r.eval.split, r.export.max_passage_len,
     );
     for x in rows {
         let s = &x.scores;

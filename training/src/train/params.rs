@@ -106,6 +106,12 @@ impl Params {
         Ok(())
     }
 
+    /// The parameters whose names start with `prefix` (shared variables), e.g.
+    /// to train one head with the encoder frozen.
+    pub fn subset(&self, prefix: &str) -> Params {
+        Params { vars: self.vars.iter().filter(|(n, _)| n.starts_with(prefix)).map(|(n, v)| (n.clone(), v.clone())).collect() }
+    }
+
     /// Both sets in one (the variables are shared, not copied), for training
     /// two models with one optimizer.
     pub fn union(&self, other: &Params) -> Result<Params> {

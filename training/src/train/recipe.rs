@@ -32,6 +32,24 @@ pub struct Recipe {
     pub export: ExportConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    #[serde(default)]
+    pub ablate: AblateConfig,
+}
+
+/// What `ablate` shares across rows beyond the recipe's stages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AblateConfig {
+    /// Steps that train the LI projection alone (encoder frozen) as part of the
+    /// common init, so LI-based rows start from a working LI head; 0: random head.
+    pub li_head_steps: u64,
+    pub li_head_lr: f64,
+}
+
+impl Default for AblateConfig {
+    fn default() -> Self {
+        Self { li_head_steps: 0, li_head_lr: 1e-3 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -225,6 +225,8 @@ pub struct StudentRun<'a> {
     pub layers: usize,
     pub resume: bool,
     pub stop_after: Option<u64>,
+    /// Train only the parameters under this prefix (the rest frozen).
+    pub only: Option<&'a str>,
 }
 
 /// Trains the student (shared encoder, DE and LI heads) under `run.losses`,
@@ -245,8 +247,9 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
     let device = &ctx.device;
     let joint = l.joint_ce && uses_ce;
     // Jointly: one optimizer over the student and the CE (shared variables).
-    let trained = match (&teacher, joint) {
-        (Some(t), true) => params.union(&t.params)?,
+    let trained = match (&teacher, joint, run.only) {
+        (_, _, Some(prefix)) => params.subset(prefix),
+        (Some(t), true, None) => params.union(&t.params)?,
         _ => params.union(&Params::default())?,
     };
     fit::fit(&trained, &opts, |index| {
