@@ -247,13 +247,7 @@ impl Embedder {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0u32; batch.len() * len];
-        let mut mask = vec![0f32; batch.len() * len];
-        for (row, t) in batch.iter().enumerate() {
-            ids[row * len..row * len + t.ids.len()].copy_from_slice(&t.ids);
-            mask[row * len..row * len + t.ids.len()].fill(1.0);
-        }
+        let (ids, mask, len) = pad(batch);
         let ids = Tensor::from_vec(ids, (batch.len(), len), &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, (batch.len(), len), &Device::Cpu)?;
         let hidden = self.encoder.forward(&ids, &mask)?;
@@ -277,7 +271,6 @@ async fn start_gpu(file: &ModelFile, opts: &GpuOptions) -> Result<crate::gpu::Gp
 }
 
 /// A batch padded to its longest member: ids, mask (1 real, 0 padding), length.
-#[cfg(feature = "gpu")]
 fn pad(batch: &[Tokens]) -> (Vec<u32>, Vec<f32>, usize) {
     let len = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0).max(1);
     let mut ids = vec![0u32; batch.len() * len];

@@ -12,7 +12,7 @@ use ernie_search::fusion::{Candidates, Fusion, FUSION_DEPTH};
 use ernie_search::metrics::{self, Qrels, Run, Scores};
 use ernie_search::{Bm25Params, Embedder, FlatIndex, LexicalIndex, VectorDType};
 
-use crate::data::{beir, corpus::passage_input};
+use crate::data::{beir, corpus::doc_input};
 use crate::embed::{self, Windows};
 
 /// Depth of every run (Recall@100 needs 100).
@@ -67,12 +67,7 @@ pub fn evaluate(embedder: &Embedder, data: &Path, splits: &[String], opts: &Eval
     let ids: Vec<String> = corpus.iter().map(|d| d.id.clone()).collect();
     let texts: Vec<String> = corpus
         .iter()
-        .map(|d| passage_input(&ernie_search::format::shard::Passage {
-            id: d.id.clone(),
-            title: d.title.clone(),
-            text: d.text.clone(),
-            url: None,
-        }))
+        .map(doc_input)
         .collect();
     let lexical = LexicalIndex::build(&ids, &texts, opts.bm25, 1)?;
     let emb = embed::embed_passages(embedder, &texts, opts.batch, opts.windows, "corpus")?;

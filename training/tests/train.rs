@@ -293,6 +293,7 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     }
     assert!(!b.contains("direct CE"), "rows not asked for ran");
     assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
+    assert!(fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\""));
     // Finished rows are cached: a second run trains nothing.
     let again = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1"]);
     assert!(!again.contains("windows in"), "{again}");

@@ -39,9 +39,18 @@ pub fn read_corpus(path: &Path) -> Result<Vec<Passage>> {
 
 /// What the model reads of a passage: its title, then its text (BEIR's convention).
 pub fn passage_input(p: &Passage) -> String {
-    if p.title.is_empty() {
-        p.text.clone()
+    title_then_text(&p.title, &p.text)
+}
+
+/// [`passage_input`] for a BEIR corpus entry.
+pub fn doc_input(d: &crate::data::beir::CorpusDoc) -> String {
+    title_then_text(&d.title, &d.text)
+}
+
+fn title_then_text(title: &str, text: &str) -> String {
+    if title.is_empty() {
+        text.to_string()
     } else {
-        format!("{} {}", p.title, p.text)
+        format!("{title} {text}")
     }
 }

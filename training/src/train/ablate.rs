@@ -86,6 +86,12 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
     let start = Instant::now();
     let mut ctx = commands::open(&opts.stage)?;
     let full = ctx.init_cfg.num_hidden_layers;
+    // Checked before the shared work, which takes minutes.
+    let all = rows(&ctx.recipe.loss, opts.small_layers);
+    if let Some(bad) = opts.only.iter().find(|s| !all.iter().any(|r| r.slug == s.as_str())) {
+        let known: Vec<&str> = all.iter().map(|r| r.slug).collect();
+        anyhow::bail!("--rows: no row {bad:?}; rows are {}", known.join(", "));
+    }
     // Shared: negatives from the initial model, the CE and its cached scores.
     let negatives = ctx.run.join("negatives-init.jsonl");
     let t0 = Instant::now();
@@ -105,7 +111,6 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
     let shared_seconds = t0.elapsed().as_secs_f64();
     let mut teacher = Teacher::load(&ctx, &ce_dir, &commands::ce_scores(&ctx))?;
     let mut results = Vec::new();
-    let all = rows(&ctx.recipe.loss, opts.small_layers);
     // Run the rows that answer the main questions first; report in table order.
     let mut order: Vec<usize> = (0..all.len()).collect();
     order.sort_by_key(|&i| RUN_FIRST.iter().position(|s| *s == all[i].slug).unwrap_or(RUN_FIRST.len()));

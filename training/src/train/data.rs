@@ -8,11 +8,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ernie_search::format::shard::Passage;
 use ernie_search::tokenize::TextTokenizer;
 
 use super::rng::Rng;
-use crate::data::{beir, corpus::passage_input};
+use crate::data::{beir, corpus::doc_input};
 
 /// A query's ranked hard-negative candidates, as written by `mine`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -100,7 +99,7 @@ impl TrainData {
         let passage_texts: Vec<String> = data
             .corpus
             .iter()
-            .map(|d| passage_input(&Passage { id: d.id.clone(), title: d.title.clone(), text: d.text.clone(), url: None }))
+            .map(doc_input)
             .collect();
         let qt = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), query_len)?;
         let pt = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), passage_len)?;

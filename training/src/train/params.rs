@@ -83,14 +83,7 @@ impl Params {
         if tensors.len() != self.vars.len() {
             bail!("{what} holds {} tensors, the model has {}: another model shape", tensors.len(), self.vars.len());
         }
-        for (name, var) in &self.vars {
-            let t = tensors.get(name).with_context(|| format!("{what} lacks {name}: another model shape"))?;
-            if t.dims() != var.dims() {
-                bail!("{what}: {name} has shape {:?}, the model {:?}: another model shape", t.dims(), var.dims());
-            }
-            var.set(&t.to_device(var.device())?)?;
-        }
-        Ok(())
+        self.load_subset(tensors, what)
     }
 
     /// Overwrites every parameter from `tensors`, which may hold more (e.g. a

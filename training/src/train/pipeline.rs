@@ -44,7 +44,7 @@ pub fn dense_eval(embedder: &Embedder, data_dir: &Path, split: &str, batch: usiz
     let start = Instant::now();
     let data = beir::BeirData::load(data_dir)?;
     let ids: Vec<String> = data.corpus.iter().map(|d| d.id.clone()).collect();
-    let texts: Vec<String> = data.corpus.iter().map(passage_text).collect();
+    let texts: Vec<String> = data.corpus.iter().map(crate::data::corpus::doc_input).collect();
     let index = encode_corpus(embedder, &ids, &texts, batch, &format!("corpus ({split} eval)"))?;
     let s = dense_eval_on(embedder, &index, &data, data_dir, split, batch)?;
     Ok((s, start.elapsed().as_secs_f64()))
@@ -78,14 +78,6 @@ pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirDa
     Ok(metrics::evaluate(&qrels, &run).0)
 }
 
-fn passage_text(d: &beir::CorpusDoc) -> String {
-    crate::data::corpus::passage_input(&ernie_search::format::shard::Passage {
-        id: d.id.clone(),
-        title: d.title.clone(),
-        text: d.text.clone(),
-        url: None,
-    })
-}
 
 /// Per training query: (passage ordinal, score), best first.
 pub type Ranked = Vec<Vec<(usize, f32)>>;
