@@ -58,6 +58,7 @@ enum Dense {
     /// Compute on the CPU.
     Cpu,
     /// The best hits already selected (dense mode).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     Hits(Vec<Hit>),
     /// Every passage's score (hybrid mode).
     Scores(Vec<f32>),
@@ -229,7 +230,7 @@ impl Retriever {
                 Err(e) => return Err(e),
             }
         }
-        let _ = hits_only;
+        let _ = (hits_only, k);
         let mut scores = Vec::new();
         self.index.passage_scores(q, &mut scores)?;
         Ok(Dense::Scores(scores))

@@ -145,6 +145,7 @@ impl Embedder {
     }
 
     /// Turns the GPU off for good (the first reason is kept) and says so once.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn disable_gpu(&self, why: String) {
         if let Ok(mut f) = self.gpu.fallback.lock() {
             if f.is_none() {

@@ -244,6 +244,43 @@ pub enum Command {
         #[arg(long)]
         benchmarks: Option<PathBuf>,
     },
+    /// How well each scorer (students' DE and LI, the CE) reranks the same dev candidates (BM25 top-k)
+    Probe {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// Students: stage or row folders holding model.safetensors, or `init` for the initial model
+        #[arg(long, value_delimiter = ',', default_value = "init")]
+        students: Vec<String>,
+        /// The LI head given to `init` (a folder holding model.safetensors, e.g. RUN/li-head-L6)
+        #[arg(long)]
+        init_li: Option<PathBuf>,
+        /// The cross-encoder's folder (e.g. RUN/ce)
+        #[arg(long)]
+        ce: Option<PathBuf>,
+        #[arg(long, default_value_t = 200, value_parser = positive)]
+        queries: usize,
+        #[arg(long, default_value_t = 20, value_parser = positive)]
+        depth: usize,
+    },
+    /// SOFD's starting mismatch KL(P_li || P_de) for each LI temperature (choose `[loss] tau_li` by it)
+    Calibrate {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// A student folder holding model.safetensors [default: the initial model]
+        #[arg(long)]
+        student: Option<PathBuf>,
+        /// The LI head given to the initial model (e.g. RUN/li-head-L6)
+        #[arg(long)]
+        init_li: Option<PathBuf>,
+        #[arg(long, value_delimiter = ',', default_value = "2,1,0.7,0.5,0.3,0.2,0.1")]
+        tau_li: Vec<f64>,
+        /// Training batches to average over
+        #[arg(long, default_value_t = 8, value_parser = positive)]
+        batches: usize,
+        /// Hard negatives (JSONL) [default: the run's negatives.jsonl, negatives-init.jsonl or negatives-bm25.jsonl]
+        #[arg(long)]
+        negatives: Option<PathBuf>,
+    },
     /// Measure speed; prints JSON
     Bench {
         #[command(subcommand)]

@@ -11,7 +11,7 @@ use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shar
 use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
 use crate::cli::{BenchWhat, Cli, Command, FetchWhat, StageFlags};
-use crate::train::{ablate, commands};
+use crate::train::{ablate, commands, probe};
 use crate::convert::{convert, ConvertOptions};
 use crate::data::bigbench::Source;
 use crate::data::beir;
@@ -133,6 +133,27 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ablate { flags, rows, small_layers, benchmarks } => {
             let opts = ablate::AblateOptions { stage: stage_args(&flags), only: rows, small_layers, benchmarks };
             ablate::ablate(&opts).map(|_| ())
+        }
+        Command::Probe { flags, students, init_li, ce, queries, depth } => {
+            let ctx = commands::open(&stage_args(&flags))?;
+            let rows = probe::probe(&ctx, &probe::ProbeOptions { queries, depth, students, init_li, ce })?;
+            let t = probe::table(&rows, queries, depth, &ctx.recipe.eval.split);
+            std::fs::write(ctx.run.join("probe.md"), &t)?;
+            println!("{t}");
+            Ok(())
+        }
+        Command::Calibrate { flags, student, init_li, tau_li, batches, negatives } => {
+            if let Some(bad) = tau_li.iter().find(|t| !(**t > 0.0 && t.is_finite())) {
+                bail!("--tau-li {bad}: temperatures must be positive");
+            }
+            let mut ctx = commands::open(&stage_args(&flags))?;
+            // The batches the stages see: with their hard negatives.
+            let found = ["negatives.jsonl", "negatives-init.jsonl", "negatives-bm25.jsonl"].map(|f| ctx.run.join(f)).into_iter().find(|p| p.exists());
+            let neg = negatives.or(found).with_context(|| format!("no negatives in {}: run `ernie-search mine` first or pass --negatives", ctx.run.display()))?;
+            ctx.data.load_negatives(&neg)?;
+            let rows = probe::calibrate_tau_li(&ctx, student.as_deref(), init_li.as_deref(), &tau_li, batches as u64)?;
+            println!("{}", probe::calibration_table(&rows, ctx.recipe.loss.tau_de, batches as u64));
+            Ok(())
         }
         Command::Bench { what } => {
             let v = match what {

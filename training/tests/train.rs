@@ -297,4 +297,27 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     // Finished rows are cached: a second run trains nothing.
     let again = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1"]);
     assert!(!again.contains("windows in"), "{again}");
+
+    // The probe reranks the same BM25 candidates with every scorer, the
+    // 1-layer row included: R@20 (all 8 candidates) is the same for all.
+    let students = format!("init,{},{}", s(&run.join("rows/de")), s(&run.join("rows/l3-de")));
+    let out = ok(&["probe", "--recipe", s(&r), "--run", s(&run), "--students", &students, "--init-li", s(&run.join("li-head-L2")),
+        "--ce", s(&run.join("ce")), "--queries", "5", "--depth", "8"]);
+    let table: Vec<Vec<&str>> = out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| scorer")).map(|l| l.split(" | ").collect()).collect();
+    assert_eq!(table.len(), 1 + 3 * 2 + 1, "BM25, DE and LI of 3 students, the CE: {out}");
+    assert!(table[1][0].contains("initial model: DE") && table[6][0].contains("rows/l3-de: LI") && table[7][0].contains("cross-encoder"), "{out}");
+    assert!(table.iter().all(|row| row[4] == table[0][4]), "every scorer reranks the same candidates: {out}");
+    assert!(fails(&["probe", "--recipe", s(&r), "--run", s(&run), "--students", s(&tmp.path().join("nowhere"))]).contains("cannot read"));
+
+    // The LI temperature calibration measures the very KL the SOFD row logged
+    // at its first step (initial weights, the shared LI head, batches 0 and 1).
+    let out = ok(&["calibrate", "--recipe", s(&r), "--run", s(&run), "--init-li", s(&run.join("li-head-L2")), "--tau-li", "2,1,0.5", "--batches", "2"]);
+    let kl = |tau: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(&format!("| {tau} |"))).unwrap_or_else(|| panic!("no tau {tau}: {out}"));
+        line.split(" | ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let logged = metrics(&run.join("rows/sofd"))[0]["kl_li_de"].as_f64().unwrap();
+    assert!((kl("1") - logged).abs() < 1e-3, "calibrate {} vs logged {logged}: {out}", kl("1"));
+    assert_eq!(out.matches("(smallest)").count(), 1, "{out}");
+    assert!(fails(&["calibrate", "--recipe", s(&r), "--run", s(&run), "--tau-li", "0"]).contains("must be positive"));
 }

@@ -141,7 +141,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
 }
 
 /// The order rows run in: the method's main comparison first.
-const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "cascade-id", "cascade-q4", "l3-zero-shot", "l3-de", "l3-cascade", "l3-sofd"];
+const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
 
 fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
     let dir = ctx.run.join("rows").join(row.slug);
@@ -224,11 +224,11 @@ fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Pa
     let r = &ctx.recipe;
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
-         query {} / passage {} tokens, lr {}; negatives mined once with the initial model (skip {}, keep {}); \
+         query {} / passage {} tokens, lr {}, tau_de {} / tau_li {} / tau_ce {}; negatives mined once with the initial model (skip {}, keep {}); \
          CE: {} steps of batch {}; LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
          | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|\n",
         recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.data.negatives, r.cascade.steps,
-        r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.mine.skip, r.mine.depth,
+        r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.loss.tau_de, r.loss.tau_li, r.loss.tau_ce, r.mine.skip, r.mine.depth,
         r.ce.steps, r.ce.batch,
         if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
         r.eval.split, r.export.max_passage_len,

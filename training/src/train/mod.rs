@@ -5,7 +5,8 @@
 //!
 //! data -> bert/model (scorers) -> loss -> fit (loop, optimizer, checkpoints)
 //! -> stages (warm-up, CE, cascade) -> pipeline (export, mining, evaluation)
-//! -> commands (the CLI's stage subcommands) and ablate (the table).
+//! -> commands (the CLI's stage subcommands), ablate (the table) and probe
+//! (each scorer reranking the same dev candidates).
 
 pub mod ablate;
 pub mod bert;
@@ -19,6 +20,7 @@ pub mod optim;
 pub mod params;
 pub mod pipeline;
 pub mod plot;
+pub mod probe;
 pub mod recipe;
 pub mod rng;
 pub mod stages;

@@ -116,12 +116,12 @@ impl Context {
         }
     }
 
-    fn query_batch(&self, batch: &[Example]) -> Result<Batch> {
+    pub(crate) fn query_batch(&self, batch: &[Example]) -> Result<Batch> {
         let rows: Vec<Vec<u32>> = batch.iter().map(|e| self.data.query_tokens[e.query].clone()).collect();
         Batch::from_ids(&rows, &self.device)
     }
 
-    fn passage_batch(&self, cands: &[usize]) -> Result<Batch> {
+    pub(crate) fn passage_batch(&self, cands: &[usize]) -> Result<Batch> {
         let rows: Vec<Vec<u32>> = cands.iter().map(|&p| self.data.passage_tokens[p].clone()).collect();
         Batch::from_ids(&rows, &self.device)
     }
