@@ -164,16 +164,14 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded
             let mut params = commands::student_params(ctx, layers, None)?;
             let resume = dir.join("checkpoints").exists();
             let stage = ctx.recipe.cascade.clone();
-            let uses_li = losses.li || losses.sofd > 0.0 || losses.cascade > 0.0 || losses.id > 0.0;
-            if uses_li && ctx.recipe.ablate.li_head_steps > 0 {
+            if losses.uses_li() && ctx.recipe.ablate.li_head_steps > 0 {
                 apply_li_head(ctx, &params, layers)?;
             }
             if fit::model_path(&dir).exists() {
                 ctx.load_stage(&dir, &params)?; // trained by an earlier run that stopped before its evaluation
             } else {
                 let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None, only: None };
-                let uses_ce = losses.cascade > 0.0 || losses.direct > 0.0 || losses.id > 0.0;
-                stages::train_student(ctx, &run, &mut params, if uses_ce { Some(&mut *teacher) } else { None })?;
+                stages::train_student(ctx, &run, &mut params, if losses.uses_ce() { Some(&mut *teacher) } else { None })?;
             }
             (params, WeightDType::F32)
         }

@@ -79,15 +79,7 @@ pub fn probe(ctx: &Context, opts: &ProbeOptions) -> Result<Vec<ProbeRow>> {
 
     for s in &opts.students {
         let (label, dir) = if s == "init" { ("initial model".to_string(), None) } else { (s.clone(), Some(PathBuf::from(s))) };
-        let layers = match &dir {
-            Some(dir) => student_layers(dir)?,
-            None => ctx.init_cfg.num_hidden_layers,
-        };
-        let mut params = commands::student_params(ctx, layers, dir.as_deref())?;
-        if let (None, Some(li)) = (&dir, &opts.init_li) {
-            ctx.load_stage(li, &params.subset(model::COLBERT))?;
-        }
-        let student = ctx.student(&mut params, layers)?;
+        let (student, params) = load_student(ctx, dir.as_deref(), opts.init_li.as_deref())?;
         let (mut de, mut li) = (Vec::new(), Vec::new());
         for (i, c) in candidates.iter().enumerate() {
             let q = student.encode(&params, &Batch::from_ids(&q_tokens[i..i + 1], &ctx.device)?, true)?;
@@ -137,6 +129,22 @@ fn top(scores: &[f32], k: usize) -> Vec<usize> {
     idx
 }
 
+/// A saved student (its depth read from the file), or the initial model with
+/// `init_li`'s LI head when given.
+fn load_student(ctx: &Context, dir: Option<&std::path::Path>, init_li: Option<&std::path::Path>) -> Result<(model::Student, super::params::Params)> {
+    let layers = match dir {
+        Some(dir) => student_layers(dir)?,
+        None => ctx.init_cfg.num_hidden_layers,
+    };
+    let mut params = commands::student_params(ctx, layers, dir)?;
+    match (dir, init_li) {
+        (None, Some(li)) => ctx.load_stage(li, &params.subset(model::COLBERT))?,
+        (None, None) => eprintln!("probe: the initial model's LI head is a seeded random projection (pass --init-li for a trained one)"),
+        _ => {}
+    }
+    Ok((ctx.student(&mut params, layers)?, params))
+}
+
 /// The encoder depth of a saved student (its `enc.encoder.layer.N.` names).
 fn student_layers(dir: &std::path::Path) -> Result<usize> {
     let path = super::fit::model_path(dir);
@@ -153,15 +161,7 @@ fn student_layers(dir: &std::path::Path) -> Result<usize> {
 /// Mean `KL(P_li || P_de)` over the first `batches` training batches at the
 /// student's current weights, for each LI temperature of `grid`.
 pub fn calibrate_tau_li(ctx: &Context, student_dir: Option<&std::path::Path>, init_li: Option<&std::path::Path>, grid: &[f64], batches: u64) -> Result<Vec<(f64, f64)>> {
-    let layers = match student_dir {
-        Some(dir) => student_layers(dir)?,
-        None => ctx.init_cfg.num_hidden_layers,
-    };
-    let mut params = commands::student_params(ctx, layers, student_dir)?;
-    if let (None, Some(li)) = (student_dir, init_li) {
-        ctx.load_stage(li, &params.subset(model::COLBERT))?;
-    }
-    let student = ctx.student(&mut params, layers)?;
+    let (student, params) = load_student(ctx, student_dir, init_li)?;
     let (l, stage) = (&ctx.recipe.loss, &ctx.recipe.cascade);
     let mut sums = vec![0f64; grid.len()];
     for index in 0..batches {

@@ -187,6 +187,18 @@ impl Default for ModelConfig {
         Self { init: "minilm".into(), student_layers: 0, pooling: "mean".into(), normalize: true, colbert_dim: 128 }
     }
 }
+impl LossConfig {
+    /// Whether a term needs the LI scores (its own loss, or a KL from or to it).
+    pub fn uses_li(&self) -> bool {
+        self.li || self.sofd > 0.0 || self.cascade > 0.0 || self.id > 0.0
+    }
+
+    /// Whether a term needs the cross-encoder.
+    pub fn uses_ce(&self) -> bool {
+        self.cascade > 0.0 || self.direct > 0.0 || self.id > 0.0
+    }
+}
+
 impl Default for LossConfig {
     fn default() -> Self {
         Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, joint_ce: false }

@@ -234,14 +234,14 @@ pub struct StudentRun<'a> {
 pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut teacher: Option<&mut Teacher>) -> Result<u64> {
     let student = ctx.student(params, run.layers)?;
     let l = run.losses;
-    let uses_ce = l.cascade > 0.0 || l.direct > 0.0 || l.id > 0.0;
+    let uses_ce = l.uses_ce();
     if uses_ce && teacher.is_none() {
         bail!("{}: the cascade, direct and id terms need the trained cross-encoder (run `train-ce` first)", run.name);
     }
     if !(l.de || l.li || l.sofd > 0.0 || uses_ce) {
         bail!("{}: every loss term is off", run.name);
     }
-    let need_li = l.li || l.sofd > 0.0 || l.cascade > 0.0 || l.id > 0.0;
+    let need_li = l.uses_li();
     let opts = ctx.fit_options(run.name, run.dir.clone(), run.stage, run.resume, run.stop_after);
     let (seed, size, n_neg) = (ctx.recipe.seed, run.stage.batch, ctx.recipe.data.negatives);
     let device = &ctx.device;
