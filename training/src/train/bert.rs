@@ -1,12 +1,14 @@
 //! A trainable BERT over `Params` (f32, any candle device). Same tensor names
 //! and the same arithmetic as the library's inference encoder
-//! (`ernie_search::model::Encoder`), built from differentiable candle ops only:
-//! candle-nn's fused layer-norm and softmax kernels have no backward pass.
+//! (`ernie_search::model::Encoder`), built from differentiable candle ops and,
+//! on the CPU, the fused layer norm, attention softmax and GELU of `ops` (candle-nn's
+//! fused kernels have no backward pass).
 
 use anyhow::{bail, Result};
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 use ernie_search::model::BertConfig;
 
+use super::ops;
 use super::params::Params;
 
 /// Token ids of a padded batch, with what the encoder needs beside them.
@@ -94,11 +96,7 @@ impl Bert {
         let h = self.cfg.hidden_size;
         let w = p.get(&self.name(&format!("{name}.weight")), &[h])?;
         let b = p.get(&self.name(&format!("{name}.bias")), &[h])?;
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let xc = x.broadcast_sub(&mean)?;
-        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-        let xn = xc.broadcast_div(&(var + self.cfg.layer_norm_eps)?.sqrt()?)?;
-        Ok(xn.broadcast_mul(&w)?.broadcast_add(&b)?)
+        Ok(ops::layer_norm(x, &w, &b, self.cfg.layer_norm_eps)?)
     }
 
     pub fn forward(&self, p: &Params, batch: &Batch, want_attention: bool) -> Result<BertOutput> {
@@ -136,8 +134,7 @@ impl Bert {
         let q = split(self.linear(p, &format!("{pre}.attention.self.query"), x, h, h)?)?;
         let k = split(self.linear(p, &format!("{pre}.attention.self.key"), x, h, h)?)?;
         let v = split(self.linear(p, &format!("{pre}.attention.self.value"), x, h, h)?)?;
-        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let probs = ops::attention_softmax(&q.matmul(&k.t()?)?, bias, 1.0 / (dh as f64).sqrt())?;
         let attn = if want { Some(probs.mean(1)?) } else { None };
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, len, h))?;
         let attn_out = self.linear(p, &format!("{pre}.attention.output.dense"), &ctx, h, h)?;
@@ -146,7 +143,7 @@ impl Bert {
         let inter = match cfg.hidden_act.as_str() {
             "relu" => inter.relu()?,
             "gelu_new" => inter.gelu()?,
-            _ => inter.gelu_erf()?,
+            _ => ops::gelu(&inter)?,
         };
         let out = self.linear(p, &format!("{pre}.output.dense"), &inter, h, cfg.intermediate_size)?;
         Ok((self.norm(p, &format!("{pre}.output.LayerNorm"), &(out + x)?)?, attn))

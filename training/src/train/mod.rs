@@ -3,7 +3,7 @@
 //! head trained together (self on-the-fly distillation, LI -> DE), a
 //! cross-encoder (CE) teacher, and the cascade CE -> LI -> DE.
 //!
-//! data -> bert/model (scorers) -> loss -> fit (loop, optimizer, checkpoints)
+//! data -> bert/model (over ops, the fused CPU kernels) (scorers) -> loss -> fit (loop, optimizer, checkpoints)
 //! -> stages (warm-up, CE, cascade) -> pipeline (export, mining, evaluation)
 //! -> commands (the CLI's stage subcommands), ablate (the table) and probe
 //! (each scorer reranking the same dev candidates).
@@ -16,6 +16,7 @@ pub mod data;
 pub mod fit;
 pub mod loss;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod pipeline;
