@@ -15,7 +15,8 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` in the `mi_option_t` enum of mimalloc.h (v3, the
-/// version libmimalloc-sys 0.1.49 builds); -1 means never purge.
+/// version libmimalloc-sys 0.1.49 builds, pinned in Cargo.toml so the index
+/// cannot move under us); -1 means never purge.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn keep_freed_memory() {

@@ -74,6 +74,26 @@ fn output(v: Vec<f32>, l: &Layout) -> (CpuStorage, Shape) {
     (CpuStorage::F32(v), l.shape().clone())
 }
 
+/// The length of the last dim: the row every kernel works along.
+fn row_len(l: &Layout) -> usize {
+    l.shape().dims().last().copied().unwrap_or(1)
+}
+
+/// A new buffer shaped like `a`, filled in parallel, `width` elements at a
+/// time, by `f(chunk index, out, a's chunk)`.
+fn map_chunks(a: &[f32], width: usize, f: impl Fn(usize, &mut [f32], &[f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(width).zip(a.par_chunks(width)).enumerate().for_each(|(i, (o, a))| f(i, o, a));
+    out
+}
+
+/// As `map_chunks`, over two same-shaped inputs: `f(out, a's chunk, b's chunk)`.
+fn map_chunks2(a: &[f32], b: &[f32], width: usize, f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(width).zip(a.par_chunks(width).zip(b.par_chunks(width))).for_each(|(o, (a, b))| f(o, a, b));
+    out
+}
+
 struct AttentionSoftmax {
     scale: f32,
 }
@@ -86,8 +106,7 @@ impl CustomOp2 for AttentionSoftmax {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (scores, bias) = (data(s1, l1)?, data(s2, l2)?);
         let (_, heads, q, k) = l1.shape().dims4()?;
-        let mut out = vec![0f32; scores.len()];
-        out.par_chunks_mut(k).zip(scores.par_chunks(k)).enumerate().for_each(|(row, (y, s))| {
+        let out = map_chunks(scores, k, |row, y, s| {
             let mask = &bias[row / (heads * q) * k..][..k];
             let mut max = f32::NEG_INFINITY;
             for ((y, &s), &m) in y.iter_mut().zip(s).zip(mask) {
@@ -122,9 +141,7 @@ impl CustomOp2 for SoftmaxGrad {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (y, g) = (data(s1, l1)?, data(s2, l2)?);
-        let k = l1.shape().dims().last().copied().unwrap_or(1);
-        let mut out = vec![0f32; y.len()];
-        out.par_chunks_mut(k).zip(y.par_chunks(k).zip(g.par_chunks(k))).for_each(|(d, (y, g))| {
+        let out = map_chunks2(y, g, row_len(l1), |d, y, g| {
             let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
             for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
                 *d = self.scale * y * (g - dot);
@@ -161,8 +178,7 @@ impl CustomOp3 for LayerNorm {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (data(s1, l1)?, data(s2, l2)?, data(s3, l3)?);
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(w.len()).zip(x.par_chunks(w.len())).for_each(|(y, x)| {
+        let out = map_chunks(x, w.len(), |_, y, x| {
             let (mean, rstd) = moments(x, self.eps);
             for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
                 *y = (x - mean) * rstd * w + b;
@@ -207,8 +223,7 @@ impl CustomOp3 for LayerNormGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, g) = (data(s1, l1)?, data(s2, l2)?, data(s3, l3)?);
         let h = w.len();
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(h).zip(x.par_chunks(h).zip(g.par_chunks(h))).for_each(|(d, (x, g))| {
+        let out = map_chunks2(x, g, h, |d, x, g| {
             let (mean, rstd) = moments(x, self.eps);
             let (mut m1, mut m2) = (0f32, 0f32);
             for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
@@ -237,7 +252,7 @@ impl CustomOp2 for LayerNormParamGrad {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (data(s1, l1)?, data(s2, l2)?);
-        let h = l1.shape().dims().last().copied().unwrap_or(1);
+        let h = row_len(l1);
         // Partial sums over blocks of rows, then added: [dw.., db..].
         let sums = x
             .par_chunks(h * 64)
@@ -277,6 +292,9 @@ fn normal_cdf(x: f32) -> (f32, f32) {
     (0.5 * (1.0 + erf), e)
 }
 
+/// Elements per parallel task of the element-wise kernels.
+const ELEMENTWISE_CHUNK: usize = 4096;
+
 struct Gelu;
 
 impl CustomOp1 for Gelu {
@@ -286,8 +304,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = data(s, l)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(4096).zip(x.par_chunks(4096)).for_each(|(y, x)| {
+        let out = map_chunks(x, ELEMENTWISE_CHUNK, |_, y, x| {
             y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * normal_cdf(x).0);
         });
         Ok(output(out, l))
@@ -309,8 +326,7 @@ impl CustomOp2 for GeluGrad {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (data(s1, l1)?, data(s2, l2)?);
         let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(4096).zip(x.par_chunks(4096).zip(g.par_chunks(4096))).for_each(|(d, (x, g))| {
+        let out = map_chunks2(x, g, ELEMENTWISE_CHUNK, |d, x, g| {
             for ((d, &x), &g) in d.iter_mut().zip(x).zip(g) {
                 let (cdf, e) = normal_cdf(x);
                 *d = g * (cdf + x * e * inv_sqrt_2pi);
