@@ -279,21 +279,56 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
     let r = recipe(tmp.path(), &ck, &set, "", 4);
-    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n";
+    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n[ablate.small]\nsteps = 3\nbatch = 4\n";
     std::fs::write(&r, text).unwrap();
     let bench = tmp.path().join("BENCH.md");
     std::fs::write(&bench, "# B\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\ntail\n").unwrap();
     let run = tmp.path().join("ab");
-    let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de";
+    let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de,l3-deep";
     ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1", "--benchmarks", s(&bench)]);
     let b = std::fs::read_to_string(&bench).unwrap();
     assert!(!b.contains("old") && b.ends_with("tail\n"), "{b}");
-    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone"] {
+    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone", "6-layer LI -> LI -> DE"] {
         assert!(b.contains(label), "{label} missing: {b}");
     }
+    // The smaller rows take [ablate.small]'s budget; the deep row learns from
+    // the trained cascade row's LI (its own loss term, non-zero).
+    let deep = metrics(&run.join("rows/l3-deep"));
+    assert_eq!(deep.last().unwrap()["step"], 3, "{deep:?}");
+    assert_eq!(metrics(&run.join("rows/cascade")).last().unwrap()["step"], 6);
+    assert!(deep.iter().all(|m| m["kl_deep_li"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)), "{deep:?}");
+    assert!(!metrics(&run.join("rows/l3-de"))[0].as_object().unwrap().contains_key("kl_deep_li"));
     assert!(!b.contains("direct CE"), "rows not asked for ran");
     assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
     assert!(fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\""));
+    // A deep row whose teacher row has not run says which row to run.
+    let e = fails(&["ablate", "--recipe", s(&r), "--run", s(&tmp.path().join("ab2")), "--rows", "l3-deep", "--small-layers", "1"]);
+    assert!(e.contains("taught by row cascade"), "{e}");
+
+    // The deep teacher's cached, re-padded token vectors score exactly what
+    // the teacher scores on the batch encoded whole.
+    {
+        use ernie_search_cli::train::{commands, model, recipe::Recipe, stages};
+        let mut ctx = stages::Context::open(Recipe::load(&r).unwrap(), &run, tmp.path()).unwrap();
+        ctx.data.load_negatives(&run.join("negatives-init.jsonl")).unwrap();
+        let layers = ctx.init_cfg.num_hidden_layers;
+        let src = run.join("rows/cascade");
+        let mut deep = stages::DeepTeacher::load(&ctx, &src, layers).unwrap();
+        let mut params = commands::student_params(&ctx, layers, Some(&src)).unwrap();
+        let student = ctx.student(&mut params, layers).unwrap();
+        for index in 0..3 {
+            let batch = ctx.data.batch(3, index, 4, 2);
+            let (cands, _, _) = ctx.data.candidates(&batch);
+            let got: Vec<Vec<f32>> = deep.scores(&ctx, &batch, &cands).unwrap().to_vec2().unwrap();
+            let q = student.encode(&params, &ctx.query_batch(&batch).unwrap(), true).unwrap();
+            let p = student.encode(&params, &ctx.passage_batch(&cands).unwrap(), true).unwrap();
+            let want: Vec<Vec<f32>> = model::li_scores(&q, &p).unwrap().to_vec2().unwrap();
+            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+            }
+        }
+        assert!(deep.encoded > 0 && deep.encoded < 3 * (4 + 12), "texts are encoded once: {}", deep.encoded);
+    }
     // Finished rows are cached: a second run trains nothing.
     let again = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1"]);
     assert!(!again.contains("windows in"), "{again}");

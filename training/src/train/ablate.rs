@@ -15,7 +15,7 @@ use ernie_search::{Embedder, Kernel};
 use super::commands::{self, StageArgs};
 use super::pipeline;
 use super::recipe::LossConfig;
-use super::stages::{self, Context, StudentRun, Teacher};
+use super::stages::{self, Context, DeepTeacher, StudentRun, Teacher};
 use super::{fit, plot};
 
 /// One row: how it is trained (or that it is not), at which depth, stored how.
@@ -39,6 +39,9 @@ pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
     let direct = LossConfig { direct: base.cascade.max(1e-9), ..de.clone() };
     let cascade = LossConfig { cascade: base.cascade.max(1e-9), ..sofd.clone() };
     let with_id = LossConfig { id: if base.id > 0.0 { base.id } else { 0.1 }, ..cascade.clone() };
+    // The smaller student's cascade from the trained full-depth student:
+    // its LI teaches this LI, which teaches this DE (SOFD).
+    let deep = LossConfig { deep: 1.0, ..sofd.clone() };
     let row = |slug, label, layers, losses: Option<&LossConfig>| Row { slug, label, layers, losses: losses.cloned(), quantized_from: None };
     let mut v = vec![
         row("zero-shot", "zero-shot init", 0, None),
@@ -57,6 +60,7 @@ pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
             row("l3-de", "3-layer: DE alone", small_layers, Some(&de)),
             row("l3-sofd", "3-layer: DE + SOFD", small_layers, Some(&sofd)),
             row("l3-cascade", "3-layer: cascade (6-layer CE)", small_layers, Some(&cascade)),
+            row("l3-deep", "3-layer: cascade 6-layer LI -> LI -> DE", small_layers, Some(&deep)),
         ]);
     }
     v
@@ -110,6 +114,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
     }
     let shared_seconds = t0.elapsed().as_secs_f64();
     let mut teacher = Teacher::load(&ctx, &ce_dir, &commands::ce_scores(&ctx))?;
+    let mut deep = None; // loaded when a row needs it
     let mut results = Vec::new();
     // Run the rows that answer the main questions first; report in table order.
     let mut order: Vec<usize> = (0..all.len()).collect();
@@ -119,7 +124,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
         if !opts.only.is_empty() && !opts.only.iter().any(|s| s == row.slug) {
             continue;
         }
-        let r = run_row(&ctx, row, &mut teacher, full, init_corpus.take().filter(|_| row.slug == "zero-shot"))?;
+        let r = run_row(&ctx, row, &mut teacher, &mut deep, full, init_corpus.take().filter(|_| row.slug == "zero-shot"))?;
         eprintln!("ablate: {:<34} MRR@10 {:.3} R@20 {:.3} ({:.0} s train, {:.0} s eval)", r.label, r.scores.mrr_10, r.scores.recall_20, r.train_seconds, r.eval_seconds);
         results.push((i, r));
         // The table so far, so a long run shows its progress.
@@ -141,9 +146,9 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
 }
 
 /// The order rows run in: the method's main comparison first.
-const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
+const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-deep", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
 
-fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
+fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<DeepTeacher>, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
     let dir = ctx.run.join("rows").join(row.slug);
     let cached = dir.join("result.json");
     if let Ok(bytes) = std::fs::read(&cached) {
@@ -163,15 +168,22 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded
         (Some(losses), None) => {
             let mut params = commands::student_params(ctx, layers, None)?;
             let resume = dir.join("checkpoints").exists();
-            let stage = ctx.recipe.cascade.clone();
+            let stage = row_stage(ctx, layers, full);
             if losses.uses_li() && ctx.recipe.ablate.li_head_steps > 0 {
                 apply_li_head(ctx, &params, layers)?;
             }
             if fit::model_path(&dir).exists() {
                 ctx.load_stage(&dir, &params)?; // trained by an earlier run that stopped before its evaluation
             } else {
+                if losses.deep > 0.0 && deep.is_none() {
+                    let from = &ctx.recipe.ablate.small_teacher;
+                    let src = ctx.run.join("rows").join(from);
+                    let t = DeepTeacher::load(ctx, &src, full).with_context(|| format!("row {} is taught by row {from} ([ablate] small_teacher): run that row first", row.slug))?;
+                    *deep = Some(t);
+                }
                 let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None, only: None };
-                stages::train_student(ctx, &run, &mut params, if losses.uses_ce() { Some(&mut *teacher) } else { None })?;
+                let ce = if losses.uses_ce() { Some(&mut *teacher) } else { None };
+                stages::train_student(ctx, &run, &mut params, ce, deep.as_mut().filter(|_| losses.deep > 0.0))?;
             }
             (params, WeightDType::F32)
         }
@@ -198,6 +210,15 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, full: usize, encoded
     Ok(r)
 }
 
+/// A trained row's step budget: the [cascade] stage's, or for the smaller
+/// student [ablate.small] when given.
+fn row_stage(ctx: &Context, layers: usize, full: usize) -> super::recipe::StageConfig {
+    match &ctx.recipe.ablate.small {
+        Some(small) if layers < full => small.clone(),
+        _ => ctx.recipe.cascade.clone(),
+    }
+}
+
 /// The shared LI head for students of `layers` layers: the projection alone
 /// trained with the LI contrastive loss on the initial encoder (frozen),
 /// cached in `li-head-L<layers>/`, then copied into `params`.
@@ -211,7 +232,7 @@ fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -
         let resume = dir.join("checkpoints").exists();
         let name = "li-head";
         let run = StudentRun { name, dir: dir.clone(), stage: &stage, losses: &losses, layers, resume, stop_after: None, only: Some(super::model::COLBERT) };
-        stages::train_student(ctx, &run, &mut p, None)?;
+        stages::train_student(ctx, &run, &mut p, None, None)?;
         plot::plot_stage(&dir, "LI head (encoder frozen)", None)?;
     }
     let t = candle_core::safetensors::load(fit::model_path(&dir), &ctx.device)?;
@@ -240,9 +261,21 @@ fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Pa
     }
     t += &format!(
         "\nShared work (mining with the initial model, CE training): {shared:.0} s; whole command {total:.0} s{}.\n",
-        if small > 0 { format!("; the {small}-layer rows are the first {small} layers of the initial model, taught by the full-depth CE") } else { String::new() }
+        if small > 0 { small_rows_note(r, small) } else { String::new() }
     );
     t
+}
+
+fn small_rows_note(r: &super::recipe::Recipe, small: usize) -> String {
+    let budget = match &r.ablate.small {
+        Some(s) => format!("{} steps of batch {}, lr {}", s.steps, s.batch, s.lr.unwrap_or(r.optim.lr)),
+        None => "the same budget".into(),
+    };
+    format!(
+        "; the {small}-layer rows are the first {small} layers of the initial model, trained {budget}; \
+         their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}`",
+        r.ablate.small_teacher
+    )
 }
 
 const START: &str = "<!-- ablation:start -->";

@@ -107,7 +107,7 @@ pub fn warmup(ctx: &mut Context, args: &StageArgs) -> Result<()> {
     let losses = LossConfig { cascade: 0.0, direct: 0.0, id: 0.0, ..ctx.recipe.loss.clone() };
     let stage = ctx.recipe.warmup.clone();
     let run = StudentRun { name: "warmup", dir: dir.clone(), stage: &stage, losses: &losses, layers, resume: args.resume, stop_after: args.stop_after, only: None };
-    stages::train_student(ctx, &run, &mut params, None)?;
+    stages::train_student(ctx, &run, &mut params, None, None)?;
     if done(&dir) {
         report(ctx, &params, layers, &dir, "warm-up: DE + LI with SOFD")?;
     }
@@ -169,7 +169,7 @@ pub fn cascade(ctx: &mut Context, args: &StageArgs) -> Result<()> {
     let stage = ctx.recipe.cascade.clone();
     let losses = ctx.recipe.loss.clone();
     let run = StudentRun { name: "cascade", dir: dir.clone(), stage: &stage, losses: &losses, layers, resume: args.resume, stop_after: args.stop_after, only: None };
-    stages::train_student(ctx, &run, &mut params, Some(&mut teacher))?;
+    stages::train_student(ctx, &run, &mut params, Some(&mut teacher), None)?;
     if done(&dir) {
         report(ctx, &params, layers, &dir, "cascade: CE -> LI -> DE")?;
     }

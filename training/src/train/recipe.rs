@@ -44,11 +44,17 @@ pub struct AblateConfig {
     /// common init, so LI-based rows start from a working LI head; 0: random head.
     pub li_head_steps: u64,
     pub li_head_lr: f64,
+    /// The step budget of the smaller student's rows (all of them alike);
+    /// absent: the [cascade] stage's, as for the full-depth rows.
+    pub small: Option<StageConfig>,
+    /// The full-depth row whose trained student (its LI) teaches the smaller
+    /// student's `l3-deep` row.
+    pub small_teacher: String,
 }
 
 impl Default for AblateConfig {
     fn default() -> Self {
-        Self { li_head_steps: 0, li_head_lr: 1e-3 }
+        Self { li_head_steps: 0, li_head_lr: 1e-3, small: None, small_teacher: "cascade".into() }
     }
 }
 
@@ -103,6 +109,12 @@ pub struct LossConfig {
     pub direct: f64,
     /// Weight of interaction distillation from the CE's attention; 0 turns it off.
     pub id: f64,
+    /// Weight of KL(P_deep || P_li): a frozen deeper student's LI scores over
+    /// every candidate of the batch teach this student's LI (the smaller
+    /// student's cascade). Set by `ablate` for its `l3-deep` row only, so it
+    /// is not a recipe key.
+    #[serde(skip)]
+    pub deep: f64,
     /// Train the CE with the student (its contrastive loss joins the total)
     /// instead of using cached scores of the frozen CE.
     pub joint_ce: bool,
@@ -190,7 +202,7 @@ impl Default for ModelConfig {
 impl LossConfig {
     /// Whether a term needs the LI scores (its own loss, or a KL from or to it).
     pub fn uses_li(&self) -> bool {
-        self.li || self.sofd > 0.0 || self.cascade > 0.0 || self.id > 0.0
+        self.li || self.sofd > 0.0 || self.cascade > 0.0 || self.id > 0.0 || self.deep > 0.0
     }
 
     /// Whether a term needs the cross-encoder.
@@ -201,7 +213,7 @@ impl LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, joint_ce: false }
+        Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, deep: 0.0, joint_ce: false }
     }
 }
 impl Default for OptimConfig {
@@ -255,7 +267,7 @@ impl Recipe {
                 bail!("loss.{name} must be a positive number, got {t}");
             }
         }
-        for (name, w) in [("sofd", l.sofd), ("cascade", l.cascade), ("direct", l.direct), ("id", l.id)] {
+        for (name, w) in [("sofd", l.sofd), ("cascade", l.cascade), ("direct", l.direct), ("id", l.id), ("deep", l.deep)] {
             if !(w.is_finite() && w >= 0.0) {
                 bail!("loss.{name} is a weight and must be >= 0, got {w}");
             }
@@ -264,7 +276,8 @@ impl Recipe {
         if !(o.lr.is_finite() && o.lr > 0.0) || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
         }
-        for (name, s) in [("warmup", &self.warmup), ("ce", &self.ce), ("cascade", &self.cascade)] {
+        let small = self.ablate.small.iter().map(|s| ("ablate.small", s));
+        for (name, s) in [("warmup", &self.warmup), ("ce", &self.ce), ("cascade", &self.cascade)].into_iter().chain(small) {
             if s.batch == 0 || s.accumulate == 0 {
                 bail!("[{name}]: batch and accumulate must be positive");
             }

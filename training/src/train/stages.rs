@@ -116,12 +116,12 @@ impl Context {
         }
     }
 
-    pub(crate) fn query_batch(&self, batch: &[Example]) -> Result<Batch> {
+    pub fn query_batch(&self, batch: &[Example]) -> Result<Batch> {
         let rows: Vec<Vec<u32>> = batch.iter().map(|e| self.data.query_tokens[e.query].clone()).collect();
         Batch::from_ids(&rows, &self.device)
     }
 
-    pub(crate) fn passage_batch(&self, cands: &[usize]) -> Result<Batch> {
+    pub fn passage_batch(&self, cands: &[usize]) -> Result<Batch> {
         let rows: Vec<Vec<u32>> = cands.iter().map(|&p| self.data.passage_tokens[p].clone()).collect();
         Batch::from_ids(&rows, &self.device)
     }
@@ -211,6 +211,65 @@ impl Teacher {
     }
 }
 
+/// A frozen deeper student as a teacher (the smaller student's cascade): its
+/// LI token vectors are computed once per text and kept, so each step only
+/// pays for MaxSim over the batch's candidates.
+pub struct DeepTeacher {
+    student: Student,
+    params: Params,
+    queries: HashMap<usize, Vec<f32>>,
+    passages: HashMap<usize, Vec<f32>>,
+    pub encoded: usize,
+}
+
+impl DeepTeacher {
+    /// The student trained in `dir` (`layers` layers, LI head included).
+    pub fn load(ctx: &Context, dir: &Path, layers: usize) -> Result<Self> {
+        let mut params = ctx.init_params(STUDENT, layers)?;
+        let student = ctx.student(&mut params, layers)?;
+        ctx.load_stage(dir, &params)?;
+        Ok(Self { student, params, queries: HashMap::new(), passages: HashMap::new(), encoded: 0 })
+    }
+
+    /// LI scores of each query of `batch` against every candidate, [b, n], detached.
+    pub fn scores(&mut self, ctx: &Context, batch: &[Example], cands: &[usize]) -> Result<Tensor> {
+        let qs: Vec<usize> = batch.iter().map(|e| e.query).collect();
+        let q = self.token_vectors(ctx, &qs, true)?;
+        let p = self.token_vectors(ctx, cands, false)?;
+        Ok(model::li_scores(&q, &p)?.detach())
+    }
+
+    /// The cached LI token vectors of `ids` (encoding the missing ones), padded.
+    fn token_vectors(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<model::Encoded> {
+        let (tokens, cache) = if queries { (&ctx.data.query_tokens, &mut self.queries) } else { (&ctx.data.passage_tokens, &mut self.passages) };
+        let mut missing: Vec<usize> = ids.iter().copied().filter(|i| !cache.contains_key(i)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(32) {
+            let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| tokens[i].clone()).collect();
+            let b = Batch::from_ids(&rows, &ctx.device)?;
+            let li = self.student.encode(&self.params, &b, true)?.li.detach().to_vec3::<f32>()?;
+            for ((&i, rows), &len) in chunk.iter().zip(li).zip(&b.lens) {
+                cache.insert(i, rows[..len].concat());
+            }
+            self.encoded += chunk.len();
+        }
+        let dim = self.student.colbert_dim;
+        let len = ids.iter().map(|i| cache[i].len() / dim).max().unwrap_or(1).max(1);
+        let (mut li, mut mask) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len]);
+        for (k, i) in ids.iter().enumerate() {
+            let v = &cache[i];
+            li[k * len * dim..k * len * dim + v.len()].copy_from_slice(v);
+            mask[k * len..k * len + v.len() / dim].fill(1.0);
+        }
+        Ok(model::Encoded {
+            de: Tensor::zeros((1, 1), DType::F32, &ctx.device)?,
+            li: Tensor::from_vec(li, (ids.len(), len, dim), &ctx.device)?,
+            mask: Tensor::from_vec(mask, (ids.len(), len), &ctx.device)?,
+        })
+    }
+}
+
 /// Column indices of each query's own list inside the batch's candidates.
 fn own_columns(b: usize, per: usize, device: &Device) -> Result<Tensor> {
     let idx: Vec<u32> = (0..b).flat_map(|i| (0..per).map(move |k| (i * per + k) as u32)).collect();
@@ -230,15 +289,19 @@ pub struct StudentRun<'a> {
 }
 
 /// Trains the student (shared encoder, DE and LI heads) under `run.losses`,
-/// starting from `params`; `teacher` is needed by the CE-based terms.
-pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut teacher: Option<&mut Teacher>) -> Result<u64> {
+/// starting from `params`; `teacher` is needed by the CE-based terms, `deep`
+/// by the deeper-student term.
+pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut teacher: Option<&mut Teacher>, mut deep: Option<&mut DeepTeacher>) -> Result<u64> {
     let student = ctx.student(params, run.layers)?;
     let l = run.losses;
     let uses_ce = l.uses_ce();
     if uses_ce && teacher.is_none() {
         bail!("{}: the cascade, direct and id terms need the trained cross-encoder (run `train-ce` first)", run.name);
     }
-    if !(l.de || l.li || l.sofd > 0.0 || uses_ce) {
+    if l.deep > 0.0 && deep.is_none() {
+        bail!("{}: the deep term needs a trained deeper student as its teacher", run.name);
+    }
+    if !(l.de || l.li || l.sofd > 0.0 || uses_ce || l.deep > 0.0) {
         bail!("{}: every loss term is off", run.name);
     }
     let need_li = l.uses_li();
@@ -280,6 +343,10 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
             }
             if l.sofd > 0.0 {
                 add("kl_li_de", loss::kl(s_li, l.tau_li, &s_de, l.tau_de, &mask)?, l.sofd)?;
+            }
+            if l.deep > 0.0 {
+                let t = deep.as_deref_mut().context("deep teacher")?.scores(ctx, &batch, &cands)?;
+                add("kl_deep_li", loss::kl(&t, l.tau_li, s_li, l.tau_li, &mask)?, l.deep)?;
             }
         }
         if uses_ce {
