@@ -284,11 +284,11 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     let bench = tmp.path().join("BENCH.md");
     std::fs::write(&bench, "# B\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\ntail\n").unwrap();
     let run = tmp.path().join("ab");
-    let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de,l3-deep";
+    let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de,l3-deep,l3-deep-mse";
     ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1", "--benchmarks", s(&bench)]);
     let b = std::fs::read_to_string(&bench).unwrap();
     assert!(!b.contains("old") && b.ends_with("tail\n"), "{b}");
-    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone", "6-layer LI -> LI -> DE"] {
+    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone", "6-layer LI -> LI -> DE", "6-layer DE vectors (MSE)"] {
         assert!(b.contains(label), "{label} missing: {b}");
     }
     // The smaller rows take [ablate.small]'s budget; the deep row learns from
@@ -298,6 +298,8 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     assert_eq!(metrics(&run.join("rows/cascade")).last().unwrap()["step"], 6);
     assert!(deep.iter().all(|m| m["kl_deep_li"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)), "{deep:?}");
     assert!(!metrics(&run.join("rows/l3-de"))[0].as_object().unwrap().contains_key("kl_deep_li"));
+    let mse = metrics(&run.join("rows/l3-deep-mse"));
+    assert!(mse.iter().all(|m| m["mse_deep_de"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0) && m.get("kl_deep_li").is_none()), "{mse:?}");
     assert!(!b.contains("direct CE"), "rows not asked for ran");
     assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
     assert!(fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\""));
@@ -325,6 +327,11 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
             let want: Vec<Vec<f32>> = model::li_scores(&q, &p).unwrap().to_vec2().unwrap();
             for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
                 assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+            }
+            let (tq, tp) = deep.de_vectors(&ctx, &batch, &cands).unwrap();
+            for (t, e) in [(tq, &q.de), (tp, &p.de)] {
+                let diff = (t - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-5, "cached DE vectors differ by {diff}");
             }
         }
         assert!(deep.encoded > 0 && deep.encoded < 3 * (4 + 12), "texts are encoded once: {}", deep.encoded);

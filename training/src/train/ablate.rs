@@ -42,6 +42,8 @@ pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
     // The smaller student's cascade from the trained full-depth student:
     // its LI teaches this LI, which teaches this DE (SOFD).
     let deep = LossConfig { deep: 1.0, ..sofd.clone() };
+    // Beside the method: the same teacher's DE vectors as regression targets.
+    let deep_mse = LossConfig { deep_mse: 1.0, ..de.clone() };
     let row = |slug, label, layers, losses: Option<&LossConfig>| Row { slug, label, layers, losses: losses.cloned(), quantized_from: None };
     let mut v = vec![
         row("zero-shot", "zero-shot init", 0, None),
@@ -61,6 +63,7 @@ pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
             row("l3-sofd", "3-layer: DE + SOFD", small_layers, Some(&sofd)),
             row("l3-cascade", "3-layer: cascade (6-layer CE)", small_layers, Some(&cascade)),
             row("l3-deep", "3-layer: cascade 6-layer LI -> LI -> DE", small_layers, Some(&deep)),
+            row("l3-deep-mse", "3-layer: DE + 6-layer DE vectors (MSE)", small_layers, Some(&deep_mse)),
         ]);
     }
     v
@@ -146,7 +149,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
 }
 
 /// The order rows run in: the method's main comparison first.
-const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-deep", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
+const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-deep", "l3-deep-mse", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
 
 fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<DeepTeacher>, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
     let dir = ctx.run.join("rows").join(row.slug);
@@ -175,7 +178,8 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
             if fit::model_path(&dir).exists() {
                 ctx.load_stage(&dir, &params)?; // trained by an earlier run that stopped before its evaluation
             } else {
-                if losses.deep > 0.0 && deep.is_none() {
+                let taught = losses.deep > 0.0 || losses.deep_mse > 0.0;
+                if taught && deep.is_none() {
                     let from = &ctx.recipe.ablate.small_teacher;
                     let src = ctx.run.join("rows").join(from);
                     let t = DeepTeacher::load(ctx, &src, full).with_context(|| format!("row {} is taught by row {from} ([ablate] small_teacher): run that row first", row.slug))?;
@@ -183,7 +187,7 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
                 }
                 let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None, only: None };
                 let ce = if losses.uses_ce() { Some(&mut *teacher) } else { None };
-                stages::train_student(ctx, &run, &mut params, ce, deep.as_mut().filter(|_| losses.deep > 0.0))?;
+                stages::train_student(ctx, &run, &mut params, ce, deep.as_mut().filter(|_| taught))?;
             }
             (params, WeightDType::F32)
         }
@@ -273,7 +277,7 @@ fn small_rows_note(r: &super::recipe::Recipe, small: usize) -> String {
     };
     format!(
         "; the {small}-layer rows are the first {small} layers of the initial model, trained {budget}; \
-         their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}`",
+         their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}` (the MSE row by its DE vectors)",
         r.ablate.small_teacher
     )
 }

@@ -29,6 +29,12 @@ pub fn kl(teacher: &Tensor, tau_t: f64, student: &Tensor, tau_s: f64, mask: &Ten
     Ok((lt.exp()? * (lt - ls)?)?.sum(D::Minus1)?.mean_all()?)
 }
 
+/// Mean over rows of the squared Euclidean distance between `student` and a
+/// (detached) `teacher`, both [rows, dim]: embedding distillation.
+pub fn squared_distance(student: &Tensor, teacher: &Tensor) -> Result<Tensor> {
+    Ok((student - teacher.detach())?.sqr()?.sum(D::Minus1)?.mean_all()?)
+}
+
 /// KL between two row-stochastic matrices given as probabilities (teacher)
 /// and log-probabilities (student), mean over rows.
 pub fn kl_rows(teacher_probs: &Tensor, student_log_probs: &Tensor) -> Result<Tensor> {

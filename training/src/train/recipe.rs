@@ -115,6 +115,11 @@ pub struct LossConfig {
     /// is not a recipe key.
     #[serde(skip)]
     pub deep: f64,
+    /// Weight of embedding distillation from the same deeper student: the
+    /// squared distance of this DE's vectors to its DE's, for the batch's
+    /// queries and candidates (same hidden size). Set by `ablate` only.
+    #[serde(skip)]
+    pub deep_mse: f64,
     /// Train the CE with the student (its contrastive loss joins the total)
     /// instead of using cached scores of the frozen CE.
     pub joint_ce: bool,
@@ -213,7 +218,7 @@ impl LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, deep: 0.0, joint_ce: false }
+        Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, deep: 0.0, deep_mse: 0.0, joint_ce: false }
     }
 }
 impl Default for OptimConfig {
@@ -267,7 +272,7 @@ impl Recipe {
                 bail!("loss.{name} must be a positive number, got {t}");
             }
         }
-        for (name, w) in [("sofd", l.sofd), ("cascade", l.cascade), ("direct", l.direct), ("id", l.id), ("deep", l.deep)] {
+        for (name, w) in [("sofd", l.sofd), ("cascade", l.cascade), ("direct", l.direct), ("id", l.id), ("deep", l.deep), ("deep_mse", l.deep_mse)] {
             if !(w.is_finite() && w >= 0.0) {
                 bail!("loss.{name} is a weight and must be >= 0, got {w}");
             }

@@ -212,14 +212,21 @@ impl Teacher {
 }
 
 /// A frozen deeper student as a teacher (the smaller student's cascade): its
-/// LI token vectors are computed once per text and kept, so each step only
-/// pays for MaxSim over the batch's candidates.
+/// DE vector and LI token vectors are computed once per text and kept, so
+/// each step only pays for MaxSim over the batch's candidates.
 pub struct DeepTeacher {
     student: Student,
     params: Params,
-    queries: HashMap<usize, Vec<f32>>,
-    passages: HashMap<usize, Vec<f32>>,
+    queries: HashMap<usize, TextVectors>,
+    passages: HashMap<usize, TextVectors>,
     pub encoded: usize,
+}
+
+/// One text's outputs from the deep teacher.
+struct TextVectors {
+    de: Vec<f32>,
+    /// [len * colbert_dim], real tokens only.
+    li: Vec<f32>,
 }
 
 impl DeepTeacher {
@@ -234,13 +241,19 @@ impl DeepTeacher {
     /// LI scores of each query of `batch` against every candidate, [b, n], detached.
     pub fn scores(&mut self, ctx: &Context, batch: &[Example], cands: &[usize]) -> Result<Tensor> {
         let qs: Vec<usize> = batch.iter().map(|e| e.query).collect();
-        let q = self.token_vectors(ctx, &qs, true)?;
-        let p = self.token_vectors(ctx, cands, false)?;
+        let q = self.vectors(ctx, &qs, true)?;
+        let p = self.vectors(ctx, cands, false)?;
         Ok(model::li_scores(&q, &p)?.detach())
     }
 
-    /// The cached LI token vectors of `ids` (encoding the missing ones), padded.
-    fn token_vectors(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<model::Encoded> {
+    /// DE vectors of the batch's queries, [b, hidden], and of `cands`, [n, hidden].
+    pub fn de_vectors(&mut self, ctx: &Context, batch: &[Example], cands: &[usize]) -> Result<(Tensor, Tensor)> {
+        let qs: Vec<usize> = batch.iter().map(|e| e.query).collect();
+        Ok((self.vectors(ctx, &qs, true)?.de, self.vectors(ctx, cands, false)?.de))
+    }
+
+    /// The cached outputs for `ids` (encoding the missing ones), LI padded.
+    fn vectors(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<model::Encoded> {
         let (tokens, cache) = if queries { (&ctx.data.query_tokens, &mut self.queries) } else { (&ctx.data.passage_tokens, &mut self.passages) };
         let mut missing: Vec<usize> = ids.iter().copied().filter(|i| !cache.contains_key(i)).collect();
         missing.sort_unstable();
@@ -248,22 +261,25 @@ impl DeepTeacher {
         for chunk in missing.chunks(32) {
             let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| tokens[i].clone()).collect();
             let b = Batch::from_ids(&rows, &ctx.device)?;
-            let li = self.student.encode(&self.params, &b, true)?.li.detach().to_vec3::<f32>()?;
-            for ((&i, rows), &len) in chunk.iter().zip(li).zip(&b.lens) {
-                cache.insert(i, rows[..len].concat());
+            let e = self.student.encode(&self.params, &b, true)?;
+            let (de, li) = (e.de.detach().to_vec2::<f32>()?, e.li.detach().to_vec3::<f32>()?);
+            for (((&i, de), li), &len) in chunk.iter().zip(de).zip(li).zip(&b.lens) {
+                cache.insert(i, TextVectors { de, li: li[..len].concat() });
             }
             self.encoded += chunk.len();
         }
         let dim = self.student.colbert_dim;
-        let len = ids.iter().map(|i| cache[i].len() / dim).max().unwrap_or(1).max(1);
-        let (mut li, mut mask) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len]);
+        let hidden = cache.get(&ids[0]).map_or(0, |v| v.de.len());
+        let len = ids.iter().map(|i| cache[i].li.len() / dim).max().unwrap_or(1).max(1);
+        let (mut li, mut mask, mut de) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len], Vec::with_capacity(ids.len() * hidden));
         for (k, i) in ids.iter().enumerate() {
             let v = &cache[i];
-            li[k * len * dim..k * len * dim + v.len()].copy_from_slice(v);
-            mask[k * len..k * len + v.len() / dim].fill(1.0);
+            li[k * len * dim..k * len * dim + v.li.len()].copy_from_slice(&v.li);
+            mask[k * len..k * len + v.li.len() / dim].fill(1.0);
+            de.extend_from_slice(&v.de);
         }
         Ok(model::Encoded {
-            de: Tensor::zeros((1, 1), DType::F32, &ctx.device)?,
+            de: Tensor::from_vec(de, (ids.len(), hidden), &ctx.device)?,
             li: Tensor::from_vec(li, (ids.len(), len, dim), &ctx.device)?,
             mask: Tensor::from_vec(mask, (ids.len(), len), &ctx.device)?,
         })
@@ -298,10 +314,10 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
     if uses_ce && teacher.is_none() {
         bail!("{}: the cascade, direct and id terms need the trained cross-encoder (run `train-ce` first)", run.name);
     }
-    if l.deep > 0.0 && deep.is_none() {
+    if (l.deep > 0.0 || l.deep_mse > 0.0) && deep.is_none() {
         bail!("{}: the deep term needs a trained deeper student as its teacher", run.name);
     }
-    if !(l.de || l.li || l.sofd > 0.0 || uses_ce || l.deep > 0.0) {
+    if !(l.de || l.li || l.sofd > 0.0 || uses_ce || l.deep > 0.0 || l.deep_mse > 0.0) {
         bail!("{}: every loss term is off", run.name);
     }
     let need_li = l.uses_li();
@@ -336,6 +352,11 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
         };
         if l.de {
             add("l_de", loss::contrastive(&s_de, l.tau_de, &mask, &targets)?, 1.0)?;
+        }
+        if l.deep_mse > 0.0 {
+            let (tq, tp) = deep.as_deref_mut().context("deep teacher")?.de_vectors(ctx, &batch, &cands)?;
+            let mse = (loss::squared_distance(&q.de, &tq)? + loss::squared_distance(&p.de, &tp)?)?;
+            add("mse_deep_de", (mse / 2.0)?, l.deep_mse)?;
         }
         if let Some(s_li) = &s_li {
             if l.li {
