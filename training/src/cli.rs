@@ -234,7 +234,7 @@ pub enum Command {
         #[command(flatten)]
         flags: StageFlags,
         /// Only these rows (comma-separated slugs: zero-shot, de, de-li, sofd, direct, cascade, cascade-id,
-        /// cascade-q8, cascade-q4, l3-zero-shot, l3-de, l3-sofd, l3-cascade)
+        /// cascade-q8, cascade-q4, l3-zero-shot, l3-de, l3-sofd, l3-cascade, l3-deep, l3-deep-mse)
         #[arg(long, value_delimiter = ',')]
         rows: Vec<String>,
         /// Layers of the smaller student rows (0: none)
