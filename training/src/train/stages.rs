@@ -241,19 +241,21 @@ impl DeepTeacher {
     /// LI scores of each query of `batch` against every candidate, [b, n], detached.
     pub fn scores(&mut self, ctx: &Context, batch: &[Example], cands: &[usize]) -> Result<Tensor> {
         let qs: Vec<usize> = batch.iter().map(|e| e.query).collect();
-        let q = self.vectors(ctx, &qs, true)?;
-        let p = self.vectors(ctx, cands, false)?;
+        let dim = self.student.colbert_dim;
+        let q = padded_li(self.cached(ctx, &qs, true)?, &qs, dim, &ctx.device)?;
+        let p = padded_li(self.cached(ctx, cands, false)?, cands, dim, &ctx.device)?;
         Ok(model::li_scores(&q, &p)?.detach())
     }
 
     /// DE vectors of the batch's queries, [b, hidden], and of `cands`, [n, hidden].
     pub fn de_vectors(&mut self, ctx: &Context, batch: &[Example], cands: &[usize]) -> Result<(Tensor, Tensor)> {
         let qs: Vec<usize> = batch.iter().map(|e| e.query).collect();
-        Ok((self.vectors(ctx, &qs, true)?.de, self.vectors(ctx, cands, false)?.de))
+        let q = de_rows(self.cached(ctx, &qs, true)?, &qs, &ctx.device)?;
+        Ok((q, de_rows(self.cached(ctx, cands, false)?, cands, &ctx.device)?))
     }
 
-    /// The cached outputs for `ids` (encoding the missing ones), LI padded.
-    fn vectors(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<model::Encoded> {
+    /// The query or passage cache, with every text of `ids` in it (the missing ones encoded now).
+    fn cached(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<&HashMap<usize, TextVectors>> {
         let (tokens, cache) = if queries { (&ctx.data.query_tokens, &mut self.queries) } else { (&ctx.data.passage_tokens, &mut self.passages) };
         let mut missing: Vec<usize> = ids.iter().copied().filter(|i| !cache.contains_key(i)).collect();
         missing.sort_unstable();
@@ -268,22 +270,31 @@ impl DeepTeacher {
             }
             self.encoded += chunk.len();
         }
-        let dim = self.student.colbert_dim;
-        let hidden = cache.get(&ids[0]).map_or(0, |v| v.de.len());
-        let len = ids.iter().map(|i| cache[i].li.len() / dim).max().unwrap_or(1).max(1);
-        let (mut li, mut mask, mut de) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len], Vec::with_capacity(ids.len() * hidden));
-        for (k, i) in ids.iter().enumerate() {
-            let v = &cache[i];
-            li[k * len * dim..k * len * dim + v.li.len()].copy_from_slice(&v.li);
-            mask[k * len..k * len + v.li.len() / dim].fill(1.0);
-            de.extend_from_slice(&v.de);
-        }
-        Ok(model::Encoded {
-            de: Tensor::from_vec(de, (ids.len(), hidden), &ctx.device)?,
-            li: Tensor::from_vec(li, (ids.len(), len, dim), &ctx.device)?,
-            mask: Tensor::from_vec(mask, (ids.len(), len), &ctx.device)?,
-        })
+        Ok(cache)
     }
+}
+
+/// The LI token vectors of `ids`, zero-padded to the longest, with their mask.
+fn padded_li(cache: &HashMap<usize, TextVectors>, ids: &[usize], dim: usize, device: &Device) -> Result<model::Encoded> {
+    let len = ids.iter().map(|i| cache[i].li.len() / dim).max().unwrap_or(1).max(1);
+    let (mut li, mut mask) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len]);
+    for (k, i) in ids.iter().enumerate() {
+        let v = &cache[i].li;
+        li[k * len * dim..k * len * dim + v.len()].copy_from_slice(v);
+        mask[k * len..k * len + v.len() / dim].fill(1.0);
+    }
+    Ok(model::Encoded {
+        de: Tensor::zeros((1, 1), DType::F32, device)?, // not used by MaxSim
+        li: Tensor::from_vec(li, (ids.len(), len, dim), device)?,
+        mask: Tensor::from_vec(mask, (ids.len(), len), device)?,
+    })
+}
+
+/// The DE vectors of `ids` as rows, [ids, hidden].
+fn de_rows(cache: &HashMap<usize, TextVectors>, ids: &[usize], device: &Device) -> Result<Tensor> {
+    let hidden = ids.first().map_or(0, |i| cache[i].de.len());
+    let de: Vec<f32> = ids.iter().flat_map(|i| cache[i].de.iter().copied()).collect();
+    Ok(Tensor::from_vec(de, (ids.len(), hidden), device)?)
 }
 
 /// Column indices of each query's own list inside the batch's candidates.
