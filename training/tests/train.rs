@@ -279,7 +279,7 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
     let r = recipe(tmp.path(), &ck, &set, "", 4);
-    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n[ablate.small]\nsteps = 3\nbatch = 4\n";
+    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\nsmall_teacher_weight = 5.0\n[ablate.small]\nsteps = 3\nbatch = 4\n";
     std::fs::write(&r, text).unwrap();
     let bench = tmp.path().join("BENCH.md");
     std::fs::write(&bench, "# B\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\ntail\n").unwrap();
@@ -300,6 +300,11 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     assert!(!metrics(&run.join("rows/l3-de"))[0].as_object().unwrap().contains_key("kl_deep_li"));
     let mse = metrics(&run.join("rows/l3-deep-mse"));
     assert!(mse.iter().all(|m| m["mse_deep_de"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0) && m.get("kl_deep_li").is_none()), "{mse:?}");
+    // [ablate] small_teacher_weight weighs the teacher's term in the total.
+    for m in &mse {
+        let (l, de, t) = (m["loss"].as_f64().unwrap(), m["l_de"].as_f64().unwrap(), m["mse_deep_de"].as_f64().unwrap());
+        assert!((l - (de + 5.0 * t)).abs() < 1e-4 * l.abs().max(1.0), "{m:?}");
+    }
     assert!(!b.contains("direct CE"), "rows not asked for ran");
     assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
     assert!(fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\""));

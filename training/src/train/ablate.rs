@@ -30,8 +30,9 @@ pub struct Row {
     pub quantized_from: Option<(&'static str, WeightDType)>,
 }
 
-/// The rows of DESIGN.md section 1, then the smaller student's.
-pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
+/// The rows of DESIGN.md section 1, then the smaller student's; `teacher_weight`
+/// weighs the deeper student's term in the smaller student's taught rows.
+pub fn rows(base: &LossConfig, small_layers: usize, teacher_weight: f64) -> Vec<Row> {
     let off = LossConfig { de: false, li: false, sofd: 0.0, cascade: 0.0, direct: 0.0, id: 0.0, ..base.clone() };
     let de = LossConfig { de: true, ..off.clone() };
     let multi = LossConfig { li: true, ..de.clone() };
@@ -41,9 +42,9 @@ pub fn rows(base: &LossConfig, small_layers: usize) -> Vec<Row> {
     let with_id = LossConfig { id: if base.id > 0.0 { base.id } else { 0.1 }, ..cascade.clone() };
     // The smaller student's cascade from the trained full-depth student:
     // its LI teaches this LI, which teaches this DE (SOFD).
-    let deep = LossConfig { deep: 1.0, ..sofd.clone() };
+    let deep = LossConfig { deep: teacher_weight, ..sofd.clone() };
     // Beside the method: the same teacher's DE vectors as regression targets.
-    let deep_mse = LossConfig { deep_mse: 1.0, ..de.clone() };
+    let deep_mse = LossConfig { deep_mse: teacher_weight, ..de.clone() };
     let row = |slug, label, layers, losses: Option<&LossConfig>| Row { slug, label, layers, losses: losses.cloned(), quantized_from: None };
     let mut v = vec![
         row("zero-shot", "zero-shot init", 0, None),
@@ -94,7 +95,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
     let mut ctx = commands::open(&opts.stage)?;
     let full = ctx.init_cfg.num_hidden_layers;
     // Checked before the shared work, which takes minutes.
-    let all = rows(&ctx.recipe.loss, opts.small_layers);
+    let all = rows(&ctx.recipe.loss, opts.small_layers, ctx.recipe.ablate.small_teacher_weight);
     if let Some(bad) = opts.only.iter().find(|s| !all.iter().any(|r| r.slug == s.as_str())) {
         let known: Vec<&str> = all.iter().map(|r| r.slug).collect();
         anyhow::bail!("--rows: no row {bad:?}; rows are {}", known.join(", "));
@@ -277,8 +278,9 @@ fn small_rows_note(r: &super::recipe::Recipe, small: usize) -> String {
     };
     format!(
         "; the {small}-layer rows are the first {small} layers of the initial model, trained {budget}; \
-         their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}` (the MSE row by its DE vectors)",
-        r.ablate.small_teacher
+         their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}` (the MSE row by its DE vectors), \
+         that teacher's term weighted {}",
+        r.ablate.small_teacher, r.ablate.small_teacher_weight
     )
 }
 

@@ -50,11 +50,16 @@ pub struct AblateConfig {
     /// The full-depth row whose trained student (its LI) teaches the smaller
     /// student's `l3-deep` row.
     pub small_teacher: String,
+    /// Weight of that teacher's term in the `l3-deep` (KL) and `l3-deep-mse`
+    /// (MSE) rows. The DE contrastive term's gradient is scaled by 1/tau_de
+    /// (20 at 0.05), so at 1.0 the labels set the direction and the teacher
+    /// barely moves the student; about 1/tau_de puts them on a par.
+    pub small_teacher_weight: f64,
 }
 
 impl Default for AblateConfig {
     fn default() -> Self {
-        Self { li_head_steps: 0, li_head_lr: 1e-3, small: None, small_teacher: "cascade".into() }
+        Self { li_head_steps: 0, li_head_lr: 1e-3, small: None, small_teacher: "cascade".into(), small_teacher_weight: 1.0 }
     }
 }
 
@@ -277,6 +282,10 @@ impl Recipe {
                 bail!("loss.{name} is a weight and must be >= 0, got {w}");
             }
         }
+        let w = self.ablate.small_teacher_weight;
+        if !(w.is_finite() && w > 0.0) {
+            bail!("ablate.small_teacher_weight must be a positive number, got {w}");
+        }
         let o = &self.optim;
         if !(o.lr.is_finite() && o.lr > 0.0) || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
@@ -344,5 +353,7 @@ mod tests {
         assert!(format!("{e:#}").contains("batch"), "{e:#}");
         let e = Recipe::parse(&format!("{MIN}[loss]\ntau_de = -1.0\n")).unwrap_err();
         assert!(format!("{e:#}").contains("tau_de"), "{e:#}");
+        let e = Recipe::parse(&format!("{MIN}[ablate]\nsmall_teacher_weight = 0.0\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("small_teacher_weight"), "{e:#}");
     }
 }
