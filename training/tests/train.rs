@@ -87,6 +87,9 @@ fn distill_runs_every_stage_and_exports_a_student() {
     let tmp = tempfile::tempdir().unwrap();
     let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
     let r = recipe(tmp.path(), &ck, &set, "", 6);
+    // The CE's own list is longer than the students' ([data] negatives = 2).
+    let text = std::fs::read_to_string(&r).unwrap().replace("[ce]\nsteps = 6\n", "[ce]\nsteps = 6\nnegatives = 3\n");
+    std::fs::write(&r, text).unwrap();
     let run = tmp.path().join("run");
     let out = ok(&["distill", "--recipe", s(&r), "--run", s(&run)]);
     assert!(out.contains("warm-up") && out.contains("cascade"), "{out}");
@@ -104,7 +107,8 @@ fn distill_runs_every_stage_and_exports_a_student() {
     for k in ["l_de", "l_li", "kl_li_de", "kl_ce_li", "l_id"] {
         assert!(cascade[0][k].is_number(), "cascade lacks {k}: {}", cascade[0]);
     }
-    assert!(metrics(&run.join("ce"))[0]["l_ce"].is_number());
+    let ce = metrics(&run.join("ce"));
+    assert!(ce.iter().all(|m| m["l_ce"].is_number() && m["ce_list"] == 4.0), "[ce] negatives = 3 not honoured: {ce:?}");
     // Negatives from BM25, then mined from the warm-up student, none relevant.
     let mined = std::fs::read_to_string(run.join("negatives.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(mined.lines().next().unwrap()).unwrap();

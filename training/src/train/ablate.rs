@@ -233,7 +233,7 @@ fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -
         let mut p = commands::student_params(ctx, layers, None)?;
         let losses = LossConfig { de: false, li: true, sofd: 0.0, cascade: 0.0, direct: 0.0, id: 0.0, ..ctx.recipe.loss.clone() };
         let a = &ctx.recipe.ablate;
-        let stage = super::recipe::StageConfig { steps: a.li_head_steps, batch: ctx.recipe.cascade.batch, accumulate: 1, lr: Some(a.li_head_lr) };
+        let stage = super::recipe::StageConfig { steps: a.li_head_steps, batch: ctx.recipe.cascade.batch, accumulate: 1, lr: Some(a.li_head_lr), negatives: ctx.recipe.cascade.negatives };
         let resume = dir.join("checkpoints").exists();
         let name = "li-head";
         let run = StudentRun { name, dir: dir.clone(), stage: &stage, losses: &losses, layers, resume, stop_after: None, only: Some(super::model::COLBERT) };
@@ -249,11 +249,11 @@ fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Pa
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
          query {} / passage {} tokens, lr {}, tau_de {} / tau_li {} / tau_ce {}; negatives mined once with the initial model (skip {}, keep {}); \
-         CE: {} steps of batch {}; LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
+         CE: {} steps of batch {} x (1 positive + {} hard negatives); LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
          | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.data.negatives, r.cascade.steps,
+        recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.negatives(&r.cascade), r.cascade.steps,
         r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.loss.tau_de, r.loss.tau_li, r.loss.tau_ce, r.mine.skip, r.mine.depth,
-        r.ce.steps, r.ce.batch,
+        r.ce.steps, r.ce.batch, r.negatives(&r.ce),
         if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
         r.eval.split, r.export.max_passage_len,
     );
@@ -273,7 +273,7 @@ fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Pa
 
 fn small_rows_note(r: &super::recipe::Recipe, small: usize) -> String {
     let budget = match &r.ablate.small {
-        Some(s) => format!("{} steps of batch {}, lr {}", s.steps, s.batch, s.lr.unwrap_or(r.optim.lr)),
+        Some(s) => format!("{} steps of batch {} x (1 + {} hard negatives), lr {}", s.steps, s.batch, r.negatives(s), s.lr.unwrap_or(r.optim.lr)),
         None => "the same budget".into(),
     };
     format!(

@@ -165,7 +165,7 @@ pub fn calibrate_tau_li(ctx: &Context, student_dir: Option<&std::path::Path>, in
     let (l, stage) = (&ctx.recipe.loss, &ctx.recipe.cascade);
     let mut sums = vec![0f64; grid.len()];
     for index in 0..batches {
-        let batch = ctx.data.batch(ctx.recipe.seed, index, stage.batch, ctx.recipe.data.negatives);
+        let batch = ctx.data.batch(ctx.recipe.seed, index, stage.batch, ctx.recipe.negatives(stage));
         let (cands, _, mask) = ctx.data.candidates(&batch);
         let mask = Tensor::from_vec(mask, (batch.len(), cands.len()), &ctx.device)?;
         let q = student.encode(&params, &ctx.query_batch(&batch)?, true)?;

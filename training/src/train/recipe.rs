@@ -157,6 +157,9 @@ pub struct StageConfig {
     pub accumulate: usize,
     /// Overrides [optim].lr for this stage.
     pub lr: Option<f64>,
+    /// Hard negatives per query in this stage; overrides [data].negatives
+    /// (a listwise CE wants more than the students can afford).
+    pub negatives: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,6 +289,9 @@ impl Recipe {
         if !(w.is_finite() && w > 0.0) {
             bail!("ablate.small_teacher_weight must be a positive number, got {w}");
         }
+        if self.negatives(&self.ce) == 0 {
+            bail!("[ce]: the cross-encoder needs at least one hard negative per query ([ce].negatives or [data].negatives)");
+        }
         let o = &self.optim;
         if !(o.lr.is_finite() && o.lr > 0.0) || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
@@ -313,6 +319,11 @@ impl Recipe {
             "drop" => crate::fetch::data_dir(cache, crate::data::bigbench::Source::Drop),
             other => PathBuf::from(other),
         }
+    }
+
+    /// Hard negatives per query in `stage`: its own count, else [data].negatives.
+    pub fn negatives(&self, stage: &StageConfig) -> usize {
+        stage.negatives.unwrap_or(self.data.negatives)
     }
 
     pub fn adamw(&self, stage: &StageConfig) -> AdamWConfig {
@@ -353,6 +364,8 @@ mod tests {
         assert!(format!("{e:#}").contains("batch"), "{e:#}");
         let e = Recipe::parse(&format!("{MIN}[loss]\ntau_de = -1.0\n")).unwrap_err();
         assert!(format!("{e:#}").contains("tau_de"), "{e:#}");
+        let e = Recipe::parse(&format!("{MIN}[ce]\nsteps = 1\nbatch = 2\nnegatives = 0\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("[ce]"), "{e:#}");
         let e = Recipe::parse(&format!("{MIN}[ablate]\nsmall_teacher_weight = 0.0\n")).unwrap_err();
         assert!(format!("{e:#}").contains("small_teacher_weight"), "{e:#}");
     }

@@ -333,7 +333,7 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
     }
     let need_li = l.uses_li();
     let opts = ctx.fit_options(run.name, run.dir.clone(), run.stage, run.resume, run.stop_after);
-    let (seed, size, n_neg) = (ctx.recipe.seed, run.stage.batch, ctx.recipe.data.negatives);
+    let (seed, size, n_neg) = (ctx.recipe.seed, run.stage.batch, ctx.recipe.negatives(run.stage));
     let device = &ctx.device;
     let joint = l.joint_ce && uses_ce;
     // Jointly: one optimizer over the student and the CE (shared variables).
@@ -446,7 +446,7 @@ pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, 
     let mut params = ctx.init_params(CE, 0)?;
     let ce = CrossEncoder::new(&ctx.init_cfg, &mut params, ctx.recipe.seed, &ctx.device)?;
     let opts = ctx.fit_options("ce", dir, stage, resume, stop_after);
-    let (seed, size, n_neg, tau) = (ctx.recipe.seed, stage.batch, ctx.recipe.data.negatives, ctx.recipe.loss.tau_ce);
+    let (seed, size, n_neg, tau) = (ctx.recipe.seed, stage.batch, ctx.recipe.negatives(stage), ctx.recipe.loss.tau_ce);
     let steps = fit::fit(&params, &opts, |index| {
         let batch = ctx.data.batch(seed, index, size, n_neg);
         let per = 1 + n_neg;
@@ -456,7 +456,8 @@ pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, 
         let targets = Tensor::zeros(batch.len(), DType::U32, &ctx.device)?;
         let l = loss::contrastive(&s, tau, &mask, &targets)?;
         let acc = s.argmax(1)?.to_dtype(DType::F32)?.eq(0f32)?.to_dtype(DType::F32)?.mean_all()?.to_scalar::<f32>()?;
-        Ok(MicroStep { terms: vec![("l_ce", l.to_scalar::<f32>()?), ("ce_top1", acc)], loss: l, samples: batch.len() })
+        // ce_list: the list each positive competes in (ce_top1's chance level is its inverse).
+        Ok(MicroStep { terms: vec![("l_ce", l.to_scalar::<f32>()?), ("ce_top1", acc), ("ce_list", per as f32)], loss: l, samples: batch.len() })
     })?;
     Ok((params, steps))
 }
