@@ -70,9 +70,12 @@ pub enum Command {
         max_query_len: usize,
         #[arg(long, default_value_t = 256, value_parser = token_window)]
         max_passage_len: usize,
-        /// Keep only the first N encoder layers
+        /// Keep only N encoder layers (see --pick)
         #[arg(long)]
         layers: Option<usize>,
+        /// Which layers --layers keeps: the first N, or spread (the first, the last and evenly between)
+        #[arg(long, value_enum, default_value_t = crate::convert::LayerPick::First)]
+        pick: crate::convert::LayerPick,
         /// Model name shown on its card
         #[arg(long)]
         name: Option<String>,

@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Convert { checkpoint, out, dtype, pooling, no_normalize, max_query_len, max_passage_len, layers, name, cache } => {
+        Command::Convert { checkpoint, out, dtype, pooling, no_normalize, max_query_len, max_passage_len, layers, pick, name, cache } => {
             let checkpoint = match checkpoint {
                 Some(c) => c,
                 None => fetch::fetch_model(&fetch::cache_dir(cache.cache_dir.as_deref()))?,
@@ -52,6 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 max_query_len,
                 max_passage_len,
                 layers,
+                pick,
                 name,
             };
             convert(&opts)?;

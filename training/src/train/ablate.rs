@@ -266,21 +266,24 @@ fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Pa
     }
     t += &format!(
         "\nShared work (mining with the initial model, CE training): {shared:.0} s; whole command {total:.0} s{}.\n",
-        if small > 0 { small_rows_note(r, small) } else { String::new() }
+        if small > 0 { small_rows_note(r, small, ctx.init_cfg.num_hidden_layers) } else { String::new() }
     );
     t
 }
 
-fn small_rows_note(r: &super::recipe::Recipe, small: usize) -> String {
+fn small_rows_note(r: &super::recipe::Recipe, small: usize, full: usize) -> String {
     let budget = match &r.ablate.small {
         Some(s) => format!("{} steps of batch {} x (1 + {} hard negatives), lr {}", s.steps, s.batch, r.negatives(s), s.lr.unwrap_or(r.optim.lr)),
         None => "the same budget".into(),
     };
     format!(
-        "; the {small}-layer rows are the first {small} layers of the initial model, trained {budget}; \
+        "; the {small}-layer rows keep layers {:?} of the initial model ([model] layer_pick = \"{}\"), trained {budget}; \
          their cascade is taught by the full-depth CE, and their `6-layer LI` row by the LI of the trained full-depth row `{}` (the MSE row by its DE vectors), \
          that teacher's term weighted {}",
-        r.ablate.small_teacher, r.ablate.small_teacher_weight
+        r.model.layer_pick.layers(small, full),
+        r.model.layer_pick.as_str(),
+        r.ablate.small_teacher,
+        r.ablate.small_teacher_weight
     )
 }
 

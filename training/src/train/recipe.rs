@@ -87,8 +87,11 @@ pub struct DataConfig {
 pub struct ModelConfig {
     /// "minilm" (the fetched all-MiniLM-L6-v2) or a checkpoint folder.
     pub init: String,
-    /// Layers the student keeps (its first N); 0: all.
+    /// Layers the student keeps; 0: all.
     pub student_layers: usize,
+    /// Which of the initial model's layers a cut keeps (the student's and
+    /// ablate's smaller rows): "first" (the first N) or "spread".
+    pub layer_pick: crate::convert::LayerPick,
     pub pooling: String,
     pub normalize: bool,
     pub colbert_dim: usize,
@@ -209,7 +212,7 @@ fn d_one() -> usize {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { init: "minilm".into(), student_layers: 0, pooling: "mean".into(), normalize: true, colbert_dim: 128 }
+        Self { init: "minilm".into(), student_layers: 0, layer_pick: crate::convert::LayerPick::First, pooling: "mean".into(), normalize: true, colbert_dim: 128 }
     }
 }
 impl LossConfig {
@@ -354,10 +357,17 @@ mod tests {
         assert_eq!(r.data.passage_max_len, 192);
         assert_eq!(r.model.colbert_dim, 128);
         assert_eq!(r.loss.sofd, 1.0);
+        assert_eq!(r.model.layer_pick, crate::convert::LayerPick::First);
+        let r = Recipe::parse(&format!("{MIN}[model]\nlayer_pick = \"spread\"\n")).unwrap();
+        assert_eq!(r.model.layer_pick, crate::convert::LayerPick::Spread);
     }
 
     #[test]
     fn unknown_keys_and_impossible_values_are_refused() {
+        let e = Recipe::parse(&format!("{MIN}[loss]\nsofdd = 1.0\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("sofdd"), "{e:#}");
+        let e = Recipe::parse(&format!("{MIN}[model]\nlayer_pick = \"middle\"\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("middle"), "{e:#}");
         let e = Recipe::parse(&format!("{MIN}[loss]\nsofdd = 1.0\n")).unwrap_err();
         assert!(format!("{e:#}").contains("sofdd"), "{e:#}");
         let e = Recipe::parse(&MIN.replace("batch = 4\n[ce]", "batch = 0\n[ce]")).unwrap_err();

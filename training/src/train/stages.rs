@@ -74,12 +74,13 @@ impl Context {
         Ok(cfg)
     }
 
-    /// Fresh parameters from the initial checkpoint under `prefix`, first `layers` layers.
+    /// Fresh parameters from the initial checkpoint under `prefix`, cut to
+    /// `layers` layers ([model] layer_pick chooses which).
     pub fn init_params(&self, prefix: &str, layers: usize) -> Result<Params> {
         let mut cfg = self.init_cfg.clone();
         let mut tensors = self.init_tensors.clone();
         if layers > 0 && layers < cfg.num_hidden_layers {
-            crate::convert::truncate_layers(&mut cfg, &mut tensors, layers)?;
+            crate::convert::cut_layers(&mut cfg, &mut tensors, layers, self.recipe.model.layer_pick)?;
         }
         Params::from_tensors(tensors, prefix, &self.device)
     }
