@@ -363,6 +363,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_recipes_parse() {
+        for (name, text) in [("quick", include_str!("../../../recipes/quick.toml")), ("full", include_str!("../../../recipes/full.toml"))] {
+            let r = Recipe::parse(text).unwrap_or_else(|e| panic!("recipes/{name}.toml: {e:#}"));
+            assert_eq!(r.model.layer_pick, crate::convert::LayerPick::Spread, "{name}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_impossible_values_are_refused() {
         let e = Recipe::parse(&format!("{MIN}[loss]\nsofdd = 1.0\n")).unwrap_err();
         assert!(format!("{e:#}").contains("sofdd"), "{e:#}");
