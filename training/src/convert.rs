@@ -128,14 +128,16 @@ pub fn convert(opts: &ConvertOptions) -> Result<ModelSpec> {
         let base = opts.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         format!("{base}-{}", opts.weights.as_str())
     });
-    let provenance = serde_json::json!({
+    let mut provenance = serde_json::json!({
         "method": "converted checkpoint (no distillation)",
         "source": opts.checkpoint.display().to_string(),
         "layers": spec.bert.num_hidden_layers,
-        "layer_pick": opts.layers.map(|_| opts.pick.as_str()),
         "weights": opts.weights.as_str(),
         "tool": concat!("ernie-search ", env!("CARGO_PKG_VERSION")),
     });
+    if opts.layers.is_some() {
+        provenance["layer_pick"] = opts.pick.as_str().into();
+    }
     let q = quantize_tensors(tensors, opts.weights)?;
     let bytes = write_model(&name, &spec, opts.weights, &tokenizer, &provenance, &q)?;
     ernie_search::format::write_atomic(&opts.out, &bytes)
