@@ -218,6 +218,10 @@ fn bad_input_stops_with_a_clear_error() {
     let bad = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4)).unwrap().replace("batch = 4\n[ce]", "batch = 0\n[ce]");
     std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
     assert!(fails(&["warmup", "--recipe", s(&tmp.path().join("bad.toml")), "--run", s(&dir)]).contains("batch"));
+    // More negatives than the corpus holds (the batch would draw forever).
+    let big = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4)).unwrap().replace("[ce]\nsteps = 6\n", "[ce]\nsteps = 6\nnegatives = 100000\n");
+    std::fs::write(tmp.path().join("big.toml"), big).unwrap();
+    assert!(fails(&["warmup", "--recipe", s(&tmp.path().join("big.toml")), "--run", s(&dir)]).contains("do not fit"));
 
     let r = recipe(tmp.path(), &ck, &set, "", 4);
     let qrels = set.join("qrels/train.tsv");

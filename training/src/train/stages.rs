@@ -39,6 +39,21 @@ pub fn device(name: &str) -> Result<Device> {
     }
 }
 
+/// Every stage's negatives must fit in the corpus beside each query's
+/// relevant passages (the batch draws them until it has enough).
+fn check_negatives(recipe: &Recipe, data: &TrainData) -> Result<()> {
+    let stages = [("warmup", &recipe.warmup), ("ce", &recipe.ce), ("cascade", &recipe.cascade)];
+    let small = recipe.ablate.small.iter().map(|s| ("ablate.small", s));
+    let relevant = data.relevant.iter().map(|r| r.len()).max().unwrap_or(0);
+    for (name, stage) in stages.into_iter().chain(small) {
+        let n = recipe.negatives(stage);
+        if n + relevant > data.passage_ids.len() {
+            bail!("[{name}]: {n} hard negatives per query do not fit in a corpus of {} passages ({relevant} relevant to one query)", data.passage_ids.len());
+        }
+    }
+    Ok(())
+}
+
 impl Context {
     pub fn open(recipe: Recipe, run: &Path, cache: &Path) -> Result<Self> {
         let device = device(&recipe.device)?;
@@ -57,6 +72,7 @@ impl Context {
         }
         let d = &recipe.data;
         let data = TrainData::load(&data_dir, &d.train_split, &tokenizer_json, d.query_max_len, d.passage_max_len, d.max_train_queries)?;
+        check_negatives(&recipe, &data)?;
         std::fs::create_dir_all(run).with_context(|| format!("cannot create {}", run.display()))?;
         std::fs::write(run.join("recipe.resolved.toml"), toml::to_string(&recipe)?)?;
         Ok(Self { recipe, run: run.to_path_buf(), device, data_dir, init_cfg, init_tensors, tokenizer_json, data })
