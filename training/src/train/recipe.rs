@@ -299,8 +299,7 @@ impl Recipe {
         if !(o.lr.is_finite() && o.lr > 0.0) || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
         }
-        let small = self.ablate.small.iter().map(|s| ("ablate.small", s));
-        for (name, s) in [("warmup", &self.warmup), ("ce", &self.ce), ("cascade", &self.cascade)].into_iter().chain(small) {
+        for (name, s) in self.stages() {
             if s.batch == 0 || s.accumulate == 0 {
                 bail!("[{name}]: batch and accumulate must be positive");
             }
@@ -322,6 +321,12 @@ impl Recipe {
             "drop" => crate::fetch::data_dir(cache, crate::data::bigbench::Source::Drop),
             other => PathBuf::from(other),
         }
+    }
+
+    /// Every stage table with its name: warm-up, CE, cascade and, when given, [ablate.small].
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, &StageConfig)> {
+        let small = self.ablate.small.iter().map(|s| ("ablate.small", s));
+        [("warmup", &self.warmup), ("ce", &self.ce), ("cascade", &self.cascade)].into_iter().chain(small)
     }
 
     /// Hard negatives per query in `stage`: its own count, else [data].negatives.

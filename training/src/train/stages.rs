@@ -42,10 +42,8 @@ pub fn device(name: &str) -> Result<Device> {
 /// Every stage's negatives must fit in the corpus beside each query's
 /// relevant passages (the batch draws them until it has enough).
 fn check_negatives(recipe: &Recipe, data: &TrainData) -> Result<()> {
-    let stages = [("warmup", &recipe.warmup), ("ce", &recipe.ce), ("cascade", &recipe.cascade)];
-    let small = recipe.ablate.small.iter().map(|s| ("ablate.small", s));
     let relevant = data.relevant.iter().map(|r| r.len()).max().unwrap_or(0);
-    for (name, stage) in stages.into_iter().chain(small) {
+    for (name, stage) in recipe.stages() {
         let n = recipe.negatives(stage);
         if n + relevant > data.passage_ids.len() {
             bail!("[{name}]: {n} hard negatives per query do not fit in a corpus of {} passages ({relevant} relevant to one query)", data.passage_ids.len());
