@@ -208,6 +208,21 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// Compare TREC runs of one qrels with a baseline run, query by query (95% CI, paired randomization test)
+    Compare {
+        /// Qrels (BEIR TSV: query-id, corpus-id, score), e.g. <data>/qrels/dev.tsv
+        #[arg(long)]
+        qrels: PathBuf,
+        /// The run every other run is compared with
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Runs to compare (TREC format, as `eval` and `ablate` write them)
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Seed of the randomization test's sign flips
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Training stage 1: DE + LI on one encoder with self on-the-fly distillation (BM25 negatives)
     Warmup(StageFlags),
     /// Training stage 2: mine hard negatives with the warm-up student (skipping the top ranks)
@@ -219,7 +234,14 @@ pub enum Command {
         from_init: bool,
     },
     /// Training stage 3: train the cross-encoder on the mined negatives
-    TrainCe(StageFlags),
+    TrainCe {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// Start from a finished CE (a folder holding model.safetensors and metrics.jsonl) and train it
+        /// for the recipe's [ce] steps more, on a fresh schedule, continuing its data stream
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Training stage 4: cascade distillation CE -> LI -> DE (+ SOFD, optional ID)
     Cascade(StageFlags),
     /// Training stage 5: export the student's DE as one model file

@@ -200,3 +200,38 @@ pub fn table(rows: &[(String, Scores)]) -> String {
     }
     t
 }
+
+/// `ernie-search compare`: TREC runs of the same qrels, each against a
+/// baseline run query by query (paired randomization test), as a markdown
+/// table: is a difference more than the queries' noise?
+pub fn compare(qrels: &Qrels, baseline: &Path, runs: &[PathBuf], seed: u64) -> Result<String> {
+    let per_query = |path: &Path| -> Result<(Scores, BTreeMap<String, Scores>)> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run {}", path.display()))?;
+        let run = metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // Queries missing from a run score 0 and unjudged ones are skipped (trec_eval's rules); none in common is a mistake.
+        if !run.keys().any(|q| qrels.contains_key(q)) {
+            bail!("{}: none of its queries is in the qrels: is it a run of another split?", path.display());
+        }
+        Ok(metrics::evaluate(qrels, &run))
+    };
+    let (base_mean, base) = per_query(baseline)?;
+    let mut t = format!(
+        "{} queries; Δ: the run minus the baseline ({}), in points, with the 95% confidence interval; \
+         p: paired randomization test ({} sign flips).\n\n\
+         | run | MRR@10 | R@20 | nDCG@10 | Δ MRR@10 [95% CI] | p | Δ nDCG@10 [95% CI] | p |\n|---|---|---|---|---|---|---|---|\n",
+        base.len(),
+        baseline.display(),
+        metrics::RANDOMIZATION_ROUNDS
+    );
+    t += &format!("| {} (baseline) | {:.3} | {:.3} | {:.3} | | | | |\n", baseline.display(), base_mean.mrr_10, base_mean.recall_20, base_mean.ndcg_10);
+    for path in runs {
+        let (mean, this) = per_query(path)?;
+        let cell = |metric: fn(&Scores) -> f64| -> Result<String> {
+            let p = metrics::paired(&base, &this, metric, metrics::RANDOMIZATION_ROUNDS, seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let (lo, hi) = p.ci95();
+            Ok(format!("{:+.1} [{:+.1}, {:+.1}] | {:.3}", 100.0 * p.mean_diff, 100.0 * lo, 100.0 * hi, p.p))
+        };
+        t += &format!("| {} | {:.3} | {:.3} | {:.3} | {} | {} |\n", path.display(), mean.mrr_10, mean.recall_20, mean.ndcg_10, cell(|s| s.mrr_10)?, cell(|s| s.ndcg_10)?);
+    }
+    Ok(t)
+}

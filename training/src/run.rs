@@ -119,14 +119,20 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Warmup(f) => commands::warmup(&mut commands::open(&stage_args(&f))?, &stage_args(&f)),
         Command::Mine { flags, from_init } => commands::mine(&mut commands::open(&stage_args(&flags))?, from_init).map(|_| ()),
-        Command::TrainCe(f) => {
+        Command::Compare { qrels, baseline, runs, seed } => {
+            let text = std::fs::read_to_string(&qrels).with_context(|| format!("cannot read qrels {}", qrels.display()))?;
+            let qrels = ernie_search::metrics::parse_qrels_tsv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", qrels.display()))?;
+            print!("{}", eval::compare(&qrels, &baseline, &runs, seed)?);
+            Ok(())
+        }
+        Command::TrainCe { flags: f, from } => {
             let args = stage_args(&f);
             let mut ctx = commands::open(&args)?;
             let neg = commands::mined_negatives(&ctx);
             if !neg.exists() {
                 bail!("{} is missing: run `ernie-search mine` first", neg.display());
             }
-            commands::train_ce(&mut ctx, &args, &neg)
+            commands::train_ce(&mut ctx, &args, &neg, from.as_deref())
         }
         Command::Cascade(f) => commands::cascade(&mut commands::open(&stage_args(&f))?, &stage_args(&f)),
         Command::Export { flags, out } => commands::export(&commands::open(&stage_args(&flags))?, out).map(|_| ()),

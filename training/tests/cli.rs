@@ -304,3 +304,34 @@ fn index_site_writes_a_deployable_folder() {
     std::fs::write(bare.join("notes.txt"), "no html").unwrap();
     assert!(fails(&["index-site", s(&bare), "--model", s(&model), "--assets", s(&assets)]).contains("nothing to index"));
 }
+
+#[test]
+fn compare_tests_runs_against_a_baseline() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/metrics");
+    let (qrels, base) = (fixtures.join("qrels.tsv"), fixtures.join("run.trec"));
+    let tmp = tempfile::tempdir().unwrap();
+    // The same run with every query's top 3 pushed to the bottom: worse, and said to be.
+    let worse = tmp.path().join("worse.trec");
+    let text: Vec<String> = std::fs::read_to_string(&base)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let score: f64 = f[4].parse().unwrap();
+            let score = if f[3].parse::<usize>().unwrap() <= 3 { -1000.0 + score } else { score };
+            format!("{} Q0 {} {} {score} t", f[0], f[2], f[3])
+        })
+        .collect();
+    std::fs::write(&worse, text.join("\n")).unwrap();
+    let out = ok(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), s(&base), s(&worse)]);
+    let row = |name: &Path| out.lines().find(|l| l.starts_with(&format!("| {} |", name.display()))).unwrap_or_else(|| panic!("{out}")).to_string();
+    assert!(row(&base).contains("| +0.0 [+0.0, +0.0] | 1.000 |"), "{out}");
+    let worse_row = row(&worse);
+    let w: Vec<&str> = worse_row.split('|').map(str::trim).collect();
+    assert!(w[5].starts_with('-') && w[6].parse::<f64>().unwrap() < 0.05, "{out}");
+    // A run of other queries, and a missing run, are refused by name.
+    let other = tmp.path().join("other.trec");
+    std::fs::write(&other, "x1 Q0 p1 1 1.0 t\n").unwrap();
+    assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), s(&other)]).contains("none of its queries"));
+    assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), "/nonexistent.trec"]).contains("/nonexistent.trec"));
+}

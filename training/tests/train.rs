@@ -139,6 +139,39 @@ fn distill_runs_every_stage_and_exports_a_student() {
     ok(&["cascade", "--recipe", s(&tmp.path().join("joint.toml")), "--run", s(&joint)]);
     let m = metrics(&joint.join("cascade"));
     assert!(m[0]["l_ce"].is_number() && m[0]["kl_ce_li"].is_number(), "{}", m[0]);
+
+    // A finished CE trained further (`train-ce --from`) starts from its
+    // weights: at a vanishing lr it ends where that CE ended, where a fresh
+    // CE ends at the initial weights.
+    let slow = std::fs::read_to_string(&r).unwrap().replace("[ce]\nsteps = 6\n", "[ce]\nsteps = 2\nlr = 1e-30\n");
+    let slow_recipe = tmp.path().join("slow.toml");
+    std::fs::write(&slow_recipe, slow).unwrap();
+    let ce_of = |folder: &str, from: Option<&Path>| {
+        let dir = tmp.path().join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(run.join("negatives.jsonl"), dir.join("negatives.jsonl")).unwrap();
+        let mut args = vec!["train-ce", "--recipe", s(&slow_recipe), "--run", s(&dir)];
+        if let Some(f) = from {
+            args.extend(["--from", s(f)]);
+        }
+        ok(&args);
+        assert_eq!(metrics(&dir.join("ce")).len(), 2);
+        candle_core::safetensors::load(dir.join("ce/model.safetensors"), &candle_core::Device::Cpu).unwrap()
+    };
+    let trained = candle_core::safetensors::load(run.join("ce/model.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let gap = |a: &std::collections::HashMap<String, candle_core::Tensor>| -> f32 {
+        trained.iter().map(|(n, t)| (t - &a[n]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()).fold(0.0, f32::max)
+    };
+    assert!(gap(&ce_of("more", Some(&run.join("ce")))) < 1e-6, "--from did not start from the trained CE");
+    assert!(gap(&ce_of("fresh", None)) > 1e-4, "a fresh CE should start elsewhere");
+    // A --from that is not a finished CE is refused by name.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(run.join("negatives.jsonl"), bad.join("negatives.jsonl")).unwrap();
+    let e = fails(&["train-ce", "--recipe", s(&slow_recipe), "--run", s(&bad), "--from", s(&tmp.path().join("nope"))]);
+    assert!(e.contains("nope/metrics.jsonl"), "{e}");
+    let e = fails(&["train-ce", "--recipe", s(&slow_recipe), "--run", s(&bad), "--from", s(&run.join("warmup"))]);
+    assert!(e.contains("warmup"), "{e}");
 }
 
 #[test]
@@ -299,6 +332,20 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone", "6-layer LI -> LI -> DE", "6-layer DE vectors (MSE)"] {
         assert!(b.contains(label), "{label} missing: {b}");
     }
+    // Every row keeps its TREC run, which scores what its result says, and the
+    // table compares each row with its peer query by query.
+    let qrels = ernie_search::metrics::parse_qrels_tsv(&std::fs::read_to_string(set.join("qrels/dev.tsv")).unwrap()).unwrap();
+    for row in rows.split(',') {
+        let trec = std::fs::read_to_string(run.join(format!("rows/{row}/run.dev.trec"))).unwrap_or_else(|e| panic!("{row}: {e}"));
+        let (mean, _) = ernie_search::metrics::evaluate(&qrels, &ernie_search::metrics::parse_trec_run(&trec).unwrap());
+        let result: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join(format!("rows/{row}/result.json"))).unwrap()).unwrap();
+        assert!((mean.mrr_10 - result["scores"]["mrr_10"].as_f64().unwrap()).abs() < 1e-6, "{row}: run and result disagree");
+    }
+    let line = |label: &str| b.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_else(|| panic!("no {label} row: {b}")).to_string();
+    assert!(line("DE + SOFD (LI -> DE)").contains("] vs de |"), "{b}");
+    assert!(line("cascade, Q8_0 export").contains("] vs cascade |"), "{b}");
+    assert!(line("3-layer: cascade 6-layer LI -> LI -> DE").contains("] vs l3-de |"), "{b}");
+    assert!(!line("DE alone").contains(" vs "), "{b}");
     // The smaller rows take [ablate.small]'s budget; the deep row learns from
     // the trained cascade row's LI (its own loss term, non-zero).
     let deep = metrics(&run.join("rows/l3-deep"));

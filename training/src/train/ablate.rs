@@ -4,12 +4,13 @@
 //! shares is computed once and cached in the run folder: the negatives mined
 //! with the initial model, the trained cross-encoder and its scores.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use ernie_search::format::model::WeightDType;
-use ernie_search::metrics::Scores;
+use ernie_search::metrics::{self, Paired, Scores};
 use ernie_search::{Embedder, Kernel};
 
 use super::commands::{self, StageArgs};
@@ -113,7 +114,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
     if !fit::model_path(&ce_dir).exists() {
         let resume = fit::model_path(&ce_dir).exists() || ce_dir.join("checkpoints").exists();
         let stage = ctx.recipe.ce.clone();
-        stages::train_ce(&ctx, ce_dir.clone(), &stage, resume, None)?;
+        stages::train_ce(&ctx, ce_dir.clone(), &stage, resume, None, None)?;
         plot::plot_stage(&ce_dir, "cross-encoder", None)?;
     }
     let shared_seconds = t0.elapsed().as_secs_f64();
@@ -135,11 +136,11 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
         let mut done: Vec<_> = results.clone();
         done.sort_by_key(|(i, _)| *i);
         let done: Vec<RowResult> = done.into_iter().map(|(_, r)| r).collect();
-        std::fs::write(ctx.run.join("ablation.md"), table(&ctx, &done, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers))?;
+        std::fs::write(ctx.run.join("ablation.md"), table(&ctx, &all, &done, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers))?;
     }
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<RowResult> = results.into_iter().map(|(_, r)| r).collect();
-    let table = table(&ctx, &results, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers);
+    let table = table(&ctx, &all, &results, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers);
     std::fs::write(ctx.run.join("ablation.md"), &table)?;
     println!("{table}");
     if let Some(path) = &opts.benchmarks {
@@ -199,14 +200,19 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
     let bytes = pipeline::export_bytes(ctx, &params, layers, weights, row.slug, &serde_json::json!({"row": row.label}))?;
     let embedder = Embedder::from_bytes_with(&bytes, Kernel::Dense)?;
     let t1 = Instant::now();
-    let scores = match encoded {
+    let eval = match encoded {
         Some(index) => {
             let data = crate::data::beir::BeirData::load(&ctx.data_dir)?;
             pipeline::dense_eval_on(&embedder, &index, &data, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?
         }
-        None => pipeline::dense_eval(&embedder, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?.0,
+        None => pipeline::dense_eval(&embedder, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?,
     };
     let eval_seconds = t1.elapsed().as_secs_f64();
+    // Before result.json, which marks the row done: a row is never done without its run.
+    let mut trec = std::io::BufWriter::new(std::fs::File::create(run_file(ctx, row.slug))?);
+    metrics::write_trec_run(&mut trec, &eval.run, row.slug)?;
+    trec.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let scores = eval.scores;
     if row.losses.is_some() {
         plot::plot_stage(&dir, row.label, Some(&scores))?;
     }
@@ -244,23 +250,76 @@ fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -
     params.subset(super::model::COLBERT).load(&t, &format!("{}", fit::model_path(&dir).display()))
 }
 
-fn table(ctx: &Context, rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
+/// A row's TREC run on the eval split (top 100 per query).
+fn run_file(ctx: &Context, slug: &str) -> PathBuf {
+    ctx.run.join("rows").join(slug).join(format!("run.{}.trec", ctx.recipe.eval.split))
+}
+
+/// The row each row is compared with query by query: a quantized export with
+/// its f32 source, every other row with DE alone at its depth.
+fn peer(row: &Row) -> Option<&'static str> {
+    if let Some((from, _)) = row.quantized_from {
+        return Some(from);
+    }
+    let de = if row.layers == 0 { "de" } else { "l3-de" };
+    (row.slug != de).then_some(de)
+}
+
+/// Per-query figures of each row that has a run file (rows cached before
+/// run files were kept have none).
+fn per_query(ctx: &Context, rows: &[RowResult]) -> Result<HashMap<String, BTreeMap<String, Scores>>> {
+    let qrels = crate::data::beir::load_qrels(&ctx.data_dir, &ctx.recipe.eval.split)?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let path = run_file(ctx, &r.slug);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let run = metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        out.insert(r.slug.clone(), metrics::evaluate(&qrels, &run).1);
+    }
+    Ok(out)
+}
+
+/// The table's comparison cells: `+0.2 [-0.5, +0.9] vs de` (MRR@10 points) and the p-value.
+fn comparison_cells(p: Option<(Paired, &str)>) -> (String, String) {
+    let Some((p, against)) = p else { return ("".into(), "".into()) };
+    let (lo, hi) = p.ci95();
+    (format!("{:+.1} [{:+.1}, {:+.1}] vs {against}", 100.0 * p.mean_diff, 100.0 * lo, 100.0 * hi), format!("{:.3}", p.p))
+}
+
+fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
     let r = &ctx.recipe;
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
          query {} / passage {} tokens, lr {}, tau_de {} / tau_li {} / tau_ce {}; negatives mined once with the initial model (skip {}, keep {}); \
-         CE: {} steps of batch {} x (1 positive + {} hard negatives); LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus.\n\n\
-         | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|\n",
+         CE: {} steps of batch {} x (1 positive + {} hard negatives); LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus. \
+         Δ: the row's MRR@10 minus its peer's (in points), query by query, with the 95% confidence interval; \
+         p: the paired randomization test's ({} sign flips).\n\n\
+         | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | Δ MRR@10 [95% CI] | p | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         recipe.display(), r.seed, ctx.data.queries(), r.cascade.batch, r.negatives(&r.cascade), r.cascade.steps,
         r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.loss.tau_de, r.loss.tau_li, r.loss.tau_ce, r.mine.skip, r.mine.depth,
         r.ce.steps, r.ce.batch, r.negatives(&r.ce),
         if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
-        r.eval.split, r.export.max_passage_len,
+        r.eval.split, r.export.max_passage_len, metrics::RANDOMIZATION_ROUNDS,
     );
+    let pq = per_query(ctx, rows).unwrap_or_else(|e| {
+        eprintln!("ablate: no per-query comparisons: {e:#}");
+        HashMap::new()
+    });
     for x in rows {
         let s = &x.scores;
+        let against = all.iter().find(|row| row.slug == x.slug).and_then(peer);
+        let compared = against.and_then(|a| Some((a, pq.get(a)?, pq.get(&x.slug)?))).and_then(|(a, base, this)| {
+            match metrics::paired(base, this, |s| s.mrr_10, metrics::RANDOMIZATION_ROUNDS, r.seed) {
+                Ok(p) => Some((p, a)),
+                Err(e) => {
+                    eprintln!("ablate: {} against {a}: {e}", x.slug);
+                    None
+                }
+            }
+        });
+        let (delta, p) = comparison_cells(compared);
         t += &format!(
-            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} |\n",
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {delta} | {p} | {:.0} | {:.0} |\n",
             x.label, x.layers, s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.recall_100, s.ndcg_10, x.train_seconds, x.eval_seconds
         );
     }

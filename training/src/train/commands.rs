@@ -68,7 +68,7 @@ pub fn report(ctx: &Context, params: &Params, layers: usize, dir: &Path, title: 
         None
     } else {
         let e = pipeline::embedder(ctx, params, layers, WeightDType::F32)?;
-        let (s, secs) = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?;
+        let pipeline::DenseEval { scores: s, seconds: secs, .. } = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?;
         eprintln!("{title}: {} MRR@10 {:.3} R@20 {:.3} nDCG@10 {:.3} ({secs:.0} s)", ctx.recipe.eval.split, s.mrr_10, s.recall_20, s.ndcg_10);
         std::fs::write(dir.join("dev.json"), serde_json::to_vec_pretty(&scores_json(&s))?)?;
         Some(s)
@@ -139,15 +139,17 @@ pub fn mine_keep(ctx: &mut Context, from_init: bool) -> Result<(PathBuf, ernie_s
     Ok((path, index))
 }
 
-/// Stage 3: the cross-encoder on the mined negatives.
-pub fn train_ce(ctx: &mut Context, args: &StageArgs, negatives: &Path) -> Result<()> {
+/// Stage 3: the cross-encoder on the mined negatives, from the initial
+/// checkpoint or (`from`) from a finished CE that is to train longer.
+pub fn train_ce(ctx: &mut Context, args: &StageArgs, negatives: &Path, from: Option<&Path>) -> Result<()> {
     let dir = stage_dir(ctx, "ce");
     if !check_fresh(&dir, args.resume)? {
         return Ok(());
     }
     ctx.data.load_negatives(negatives)?;
     let stage = ctx.recipe.ce.clone();
-    stages::train_ce(ctx, dir.clone(), &stage, args.resume, args.stop_after)?;
+    let start = from.map(|d| stages::CeStart::load(d)).transpose()?;
+    stages::train_ce(ctx, dir.clone(), &stage, args.resume, args.stop_after, start.as_ref())?;
     if done(&dir) {
         plot::plot_stage(&dir, "cross-encoder", None)?;
     }
@@ -187,7 +189,7 @@ pub fn export(ctx: &Context, out: Option<PathBuf>) -> Result<PathBuf> {
     let mut quant_dev = serde_json::Value::Null;
     if !ctx.recipe.eval.split.is_empty() {
         let e = pipeline::embedder(ctx, &params, layers, weights)?;
-        let (s, _) = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?;
+        let s = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?.scores;
         eprintln!("export: {} {} MRR@10 {:.3} R@20 {:.3}", weights.as_str(), ctx.recipe.eval.split, s.mrr_10, s.recall_20);
         quant_dev = scores_json(&s);
     }
@@ -225,7 +227,7 @@ pub fn distill(args: &StageArgs) -> Result<PathBuf> {
     }
     let neg = mined_negatives(&ctx);
     let c = a(&ctx, "ce");
-    train_ce(&mut ctx, &c, &neg)?;
+    train_ce(&mut ctx, &c, &neg, None)?;
     let c = a(&ctx, "cascade");
     cascade(&mut ctx, &c)?;
     export(&ctx, None)

@@ -38,16 +38,25 @@ pub fn embedder(ctx: &Context, params: &Params, layers: usize, weights: WeightDT
     Ok(Embedder::from_bytes_with(&bytes, Kernel::Dense)?)
 }
 
+/// One dense evaluation: the mean figures, the run they were computed from
+/// (top 100 per query, for per-query comparisons and standard evaluators)
+/// and the seconds it took.
+pub struct DenseEval {
+    pub scores: Scores,
+    pub run: Run,
+    pub seconds: f64,
+}
+
 /// Dense retrieval over the whole corpus for the queries of `split`:
-/// MRR@10, R@1/5/20/100, nDCG@10, and the seconds it took.
-pub fn dense_eval(embedder: &Embedder, data_dir: &Path, split: &str, batch: usize) -> Result<(Scores, f64)> {
+/// MRR@10, R@1/5/20/100, nDCG@10.
+pub fn dense_eval(embedder: &Embedder, data_dir: &Path, split: &str, batch: usize) -> Result<DenseEval> {
     let start = Instant::now();
     let data = beir::BeirData::load(data_dir)?;
     let ids: Vec<String> = data.corpus.iter().map(|d| d.id.clone()).collect();
     let texts: Vec<String> = data.corpus.iter().map(crate::data::corpus::doc_input).collect();
     let index = encode_corpus(embedder, &ids, &texts, batch, &format!("corpus ({split} eval)"))?;
-    let s = dense_eval_on(embedder, &index, &data, data_dir, split, batch)?;
-    Ok((s, start.elapsed().as_secs_f64()))
+    let e = dense_eval_on(embedder, &index, &data, data_dir, split, batch)?;
+    Ok(DenseEval { seconds: start.elapsed().as_secs_f64(), ..e })
 }
 
 /// Every passage cut at the model's passage window (one vector each).
@@ -61,7 +70,8 @@ pub fn encode_corpus(embedder: &Embedder, ids: &[String], texts: &[String], batc
 }
 
 /// [`dense_eval`] over a corpus already encoded by the same model.
-pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirData, data_dir: &Path, split: &str, batch: usize) -> Result<Scores> {
+pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirData, data_dir: &Path, split: &str, batch: usize) -> Result<DenseEval> {
+    let start = Instant::now();
     let qrels: Qrels = beir::load_qrels(data_dir, split)?;
     let ids = index.ids();
     let qids: Vec<&String> = qrels.keys().collect();
@@ -75,7 +85,8 @@ pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirDa
         let hits = index.search(v, 100)?;
         run.insert((*q).clone(), hits.iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect());
     }
-    Ok(metrics::evaluate(&qrels, &run).0)
+    let scores = metrics::evaluate(&qrels, &run).0;
+    Ok(DenseEval { scores, run, seconds: start.elapsed().as_secs_f64() })
 }
 
 

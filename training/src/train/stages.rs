@@ -456,14 +456,44 @@ fn interaction_loss(ctx: &Context, t: &Teacher, batch: &[Example], q: &model::En
     Ok((total / counted.max(1) as f64)?)
 }
 
+/// A finished CE to go on training: its folder and how many batches it saw
+/// (the last step in its metrics.jsonl), so the data stream continues
+/// instead of repeating the batches it was trained on.
+pub struct CeStart {
+    pub dir: PathBuf,
+    pub batches: u64,
+}
+
+impl CeStart {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let metrics = dir.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&metrics).with_context(|| format!("cannot read {} (is {} a finished CE stage?)", metrics.display(), dir.display()))?;
+        let last = text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["step"].as_u64()).max();
+        let Some(batches) = last else { bail!("{} names no step: not a CE stage's metrics", metrics.display()) };
+        if !fit::model_path(dir).exists() {
+            bail!("{} has no model.safetensors: that CE stage has not finished", dir.display());
+        }
+        Ok(Self { dir: dir.to_path_buf(), batches })
+    }
+}
+
 /// Trains the cross-encoder on each query's own list (positive + hard negatives).
-pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, stop_after: Option<u64>) -> Result<(Params, u64)> {
+pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, stop_after: Option<u64>, start: Option<&CeStart>) -> Result<(Params, u64)> {
     let mut params = ctx.init_params(CE, 0)?;
     let ce = CrossEncoder::new(&ctx.init_cfg, &mut params, ctx.recipe.seed, &ctx.device)?;
-    let opts = ctx.fit_options("ce", dir, stage, resume, stop_after);
+    if let Some(s) = start {
+        ctx.load_stage(&s.dir, &params)?;
+        eprintln!("ce: starting from {} (after its {} batches)", s.dir.display(), s.batches);
+    }
+    let offset = start.map_or(0, |s| s.batches);
+    let mut opts = ctx.fit_options("ce", dir, stage, resume, stop_after);
+    if offset > 0 {
+        // A continuation's checkpoints resume only as a continuation of the same start.
+        opts.recipe_digest = format!("{}+after{offset}", opts.recipe_digest);
+    }
     let (seed, size, n_neg, tau) = (ctx.recipe.seed, stage.batch, ctx.recipe.negatives(stage), ctx.recipe.loss.tau_ce);
     let steps = fit::fit(&params, &opts, |index| {
-        let batch = ctx.data.batch(seed, index, size, n_neg);
+        let batch = ctx.data.batch(seed, offset + index, size, n_neg);
         let per = 1 + n_neg;
         let (s, _) = ce.score(&params, &ctx.pair_batch(&batch)?, false)?;
         let s = s.reshape((batch.len(), per))?;
