@@ -399,6 +399,9 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     // Finished rows are cached: a second run trains nothing.
     let again = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1"]);
     assert!(!again.contains("windows in"), "{again}");
+    // A row asked for alone is still compared with its peer from an earlier command.
+    let alone = ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade", "--small-layers", "1"]);
+    assert!(alone.contains("] vs de |"), "{alone}");
 
     // The probe reranks the same BM25 candidates with every scorer, the
     // 1-layer row included: R@20 (all 8 candidates) is the same for all.

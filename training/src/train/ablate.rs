@@ -265,16 +265,17 @@ fn peer(row: &Row) -> Option<&'static str> {
     (row.slug != de).then_some(de)
 }
 
-/// Per-query figures of each row that has a run file (rows cached before
+/// Per-query figures of each of `slugs` that has a run file in the run
+/// folder (a peer finished by an earlier command counts; rows cached before
 /// run files were kept have none).
-fn per_query(ctx: &Context, rows: &[RowResult]) -> Result<HashMap<String, BTreeMap<String, Scores>>> {
+fn per_query<'a>(ctx: &Context, slugs: impl Iterator<Item = &'a str>) -> Result<HashMap<String, BTreeMap<String, Scores>>> {
     let qrels = crate::data::beir::load_qrels(&ctx.data_dir, &ctx.recipe.eval.split)?;
     let mut out = HashMap::new();
-    for r in rows {
-        let path = run_file(ctx, &r.slug);
+    for slug in slugs {
+        let path = run_file(ctx, slug);
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         let run = metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        out.insert(r.slug.clone(), metrics::evaluate(&qrels, &run).1);
+        out.insert(slug.to_string(), metrics::evaluate(&qrels, &run).1);
     }
     Ok(out)
 }
@@ -301,7 +302,8 @@ fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64
         if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
         r.eval.split, r.export.max_passage_len, metrics::RANDOMIZATION_ROUNDS,
     );
-    let pq = per_query(ctx, rows).unwrap_or_else(|e| {
+    let peers = rows.iter().filter_map(|x| all.iter().find(|row| row.slug == x.slug).and_then(peer));
+    let pq = per_query(ctx, rows.iter().map(|x| x.slug.as_str()).chain(peers)).unwrap_or_else(|e| {
         eprintln!("ablate: no per-query comparisons: {e:#}");
         HashMap::new()
     });
