@@ -175,7 +175,7 @@ fn sign_flip_p(d: &[f64], rounds: usize, seed: u64) -> f64 {
     for _ in 0..rounds {
         let mut sum = 0.0;
         for chunk in d.chunks(64) {
-            let bits = splitmix64(&mut state);
+            let bits = crate::rng::splitmix64(&mut state);
             sum += chunk.iter().enumerate().map(|(i, x)| if bits >> i & 1 == 1 { *x } else { -*x }).sum::<f64>();
         }
         if sum.abs() >= observed - tol {
@@ -183,12 +183,4 @@ fn sign_flip_p(d: &[f64], rounds: usize, seed: u64) -> f64 {
         }
     }
     (hits + 1) as f64 / (rounds + 1) as f64
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

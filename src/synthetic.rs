@@ -74,15 +74,11 @@ pub fn tiny_tokenizer_json() -> String {
     .to_string()
 }
 
-/// SplitMix64: tiny, portable, and the same stream on every target.
+/// Uniform in [-1, 1) from SplitMix64.
 struct Rng(u64);
 impl Rng {
     fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        let z = crate::rng::splitmix64(&mut self.0);
         (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 }
