@@ -136,6 +136,12 @@ impl Paired {
     pub fn ci95(&self) -> (f64, f64) {
         (self.mean_diff - 1.96 * self.std_err, self.mean_diff + 1.96 * self.std_err)
     }
+
+    /// `+0.2 [-0.5, +0.9]`: the difference and its interval in points (x 100).
+    pub fn in_points(&self) -> String {
+        let (lo, hi) = self.ci95();
+        format!("{:+.1} [{:+.1}, {:+.1}]", 100.0 * self.mean_diff, 100.0 * lo, 100.0 * hi)
+    }
 }
 
 /// Sign-flip rounds of [`paired`]'s randomization test: the p-value's own

@@ -201,13 +201,18 @@ pub fn table(rows: &[(String, Scores)]) -> String {
     t
 }
 
+/// A TREC run file; errors name the file (and the line).
+pub fn read_run(path: &Path) -> Result<Run> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run {}", path.display()))?;
+    metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// `ernie-search compare`: TREC runs of the same qrels, each against a
 /// baseline run query by query (paired randomization test), as a markdown
 /// table: is a difference more than the queries' noise?
 pub fn compare(qrels: &Qrels, baseline: &Path, runs: &[PathBuf], seed: u64) -> Result<String> {
     let per_query = |path: &Path| -> Result<(Scores, BTreeMap<String, Scores>)> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run {}", path.display()))?;
-        let run = metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let run = read_run(path)?;
         // Queries missing from a run score 0 and unjudged ones are skipped (trec_eval's rules); none in common is a mistake.
         if !run.keys().any(|q| qrels.contains_key(q)) {
             bail!("{}: none of its queries is in the qrels: is it a run of another split?", path.display());
@@ -228,8 +233,7 @@ pub fn compare(qrels: &Qrels, baseline: &Path, runs: &[PathBuf], seed: u64) -> R
         let (mean, this) = per_query(path)?;
         let cell = |metric: fn(&Scores) -> f64| -> Result<String> {
             let p = metrics::paired(&base, &this, metric, metrics::RANDOMIZATION_ROUNDS, seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let (lo, hi) = p.ci95();
-            Ok(format!("{:+.1} [{:+.1}, {:+.1}] | {:.3}", 100.0 * p.mean_diff, 100.0 * lo, 100.0 * hi, p.p))
+            Ok(format!("{} | {:.3}", p.in_points(), p.p))
         };
         t += &format!("| {} | {:.3} | {:.3} | {:.3} | {} | {} |\n", path.display(), mean.mrr_10, mean.recall_20, mean.ndcg_10, cell(|s| s.mrr_10)?, cell(|s| s.ndcg_10)?);
     }

@@ -273,8 +273,10 @@ fn per_query<'a>(ctx: &Context, slugs: impl Iterator<Item = &'a str>) -> Result<
     let mut out = HashMap::new();
     for slug in slugs {
         let path = run_file(ctx, slug);
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let run = metrics::parse_trec_run(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if !path.exists() {
+            continue;
+        }
+        let run = crate::eval::read_run(&path)?;
         out.insert(slug.to_string(), metrics::evaluate(&qrels, &run).1);
     }
     Ok(out)
@@ -283,8 +285,7 @@ fn per_query<'a>(ctx: &Context, slugs: impl Iterator<Item = &'a str>) -> Result<
 /// The table's comparison cells: `+0.2 [-0.5, +0.9] vs de` (MRR@10 points) and the p-value.
 fn comparison_cells(p: Option<(Paired, &str)>) -> (String, String) {
     let Some((p, against)) = p else { return ("".into(), "".into()) };
-    let (lo, hi) = p.ci95();
-    (format!("{:+.1} [{:+.1}, {:+.1}] vs {against}", 100.0 * p.mean_diff, 100.0 * lo, 100.0 * hi), format!("{:.3}", p.p))
+    (format!("{} vs {against}", p.in_points()), format!("{:.3}", p.p))
 }
 
 fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
