@@ -218,6 +218,7 @@ impl Retriever {
     /// The dense side on the GPU (the index's copy there, else the CPU scan
     /// of a GPU-embedded query): the top `k` when `hits_only`, else every score.
     async fn scan_async(&self, q: &[f32], k: usize, hits_only: bool) -> Result<Dense> {
+        crate::index::check_query_vector(q)?;
         #[cfg(feature = "gpu")]
         if let Some(gi) = self.gpu_index().await {
             let r = match hits_only {

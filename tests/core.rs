@@ -194,8 +194,8 @@ fn damaged_index_files_are_refused() {
     let err = index_file::from_bytes(b"GGUF....").unwrap_err().to_string();
     assert!(err.contains("not an ernie-search index"), "{err}");
     let mut newer = bytes.clone();
-    newer[8] = 3;
-    assert!(matches!(index_file::from_bytes(&newer).unwrap_err(), Error::Version { found: 3, .. }));
+    newer[8] = 4;
+    assert!(matches!(index_file::from_bytes(&newer).unwrap_err(), Error::Version { found: 4, .. }));
 }
 
 #[test]

@@ -10,14 +10,17 @@
 //!     24    8  passages (u64)
 //!     32   32  model fingerprint (sha256)
 //!     64    8  body length in bytes (u64)
-//!     72    4  CRC-32 of the body
+//!     72    4  CRC-32 of bytes 0..72 and the body (version 3; of the
+//!              body alone in versions 1 and 2)
 //!     76    4  reserved (0)
 //!     80       body: windows per passage (LEB128 each, version 2 only),
 //!              vectors (rows*dim, little-endian; rows = the sum of the
 //!              windows), int8 scales (rows f32, int8 only), then each
 //!              passage id as u32 length + UTF-8
 //! ```
-//! Version 1 (one vector per passage, no window counts) is still read.
+//! Versions 1 (one vector per passage, no window counts) and 2 (a CRC that
+//! leaves the header out) are still read. Every vector value and scale must be
+//! finite: a NaN would rank passages at random.
 
 use half::f16;
 
@@ -27,7 +30,7 @@ use crate::index::FlatIndex;
 use crate::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"ERNIEIDX";
-pub const INDEX_FORMAT_VERSION: u32 = 2;
+pub const INDEX_FORMAT_VERSION: u32 = 3;
 const HEADER: usize = 80;
 const WHAT: &str = "index file";
 
@@ -56,7 +59,7 @@ pub fn to_bytes(index: &FlatIndex) -> Result<Vec<u8>> {
     out.extend_from_slice(&(index.ids.len() as u64).to_le_bytes());
     out.extend_from_slice(&fp);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&checksum(&out, &body).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&body);
     Ok(out)
@@ -89,7 +92,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
             format!("truncated or padded: the header announces {body_len} body bytes, the file holds {}", body.len()),
         ));
     }
-    let computed = crc32fast::hash(body);
+    let computed = if version >= 3 { checksum(&bytes[..72], body) } else { crc32fast::hash(body) };
     if computed != stored {
         return Err(Error::Checksum { what: WHAT, stored, computed });
     }
@@ -111,19 +114,22 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
         }
         w
     };
-    let rows = windows.iter().map(|&w| w as usize).sum::<usize>();
-    let values = rows.checked_mul(dim).ok_or_else(|| Error::format(WHAT, "count * dimension overflows"))?;
-    let elem = match dtype {
+    // In u64, checked: on wasm32 a crafted count could wrap a 32-bit usize.
+    let rows = windows.iter().map(|&w| w as u64).sum::<u64>();
+    let elem: u64 = match dtype {
         VectorDType::F32 => 4,
         VectorDType::F16 => 2,
         VectorDType::Int8 => 1,
     };
-    let scale_bytes = if dtype == VectorDType::Int8 { rows * 4 } else { 0 };
-    let vec_bytes = values
-        .checked_mul(elem)
-        .and_then(|v| v.checked_add(scale_bytes))
-        .filter(|v| *v <= body.len())
-        .ok_or_else(|| Error::format(WHAT, format!("{rows} vectors of {dim} {} do not fit in the body", dtype.as_str())))?;
+    let scale_bytes = if dtype == VectorDType::Int8 { 4 } else { 0 };
+    let too_big = || Error::format(WHAT, format!("{rows} vectors of {dim} {} do not fit in the body", dtype.as_str()));
+    let vec_bytes = rows
+        .checked_mul(dim as u64)
+        .and_then(|v| v.checked_mul(elem))
+        .and_then(|v| v.checked_add(rows.checked_mul(scale_bytes)?))
+        .filter(|v| *v <= body.len() as u64)
+        .ok_or_else(too_big)? as usize;
+    let values = rows as usize * dim;
     let (vecs, mut rest) = body.split_at(vec_bytes);
     let store = match dtype {
         VectorDType::F32 => Store::F32(vecs.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
@@ -136,6 +142,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
             }
         }
     };
+    if !store.all_finite() {
+        return Err(Error::format(WHAT, "a vector value or scale is not a finite number (NaN or infinity)"));
+    }
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         if rest.len() < 4 {
@@ -153,6 +162,14 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
         return Err(Error::format(WHAT, format!("{} unexpected bytes after the last passage id", rest.len())));
     }
     Ok(FlatIndex { dim, ids, windows, store, fingerprint })
+}
+
+/// CRC-32 over the header's first 72 bytes and the body.
+fn checksum(header: &[u8], body: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header[..72]);
+    crc.update(body);
+    crc.finalize()
 }
 
 fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {

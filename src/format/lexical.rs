@@ -83,10 +83,14 @@ fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<(
     if stored != computed {
         return Err(Error::Checksum { what, stored, computed });
     }
+    let n_blocks = u32_at(12);
+    if n_blocks == 0 || n_blocks as usize > super::shard::MAX_LEXICAL_BLOCKS {
+        return Err(Error::format(what, format!("{n_blocks} blocks (1 to {} allowed)", super::shard::MAX_LEXICAL_BLOCKS)));
+    }
     let mut corpus = [0u8; 32];
     corpus.copy_from_slice(&bytes[32..64]);
     let params = Bm25Params { k1: f32::from_bits(u32_at(64)), b: f32::from_bits(u32_at(68)) };
-    Ok((Frame { n_blocks: u32_at(12), number: u32_at(16), passages: u64_at(24), corpus, params }, body))
+    Ok((Frame { n_blocks, number: u32_at(16), passages: u64_at(24), corpus, params }, body))
 }
 
 pub fn meta_to_bytes(m: &LexicalMeta) -> Vec<u8> {
@@ -141,7 +145,8 @@ pub fn block_from_bytes(bytes: &[u8]) -> Result<(u32, [u8; 32], TermBlock)> {
         return Err(Error::format(WHAT, format!("block {} of {}", f.number, f.n_blocks)));
     }
     let n_terms = get(&mut body, WHAT)? as usize;
-    let mut block = TermBlock::with_capacity(n_terms.min(body.len()));
+    // Each term takes at least 3 bytes: no capacity beyond what the body can hold.
+    let mut block = TermBlock::with_capacity(n_terms.min(body.len() / 3));
     for _ in 0..n_terms {
         let len = get(&mut body, WHAT)? as usize;
         let term = body.get(..len).ok_or_else(|| Error::format(WHAT, "a term is cut off"))?;

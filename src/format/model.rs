@@ -145,14 +145,24 @@ pub fn write_model(
 /// sha256 over the spec and the tensors (sorted by name): two files with the
 /// same weights and settings share a fingerprint, whatever their provenance.
 fn fingerprint(spec: &ModelSpec, tensors: &[(String, QTensor)]) -> Result<String> {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(spec)?);
     let mut sorted: Vec<&(String, QTensor)> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in sorted {
+    let data = sorted.iter().map(|(_, t)| t.data()).collect::<candle_core::Result<Vec<_>>>()?;
+    let parts = sorted.iter().zip(&data).map(|((name, t), d)| (name.as_str(), t.dtype(), t.shape().dims(), d.as_ref()));
+    fingerprint_of(spec, parts)
+}
+
+/// The one hash the writer records and the reader recomputes.
+fn fingerprint_of<'a>(
+    spec: &ModelSpec,
+    sorted: impl Iterator<Item = (&'a str, GgmlDType, &'a [usize], &'a [u8])>,
+) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(spec)?);
+    for (name, dtype, dims, data) in sorted {
         h.update(name.as_bytes());
-        h.update(format!("{:?}{:?}", t.dtype(), t.shape().dims()).as_bytes());
-        h.update(&t.data()?);
+        h.update(format!("{dtype:?}{dims:?}").as_bytes());
+        h.update(data);
     }
     Ok(hex(&h.finalize()))
 }
@@ -161,66 +171,111 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads the card only (no tensor data is touched beyond the bounds check).
+/// Reads the card only: the layout of the tensors is checked, their bytes
+/// are not hashed.
 pub fn read_card(bytes: &[u8]) -> Result<ModelCard> {
-    let (content, _) = parse(bytes)?;
-    card_from(&content)
+    let content = parse(bytes)?;
+    let card = card_from(&content)?;
+    tensor_spans(&content, &card.spec, bytes.len())?;
+    Ok(card)
 }
 
-/// Reads a whole model file from memory.
+/// Reads a whole model file from memory. Nothing is allocated before the
+/// tensors are known to be the config's own, to fit the file without
+/// overlapping, and to hash to the recorded fingerprint (so a flipped byte
+/// or an edited setting is refused, not run).
 pub fn read_model(bytes: &[u8]) -> Result<ModelFile> {
-    let (content, mut cursor) = parse(bytes)?;
+    let content = parse(bytes)?;
     let card = card_from(&content)?;
-    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
-    for name in content.tensor_infos.keys() {
-        let t = content
-            .tensor(&mut cursor, name, &Device::Cpu)
-            .map_err(|e| Error::format(WHAT, format!("tensor {name}: {e}")))?;
-        tensors.insert(name.clone(), t);
+    let mut spans = tensor_spans(&content, &card.spec, bytes.len())?;
+    spans.sort_by(|a, b| a.name.cmp(b.name));
+    let parts = spans.iter().map(|s| (s.name, s.dtype, s.dims.as_slice(), &bytes[s.start..s.end]));
+    let computed = fingerprint_of(&card.spec, parts)?;
+    if computed != card.fingerprint {
+        return Err(Error::format(
+            WHAT,
+            format!(
+                "fingerprint mismatch: the file records {} but its weights and settings hash to {computed}; the file is damaged or was edited",
+                card.fingerprint
+            ),
+        ));
+    }
+    let mut tensors = HashMap::with_capacity(spans.len());
+    for s in spans {
+        let t = gguf_file::TensorInfo { ggml_dtype: s.dtype, shape: s.dims.clone().into(), offset: 0 };
+        let t = t
+            .read(&mut Cursor::new(&bytes[s.start..s.end]), 0, &Device::Cpu)
+            .map_err(|e| Error::format(WHAT, format!("tensor {}: {e}", s.name)))?;
+        tensors.insert(s.name.to_string(), t);
     }
     Ok(ModelFile { card, tensors })
 }
 
-fn parse(bytes: &[u8]) -> Result<(gguf_file::Content, Cursor<&[u8]>)> {
+fn parse(bytes: &[u8]) -> Result<gguf_file::Content> {
     if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
         let head: Vec<u8> = bytes.iter().take(8).copied().collect();
         return Err(Error::format(WHAT, format!("not a GGUF file (it starts with {head:02x?}); expected an ernie-search model written by `ernie-search convert`")));
     }
-    let mut cursor = Cursor::new(bytes);
-    let content = gguf_file::Content::read(&mut cursor)
+    let content = gguf_file::Content::read(&mut Cursor::new(bytes))
         .map_err(|e| Error::format(WHAT, format!("unreadable GGUF header: {e}")))?;
     match content.metadata.get("ernie.format_version") {
-        Some(Value::U32(MODEL_FORMAT_VERSION)) => {}
-        Some(Value::U32(v)) => return Err(Error::Version { what: WHAT, found: *v, supported: MODEL_FORMAT_VERSION }),
-        _ => {
-            return Err(Error::format(
-                WHAT,
-                "a GGUF file, but not an ernie-search model (no ernie.format_version key); convert the checkpoint with `ernie-search convert`",
-            ))
-        }
+        Some(Value::U32(MODEL_FORMAT_VERSION)) => Ok(content),
+        Some(Value::U32(v)) => Err(Error::Version { what: WHAT, found: *v, supported: MODEL_FORMAT_VERSION }),
+        _ => Err(Error::format(
+            WHAT,
+            "a GGUF file, but not an ernie-search model (no ernie.format_version key); convert the checkpoint with `ernie-search convert`",
+        )),
     }
-    check_bounds(&content, bytes.len())?;
-    Ok((content, cursor))
 }
 
-/// A truncated file would otherwise fail with a bare "failed to fill buffer".
-fn check_bounds(content: &gguf_file::Content, len: usize) -> Result<()> {
-    // In file order, so the error names the first tensor that is cut off.
-    let mut infos: Vec<_> = content.tensor_infos.iter().collect();
-    infos.sort_by_key(|(_, info)| info.offset);
-    for (name, info) in infos {
-        let elems = info.shape.elem_count();
+/// Where one tensor's bytes are in the file.
+struct Span<'a> {
+    name: &'a str,
+    dtype: GgmlDType,
+    dims: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// Checks the tensor table against the config before anything is read:
+/// exactly the tensors the encoder needs, each of its shape and of a dtype
+/// we write, each inside the file, none overlapping another. All arithmetic
+/// on the file's numbers is checked, so a crafted size cannot wrap.
+fn tensor_spans<'a>(content: &'a gguf_file::Content, spec: &ModelSpec, len: usize) -> Result<Vec<Span<'a>>> {
+    let expected: HashMap<String, Vec<usize>> = spec.bert.tensor_shapes().into_iter().collect();
+    let mut spans = Vec::with_capacity(content.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        let want = expected.get(name).ok_or_else(|| Error::format(WHAT, format!("unexpected tensor {name:?} (not part of a BERT encoder)")))?;
+        let dims = info.shape.dims();
+        if dims != want.as_slice() {
+            return Err(Error::format(WHAT, format!("tensor {name} has shape {dims:?}, the config says {want:?}")));
+        }
+        if !matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::Q8_0 | GgmlDType::Q4_0) {
+            return Err(Error::format(WHAT, format!("tensor {name} has dtype {:?} (f32, f16, q8_0 or q4_0 expected)", info.ggml_dtype)));
+        }
         let block = info.ggml_dtype.block_size();
-        let size = elems / block * info.ggml_dtype.type_size();
-        let end = content.tensor_data_offset + info.offset + size as u64;
-        if end > len as u64 {
-            return Err(Error::format(
-                WHAT,
-                format!("truncated: tensor {name} ends at byte {end} but the file has {len} bytes"),
-            ));
+        let elems = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|e| e % block == 0);
+        let size = elems.and_then(|e| (e / block).checked_mul(info.ggml_dtype.type_size()));
+        let start = content.tensor_data_offset.checked_add(info.offset);
+        let end = start.zip(size).and_then(|(s, n)| s.checked_add(n as u64));
+        match (start, end) {
+            (Some(start), Some(end)) if end <= len as u64 => {
+                spans.push(Span { name, dtype: info.ggml_dtype, dims: dims.to_vec(), start: start as usize, end: end as usize })
+            }
+            _ => {
+                let end = end.map_or("past 2^64".to_string(), |e| e.to_string());
+                return Err(Error::format(WHAT, format!("truncated: tensor {name} ends at byte {end} but the file has {len} bytes")));
+            }
         }
     }
-    Ok(())
+    if let Some(missing) = expected.keys().find(|n| !content.tensor_infos.contains_key(*n)) {
+        return Err(Error::format(WHAT, format!("missing tensor {missing}")));
+    }
+    spans.sort_by_key(|s| s.start);
+    if let Some(w) = spans.windows(2).find(|w| w[1].start < w[0].end) {
+        return Err(Error::format(WHAT, format!("tensors {} and {} share bytes", w[0].name, w[1].name)));
+    }
+    Ok(spans)
 }
 
 fn card_from(content: &gguf_file::Content) -> Result<ModelCard> {

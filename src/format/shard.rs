@@ -13,6 +13,10 @@ use crate::{Error, Result};
 /// version 1 manifests (dense only) are still read.
 pub const MANIFEST_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The largest manifest read: a few KB in practice.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The most BM25 term blocks an index may have (each is one file).
+pub const MAX_LEXICAL_BLOCKS: usize = 1 << 16;
 
 /// One passage as the user sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,9 @@ pub struct Manifest {
     /// what a browser loads, so the folder deploys as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_file: Option<String>,
+    /// The bundled model's size: a reader reads no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_bytes: Option<u64>,
     pub dim: usize,
     /// Passages (results are passages, whatever the windows).
     pub count: usize,
@@ -45,6 +52,9 @@ pub struct Manifest {
     pub index_bytes: u64,
     pub shard_size: usize,
     pub shards: Vec<String>,
+    /// The largest shard's size: a reader reads no more of any shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_shard_bytes: Option<u64>,
     /// How long passages were cut into windows; absent: one vector per passage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<WindowSpec>,
@@ -74,6 +84,11 @@ pub struct LexicalFiles {
     pub blocks: Vec<String>,
     /// Meta and blocks together.
     pub bytes: u64,
+    /// The meta file's size, and the largest block's: a reader reads no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_block_bytes: Option<u64>,
     pub terms: usize,
     pub k1: f32,
     pub b: f32,
@@ -88,20 +103,136 @@ pub struct FusionSetting {
     pub tuned_on: Option<String>,
 }
 
+/// The files of an index folder, each with the one name pattern it may have
+/// (`[dir/]stem.<16 hex>.ext`, see [`content_name`]) and the most bytes a
+/// reader takes when the manifest records no size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Index,
+    Model,
+    LexicalMeta,
+    LexicalBlock,
+    Shard,
+}
+
+impl Part {
+    /// (folder, stem, extension, cap when unrecorded, hard ceiling).
+    const fn layout(self) -> (&'static str, &'static str, &'static str, u64, u64) {
+        const MIB: u64 = 1 << 20;
+        match self {
+            Part::Index => ("", "index", "bin", 0, 4096 * MIB),
+            Part::Model => ("", "model", "gguf", 512 * MIB, 1024 * MIB),
+            Part::LexicalMeta => ("lexical/", "meta", "bin", 256 * MIB, 1024 * MIB),
+            Part::LexicalBlock => ("lexical/", "terms", "bin", 64 * MIB, 256 * MIB),
+            Part::Shard => ("passages/", "shard", "json", 64 * MIB, 256 * MIB),
+        }
+    }
+
+    /// Accepts only this part's own name pattern: relative, inside the
+    /// folder, no `..`, no other folders, no URL.
+    pub fn check_name(self, field: &str, name: &str) -> Result<()> {
+        let (dir, stem, ext, _, _) = self.layout();
+        let hash = name
+            .strip_prefix(dir)
+            .and_then(|n| n.strip_prefix(stem))
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_suffix(ext))
+            .and_then(|n| n.strip_suffix('.'));
+        match hash {
+            Some(h) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(()),
+            _ => {
+                let shown: String = name.chars().take(80).collect();
+                Err(Error::format(
+                    "manifest",
+                    format!("{field} {shown:?} is not a name inside the index folder (expected {dir}{stem}.<16 hex>.{ext})"),
+                ))
+            }
+        }
+    }
+
+    /// The most bytes read of this part when a manifest records no size.
+    pub fn default_cap(self) -> u64 {
+        self.layout().3
+    }
+
+    fn check_size(self, field: &str, bytes: u64) -> Result<()> {
+        let ceiling = self.layout().4;
+        if bytes > ceiling {
+            return Err(Error::format("manifest", format!("{field} = {bytes} is over the {ceiling}-byte limit")));
+        }
+        Ok(())
+    }
+}
+
 impl Manifest {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| Error::format("manifest", format!("not JSON: {e}")))?;
         match v.get("format_version").and_then(|x| x.as_u64()) {
             Some(x) if (1..=MANIFEST_VERSION as u64).contains(&x) => {}
-            Some(x) => return Err(Error::Version { what: "manifest", found: x as u32, supported: MANIFEST_VERSION }),
+            Some(x) => {
+                let found = u32::try_from(x).unwrap_or(u32::MAX);
+                return Err(Error::Version { what: "manifest", found, supported: MANIFEST_VERSION });
+            }
             None => return Err(Error::format("manifest", "no format_version: not an ernie-search manifest")),
         }
         let m: Manifest = serde_json::from_value(v).map_err(|e| Error::format("manifest", e.to_string()))?;
-        if m.shard_size == 0 || m.shards.len() != m.count.div_ceil(m.shard_size) {
-            return Err(Error::format("manifest", format!("{} shards cannot hold {} passages of {} per shard", m.shards.len(), m.count, m.shard_size)));
-        }
+        m.check()?;
         Ok(m)
+    }
+
+    /// Every name is one of the folder's own, every size within its limit,
+    /// the counts consistent: what a reader then opens stays inside the folder.
+    fn check(&self) -> Result<()> {
+        if self.shard_size == 0 || self.shards.len() != self.count.div_ceil(self.shard_size) {
+            return Err(Error::format("manifest", format!("{} shards cannot hold {} passages of {} per shard", self.shards.len(), self.count, self.shard_size)));
+        }
+        if self.dim == 0 {
+            return Err(Error::format("manifest", "dim is 0"));
+        }
+        Part::Index.check_name("index_file", &self.index_file)?;
+        Part::Index.check_size("index_bytes", self.index_bytes)?;
+        if let Some(f) = &self.model_file {
+            Part::Model.check_name("model_file", f)?;
+        }
+        if let Some(b) = self.model_bytes {
+            Part::Model.check_size("model_bytes", b)?;
+        }
+        for (i, s) in self.shards.iter().enumerate() {
+            Part::Shard.check_name(&format!("shards[{i}]"), s)?;
+        }
+        if let Some(b) = self.max_shard_bytes {
+            Part::Shard.check_size("max_shard_bytes", b)?;
+        }
+        if let Some(l) = &self.lexical {
+            Part::LexicalMeta.check_name("lexical.meta", &l.meta)?;
+            if l.blocks.is_empty() || l.blocks.len() > MAX_LEXICAL_BLOCKS {
+                return Err(Error::format("manifest", format!("{} lexical blocks (1 to {MAX_LEXICAL_BLOCKS} allowed)", l.blocks.len())));
+            }
+            for (i, b) in l.blocks.iter().enumerate() {
+                Part::LexicalBlock.check_name(&format!("lexical.blocks[{i}]"), b)?;
+            }
+            if let Some(b) = l.meta_bytes {
+                Part::LexicalMeta.check_size("lexical.meta_bytes", b)?;
+            }
+            if let Some(b) = l.max_block_bytes {
+                Part::LexicalBlock.check_size("lexical.max_block_bytes", b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The most bytes a reader takes of `part`: the size this manifest
+    /// records, else the part's default.
+    pub fn cap(&self, part: Part) -> u64 {
+        let recorded = match part {
+            Part::Index => Some(self.index_bytes),
+            Part::Model => self.model_bytes,
+            Part::LexicalMeta => self.lexical.as_ref().and_then(|l| l.meta_bytes),
+            Part::LexicalBlock => self.lexical.as_ref().and_then(|l| l.max_block_bytes),
+            Part::Shard => self.max_shard_bytes,
+        };
+        recorded.unwrap_or(part.layout().3)
     }
 
     /// Which shard holds the passage at `ordinal`, and its position inside it.

@@ -9,14 +9,17 @@
 //! passages/shard.<hash>.json    passage texts, loaded per shown result
 //! ```
 //! Written into a temporary sibling and renamed into place, so a failed build
-//! never destroys the previous index.
+//! never destroys the previous index; an existing folder is replaced only when
+//! it is ours ([`format::files`]). Reading, every name comes from a checked
+//! manifest and every read is capped at the size the manifest records.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::format::shard::{
-    self, FusionSetting, LexicalFiles, Manifest, Passage, WindowSpec, MANIFEST_FILE, MANIFEST_VERSION,
+    self, FusionSetting, LexicalFiles, Manifest, Part, Passage, WindowSpec, MANIFEST_FILE, MANIFEST_VERSION,
+    MAX_MANIFEST_BYTES,
 };
 use crate::lexical::{LexicalIndex, TermBlock};
 use crate::{format, Error, FlatIndex, Result};
@@ -51,54 +54,52 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
             return Err(Error::Invalid("the lexical index was built over other passages".into()));
         }
     }
-    let tmp = format::sibling(dir, "tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
+    let staging = format::Staging::new(dir)?;
+    let tmp = staging.path();
     std::fs::create_dir_all(tmp.join("passages"))?;
-    let result = (|| {
-        let bytes = format::index::to_bytes(index)?;
-        let index_file = shard::content_name("index", &bytes, "bin");
-        std::fs::write(tmp.join(&index_file), &bytes)?;
-        let mut shards = Vec::new();
-        for chunk in parts.passages.chunks(parts.shard_size) {
-            let b = shard::shard_to_bytes(chunk)?;
-            let name = format!("passages/{}", shard::content_name("shard", &b, "json"));
-            std::fs::write(tmp.join(&name), &b)?;
-            shards.push(name);
-        }
-        let lexical = parts.lexical.map(|l| write_lexical(&tmp, l)).transpose()?;
-        let model_file = match parts.model_bytes {
-            Some(b) => {
-                let name = shard::content_name("model", b, "gguf");
-                std::fs::write(tmp.join(&name), b)?;
-                Some(name)
-            }
-            None => None,
-        };
-        let manifest = Manifest {
-            format_version: MANIFEST_VERSION,
-            model_name: parts.model_name.to_string(),
-            model_fingerprint: index.fingerprint().to_string(),
-            model_path: parts.model_path.map(|p| p.display().to_string()),
-            model_file,
-            dim: index.dim(),
-            count: index.len(),
-            dtype: index.dtype(),
-            index_file,
-            index_bytes: bytes.len() as u64,
-            shard_size: parts.shard_size,
-            shards,
-            windows: parts.windows,
-            lexical,
-            fusion: parts.fusion.clone(),
-        };
-        std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
-        format::replace_dir(&tmp, dir)?;
-        Ok(manifest)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    let bytes = format::index::to_bytes(index)?;
+    let index_file = shard::content_name("index", &bytes, "bin");
+    std::fs::write(tmp.join(&index_file), &bytes)?;
+    let mut shards = Vec::new();
+    let mut max_shard_bytes = 0;
+    for chunk in parts.passages.chunks(parts.shard_size) {
+        let b = shard::shard_to_bytes(chunk)?;
+        let name = format!("passages/{}", shard::content_name("shard", &b, "json"));
+        std::fs::write(tmp.join(&name), &b)?;
+        shards.push(name);
+        max_shard_bytes = max_shard_bytes.max(b.len() as u64);
     }
-    result
+    let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
+    let model_file = match parts.model_bytes {
+        Some(b) => {
+            let name = shard::content_name("model", b, "gguf");
+            std::fs::write(tmp.join(&name), b)?;
+            Some(name)
+        }
+        None => None,
+    };
+    let manifest = Manifest {
+        format_version: MANIFEST_VERSION,
+        model_name: parts.model_name.to_string(),
+        model_fingerprint: index.fingerprint().to_string(),
+        model_path: parts.model_path.map(|p| p.display().to_string()),
+        model_file,
+        model_bytes: parts.model_bytes.map(|b| b.len() as u64),
+        dim: index.dim(),
+        count: index.len(),
+        dtype: index.dtype(),
+        index_file,
+        index_bytes: bytes.len() as u64,
+        shard_size: parts.shard_size,
+        shards,
+        max_shard_bytes: Some(max_shard_bytes),
+        windows: parts.windows,
+        lexical,
+        fusion: parts.fusion.clone(),
+    };
+    std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    staging.commit()?;
+    Ok(manifest)
 }
 
 fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
@@ -110,6 +111,7 @@ fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
     let meta_name = format!("lexical/{}", shard::content_name("meta", &meta, "bin"));
     std::fs::write(root.join(&meta_name), &meta)?;
     let mut total = meta.len() as u64;
+    let mut max_block_bytes = 0;
     let mut blocks = Vec::new();
     for b in 0..l.n_blocks() {
         let block = l.block(b).ok_or_else(|| Error::Invalid(format!("lexical block {b} is not loaded")))?;
@@ -117,10 +119,20 @@ fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
         let name = format!("lexical/{}", shard::content_name("terms", &bytes, "bin"));
         std::fs::write(root.join(&name), &bytes)?;
         total += bytes.len() as u64;
+        max_block_bytes = max_block_bytes.max(bytes.len() as u64);
         blocks.push(name);
     }
     let p = l.meta().params;
-    Ok(LexicalFiles { meta: meta_name, blocks, bytes: total, terms: l.term_count(), k1: p.k1, b: p.b })
+    Ok(LexicalFiles {
+        meta_bytes: Some(meta.len() as u64),
+        max_block_bytes: Some(max_block_bytes),
+        meta: meta_name,
+        blocks,
+        bytes: total,
+        terms: l.term_count(),
+        k1: p.k1,
+        b: p.b,
+    })
 }
 
 /// Rewrites only the manifest's fusion setting (after tuning), atomically.
@@ -134,8 +146,9 @@ pub fn set_fusion(root: &Path, fusion: FusionSetting) -> Result<Manifest> {
 
 fn read_manifest(root: &Path) -> Result<Manifest> {
     let mpath = root.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&mpath).map_err(|e| {
-        Error::Io(std::io::Error::new(e.kind(), format!("{}: {e} (is this an index directory?)", mpath.display())))
+    let bytes = format::read_capped(&mpath, MAX_MANIFEST_BYTES, "manifest").map_err(|e| match e {
+        Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), format!("{e} (is this an index directory?)"))),
+        e => e,
     })?;
     Manifest::from_bytes(&bytes)
 }
@@ -159,14 +172,18 @@ pub struct Shards {
 impl IndexDir {
     pub fn open(root: &Path) -> Result<Self> {
         let manifest = read_manifest(root)?;
-        let index = format::index::from_bytes(&std::fs::read(root.join(&manifest.index_file))?)?;
+        let index_bytes = read_part(root, &manifest, Part::Index, &manifest.index_file)?;
+        if index_bytes.len() as u64 != manifest.index_bytes {
+            return Err(Error::format("index directory", format!("{} holds {} bytes, the manifest says {}", manifest.index_file, index_bytes.len(), manifest.index_bytes)));
+        }
+        let index = format::index::from_bytes(&index_bytes)?;
         if index.len() != manifest.count || index.fingerprint() != manifest.model_fingerprint {
             return Err(Error::format("index directory", "the manifest and the index file disagree (count or model)"));
         }
         let lexical = match &manifest.lexical {
             None => None,
             Some(files) => {
-                let meta = format::lexical::meta_from_bytes(&std::fs::read(root.join(&files.meta))?)?;
+                let meta = format::lexical::meta_from_bytes(&read_part(root, &manifest, Part::LexicalMeta, &files.meta)?)?;
                 if meta.n_blocks as usize != files.blocks.len() {
                     return Err(Error::format("index directory", "the manifest and the lexical meta disagree on blocks"));
                 }
@@ -184,7 +201,7 @@ impl IndexDir {
             .blocks
             .get(number as usize)
             .ok_or_else(|| Error::Invalid(format!("lexical block {number} of {}", files.blocks.len())))?;
-        let got = format::lexical::block_from_bytes(&std::fs::read(shards.root.join(name))?)?;
+        let got = format::lexical::block_from_bytes(&read_part(&shards.root, &shards.manifest, Part::LexicalBlock, name)?)?;
         if got.0 != number {
             return Err(Error::format("lexical block file", format!("{name} holds block {} instead of {number}", got.0)));
         }
@@ -203,6 +220,13 @@ impl IndexDir {
     }
 }
 
+/// One file of the folder, by a name the manifest check accepted, capped at
+/// the size the manifest records for its part.
+fn read_part(root: &Path, manifest: &Manifest, part: Part, name: &str) -> Result<Vec<u8>> {
+    part.check_name("file", name)?;
+    format::read_capped(&root.join(name), manifest.cap(part), "index directory")
+}
+
 impl Shards {
     /// The passage at `ordinal`, loading its shard if needed.
     pub fn passage(&self, ordinal: usize) -> Result<Passage> {
@@ -212,8 +236,8 @@ impl Shards {
             .ok_or_else(|| Error::Invalid(format!("passage {ordinal} is out of range")))?;
         let mut cache = self.cache.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(shard) {
-            let path = self.root.join(&self.manifest.shards[shard]);
-            e.insert(shard::shard_from_bytes(&std::fs::read(&path)?)?);
+            let name = &self.manifest.shards[shard];
+            e.insert(shard::shard_from_bytes(&read_part(&self.root, &self.manifest, Part::Shard, name)?)?);
         }
         cache[&shard]
             .get(pos)

@@ -115,6 +115,7 @@ impl FlatIndex {
         if query.len() != self.dim {
             return Err(Error::Invalid(format!("query has {} values, the index {}", query.len(), self.dim)));
         }
+        check_query_vector(query)?;
         self.store.scan(self.dim, query, scores);
         if scores.len() != self.ids.len() {
             // Windows are consecutive rows: keep each passage's best, in place.
@@ -128,6 +129,15 @@ impl FlatIndex {
         }
         Ok(())
     }
+}
+
+/// Refuses a query vector holding NaN or infinity: scores would be NaN and the
+/// ranking random. Only a damaged model produces one.
+pub fn check_query_vector(query: &[f32]) -> Result<()> {
+    if query.iter().all(|x| x.is_finite()) {
+        return Ok(());
+    }
+    Err(Error::Query("the query vector holds NaN or infinity: the model file is damaged (reload it from a good copy)".into()))
 }
 
 /// The best `k` of `(ordinal, score)` pairs, best first; equal scores put the

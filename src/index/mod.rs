@@ -5,5 +5,5 @@ pub mod dir;
 mod flat;
 pub mod quant;
 
-pub use flat::{top_k, FlatIndex, Hit};
+pub use flat::{check_query_vector, top_k, FlatIndex, Hit};
 pub use quant::VectorDType;

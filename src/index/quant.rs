@@ -69,6 +69,15 @@ impl Store {
         }
     }
 
+    /// No NaN or infinity anywhere (a damaged file's vectors rank at random).
+    pub fn all_finite(&self) -> bool {
+        match self {
+            Store::F32(d) => d.iter().all(|x| x.is_finite()),
+            Store::F16(d) => d.iter().all(|x| x.is_finite()),
+            Store::Int8 { scales, .. } => scales.iter().all(|x| x.is_finite()),
+        }
+    }
+
     pub fn push(&mut self, v: &[f32]) {
         match self {
             Store::F32(d) => d.extend_from_slice(v),

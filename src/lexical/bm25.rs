@@ -102,7 +102,7 @@ impl LexicalIndex {
         if ids.len() != texts.len() {
             return Err(Error::Invalid(format!("{} ids for {} texts", ids.len(), texts.len())));
         }
-        let n_blocks = n_blocks.max(1);
+        let n_blocks = n_blocks.clamp(1, crate::format::shard::MAX_LEXICAL_BLOCKS as u32);
         let analyzer = Analyzer::default();
         let mut doc_len = Vec::with_capacity(texts.len());
         let mut all: BTreeMap<String, Postings> = BTreeMap::new();
@@ -132,7 +132,7 @@ impl LexicalIndex {
     /// The same index with its terms spread over `n_blocks` blocks. Every
     /// block must be loaded.
     pub fn split(self, n_blocks: u32) -> Result<Self> {
-        let n_blocks = n_blocks.max(1);
+        let n_blocks = n_blocks.clamp(1, crate::format::shard::MAX_LEXICAL_BLOCKS as u32);
         let mut blocks: Vec<TermBlock> = vec![HashMap::new(); n_blocks as usize];
         for (i, b) in self.blocks.into_iter().enumerate() {
             let b = b.ok_or_else(|| Error::Invalid(format!("lexical block {i} is not loaded; cannot re-split")))?;
@@ -158,6 +158,9 @@ impl LexicalIndex {
         meta.params.check()?;
         if meta.doc_len.is_empty() || meta.n_blocks == 0 {
             return Err(Error::format("lexical index", "no passages or no blocks"));
+        }
+        if meta.n_blocks as usize > crate::format::shard::MAX_LEXICAL_BLOCKS {
+            return Err(Error::format("lexical index", format!("{} blocks is over the limit", meta.n_blocks)));
         }
         let total: u64 = meta.doc_len.iter().map(|&l| l as u64).sum();
         let avg_len = (total as f64 / meta.doc_len.len() as f64).max(1e-9) as f32;

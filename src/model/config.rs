@@ -61,7 +61,59 @@ impl BertConfig {
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
             return bad(format!("unsupported activation {:?}", self.hidden_act));
         }
+        // Limits far above any retrieval student, so that a crafted file
+        // cannot make shape arithmetic overflow or ask for absurd memory.
+        let limits = [
+            ("vocab_size", self.vocab_size, 1 << 20),
+            ("hidden_size", self.hidden_size, 8192),
+            ("num_hidden_layers", self.num_hidden_layers, 128),
+            ("num_attention_heads", self.num_attention_heads, 256),
+            ("intermediate_size", self.intermediate_size, 65536),
+            ("max_position_embeddings", self.max_position_embeddings, 65536),
+            ("type_vocab_size", self.type_vocab_size, 64),
+        ];
+        for (name, value, max) in limits {
+            if value == 0 || value > max {
+                return bad(format!("{name} = {value} is outside 1..={max}"));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return bad(format!("layer_norm_eps = {} is not a positive number", self.layer_norm_eps));
+        }
         Ok(())
+    }
+
+    /// Every tensor the encoder reads, with its shape (`model::encoder` loads
+    /// exactly these names): a model file holds these and nothing else.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let mut out = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![self.vocab_size, h]),
+            ("embeddings.position_embeddings.weight".to_string(), vec![self.max_position_embeddings, h]),
+            ("embeddings.token_type_embeddings.weight".to_string(), vec![self.type_vocab_size, h]),
+        ];
+        let norm = |out: &mut Vec<(String, Vec<usize>)>, p: String| {
+            out.push((format!("{p}.weight"), vec![h]));
+            out.push((format!("{p}.bias"), vec![h]));
+        };
+        norm(&mut out, "embeddings.LayerNorm".into());
+        for l in 0..self.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            for (name, rows, cols) in [
+                ("attention.self.query", h, h),
+                ("attention.self.key", h, h),
+                ("attention.self.value", h, h),
+                ("attention.output.dense", h, h),
+                ("intermediate.dense", i, h),
+                ("output.dense", h, i),
+            ] {
+                out.push((format!("{p}.{name}.weight"), vec![rows, cols]));
+                out.push((format!("{p}.{name}.bias"), vec![rows]));
+            }
+            norm(&mut out, format!("{p}.attention.output.LayerNorm"));
+            norm(&mut out, format!("{p}.output.LayerNorm"));
+        }
+        out
     }
 }
 

@@ -130,7 +130,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<ModelSpec> {
     });
     let mut provenance = serde_json::json!({
         "method": "converted checkpoint (no distillation)",
-        "source": opts.checkpoint.display().to_string(),
+        // The checkpoint's folder name only: the file is published to every
+        // visitor of a site, and the full path would carry the builder's home.
+        "source": opts.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()),
         "layers": spec.bert.num_hidden_layers,
         "weights": opts.weights.as_str(),
         "tool": concat!("ernie-search ", env!("CARGO_PKG_VERSION")),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use ernie_search::format::Staging;
 use sha2::{Digest, Sha256};
 
 use crate::data::bigbench::{self, Source};
@@ -184,31 +185,12 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A temporary sibling of a destination folder, filled and then renamed into
-/// place by [`commit`]; dropped uncommitted (an error, a panic), it is removed,
-/// so a failed fetch leaves nothing half-written behind.
-struct Staging(PathBuf);
-
-impl std::ops::Deref for Staging {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A folder staged beside `dest` (the library's [`Staging`]: removed if
+/// dropped uncommitted, swapped in whole by [`commit`]).
 fn staging(dest: &Path) -> Result<Staging> {
-    let tmp = ernie_search::format::sibling(dest, "partial");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    Ok(Staging(tmp))
+    Staging::new(dest).with_context(|| format!("cannot stage {}", dest.display()))
 }
 
 fn commit(tmp: Staging, dest: &Path) -> Result<()> {
-    ernie_search::format::replace_dir(&tmp, dest).with_context(|| format!("cannot move {} into place", dest.display()))
+    tmp.commit().with_context(|| format!("cannot move {} into place", dest.display()))
 }

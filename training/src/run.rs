@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ernie_search::format;
-use ernie_search::format::shard::{FusionSetting, Manifest, Passage, WindowSpec};
+use ernie_search::format::shard::{FusionSetting, Manifest, Part, Passage, WindowSpec};
 use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shards};
 use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
@@ -190,13 +190,19 @@ fn stage_args(f: &StageFlags) -> commands::StageArgs {
     }
 }
 
+/// A model file, capped at the largest model an index may bundle.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    let cap = Part::Model.default_cap();
+    format::read_capped(path, cap, "model file").with_context(|| format!("cannot read model {}", path.display()))
+}
+
 fn load_model(path: &Path) -> Result<Embedder> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let bytes = read_model_file(path)?;
     Embedder::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
 }
 
 fn print_card(path: &Path, json: bool) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    let bytes = read_model_file(path)?;
     let card = format::model::read_card(&bytes).with_context(|| format!("{}", path.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&card)?);
@@ -264,8 +270,18 @@ fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &In
             bail!("{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR", assets.display());
         }
     }
+    check_out_name(out_name)?;
     let out = public.join(out_name);
     let (passages, stats) = crate::site::read_site(public, &out)?;
+    if !stats.links_skipped.is_empty() {
+        let shown: Vec<String> = stats.links_skipped.iter().take(5).map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "warning: {} symbolic link(s) not followed (a link could publish a folder outside the site, or loop): {}{}",
+            stats.links_skipped.len(),
+            shown.join(", "),
+            if stats.links_skipped.len() > 5 { ", ..." } else { "" }
+        );
+    }
     println!(
         "{}: {} pages ({} without content{}), {} passages",
         public.display(), stats.pages, stats.empty_pages,
@@ -295,8 +311,18 @@ fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &In
     Ok(())
 }
 
+/// `--out-name` is one plain folder name inside the site: never empty, `.`,
+/// `..`, absolute or nested, so the index cannot replace the site or escape it.
+fn check_out_name(name: &str) -> Result<()> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(std::path::Component::Normal(_)), None) if !name.contains(['/', '\\']) => Ok(()),
+        _ => bail!("--out-name {name:?} must be one plain folder name inside the site (such as _ernie), not empty, `.`, `..` or a path"),
+    }
+}
+
 fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptions) -> Result<Manifest> {
-    let model_bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
+    let model_bytes = read_model_file(model)?;
     let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
     let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
     let texts: Vec<String> = passages.iter().map(passage_input).collect();

@@ -33,6 +33,9 @@ pub struct SiteStats {
     pub empty_pages: usize,
     /// Pages whose bytes were not all UTF-8.
     pub lossy_pages: usize,
+    /// Symbolic links skipped: never followed, so a link cannot publish a
+    /// folder outside the site or loop.
+    pub links_skipped: Vec<PathBuf>,
 }
 
 /// Every HTML page under `root` (but `skip_dir`), as passages in path order.
@@ -41,9 +44,9 @@ pub fn read_site(root: &Path, skip_dir: &Path) -> Result<(Vec<Passage>, SiteStat
         bail!("{} is not a folder (pass the built site's output folder, e.g. public/)", root.display());
     }
     let mut files = Vec::new();
-    collect_html(root, skip_dir, &mut files)?;
-    files.sort();
     let mut stats = SiteStats::default();
+    collect_html(root, skip_dir, &mut files, &mut stats.links_skipped)?;
+    files.sort();
     let mut passages = Vec::new();
     for file in &files {
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -67,16 +70,21 @@ pub fn read_site(root: &Path, skip_dir: &Path) -> Result<(Vec<Passage>, SiteStat
     Ok((passages, stats))
 }
 
-fn collect_html(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+fn collect_html(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>, links: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
+        let entry = entry?;
+        let path = entry.path();
         let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden || path == skip {
             continue;
         }
-        if path.is_dir() {
-            collect_html(&path, skip, out)?;
-        } else if path.extension().is_some_and(|e| e == "html" || e == "htm") {
+        // The entry's own type: a link is not followed, whatever it points to.
+        let kind = entry.file_type().with_context(|| format!("cannot stat {}", path.display()))?;
+        if kind.is_symlink() {
+            links.push(path);
+        } else if kind.is_dir() {
+            collect_html(&path, skip, out, links)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "html" || e == "htm") {
             out.push(path);
         }
     }

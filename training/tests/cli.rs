@@ -306,6 +306,61 @@ fn index_site_writes_a_deployable_folder() {
 }
 
 #[test]
+fn careless_flags_and_hostile_sites_lose_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    // The provenance every visitor downloads names no path of this machine.
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&model), "--json"])).unwrap();
+    assert_eq!(info["provenance"]["source"], "ck", "{info}");
+    assert!(!info["provenance"].to_string().contains(s(tmp.path())), "{info}");
+
+    // `index --out` into a folder of the user's own: refused, nothing deleted.
+    let c = corpus(tmp.path(), 10);
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "years of work").unwrap();
+    let err = fails(&["index", s(&c), "--model", s(&model), "--out", s(&mine)]);
+    assert!(err.contains("not written by ernie-search"), "{err}");
+    assert_eq!(std::fs::read_to_string(mine.join("thesis.tex")).unwrap(), "years of work");
+
+    let site = tmp.path().join("public");
+    std::fs::create_dir_all(site.join("docs")).unwrap();
+    std::fs::write(site.join("index.html"), "<title>Home</title><main><p>river city bridge</p></main>").unwrap();
+    std::fs::write(site.join("docs/a.html"), "<title>A</title><main><p>battle ship ocean</p></main>").unwrap();
+    let outside = tmp.path().join("private");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.html"), "<main><p>bank password</p></main>").unwrap();
+    std::os::unix::fs::symlink(&outside, site.join("docs/private")).unwrap();
+    std::os::unix::fs::symlink("..", site.join("docs/loop")).unwrap();
+    let assets = tmp.path().join("pkg");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
+    std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+    let site_args = |name: &str| {
+        ["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--out-name", name].map(str::to_string)
+    };
+    for name in ["docs", "", ".", "..", "../escape", "/tmp/x", "a/b"] {
+        let args = site_args(name);
+        let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!out.status.success(), "--out-name {name:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--out-name") || err.contains("not written by ernie-search"), "{name:?}: {err}");
+    }
+    assert!(site.join("docs/a.html").is_file() && site.join("index.html").is_file(), "the site is intact");
+    assert!(!tmp.path().join("escape").exists());
+    // Links are not followed: two pages, not the private folder nor the loop's copies.
+    let out = run(&site_args("_ernie").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 pages"), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 symbolic link(s) not followed"), "{err}");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(site.join("_ernie/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["count"], 2, "{m}");
+}
+
+#[test]
 fn compare_tests_runs_against_a_baseline() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/metrics");
     let (qrels, base) = (fixtures.join("qrels.tsv"), fixtures.join("run.trec"));

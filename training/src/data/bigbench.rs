@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use ernie_search::format::Staging;
 use regex::Regex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -32,8 +33,8 @@ pub enum ConvertError {
     UnknownSplit(String),
     #[error("unknown source {0:?} (expected nq or drop)")]
     UnknownSource(String),
-    #[error("output directory {} has no file name", .0.display())]
-    BadOutputDir(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Output { path: PathBuf, source: ernie_search::Error },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
@@ -534,48 +535,12 @@ struct QueryLine<'a> {
 
 /// Writes `corpus.jsonl`, `queries.jsonl` and `qrels/{train,dev,test}.tsv`
 /// into `dir`, replacing it whole: the files go to a sibling temp dir that
-/// is renamed into place once complete, so no reader sees a partial set.
+/// is renamed into place once complete, so no reader sees a partial set. A
+/// `dir` holding anything but our own output is refused, never replaced.
 pub fn write_beir(set: &BeirSet, dir: &Path) -> Result<(), ConvertError> {
-    let tmp = sibling(dir, "tmp")?;
-    remove_dir_if_exists(&tmp)?;
-    if let Err(e) = write_files(set, &tmp) {
-        let _ = fs::remove_dir_all(&tmp); // best effort; the write error matters more
-        return Err(e);
-    }
-    replace_dir(&tmp, dir)
-}
-
-/// `dir` + ".<tag>-<pid>", next to `dir` so that renames stay on one filesystem.
-fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, ConvertError> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| ConvertError::BadOutputDir(dir.to_path_buf()))?;
-    let mut name = name.to_os_string();
-    name.push(format!(".{tag}-{}", std::process::id()));
-    Ok(dir.with_file_name(name))
-}
-
-fn remove_dir_if_exists(path: &Path) -> Result<(), ConvertError> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
-        _ => Ok(()),
-    }
-}
-
-/// Moves the complete `tmp` to `dir`; an old `dir` is set aside first and
-/// removed only after the new one is in place.
-fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ConvertError> {
-    if !dir.exists() {
-        return fs::rename(tmp, dir).map_err(io_err(dir));
-    }
-    let old = sibling(dir, "old")?;
-    remove_dir_if_exists(&old)?;
-    fs::rename(dir, &old).map_err(io_err(dir))?;
-    if let Err(e) = fs::rename(tmp, dir) {
-        let _ = fs::rename(&old, dir); // put the old set back
-        return Err(io_err(dir)(e));
-    }
-    remove_dir_if_exists(&old)
+    let staging = Staging::new(dir).map_err(|e| ConvertError::Output { path: dir.to_path_buf(), source: e })?;
+    write_files(set, staging.path())?;
+    staging.commit().map_err(|e| ConvertError::Output { path: dir.to_path_buf(), source: e })
 }
 
 fn write_files(set: &BeirSet, dir: &Path) -> Result<(), ConvertError> {
