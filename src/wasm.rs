@@ -118,6 +118,21 @@ impl Engine {
         Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::new(embedder, index)?)) })
     }
 
+    /// A model file's card (name, settings, provenance) without loading the
+    /// weights: the layout is checked, the weights are not hashed.
+    #[wasm_bindgen(js_name = modelCard)]
+    pub fn model_card(model: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&format::model::read_card(model)?)
+    }
+
+    /// Checks a model file whole (layout, and the fingerprint recomputed
+    /// over every weight) without loading it; resolves to its card. `load`
+    /// runs the same check.
+    #[wasm_bindgen(js_name = verifyModel)]
+    pub fn verify_model(model: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&format::model::verify_model(model)?)
+    }
+
     /// As `load`, with a backend: "auto" (WebGPU when the browser has an
     /// adapter), "gpu" or "cpu". The model and the index are uploaded to the
     /// GPU here; when that fails the engine runs on the CPU and `backend()`

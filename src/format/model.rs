@@ -187,7 +187,30 @@ pub fn read_card(bytes: &[u8]) -> Result<ModelCard> {
 pub fn read_model(bytes: &[u8]) -> Result<ModelFile> {
     let content = parse(bytes)?;
     let card = card_from(&content)?;
-    let mut spans = tensor_spans(&content, &card.spec, bytes.len())?;
+    let spans = verified_spans(&content, &card, bytes)?;
+    let mut tensors = HashMap::with_capacity(spans.len());
+    for s in spans {
+        let t = gguf_file::TensorInfo { ggml_dtype: s.dtype, shape: s.dims.clone().into(), offset: 0 };
+        let t = t
+            .read(&mut Cursor::new(&bytes[s.start..s.end]), 0, &Device::Cpu)
+            .map_err(|e| Error::format(WHAT, format!("tensor {}: {e}", s.name)))?;
+        tensors.insert(s.name.to_string(), t);
+    }
+    Ok(ModelFile { card, tensors })
+}
+
+/// Checks a whole model file (layout and fingerprint) without loading its
+/// tensors; returns its card. What [`read_model`] checks, minus the copies.
+pub fn verify_model(bytes: &[u8]) -> Result<ModelCard> {
+    let content = parse(bytes)?;
+    let card = card_from(&content)?;
+    verified_spans(&content, &card, bytes)?;
+    Ok(card)
+}
+
+/// The tensor spans, once their bytes and the settings hash to the card's fingerprint.
+fn verified_spans<'a>(content: &'a gguf_file::Content, card: &ModelCard, bytes: &[u8]) -> Result<Vec<Span<'a>>> {
+    let mut spans = tensor_spans(content, &card.spec, bytes.len())?;
     spans.sort_by(|a, b| a.name.cmp(b.name));
     let parts = spans.iter().map(|s| (s.name, s.dtype, s.dims.as_slice(), &bytes[s.start..s.end]));
     let computed = fingerprint_of(&card.spec, parts)?;
@@ -200,15 +223,7 @@ pub fn read_model(bytes: &[u8]) -> Result<ModelFile> {
             ),
         ));
     }
-    let mut tensors = HashMap::with_capacity(spans.len());
-    for s in spans {
-        let t = gguf_file::TensorInfo { ggml_dtype: s.dtype, shape: s.dims.clone().into(), offset: 0 };
-        let t = t
-            .read(&mut Cursor::new(&bytes[s.start..s.end]), 0, &Device::Cpu)
-            .map_err(|e| Error::format(WHAT, format!("tensor {}: {e}", s.name)))?;
-        tensors.insert(s.name.to_string(), t);
-    }
-    Ok(ModelFile { card, tensors })
+    Ok(spans)
 }
 
 fn parse(bytes: &[u8]) -> Result<gguf_file::Content> {

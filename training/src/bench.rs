@@ -19,6 +19,29 @@ fn p90(v: &mut [f64]) -> f64 {
     v[(v.len() * 9 / 10).min(v.len() - 1)]
 }
 
+/// Milliseconds (median of `runs`) to read a model file's card, to verify it
+/// (the fingerprint recomputed over every tensor byte), and to load it whole.
+pub fn load(bytes: &[u8], runs: usize) -> Result<serde_json::Value> {
+    use ernie_search::format::model::{read_card, verify_model};
+    let time = |f: &dyn Fn() -> Result<()>| -> Result<f64> {
+        let mut ms = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            f()?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(&mut ms))
+    };
+    let card_ms = time(&|| Ok(read_card(bytes).map(drop)?))?;
+    let verify_ms = time(&|| Ok(verify_model(bytes).map(drop)?))?;
+    let load_ms = time(&|| Ok(Embedder::from_bytes(bytes).map(drop)?))?;
+    Ok(json!({
+        "bench": "load", "model_mb": bytes.len() as f64 / 1e6, "runs": runs,
+        "card_ms": card_ms, "verify_ms": verify_ms, "fingerprint_ms": verify_ms - card_ms, "load_ms": load_ms,
+        "fingerprint_share_of_load": (verify_ms - card_ms) / load_ms,
+    }))
+}
+
 /// Passages/s in batches of `batch`, and single-query latency.
 pub fn encode(embedder: &Embedder, passages: &Path, batch: usize, queries: usize) -> Result<serde_json::Value> {
     let texts: Vec<String> = read_corpus(passages)?.into_iter().map(|p| p.text).collect();

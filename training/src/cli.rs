@@ -346,6 +346,14 @@ pub enum FetchWhat {
 
 #[derive(Subcommand)]
 pub enum BenchWhat {
+    /// Model load cost: the card alone, the integrity check (layout and
+    /// fingerprint recomputed over every tensor), the whole load
+    Load {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 20, value_parser = positive)]
+        runs: usize,
+    },
     /// Passages/s at a batch size, and single-query encode latency
     Encode {
         #[arg(long)]

@@ -171,6 +171,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     };
                     bench::train(&dir, batch, query_len, passage_len, steps, &device)?
                 }
+                BenchWhat::Load { model, runs } => bench::load(&read_model_file(&model)?, runs)?,
                 BenchWhat::Encode { model, passages, batch, queries } => bench::encode(&load_model(&model)?, &passages, batch, queries)?,
                 BenchWhat::Scan { n, dim, dtype, queries, k } => bench::scan(n, dim, dtype.parse()?, queries, k)?,
             };
