@@ -6,6 +6,23 @@
 import init, { Engine } from "./ernie_search.js";
 
 const CACHE_PREFIX = "ernie-search-";
+const MiB = 2 ** 20;
+
+/**
+ * The files an index folder may name, as src/format/shard.rs checks them:
+ * the one name pattern each may have (so a URL built from it stays inside the
+ * folder), the most bytes read when manifest.json records no size, and the
+ * most it may record.
+ */
+const PARTS = {
+  index: { field: "index_file", name: /^index\.[0-9a-f]{16}\.bin$/, expected: "index.<16 hex>.bin", ceiling: 4096 * MiB },
+  model: { field: "model_file", name: /^model\.[0-9a-f]{16}\.gguf$/, expected: "model.<16 hex>.gguf", unrecorded: 512 * MiB, ceiling: 1024 * MiB },
+  lexical: { field: "lexical.meta", name: /^lexical\/meta\.[0-9a-f]{16}\.bin$/, expected: "lexical/meta.<16 hex>.bin", unrecorded: 256 * MiB, ceiling: 1024 * MiB },
+  block: { field: "lexical.blocks", name: /^lexical\/terms\.[0-9a-f]{16}\.bin$/, expected: "lexical/terms.<16 hex>.bin", unrecorded: 64 * MiB, ceiling: 256 * MiB },
+  shard: { field: "shards", name: /^passages\/shard\.[0-9a-f]{16}\.json$/, expected: "passages/shard.<16 hex>.json", unrecorded: 64 * MiB, ceiling: 256 * MiB },
+};
+const MAX_MANIFEST_BYTES = 16 * MiB;
+const MAX_LEXICAL_BLOCKS = 65536;
 
 /** State of the one retriever this worker serves (set by `load`). */
 let engine = null;
@@ -43,6 +60,7 @@ const OPS = {
       throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
     });
     let mf = null;
+    let modelBytes; // the model's size, when manifest.json records it
     if (index) {
       base = index;
       mf = await readManifest(new URL("manifest.json", base).href);
@@ -51,20 +69,28 @@ const OPS = {
       if (!model) {
         if (!manifest.model_file) throw new Error(`${base}manifest.json names no model_file (index built without --bundle-model): pass a model URL`);
         model = new URL(manifest.model_file, base).href;
+        modelBytes = manifest.model_bytes;
       }
     }
     const lexical = index && manifest.lexical ? new URL(manifest.lexical.meta, base).href : null;
     const [m, ix, lx] = await Promise.all([
-      read(model, "model", progress),
-      index ? read(new URL(manifest.index_file, base).href, "index", progress) : null,
-      lexical ? read(lexical, "lexical", progress) : null,
+      read(model, "model", progress, limit("model", modelBytes)),
+      index ? read(new URL(manifest.index_file, base).href, "index", progress, limit("index", manifest.index_bytes)) : null,
+      lexical ? read(lexical, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null,
       wasm,
     ]);
+    if (ix && ix.bytes.length !== manifest.index_bytes) {
+      throw new Error(`the index file ${ix.url} is ${ix.bytes.length} bytes, not the ${manifest.index_bytes} manifest.json records: it is cut short or from another build`);
+    }
     // "cpu": the synchronous engine (wasm SIMD). Otherwise the model and the
     // index are uploaded to WebGPU; with no adapter, or any GPU failure,
     // the engine runs on the CPU and info() says why.
     engine = wanted === "cpu" ? Engine.load(m.bytes, ix?.bytes) : await Engine.loadAsync(m.bytes, ix?.bytes, wanted);
-    if (lx) engine.loadLexical(lx.bytes);
+    if (lx) {
+      engine.loadLexical(lx.bytes);
+      const n = engine.info().lexical.blocks;
+      if (n !== manifest.lexical.blocks.length) throw new Error(`the lexical meta file ${lx.url} has ${n} term blocks but manifest.json names ${manifest.lexical.blocks.length}: the folder mixes two builds`);
+    }
     if (index) engine.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
     // Only bytes the engine accepted are cached: a corrupt download is not kept.
     await Promise.all([mf, m, ix, lx].map((f) => f?.store()));
@@ -77,7 +103,7 @@ const OPS = {
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, not ${k}`);
     const blocks = manifest?.lexical?.blocks ?? [];
     const missing = manifest ? Array.from(engine.missingBlocks(query)) : [];
-    const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block")));
+    const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block", null, limit("block", manifest.lexical.max_block_bytes))));
     for (const f of fetched) {
       engine.addBlock(f.bytes);
       await f.store();
@@ -147,7 +173,7 @@ function transferables(value) {
 function passages(shard) {
   if (!shards.has(shard)) {
     const url = new URL(manifest.shards[shard], base).href;
-    const p = read(url, "shard").then(async (f) => {
+    const p = read(url, "shard", null, limit("shard", manifest.max_shard_bytes)).then(async (f) => {
       let list;
       try {
         list = JSON.parse(new TextDecoder().decode(f.bytes));
@@ -179,19 +205,60 @@ async function readManifest(url) {
     cached = true;
   }
   if (!res.ok) throw new Error(`cannot load the index: GET ${url}: HTTP ${res.status} ${res.statusText}`.trim());
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const text = new TextDecoder().decode(bytes);
+  const bytes = await body(res, url, "manifest", { max: MAX_MANIFEST_BYTES, why: "a manifest may have" });
   let m;
   try {
-    m = JSON.parse(text);
+    m = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new Error(`${url} is not an ernie-search manifest (not JSON: ${e.message})`);
   }
-  if (typeof m?.model_fingerprint !== "string" || !m.index_file || !Array.isArray(m.shards) || !(m.shard_size > 0)) {
-    throw new Error(`${url} is not an ernie-search manifest (no model_fingerprint, index_file, shards or shard_size)`);
-  }
+  checkManifest(m, url);
   files.push({ kind: "manifest", url, bytes: bytes.length, cached });
   return { manifest: m, store: async () => cached || put(url, bytes, "application/json") };
+}
+
+/**
+ * Refuses a manifest whose names could lead outside the index folder (`..`,
+ * an absolute path or URL, a query string) or whose numbers are not ones a
+ * build writes: what load and search then fetch is the folder's own files.
+ */
+function checkManifest(m, url) {
+  const bad = (why) => {
+    throw new Error(`${url}: ${why}`);
+  };
+  const show = (v) => (typeof v === "string" ? JSON.stringify(v.slice(0, 80)) : (JSON.stringify(v) ?? String(v)).slice(0, 80));
+  if (typeof m?.model_fingerprint !== "string" || m.index_file == null || !Array.isArray(m.shards)) {
+    bad("not an ernie-search manifest (no model_fingerprint, index_file or shards)");
+  }
+  const sized = (field, v, ceiling) => {
+    if (!Number.isSafeInteger(v) || v < 1) bad(`${field} ${show(v)} is not a positive integer`);
+    if (ceiling && v > ceiling) bad(`${field} = ${v} is over the ${ceiling}-byte limit`);
+  };
+  const named = (part, v, field = PARTS[part].field) => {
+    if (typeof v !== "string" || !PARTS[part].name.test(v)) bad(`${field} ${show(v)} is not a name inside the index folder (expected ${PARTS[part].expected})`);
+  };
+  for (const f of ["shard_size", "count", "dim"]) sized(f, m[f]);
+  sized("index_bytes", m.index_bytes, PARTS.index.ceiling);
+  const shards = Math.ceil(m.count / m.shard_size);
+  if (m.shards.length !== shards) bad(`${m.shards.length} shards cannot hold ${m.count} passages of ${m.shard_size} per shard (${shards} expected)`);
+  named("index", m.index_file);
+  if (m.model_file != null) named("model", m.model_file);
+  m.shards.forEach((s, i) => named("shard", s, `shards[${i}]`));
+  if (m.model_bytes != null) sized("model_bytes", m.model_bytes, PARTS.model.ceiling);
+  if (m.max_shard_bytes != null) sized("max_shard_bytes", m.max_shard_bytes, PARTS.shard.ceiling);
+  const l = m.lexical;
+  if (l != null) {
+    named("lexical", l.meta);
+    if (!Array.isArray(l.blocks) || l.blocks.length < 1 || l.blocks.length > MAX_LEXICAL_BLOCKS) bad(`lexical.blocks must list 1 to ${MAX_LEXICAL_BLOCKS} files, not ${show(l.blocks)}`);
+    l.blocks.forEach((b, i) => named("block", b, `lexical.blocks[${i}]`));
+    if (l.meta_bytes != null) sized("lexical.meta_bytes", l.meta_bytes, PARTS.lexical.ceiling);
+    if (l.max_block_bytes != null) sized("lexical.max_block_bytes", l.max_block_bytes, PARTS.block.ceiling);
+  }
+}
+
+/** The most bytes read of a `part` file: the size manifest.json records, else the part's default. */
+function limit(part, recorded) {
+  return recorded != null ? { max: recorded, why: "manifest.json records" } : { max: PARTS[part].unrecorded, why: `a ${part} file may have when manifest.json records no size` };
 }
 
 async function openCache(fingerprint) {
@@ -231,16 +298,17 @@ async function guard(step) {
 
 /**
  * A content-named file, from the cache or the network (reporting progress),
- * as { bytes, store() }: store() caches it once the caller has accepted it.
+ * as { url, bytes, store() }: store() caches it once the caller has accepted
+ * it. No more than `cap.max` bytes are read (see limit()).
  */
-async function read(url, kind, progress) {
+async function read(url, kind, progress, cap) {
   const hit = cache && (await guard(() => cache.match(url)));
   if (hit) {
-    const bytes = new Uint8Array(await hit.arrayBuffer());
+    const bytes = await body(hit, url, kind, cap);
     cacheStatus.hits++;
     files.push({ kind, url, bytes: bytes.length, cached: true });
     progress?.({ file: kind, url, loaded: bytes.length, total: bytes.length, cached: true });
-    return { bytes, store: async () => {} };
+    return { url, bytes, store: async () => {} };
   }
   let res;
   try {
@@ -249,25 +317,44 @@ async function read(url, kind, progress) {
     throw new Error(`cannot fetch the ${kind} file ${url}: ${e.message}`);
   }
   if (!res.ok) throw new Error(`cannot fetch the ${kind} file: GET ${url}: HTTP ${res.status} ${res.statusText}`.trim());
+  const bytes = await body(res, url, kind, cap, progress);
+  files.push({ kind, url, bytes: bytes.length, cached: false });
+  return { url, bytes, store: () => put(url, bytes, res.headers.get("content-type") ?? "application/octet-stream") };
+}
+
+/**
+ * A response's body, streamed: refused as soon as it is known to be over
+ * `cap.max` bytes (from Content-Length, or the running total), and the rest
+ * is not downloaded.
+ */
+async function body(res, url, kind, cap, progress) {
+  const over = () => new Error(`the ${kind} file ${url} is larger than the ${cap.max} bytes ${cap.why}: refusing to read more`);
   // Content-Length is the size on the wire: with compression it is not the
   // body's size, so the total is then unknown (null).
   const length = Number(res.headers.get("content-length"));
   const total = length && !res.headers.get("content-encoding") ? length : null;
+  if (total > cap.max) {
+    res.body?.cancel().catch(() => {});
+    throw over();
+  }
   const chunks = [];
   let loaded = 0;
-  const reader = res.body.getReader();
+  const reader = res.body?.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = reader ? await reader.read() : { done: true };
     if (done) break;
     chunks.push(value);
     loaded += value.length;
+    if (loaded > cap.max) {
+      reader.cancel().catch(() => {});
+      throw over();
+    }
     progress?.({ file: kind, url, loaded, total, cached: false });
   }
   const bytes = new Uint8Array(loaded);
   let at = 0;
   for (const c of chunks) bytes.set(c, (at += c.length) - c.length);
-  files.push({ kind, url, bytes: loaded, cached: false });
-  return { bytes, store: () => put(url, bytes, res.headers.get("content-type") ?? "application/octet-stream") };
+  return bytes;
 }
 
 function put(url, bytes, type) {

@@ -2,15 +2,18 @@
 # End-to-end browser test of the npm package in pkg/ (Retriever in a Web
 # Worker, the <ernie-search-box> widget) and of the offline QA demo (www/demo)
 # in headless Chromium, over an index folder built by the CLI
-# (tests/browser/make_site.sh). See tests/browser/e2e.mjs and demo.mjs.
+# (tests/browser/make_site.sh), and of hostile copies of that folder (names
+# outside it, files cut short, too long or crafted). See tests/browser/e2e.mjs,
+# hostile.mjs and demo.mjs.
 #
 #   scripts/test-e2e.sh [--no-build]
 #
 # --no-build: the wasm fixture, the CLI and pkg/ are already built (as after
 # scripts/test-browser.sh's own steps; ERNIE_SEARCH_BIN may name the CLI).
 # Needs what scripts/test-browser.sh needs; writes target/e2e-site (the site),
-# target/e2e/widget.png, target/e2e-vite (a Vite build of
-# tests/browser/vite-app), target/e2e-demo (the demo) and target/e2e/demo.png.
+# target/e2e/widget.png, target/e2e-hostile (the hostile variants),
+# target/e2e-vite (a Vite build of tests/browser/vite-app), target/e2e-demo
+# (the demo) and target/e2e/demo.png.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +47,9 @@ ERNIE_SEARCH_BIN="$bin" tests/browser/make_site.sh "$site"
 
 echo "== npm package and widget in Chromium"
 node tests/browser/e2e.mjs --site "$site" --out target/e2e
+
+echo "== hostile index folders in Chromium"
+node tests/browser/hostile.mjs --site "$site" --out target/e2e-hostile
 
 echo "== the package in a Vite app (dev server and production build)"
 node tests/browser/vite.mjs --site "$site"

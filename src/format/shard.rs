@@ -187,8 +187,8 @@ impl Manifest {
         if self.shard_size == 0 || self.shards.len() != self.count.div_ceil(self.shard_size) {
             return Err(Error::format("manifest", format!("{} shards cannot hold {} passages of {} per shard", self.shards.len(), self.count, self.shard_size)));
         }
-        if self.dim == 0 {
-            return Err(Error::format("manifest", "dim is 0"));
+        if self.dim == 0 || self.count == 0 {
+            return Err(Error::format("manifest", format!("dim {} and count {} must be positive", self.dim, self.count)));
         }
         Part::Index.check_name("index_file", &self.index_file)?;
         Part::Index.check_size("index_bytes", self.index_bytes)?;

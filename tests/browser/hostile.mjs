@@ -1,0 +1,457 @@
+#!/usr/bin/env node
+// Hostile index folders in the browser: the npm package (pkg/) must refuse a
+// folder whose manifest names files outside it, whose files are cut short,
+// too long, damaged or crafted, with a message naming the problem, and keep
+// the page and the search worker working; passage text must never run as
+// markup in the widget.
+//
+//   node tests/browser/hostile.mjs [--site target/e2e-site] [--out target/e2e-hostile] [--chromium /usr/bin/chromium]
+//
+// Every variant is made here from the real index folder SITE/_ernie (built by
+// tests/browser/make_site.sh): OUT/<variant>/_ernie/ holds only the files the
+// variant changes (so each can also be tried with the native CLI), and the
+// server serves the rest from the real folder, each variant under its own
+// prefix /v/<variant>/_ernie/. Two variants are not on disk: the index file
+// followed by 256 MiB of zeros, made while it is sent, with and without a
+// Content-Length. Normally run by scripts/test-e2e.sh after e2e.mjs.
+
+import { createServer } from "node:http";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import zlib from "node:zlib";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TIMEOUT_MS = 60_000;
+const MiB = 2 ** 20;
+const PADDING = 256 * MiB; // appended to the index file while it is sent
+const GOOD = ["keeper climbs spiral tower lamp", "lighthouse"]; // a question of the real folder, and its answer
+
+function args() {
+  const out = { site: "target/e2e-site", out: "target/e2e-hostile", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i].replace(/^--/, "");
+    if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}; usage: hostile.mjs [--site DIR] [--out DIR] [--chromium PATH]`);
+    out[k] = argv[i + 1];
+  }
+  return out;
+}
+
+function die(msg) {
+  console.error(`hostile: ${msg}`);
+  process.exit(1);
+}
+
+function assert(ok, msg) {
+  if (!ok) throw new Error(msg);
+}
+
+/** CRC-32 (IEEE), as crc32fast computes it. */
+function crc32(bytes) {
+  if (zlib.crc32) return zlib.crc32(bytes) >>> 0;
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/**
+ * Where a GGUF file's tensors start: { dataStart, tensors: [{ name, start }] }
+ * (enough of the format to find a weight byte).
+ */
+function ggufTensors(buf) {
+  let o = 4;
+  const u32 = () => ((o += 4), buf.readUInt32LE(o - 4));
+  const u64 = () => ((o += 8), Number(buf.readBigUInt64LE(o - 8)));
+  const str = () => {
+    const n = u64();
+    return buf.toString("utf8", (o += n) - n, o);
+  };
+  const SIZE = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const value = (type) => {
+    if (type === 8) return str();
+    if (type === 9) {
+      const [t, n] = [u32(), u64()];
+      for (let i = 0; i < n; i++) value(t);
+      return null;
+    }
+    const v = type === 4 ? buf.readUInt32LE(o) : null;
+    o += SIZE[type];
+    return v;
+  };
+  assert(buf.toString("latin1", 0, 4) === "GGUF" && u32() >= 2, "the model is not a GGUF v2+ file");
+  const [nTensors, nKeys] = [u64(), u64()];
+  let align = 32;
+  for (let i = 0; i < nKeys; i++) {
+    const key = str();
+    const v = value(u32());
+    if (key === "general.alignment") align = v;
+  }
+  const infos = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = str();
+    const nDims = u32();
+    for (let d = 0; d < nDims; d++) u64();
+    u32(); // dtype
+    infos.push({ name, offset: u64() });
+  }
+  const dataStart = Math.ceil(o / align) * align;
+  return { dataStart, tensors: infos.map((t) => ({ name: t.name, start: dataStart + t.offset })).sort((a, b) => a.start - b.start) };
+}
+
+/**
+ * The variants, from the real folder `dir` and its manifest `m`. Each:
+ * { name, what, files: { relpath: bytes } (manifest.json included when it
+ * changes), and a check: `load` (a RegExp Retriever.load must reject with),
+ * or `search` ([query, options, RegExp]: the load succeeds, that search
+ * rejects), or `widget` (the XSS check) }.
+ */
+function variants(dir, m) {
+  const file = (rel) => readFileSync(join(dir, rel));
+  const manifest = (patch) => ({ "manifest.json": Buffer.from(JSON.stringify(patch(structuredClone(m)), null, 2)) });
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const badName = (field, value, expected) => new RegExp(`manifest\\.json: ${esc(field)} ${esc(JSON.stringify(value))} is not a name inside the index folder \\(expected ${esc(expected)}\\)`);
+  const out = [];
+  const add = (v) => out.push(v);
+
+  // 1-3 and more: names that lead outside the folder.
+  const names = [
+    ["index_file", "../../../../etc/passwd", (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
+    ["shards[0]", "https://example.invalid/x.json", (x, v) => (x.shards[0] = v), "passages/shard.<16 hex>.json"],
+    ["lexical.blocks[0]", `lexical/../../${m.lexical.blocks[0]}`, (x, v) => (x.lexical.blocks[0] = v), "lexical/terms.<16 hex>.bin"],
+    ["model_file", "/dev/zero", (x, v) => (x.model_file = v), "model.<16 hex>.gguf"],
+    ["index_file", "https://evil.invalid/x", (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
+    ["index_file", `${m.index_file}?download=1`, (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
+    ["lexical.meta", `lexical/sub/${m.lexical.meta.slice("lexical/".length)}`, (x, v) => (x.lexical.meta = v), "lexical/meta.<16 hex>.bin"],
+    ["shards[1]", m.shards[1].replace("passages/", "passages/../passages/"), (x, v) => (x.shards[1] = v), "passages/shard.<16 hex>.json"],
+    ["model_file", `%2e%2e/${m.model_file}`, (x, v) => (x.model_file = v), "model.<16 hex>.gguf"],
+  ];
+  names.forEach(([field, value, set, expected], i) => {
+    add({ name: `name-${i + 1}`, what: `manifest ${field}: ${JSON.stringify(value)}`, files: manifest((x) => (set(x, value), x)), load: badName(field, value, expected) });
+  });
+
+  // Numbers a build never writes.
+  const numbers = [
+    ["shard_size 0", (x) => (x.shard_size = 0), /manifest\.json: shard_size 0 is not a positive integer/],
+    ["count as a string", (x) => (x.count = String(x.count)), /manifest\.json: count "\d+" is not a positive integer/],
+    ["dim 1e300", (x) => (x.dim = 1e300), /manifest\.json: dim 1e\+300 is not a positive integer/],
+    ["one shard too few", (x) => x.shards.pop(), /manifest\.json: \d+ shards cannot hold \d+ passages of \d+ per shard/],
+    ["lexical.blocks empty", (x) => (x.lexical.blocks = []), /manifest\.json: lexical\.blocks must list 1 to \d+ files, not \[\]/],
+    ["index_bytes -1", (x) => (x.index_bytes = -1), /manifest\.json: index_bytes -1 is not a positive integer/],
+  ];
+  numbers.forEach(([what, set, load], i) => add({ name: `number-${i + 1}`, what: `manifest ${what}`, files: manifest((x) => (set(x), x)), load }));
+
+  // 4: the index file cut by 100 bytes; index_bytes left as built.
+  const index = file(m.index_file);
+  add({
+    name: "index-truncated",
+    what: "index file 100 bytes short of index_bytes",
+    files: { [m.index_file]: index.subarray(0, index.length - 100) },
+    load: new RegExp(`the index file \\S+/${esc(m.index_file)} is ${index.length - 100} bytes, not the ${index.length} manifest\\.json records`),
+  });
+  // 5: the index file followed by 256 MiB of zeros (made by the server).
+  const longer = new RegExp(`the index file \\S+/${esc(m.index_file)} is larger than the ${index.length} bytes manifest\\.json records: refusing to read more`);
+  add({ name: "index-longer", what: "index file + 256 MiB, with Content-Length", files: {}, padded: { length: true }, load: longer });
+  add({ name: "index-longer-chunked", what: "index file + 256 MiB, no Content-Length", files: {}, padded: { length: false }, load: longer });
+
+  // 6, 7: the model cut in the middle of its tensors; one weight byte flipped.
+  const model = file(m.model_file);
+  const { dataStart, tensors } = ggufTensors(model);
+  const middle = dataStart + Math.floor((model.length - dataStart) / 2);
+  const hit = tensors.filter((t) => t.start <= middle).at(-1);
+  const flipped = Buffer.from(model);
+  flipped[hit.start] ^= 0x01;
+  add({ name: "model-truncated", what: `model file cut at byte ${middle} of ${model.length}`, files: { [m.model_file]: model.subarray(0, middle) }, load: /model file.*truncated|truncated.*model file/ });
+  add({ name: "model-flipped", what: `model file with byte ${hit.start} (first of tensor ${hit.name}) flipped`, files: { [m.model_file]: flipped }, load: /fingerprint/ });
+
+  // 8: a BM25 meta file announcing 0xFFFFFFF0 term blocks, CRC recomputed.
+  const meta = Buffer.from(file(m.lexical.meta));
+  meta.writeUInt32LE(0xfffffff0, 12);
+  meta.writeUInt32LE(crc32(Buffer.concat([meta.subarray(0, 80), meta.subarray(88)])), 80);
+  add({ name: "meta-huge-blocks", what: "lexical meta file with n_blocks 0xFFFFFFF0 and a valid CRC", files: { [m.lexical.meta]: meta }, load: /lexical meta file.*4294967280 blocks/ });
+
+  // 9: markup as passage text and title (the ids stay, so the index still
+  // finds them by their real words).
+  const shard0 = JSON.parse(file(m.shards[0]));
+  const wordsOf = (p) => p.text.split(/\W+/).filter((w) => w.length > 3).slice(0, 5).join(" ");
+  const words = wordsOf(shard0[0]);
+  const probes = [
+    { text: '<img src=x onerror="window.__pwned=1">', title: shard0[0].title },
+    { text: "<script>window.__pwned=1</script>", title: '<b onmouseover="window.__pwned=2">Markup</b> title' },
+  ].map((p, i) => ({ ...p, id: shard0[i].id, query: wordsOf(shard0[i]) }));
+  const xss = shard0.map((p, i) => ({ ...p, ...(probes[i] ? { text: probes[i].text, title: probes[i].title } : {}) }));
+  add({ name: "shard-xss", what: "passage shard whose texts are <img onerror> and <script>", files: { [m.shards[0]]: Buffer.from(JSON.stringify(xss)) }, widget: probes });
+
+  // 10: a shard larger than the max_shard_bytes the manifest records: the
+  // search that needs it fails, the next one (another shard) answers.
+  const maxShard = m.max_shard_bytes ?? Math.max(...m.shards.map((s) => statSync(join(dir, s)).size));
+  const big = structuredClone(shard0);
+  big[0].text += " padding".repeat(MiB / 8);
+  add({
+    name: "shard-oversized",
+    what: `passage shard of 1 MiB (max_shard_bytes ${maxShard})`,
+    files: { ...manifest((x) => ((x.max_shard_bytes = maxShard), x)), [m.shards[0]]: Buffer.from(JSON.stringify(big)) },
+    search: [words, { mode: "lexical", k: 1 }, new RegExp(`the shard file \\S+/${esc(m.shards[0])} is larger than the ${maxShard} bytes manifest\\.json records: refusing to read more`)],
+  });
+  return out;
+}
+
+const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".json": "application/json", ".wasm": "application/wasm" };
+
+/**
+ * /pkg/ (the package), /_ernie/ (the real folder), /v/<variant>/_ernie/
+ * (OUT/<variant>/_ernie/, else the real file), the pages of
+ * tests/browser/e2e/ at /. `sent` records, per padded request, the bytes
+ * sent and whether the response finished.
+ */
+function serve(site, out, padded, sent) {
+  const real = join(site, "_ernie");
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const v = path.match(/^\/v\/([a-z0-9-]+)\/_ernie(\/.*)$/);
+    const candidates = v
+      ? [[join(out, v[1], "_ernie"), v[2]], [real, v[2]]]
+      : path.startsWith("/pkg/") ? [[root, path]] : path.startsWith("/_ernie/") ? [[real, path.slice(7)]] : [[join(root, "tests/browser/e2e"), path]];
+    let file = null;
+    for (const [dir, sub] of candidates) {
+      const f = resolve(dir, "." + sub);
+      try {
+        if (f.startsWith(dir + sep) && statSync(f).isFile()) {
+          file = f;
+          break;
+        }
+      } catch {}
+    }
+    if (!file) return res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
+    const bytes = readFileSync(file);
+    const headers = { "content-type": MIME[extname(file)] || "application/octet-stream", "cache-control": path.startsWith("/pkg/") ? "max-age=3600" : "no-store" };
+    const pad = v && padded[v[1]] && extname(file) === ".bin" && file.startsWith(real) && file.endsWith(padded[v[1]].file) ? padded[v[1]] : null;
+    if (!pad) return res.writeHead(200, { ...headers, "content-length": bytes.length }).end(bytes);
+    // The real index, then zeros, written as fast as the client reads.
+    const total = bytes.length + PADDING;
+    const record = { total, bytes: 0, finished: false, closed: false };
+    sent[v[1]] = record;
+    res.writeHead(200, pad.length ? { ...headers, "content-length": total } : headers);
+    const zeros = Buffer.alloc(MiB);
+    let at = 0;
+    const pump = () => {
+      while (at < total && !res.destroyed) {
+        const chunk = at < bytes.length ? bytes : zeros.subarray(0, Math.min(MiB, total - at));
+        at += chunk.length;
+        record.bytes = at;
+        if (!res.write(chunk)) return res.once("drain", pump);
+      }
+      if (at >= total && !res.destroyed) res.end(() => (record.finished = true));
+    };
+    res.on("close", () => (record.closed = true));
+    pump();
+  });
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => ok(server));
+  });
+}
+
+const results = [];
+async function check(name, fn) {
+  try {
+    const detail = await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok   ${name}${detail ? `: ${detail}` : ""}`);
+  } catch (e) {
+    results.push({ name, ok: false, error: e.message });
+    console.log(`  FAIL ${name}: ${e.message}`);
+  }
+}
+
+/** `promise`, or a rejection after `ms`: a frozen worker fails the check instead of hanging the run. */
+function within(ms, promise, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, no) => (timer = setTimeout(() => no(new Error(`${what}: no answer within ${ms / 1000} s (a frozen worker?)`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+async function main() {
+  const opt = args();
+  const site = resolve(root, opt.site);
+  const dir = join(site, "_ernie");
+  if (!existsSync(join(dir, "manifest.json"))) die(`${opt.site}/_ernie is missing; run tests/browser/make_site.sh ${opt.site}`);
+  for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) if (!existsSync(join(root, "pkg", f))) die(`pkg/${f} is missing; run scripts/build-wasm.sh`);
+  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  if (!m.model_file || !m.lexical) die(`${opt.site}/_ernie has no bundled model or no lexical part: build it with tests/browser/make_site.sh`);
+
+  const out = resolve(root, opt.out);
+  rmSync(out, { recursive: true, force: true });
+  const list = variants(dir, m);
+  const padded = {};
+  for (const v of list) {
+    for (const [rel, bytes] of Object.entries(v.files)) {
+      const f = join(out, v.name, "_ernie", rel);
+      mkdirSync(dirname(f), { recursive: true });
+      writeFileSync(f, bytes);
+    }
+    if (v.padded) padded[v.name] = { ...v.padded, file: m.index_file };
+  }
+  console.log(`hostile: ${list.length} variants of ${opt.site}/_ernie in ${opt.out}`);
+
+  const sent = {};
+  const server = await serve(site, out, padded, sent);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const profile = mkdtempSync(join(tmpdir(), "ernie-hostile-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: opt.chromium,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+  context.setDefaultTimeout(TIMEOUT_MS);
+  const trouble = []; // page crashes and uncaught errors
+  const open = async (path) => {
+    const page = await context.newPage();
+    page.on("crash", () => trouble.push(`${path}: the page crashed`));
+    page.on("pageerror", (e) => trouble.push(`${path}: ${e.message}`));
+    await page.goto(origin + path);
+    return page;
+  };
+  /** The page answers, its own retriever answers, and a new one loads and answers. */
+  const alive = async (page) => {
+    assert((await within(5_000, page.evaluate(() => 1 + 1), "the page")) === 2, "page.evaluate is broken");
+    const r = await within(
+      TIMEOUT_MS,
+      page.evaluate(async ([q, want]) => {
+        const old = (await window.retriever.search(q, { k: 1 }))[0]?.id;
+        const fresh = await window.Retriever.load({ index: "/_ernie/" });
+        const id = (await fresh.search(q, { k: 1 }))[0]?.id;
+        fresh.close();
+        return { old, id, want };
+      }, GOOD),
+      "a good retriever after the variant",
+    );
+    assert(r.old === r.want && r.id === r.want, `a good retriever stopped answering: ${JSON.stringify(r)}`);
+  };
+
+  try {
+    const api = await open("/api.html");
+    await check("the real folder loads (the baseline)", async () => {
+      await api.waitForFunction(() => window.retriever || window.loadError);
+      const error = await api.evaluate(() => window.loadError);
+      assert(!error, error);
+      await alive(api);
+    });
+
+    for (const v of list.filter((v) => v.load || v.search)) {
+      await check(`${v.name} (${v.what})`, async () => {
+        const t0 = Date.now();
+        const got = await within(
+          TIMEOUT_MS,
+          api.evaluate(async ({ index, search }) => {
+            let r;
+            try {
+              r = await window.Retriever.load({ index });
+            } catch (e) {
+              return { load: e.message };
+            }
+            try {
+              if (!search) return { load: "resolved" };
+              return { search: await r.search(search[0], search[1]).then(() => "resolved", (e) => e.message), after: (await r.search("keeper climbs spiral tower lamp", { k: 1 }))[0]?.id };
+            } finally {
+              r.close();
+            }
+          }, { index: `/v/${v.name}/_ernie/`, search: v.search?.slice(0, 2) }),
+          "the load",
+        );
+        const ms = Date.now() - t0;
+        let message;
+        if (v.load) {
+          message = got.load;
+          assert(v.load.test(message), `load: ${JSON.stringify(message)} does not match ${v.load}`);
+        } else {
+          message = got.search;
+          assert(!got.load, `the load failed: ${got.load}`);
+          assert(v.search[2].test(message), `search: ${JSON.stringify(message)} does not match ${v.search[2]}`);
+          assert(got.after === GOOD[1], `the same retriever then answered ${got.after}, not ${GOOD[1]}`);
+        }
+        if (v.padded) {
+          // The client stopped reading: the server never got to the end.
+          for (let i = 0; i < 50 && !sent[v.name]?.closed; i++) await new Promise((ok) => setTimeout(ok, 100));
+          const s = sent[v.name];
+          assert(s, "the padded index was never asked for");
+          assert(!s.finished && s.bytes < s.total / 4, `the server sent ${s.bytes} of ${s.total} bytes (finished: ${s.finished})`);
+          message += ` [server sent ${(s.bytes / MiB).toFixed(1)} of ${(s.total / MiB).toFixed(1)} MiB]`;
+        }
+        await alive(api);
+        return `${ms} ms: ${message}`;
+      });
+    }
+    await api.close();
+
+    for (const v of list.filter((v) => v.widget)) {
+      await check(`${v.name} (${v.what}): the widget shows it as text and runs nothing`, async () => {
+        const page = await open(`/widget.html?index=/v/${v.name}/_ernie/&preload`);
+        const input = page.locator("ernie-search-box input");
+        const shown = [];
+        for (const probe of v.widget) {
+          await input.fill("");
+          await input.pressSequentially(probe.query, { delay: 5 });
+          await page.waitForFunction(
+            ([q, id]) => {
+              const box = document.querySelector("ernie-search-box");
+              return box.dataset.query === q && [...box.shadowRoot.querySelectorAll("[role=option]")].some((o) => o.dataset.id === id);
+            },
+            [probe.query, probe.id],
+          );
+          await page.waitForTimeout(300); // an <img onerror> would have fired by now
+          const seen = await page.evaluate((id) => {
+            const box = document.querySelector("ernie-search-box").shadowRoot;
+            const option = box.querySelector(`[role=option][data-id="${CSS.escape(id)}"]`);
+            return {
+              pwned: window.__pwned,
+              text: option?.querySelector(".excerpt")?.textContent,
+              title: option?.querySelector(".title")?.textContent,
+              elements: box.querySelectorAll("[role=listbox] img, [role=listbox] script, [role=listbox] b").length + document.querySelectorAll("body img, body script:not([type=module])").length,
+            };
+          }, probe.id);
+          assert(seen.pwned === undefined, `window.__pwned is ${seen.pwned}`);
+          assert(seen.text === probe.text, `passage ${probe.id} shows ${JSON.stringify(seen.text)}, not the literal ${JSON.stringify(probe.text)}`);
+          assert(seen.title === probe.title, `passage ${probe.id} has the title ${JSON.stringify(seen.title)}, not the literal ${JSON.stringify(probe.title)}`);
+          assert(seen.elements === 0, `${seen.elements} img/script/b elements were made from passage text`);
+          await page.locator(`ernie-search-box [role=option][data-id="${probe.id}"] .title`).hover(); // an onmouseover would fire
+          assert((await page.evaluate(() => window.__pwned)) === undefined, "window.__pwned was set by a hover");
+          shown.push(JSON.stringify(probe.text));
+        }
+        await page.locator("#ping").click();
+        assert((await page.locator("#ping").getAttribute("data-clicks")) === "1", "the page did not handle a click");
+        assert((await page.evaluate(() => window.__pwned)) === undefined, "window.__pwned was set");
+        await page.close();
+        return `shown literally: ${shown.join(", ")}`;
+      });
+    }
+
+    await check("no page crashed; no uncaught errors", async () => {
+      assert(!trouble.length, trouble.join("; "));
+    });
+  } finally {
+    await context.close().catch(() => {});
+    server.close();
+    server.closeAllConnections();
+    rmSync(profile, { recursive: true, force: true });
+  }
+
+  const failed = results.filter((r) => !r.ok);
+  console.log(`hostile: ${results.length - failed.length}/${results.length} checks passed`);
+  if (failed.length) {
+    console.error(`hostile: FAIL: ${failed.map((r) => r.name).join("; ")}`);
+    process.exitCode = 1;
+  } else {
+    console.log("hostile: PASS");
+  }
+}
+
+main().catch((e) => {
+  console.error(`hostile: FAIL: ${e.stack ?? e}`);
+  process.exit(1);
+});
