@@ -337,6 +337,10 @@ fn manifest_names_stay_inside_the_folder() {
     }
     let err = err_text(Manifest::from_bytes(&fixture("manifest-huge-model.json")));
     assert!(err.contains("limit"), "{err}");
+    // Found by fuzzing: k1 = 1.5e39 reads as an f32 infinity, which JSON cannot
+    // write back (so `tune-fusion` would have broken the folder).
+    let err = err_text(Manifest::from_bytes(&fixture("manifest-infinite-k1.json")));
+    assert!(err.contains("k1"), "{err}");
 }
 
 #[test]

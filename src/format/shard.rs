@@ -212,6 +212,7 @@ impl Manifest {
             for (i, b) in l.blocks.iter().enumerate() {
                 Part::LexicalBlock.check_name(&format!("lexical.blocks[{i}]"), b)?;
             }
+            crate::Bm25Params { k1: l.k1, b: l.b }.check().map_err(|e| Error::format("manifest", e.to_string()))?;
             if let Some(b) = l.meta_bytes {
                 Part::LexicalMeta.check_size("lexical.meta_bytes", b)?;
             }
@@ -219,7 +220,16 @@ impl Manifest {
                 Part::LexicalBlock.check_size("lexical.max_block_bytes", b)?;
             }
         }
-        Ok(())
+        // Numbers JSON cannot write back (an f32 overflowing to infinity) are refused.
+        match self.fusion.as_ref().map(|f| f.fusion) {
+            Some(crate::Fusion::Convex { alpha }) if !(0.0..=1.0).contains(&alpha) => {
+                Err(Error::format("manifest", format!("fusion alpha {alpha} is outside 0..=1")))
+            }
+            Some(crate::Fusion::Rrf { k }) if !(k.is_finite() && k > 0.0) => {
+                Err(Error::format("manifest", format!("fusion k {k} is not a positive number")))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The most bytes a reader takes of `part`: the size this manifest
