@@ -157,6 +157,20 @@ fn overlapping_and_wrapping_tensors_are_refused() {
 }
 
 #[test]
+fn a_zero_alignment_is_refused_before_candle_divides_by_it() {
+    // Found by fuzzing: candle's GGUF reader divides by `general.alignment`.
+    for (v, ok) in [(0, false), (24, false), (1 << 20, false), (32, true)] {
+        let mut g = take_apart(&model());
+        g.meta.push(("general.alignment".into(), Value::U32(v)));
+        let r = read_card(&g.bytes());
+        assert_eq!(r.is_ok(), ok, "alignment {v}: {r:?}");
+    }
+    let crash = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/model/gguf-alignment-zero.gguf");
+    let err = err_text(read_model(&std::fs::read(crash).unwrap()));
+    assert!(err.contains("general.alignment"), "{err}");
+}
+
+#[test]
 fn a_changed_weight_or_setting_breaks_the_fingerprint() {
     let bytes = model();
     let g = take_apart(&bytes);

@@ -231,6 +231,7 @@ fn parse(bytes: &[u8]) -> Result<gguf_file::Content> {
         let head: Vec<u8> = bytes.iter().take(8).copied().collect();
         return Err(Error::format(WHAT, format!("not a GGUF file (it starts with {head:02x?}); expected an ernie-search model written by `ernie-search convert`")));
     }
+    check_alignment(bytes)?;
     let content = gguf_file::Content::read(&mut Cursor::new(bytes))
         .map_err(|e| Error::format(WHAT, format!("unreadable GGUF header: {e}")))?;
     match content.metadata.get("ernie.format_version") {
@@ -240,6 +241,73 @@ fn parse(bytes: &[u8]) -> Result<gguf_file::Content> {
             WHAT,
             "a GGUF file, but not an ernie-search model (no ernie.format_version key); convert the checkpoint with `ernie-search convert`",
         )),
+    }
+}
+
+/// candle divides by `general.alignment` unchecked (0 panics). Walks the
+/// metadata, every length checked against the file, and refuses an
+/// alignment that is not a power of two up to 64 KiB. Versions 2 and 3 only
+/// (what candle writes); v1's 32-bit lengths are refused.
+fn check_alignment(bytes: &[u8]) -> Result<()> {
+    let bad = |why: String| Error::format(WHAT, format!("unreadable GGUF header: {why}"));
+    let mut at = 4usize;
+    let mut take = |n: u64| -> Result<&[u8]> {
+        let n = usize::try_from(n).ok().filter(|n| bytes.len() - at >= *n).ok_or_else(|| bad("cut short".into()))?;
+        at += n;
+        Ok(&bytes[at - n..at])
+    };
+    let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let version = u32_of(take(4)?);
+    if !(2..=3).contains(&version) {
+        return Err(bad(format!("GGUF version {version} (2 or 3 expected)")));
+    }
+    let _tensors = take(8)?;
+    let kvs = u64_of(take(8)?);
+    for _ in 0..kvs {
+        let len = u64_of(take(8)?);
+        let key = take(len)?.to_vec();
+        let ty = u32_of(take(4)?);
+        if key == b"general.alignment" {
+            let value = match ty {
+                4 => u32_of(take(4)?) as u64,
+                _ => return Err(bad(format!("general.alignment of type {ty} (u32 expected)"))),
+            };
+            if value == 0 || !value.is_power_of_two() || value > 65536 {
+                return Err(bad(format!("general.alignment {value} is not a power of two up to 65536")));
+            }
+            continue;
+        }
+        skip_value(&mut take, ty, 0)?;
+    }
+    Ok(())
+}
+
+/// Skips one GGUF value of type `ty` (arrays nest at most 4 deep).
+fn skip_value<'b>(take: &mut impl FnMut(u64) -> Result<&'b [u8]>, ty: u32, depth: usize) -> Result<()> {
+    let bad = |why: &str| Error::format(WHAT, format!("unreadable GGUF header: {why}"));
+    let fixed = |ty: u32| match ty {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
+    };
+    match ty {
+        8 => {
+            let len = u64::from_le_bytes(take(8)?.try_into().unwrap_or([0; 8]));
+            take(len).map(drop)
+        }
+        9 if depth < 4 => {
+            let elem = u32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4]));
+            let n = u64::from_le_bytes(take(8)?.try_into().unwrap_or([0; 8]));
+            match fixed(elem) {
+                Some(size) => take(n.checked_mul(size).ok_or_else(|| bad("array too long"))?).map(drop),
+                None => (0..n).try_for_each(|_| skip_value(take, elem, depth + 1)),
+            }
+        }
+        9 => Err(bad("arrays nested too deep")),
+        t => fixed(t).ok_or_else(|| bad(&format!("unknown value type {t}"))).and_then(|n| take(n).map(drop)),
     }
 }
 

@@ -1,0 +1,110 @@
+//! Helpers shared by the fuzz targets: an allocator that makes a huge
+//! allocation a crash, and checksum repair.
+//!
+//! libFuzzer's `-malloc_limit_mb` needs a sanitizer's malloc hooks, and these
+//! targets build without one (`-s none`, the stable toolchain), so the limit
+//! is enforced here instead: any single allocation above `FUZZ_MEM_MB`
+//! (default 2048) prints its size and a backtrace and aborts, which libFuzzer
+//! reports as a crash and saves the input. (A lazily-zeroed `vec![0; huge]`
+//! would otherwise slip under `-rss_limit_mb`.)
+//!
+//! The index and lexical files carry a body length and a CRC-32. A fuzzer
+//! almost never mutates a file and fixes its checksum too, so every target
+//! for those formats reads each input twice: as it is (the length and CRC
+//! checks themselves are fuzzed) and "repaired" (length and CRC rewritten to
+//! match), which lets the mutations reach the code behind the checksum.
+
+/// Index file (`format::index`): body length at 64 (u64), CRC-32 at 72 (of
+/// bytes 0..72 and the body from version 3 on, of the body alone before),
+/// body from 80.
+pub fn repair_index(data: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 80;
+    if data.len() < HEADER || &data[..8] != b"ERNIEIDX" {
+        return None;
+    }
+    let mut out = data.to_vec();
+    let body_len = (out.len() - HEADER) as u64;
+    out[64..72].copy_from_slice(&body_len.to_le_bytes());
+    let version = u32::from_le_bytes([out[8], out[9], out[10], out[11]]);
+    let mut h = crc32fast::Hasher::new();
+    if version >= 3 {
+        h.update(&out[..72]);
+    }
+    h.update(&out[HEADER..]);
+    out[72..76].copy_from_slice(&h.finalize().to_le_bytes());
+    (out != data).then_some(out)
+}
+
+/// Lexical meta or block file (`format::lexical`): body length at 72 (u64),
+/// CRC-32 of bytes 0..80 and the body at 80, body from 88.
+pub fn repair_lexical(data: &[u8], magic: &[u8; 8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 88;
+    if data.len() < HEADER || &data[..8] != magic {
+        return None;
+    }
+    let mut out = data.to_vec();
+    let body_len = (out.len() - HEADER) as u64;
+    out[72..80].copy_from_slice(&body_len.to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out[..80]);
+    h.update(&out[HEADER..]);
+    out[80..84].copy_from_slice(&h.finalize().to_le_bytes());
+    (out != data).then_some(out)
+}
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static LIMIT: AtomicUsize = AtomicUsize::new(2048 << 20);
+
+/// Call once from each target's `init`: reads `FUZZ_MEM_MB`.
+pub fn init() {
+    if let Some(mb) = std::env::var("FUZZ_MEM_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        LIMIT.store(mb.saturating_mul(1 << 20), Ordering::Relaxed);
+    }
+}
+
+/// The system allocator, with a cap on any single allocation.
+pub struct Capped;
+
+#[inline]
+fn check(size: usize) {
+    if size > LIMIT.load(Ordering::Relaxed) {
+        too_big(size);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_big(size: usize) -> ! {
+    use std::io::Write;
+    // Small allocations still succeed, so the backtrace can be captured.
+    let bt = std::backtrace::Backtrace::force_capture();
+    let limit = LIMIT.load(Ordering::Relaxed) >> 20;
+    let _ = writeln!(
+        std::io::stderr(),
+        "==fuzz== malloc limit exceeded: one allocation of {size} bytes (limit {limit} MB)\n{bt}"
+    );
+    std::process::abort();
+}
+
+unsafe impl GlobalAlloc for Capped {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        check(layout.size());
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        check(layout.size());
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        check(new_size);
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Capped = Capped;
