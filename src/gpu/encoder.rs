@@ -41,7 +41,7 @@ fn repack(t: &QTensor) -> Result<(u32, Vec<u32>, Vec<f32>)> {
     let dims = t.shape().dims();
     let cols = *dims.last().unwrap_or(&0);
     match t.dtype() {
-        GgmlDType::Q8_0 if cols % 32 == 0 => {
+        GgmlDType::Q8_0 if cols.is_multiple_of(32) => {
             let raw = t.data()?;
             // block_q8_0: f16 d, then 32 i8.
             let blocks = raw.len() / 34;
@@ -53,7 +53,7 @@ fn repack(t: &QTensor) -> Result<(u32, Vec<u32>, Vec<f32>)> {
             }
             Ok((KIND_Q8_0, words, scales))
         }
-        GgmlDType::Q4_0 if cols % 32 == 0 => {
+        GgmlDType::Q4_0 if cols.is_multiple_of(32) => {
             let raw = t.data()?;
             // block_q4_0: f16 d, then 16 bytes of nibbles.
             let blocks = raw.len() / 18;
@@ -369,6 +369,7 @@ impl GpuEncoder {
                     "gelu_new" => 2,
                     _ => 1,
                 };
+                #[allow(clippy::type_complexity)]
                 let mm = |pass: &mut wgpu::ComputePass, run: &mut dyn FnMut(&mut wgpu::ComputePass, &wgpu::ComputePipeline, &[u32], &[&wgpu::Buffer], (u32, u32)), m: &Matrix, bias: &wgpu::Buffer, x: &wgpu::Buffer, res: Option<&wgpu::Buffer>, act: u32, y: &wgpu::Buffer| {
                     let params = [tk, m.rows as u32, m.cols as u32, m.kind, act, res.is_some() as u32, 0, 0];
                     // An unused residual binding still needs a buffer that is not `y`.

@@ -30,7 +30,7 @@ impl Default for Bm25Params {
 
 impl Bm25Params {
     pub fn check(&self) -> Result<()> {
-        if !(self.k1.is_finite() && self.k1 >= 0.0) || !(0.0..=1.0).contains(&self.b) {
+        if !self.k1.is_finite() || self.k1 < 0.0 || !(0.0..=1.0).contains(&self.b) {
             return Err(Error::Invalid(format!("BM25 needs k1 >= 0 and 0 <= b <= 1, got k1 {} b {}", self.k1, self.b)));
         }
         Ok(())

@@ -52,7 +52,7 @@ impl BertConfig {
         if self.hidden_size == 0 || self.num_attention_heads == 0 || self.num_hidden_layers == 0 {
             return bad(format!("zero-sized dimension in {self:?}"));
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads

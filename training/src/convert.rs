@@ -22,9 +22,12 @@ pub struct ConvertOptions {
     pub name: Option<String>,
 }
 
+/// A checkpoint as read: its config, its f32 tensors (our names), its tokenizer JSON.
+pub type Checkpoint = (BertConfig, Vec<(String, Tensor)>, String);
+
 /// Reads a checkpoint directory into the model config and its f32 tensors,
 /// named as the library expects (no `bert.` prefix, `weight`/`bias` norms).
-pub fn read_checkpoint(dir: &Path) -> Result<(BertConfig, Vec<(String, Tensor)>, String)> {
+pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
     let config_path = dir.join("config.json");
     let cfg: BertConfig = serde_json::from_slice(
         &std::fs::read(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?,

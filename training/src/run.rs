@@ -340,7 +340,7 @@ fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptio
     let window = embedder.card().spec.max_passage_len;
     let parts = IndexParts {
         index: &index,
-        passages: &passages,
+        passages,
         lexical: Some(&lexical),
         windows: Some(WindowSpec { window, overlap: emb.overlap, max_windows: o.windows.max, rows: emb.rows }),
         fusion: o.alpha.map(|alpha| FusionSetting { fusion: Fusion::Convex { alpha }, tuned_on: Some("given at indexing".into()) }),

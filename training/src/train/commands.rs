@@ -148,7 +148,7 @@ pub fn train_ce(ctx: &mut Context, args: &StageArgs, negatives: &Path, from: Opt
     }
     ctx.data.load_negatives(negatives)?;
     let stage = ctx.recipe.ce.clone();
-    let start = from.map(|d| stages::CeStart::load(d)).transpose()?;
+    let start = from.map(stages::CeStart::load).transpose()?;
     stages::train_ce(ctx, dir.clone(), &stage, args.resume, args.stop_after, start.as_ref())?;
     if done(&dir) {
         plot::plot_stage(&dir, "cross-encoder", None)?;

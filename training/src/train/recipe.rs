@@ -296,7 +296,7 @@ impl Recipe {
             bail!("[ce]: the cross-encoder needs at least one hard negative per query ([ce].negatives or [data].negatives)");
         }
         let o = &self.optim;
-        if !(o.lr.is_finite() && o.lr > 0.0) || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
+        if !o.lr.is_finite() || o.lr <= 0.0 || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
         }
         for (name, s) in self.stages() {
