@@ -50,7 +50,16 @@ mod bench {
     }
 
     fn args() -> R<Args> {
-        let mut a = Args { passages: 100_000, dim: 384, batch: 16, model: "models/minilm-q8.gguf".into(), runs: 5, bandwidth: None, words: 100, scan: true };
+        let mut a = Args {
+            passages: 100_000,
+            dim: 384,
+            batch: 16,
+            model: "models/minilm-q8.gguf".into(),
+            runs: 5,
+            bandwidth: None,
+            words: 100,
+            scan: true,
+        };
         let v: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
         while i < v.len() {
@@ -124,7 +133,15 @@ mod bench {
         let a = args()?;
         let ctx = block_on(GpuContext::new(&GpuOptions::default())).ok_or("adapter request timed out")??;
         let rep = ctx.report().clone();
-        println!("gpu_bench: adapter {} ({}, {}), driver {}, int8 dot4 {}, max storage binding {} MiB", rep.name, rep.api, rep.device_type, rep.driver, rep.int8_dot4, rep.max_storage_binding >> 20);
+        println!(
+            "gpu_bench: adapter {} ({}, {}), driver {}, int8 dot4 {}, max storage binding {} MiB",
+            rep.name,
+            rep.api,
+            rep.device_type,
+            rep.driver,
+            rep.int8_dot4,
+            rep.max_storage_binding >> 20
+        );
         if rep.device_type == "cpu" {
             println!("gpu_bench: NOTE: a software adapter (CPU emulation): the GPU figures check correctness and plumbing, not speed");
         }
@@ -132,14 +149,38 @@ mod bench {
             Some(gb) => gb * 1e9,
             None => host_read_bandwidth(),
         };
-        println!("gpu_bench: bandwidth floor {:.1} GB/s ({})", floor_bw / 1e9, if a.bandwidth.is_some() { "given" } else { "measured host read, one thread" });
+        println!(
+            "gpu_bench: bandwidth floor {:.1} GB/s ({})",
+            floor_bw / 1e9,
+            if a.bandwidth.is_some() { "given" } else { "measured host read, one thread" }
+        );
 
         // Encoding.
         let (model, name) = match std::fs::read(&a.model) {
             Ok(b) => (b, a.model.clone()),
-            Err(_) => (ernie_search::synthetic::tiny_model(7, WeightDType::Q8_0, Pooling::Mean)?, "tiny synthetic Q8_0 (no --model file)".to_string()),
+            Err(_) => (
+                ernie_search::synthetic::tiny_model(7, WeightDType::Q8_0, Pooling::Mean)?,
+                "tiny synthetic Q8_0 (no --model file)".to_string(),
+            ),
         };
-        let words = ["the", "river", "city", "capital", "france", "paris", "king", "queen", "battle", "music", "album", "population", "century", "language", "island", "mountain"];
+        let words = [
+            "the",
+            "river",
+            "city",
+            "capital",
+            "france",
+            "paris",
+            "king",
+            "queen",
+            "battle",
+            "music",
+            "album",
+            "population",
+            "century",
+            "language",
+            "island",
+            "mountain",
+        ];
         let texts: Vec<String> = (0..a.batch)
             .map(|i| (0..a.words).map(|j| words[(i * 7 + j * 3 + j / 5) % words.len()]).collect::<Vec<_>>().join(" "))
             .collect();
@@ -187,10 +228,15 @@ mod bench {
             let mut scores = Vec::new();
             let tc = time(a.runs, || Ok(index.search_with(&qs[0], 10, &mut scores)?))?;
             let tg = time(a.runs, || Ok(block_on(gi.search(&qrefs[..1], 10, index.ids())).ok_or("timeout")??))?;
-            let tb = time(a.runs.min(3), || Ok(block_on(gi.search(&qrefs, 10, index.ids())).ok_or("timeout")??))? / qrefs.len() as f64;
+            let tb = time(a.runs.min(3), || Ok(block_on(gi.search(&qrefs, 10, index.ids())).ok_or("timeout")??))?
+                / qrefs.len() as f64;
             let same = qs.iter().take(4).all(|q| {
-                let c: Vec<usize> = index.search(q, 10).map(|h| h.iter().map(|h| h.ordinal).collect()).unwrap_or_default();
-                let g: Vec<usize> = block_on(gi.search(&[q], 10, index.ids())).and_then(|r| r.ok()).map(|mut v| v.remove(0).iter().map(|h| h.ordinal).collect()).unwrap_or_default();
+                let c: Vec<usize> =
+                    index.search(q, 10).map(|h| h.iter().map(|h| h.ordinal).collect()).unwrap_or_default();
+                let g: Vec<usize> = block_on(gi.search(&[q], 10, index.ids()))
+                    .and_then(|r| r.ok())
+                    .map(|mut v| v.remove(0).iter().map(|h| h.ordinal).collect())
+                    .unwrap_or_default();
                 c == g
             });
             println!(

@@ -130,7 +130,10 @@ mod native {
         std::fs::write(dir.join("lexical.meta"), format::lexical::meta_to_bytes(lexical.meta()))?;
         for b in 0..BLOCKS {
             let block = lexical.block(b).ok_or("block not built")?;
-            std::fs::write(dir.join(format!("lexical.{b}.block")), format::lexical::block_to_bytes(lexical.meta(), b, block))?;
+            std::fs::write(
+                dir.join(format!("lexical.{b}.block")),
+                format::lexical::block_to_bytes(lexical.meta(), b, block),
+            )?;
         }
 
         let batch = &texts[..PASSAGE_BATCH];

@@ -12,11 +12,15 @@ pub enum Error {
     Version { what: &'static str, found: u32, supported: u32 },
 
     /// An index built with a different model than the one used to query it.
-    #[error("the index was built with model {index} but the loaded model is {model}; rebuild the index with this model")]
+    #[error(
+        "the index was built with model {index} but the loaded model is {model}; rebuild the index with this model"
+    )]
     ModelMismatch { index: String, model: String },
 
     /// The stored checksum does not match the bytes: the file is damaged.
-    #[error("{what}: checksum mismatch (stored {stored:08x}, computed {computed:08x}); the file is corrupt or truncated")]
+    #[error(
+        "{what}: checksum mismatch (stored {stored:08x}, computed {computed:08x}); the file is corrupt or truncated"
+    )]
     Checksum { what: &'static str, stored: u32, computed: u32 },
 
     /// A query the engine refuses to answer, with the reason.

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::{top_k, Hit};
 
-
 /// Candidates each side contributes.
 pub const FUSION_DEPTH: usize = 100;
 

@@ -151,7 +151,13 @@ pub const RANDOMIZATION_ROUNDS: usize = 10_000;
 /// Compares `b` against `a` on `metric`, per query. Both must hold the same
 /// queries (as [`evaluate`]'s per-query maps of one qrels do). Deterministic
 /// given `seed`.
-pub fn paired(a: &BTreeMap<String, Scores>, b: &BTreeMap<String, Scores>, metric: impl Fn(&Scores) -> f64, rounds: usize, seed: u64) -> Result<Paired, String> {
+pub fn paired(
+    a: &BTreeMap<String, Scores>,
+    b: &BTreeMap<String, Scores>,
+    metric: impl Fn(&Scores) -> f64,
+    rounds: usize,
+    seed: u64,
+) -> Result<Paired, String> {
     if let Some(q) = a.keys().find(|q| !b.contains_key(*q)).or_else(|| b.keys().find(|q| !a.contains_key(*q))) {
         return Err(format!("query {q:?} is scored in one run and not the other: compare runs of the same qrels"));
     }
@@ -163,7 +169,13 @@ pub fn paired(a: &BTreeMap<String, Scores>, b: &BTreeMap<String, Scores>, metric
     let mean = d.iter().sum::<f64>() / n;
     let var = if d.len() > 1 { d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
     let std_err = (var / n).sqrt();
-    let t = if std_err > 0.0 { mean / std_err } else if mean == 0.0 { 0.0 } else { mean.signum() * f64::INFINITY };
+    let t = if std_err > 0.0 {
+        mean / std_err
+    } else if mean == 0.0 {
+        0.0
+    } else {
+        mean.signum() * f64::INFINITY
+    };
     Ok(Paired { queries: d.len(), mean_diff: mean, std_err, t, p: sign_flip_p(&d, rounds, seed) })
 }
 

@@ -72,7 +72,11 @@ impl Retriever {
             return Err(Error::ModelMismatch { index: short(index.fingerprint()), model: short(model) });
         }
         if index.dim() != embedder.dim() {
-            return Err(Error::Invalid(format!("index dimension {} != model dimension {}", index.dim(), embedder.dim())));
+            return Err(Error::Invalid(format!(
+                "index dimension {} != model dimension {}",
+                index.dim(),
+                embedder.dim()
+            )));
         }
         Ok(Self { embedder, index, lexical: None, fusion: Fusion::default(), gpu: GpuScan::default() })
     }
@@ -129,7 +133,12 @@ impl Retriever {
     /// the browser): their windows into the vectors, their words into BM25.
     /// `overlap` defaults to a quarter of the window. Nothing is added if any
     /// id is already taken or a text cannot be embedded.
-    pub fn add_passages(&mut self, passages: &[(String, String)], overlap: Option<usize>, max_windows: usize) -> Result<()> {
+    pub fn add_passages(
+        &mut self,
+        passages: &[(String, String)],
+        overlap: Option<usize>,
+        max_windows: usize,
+    ) -> Result<()> {
         let mut seen: std::collections::HashSet<&str> = self.index.ids().iter().map(String::as_str).collect();
         if let Some((id, _)) = passages.iter().find(|(id, _)| !seen.insert(id.as_str())) {
             return Err(Error::Invalid(format!("passage id {id:?} is already in the index")));
@@ -222,7 +231,9 @@ impl Retriever {
         #[cfg(feature = "gpu")]
         if let Some(gi) = self.gpu_index().await {
             let r = match hits_only {
-                true => gi.search(&[q], k, self.index.ids()).await.map(|mut v| Dense::Hits(v.pop().unwrap_or_default())),
+                true => {
+                    gi.search(&[q], k, self.index.ids()).await.map(|mut v| Dense::Hits(v.pop().unwrap_or_default()))
+                }
                 false => gi.scores(&[q]).await.map(|mut v| Dense::Scores(v.pop().unwrap_or_default())),
             };
             match r {
@@ -282,7 +293,9 @@ impl Retriever {
         let lexical = match (&self.lexical, mode) {
             (_, Mode::Dense) => None,
             (None, Mode::Lexical) => {
-                return Err(Error::Invalid("this index has no lexical part; rebuild it with `ernie-search index`".into()))
+                return Err(Error::Invalid(
+                    "this index has no lexical part; rebuild it with `ernie-search index`".into(),
+                ))
             }
             (None, _) => return self.dense(query, k, pre, Some("the index has no lexical part: dense ranking only")),
             (Some(l), _) => Some(l.scores(query)?),
@@ -293,9 +306,12 @@ impl Retriever {
                 Err(Error::Query("the query has no keyword to match (only stop words or punctuation)".into()))
             }
             (Mode::Lexical, Some(Some(scores))) => Ok(self.lexical_only(&scores, k)),
-            (Mode::Hybrid, Some(None)) | (Mode::Hybrid, None) => {
-                self.dense(query, k, pre, Some("the query has no keyword (only stop words or punctuation): dense ranking only"))
-            }
+            (Mode::Hybrid, Some(None)) | (Mode::Hybrid, None) => self.dense(
+                query,
+                k,
+                pre,
+                Some("the query has no keyword (only stop words or punctuation): dense ranking only"),
+            ),
             (Mode::Hybrid, Some(Some(scores))) => self.hybrid(query, &scores, k, pre),
         }
     }

@@ -138,7 +138,11 @@ impl Engine {
     /// GPU here; when that fails the engine runs on the CPU and `backend()`
     /// says why. Resolves to the engine.
     #[wasm_bindgen(js_name = loadAsync)]
-    pub async fn load_async(model: Vec<u8>, index: Option<Vec<u8>>, backend: Option<String>) -> Result<Engine, JsError> {
+    pub async fn load_async(
+        model: Vec<u8>,
+        index: Option<Vec<u8>>,
+        backend: Option<String>,
+    ) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
         let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
         let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
@@ -190,7 +194,9 @@ impl Engine {
             let mode = mode.as_deref().map(Mode::parse).transpose().map_err(js)?.unwrap_or_default();
             let r = inner.try_borrow().map_err(|_| busy())?;
             if r.index().is_empty() {
-                return Err(js(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())));
+                return Err(js(Error::Invalid(
+                    "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
+                )));
             }
             let answer = r.search_async(&query, k, mode).await.map_err(js)?;
             to_js(&answer).map_err(JsValue::from)
@@ -339,7 +345,9 @@ impl Engine {
         let r = self.get()?;
         match r.index().is_empty() {
             false => Ok(r),
-            true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
+            true => Err(Error::Invalid(
+                "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
+            )),
         }
     }
 
@@ -347,7 +355,9 @@ impl Engine {
         let r = self.get_mut()?;
         match r.index().is_empty() {
             false => Ok(r),
-            true => Err(Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())),
+            true => Err(Error::Invalid(
+                "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
+            )),
         }
     }
 }

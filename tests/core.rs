@@ -149,7 +149,8 @@ fn search_is_exact_and_low_precision_agrees() {
     // Brute force by hand: sort all scores.
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let vecs = e.embed_passages(&refs).unwrap();
-    let mut all: Vec<(f32, usize)> = vecs.iter().enumerate().map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i)).collect();
+    let mut all: Vec<(f32, usize)> =
+        vecs.iter().enumerate().map(|(i, v)| (v.iter().zip(&q).map(|(a, b)| a * b).sum(), i)).collect();
     all.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
     let hits = exact.search(&q, 10).unwrap();
     let got: Vec<usize> = hits.iter().map(|h| h.ordinal).collect();
@@ -215,7 +216,12 @@ fn an_index_from_another_model_is_refused() {
 #[test]
 fn shards_locate_passages() {
     let ps: Vec<shard::Passage> = (0..5)
-        .map(|i| shard::Passage { id: format!("p{i}"), title: String::new(), text: format!("<b>text {i}</b>"), url: None })
+        .map(|i| shard::Passage {
+            id: format!("p{i}"),
+            title: String::new(),
+            text: format!("<b>text {i}</b>"),
+            url: None,
+        })
         .collect();
     let bytes = shard::shard_to_bytes(&ps).unwrap();
     assert_eq!(shard::shard_from_bytes(&bytes).unwrap(), ps);

@@ -15,7 +15,9 @@ use ernie_search::backend::block_on;
 use ernie_search::format::model::WeightDType;
 use ernie_search::gpu::{GpuContext, GpuIndex};
 use ernie_search::synthetic::tiny_model;
-use ernie_search::{Backend, Embedder, Fault, FlatIndex, GpuOptions, Hit, Kernel, Mode, Pooling, Retriever, VectorDType};
+use ernie_search::{
+    Backend, Embedder, Fault, FlatIndex, GpuOptions, Hit, Kernel, Mode, Pooling, Retriever, VectorDType,
+};
 
 const EMBED_TOL: f32 = 1e-3;
 const SCORE_TOL: f32 = 1e-4;
@@ -66,13 +68,18 @@ fn embeddings_match(model: &[u8], what: &str, passages: &[&str], queries: &[&str
     let g = Embedder::from_bytes_on(model, Backend::Gpu).unwrap();
     let info = g.backend();
     assert_eq!(info.backend, "gpu", "{what}: GPU not used: {info:?}");
-    let (pc, pg) = (cpu.embed_passages(passages).unwrap(), block_on(g.embed_passages_async(passages)).unwrap().unwrap());
+    let (pc, pg) =
+        (cpu.embed_passages(passages).unwrap(), block_on(g.embed_passages_async(passages)).unwrap().unwrap());
     let (qc, qg) = (cpu.embed_queries(queries).unwrap(), block_on(g.embed_queries_async(queries)).unwrap().unwrap());
     // One query at a time too (batch of one, other padding).
     let q1 = g.embed_queries(&queries[..1]).unwrap();
     assert!(pg.iter().chain(&qg).flatten().all(|x| x.is_finite()), "{what}: non-finite GPU output");
     let d = max_abs(&pc, &pg).max(max_abs(&qc, &qg)).max(max_abs(&qc[..1], &q1));
-    eprintln!("gpu test: {what}: max |gpu - cpu| = {d:.2e} over {} passages + {} queries", passages.len(), queries.len());
+    eprintln!(
+        "gpu test: {what}: max |gpu - cpu| = {d:.2e} over {} passages + {} queries",
+        passages.len(),
+        queries.len()
+    );
     assert!(d <= EMBED_TOL, "{what}: GPU embeddings differ from the CPU's by {d} (> {EMBED_TOL})");
     assert_eq!(g.backend().backend, "gpu", "{what}: fell back during the test: {:?}", g.backend());
     d
@@ -98,7 +105,8 @@ fn embeddings_match_cpu_on_tiny_models() {
 
 #[test]
 fn embeddings_match_cpu_on_the_real_model() {
-    let path = std::env::var("ERNIE_SEARCH_GPU_MODEL").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/models/minilm-q8.gguf").into());
+    let path = std::env::var("ERNIE_SEARCH_GPU_MODEL")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/models/minilm-q8.gguf").into());
     let Ok(model) = std::fs::read(&path) else {
         eprintln!("\n!!!!!!!! SKIPPED: no real model at {path} (set ERNIE_SEARCH_GPU_MODEL, or link models/minilm-q8.gguf) !!!!!!!!\n");
         return;
@@ -133,7 +141,13 @@ fn random_index(n: usize, dim: usize, dtype: VectorDType, seed: u64) -> FlatInde
     let mut index = FlatIndex::new(dim, dtype, "fp").unwrap();
     let mut prev: Vec<Vec<f32>> = Vec::new();
     for p in 0..n {
-        let windows = if p % 97 == 96 { prev.clone() } else if p % 3 == 0 { vec![unit(), unit()] } else { vec![unit()] };
+        let windows = if p % 97 == 96 {
+            prev.clone()
+        } else if p % 3 == 0 {
+            vec![unit(), unit()]
+        } else {
+            vec![unit()]
+        };
         index.push_windows(&format!("p{p:05}"), &windows).unwrap();
         prev = windows;
     }
@@ -163,8 +177,17 @@ fn assert_same_ranking(cpu: &[Hit], gpu: &[Hit], ids: &[String], what: &str) {
         if w != g {
             let at_cut = j == cpu.len();
             let ok = (j - i > 1 || at_cut)
-                && g.iter().zip(&gpu[i..j]).all(|(o, h)| w.contains(o) || (at_cut && (h.score - cpu[j - 1].score).abs() <= TIE_EPS));
-            assert!(ok, "{what}: rank {}..{}: cpu {:?} vs gpu {:?}", i + 1, j, w.iter().map(|&o| &ids[o]).collect::<Vec<_>>(), g.iter().map(|&o| &ids[o]).collect::<Vec<_>>());
+                && g.iter()
+                    .zip(&gpu[i..j])
+                    .all(|(o, h)| w.contains(o) || (at_cut && (h.score - cpu[j - 1].score).abs() <= TIE_EPS));
+            assert!(
+                ok,
+                "{what}: rank {}..{}: cpu {:?} vs gpu {:?}",
+                i + 1,
+                j,
+                w.iter().map(|&o| &ids[o]).collect::<Vec<_>>(),
+                g.iter().map(|&o| &ids[o]).collect::<Vec<_>>()
+            );
         }
         i = j;
     }
@@ -270,7 +293,10 @@ fn faults_fall_back_to_the_cpu() {
         eprintln!("gpu test: {fault:?}: {info:?}");
         assert_eq!(info.backend, "cpu", "{fault:?}: {info:?}");
         let why = info.fallback.clone().unwrap_or_default();
-        assert!(why.contains(needle) || why.contains("destroyed"), "{fault:?}: fallback reason {why:?} lacks {needle:?}");
+        assert!(
+            why.contains(needle) || why.contains("destroyed"),
+            "{fault:?}: fallback reason {why:?} lacks {needle:?}"
+        );
         let ids = |a: &ernie_search::Answer| a.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&got), ids(&want), "{fault:?}");
         // The async path answers too, on the CPU.

@@ -394,9 +394,8 @@ fn a_folder_that_is_not_an_index_is_never_replaced() {
     std::fs::create_dir_all(theirs.join("sub")).unwrap();
     std::fs::write(theirs.join("notes.txt"), b"mine").unwrap();
     let (e, idx) = small_index(VectorDType::F32);
-    let passages: Vec<Passage> = (0..3)
-        .map(|i| Passage { id: format!("p{i}"), title: String::new(), text: "t".into(), url: None })
-        .collect();
+    let passages: Vec<Passage> =
+        (0..3).map(|i| Passage { id: format!("p{i}"), title: String::new(), text: "t".into(), url: None }).collect();
     let parts = IndexParts {
         index: &idx,
         passages: &passages,

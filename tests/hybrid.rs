@@ -6,7 +6,9 @@ use ernie_search::format::shard::{FusionSetting, Passage, WindowSpec};
 use ernie_search::format::{index as index_file, lexical as lexical_file};
 use ernie_search::index::dir::{write_dir, IndexDir, IndexParts};
 use ernie_search::synthetic::{tiny_model, WORDS};
-use ernie_search::{Bm25Params, Embedder, Error, FlatIndex, Fusion, LexicalIndex, Mode, Pooling, Retriever, VectorDType};
+use ernie_search::{
+    Bm25Params, Embedder, Error, FlatIndex, Fusion, LexicalIndex, Mode, Pooling, Retriever, VectorDType,
+};
 
 fn embedder() -> Embedder {
     Embedder::from_bytes(&tiny_model(3, WeightDType::Q8_0, Pooling::Mean).unwrap()).unwrap()
@@ -21,8 +23,15 @@ fn corpus() -> Vec<Passage> {
             Passage { id: format!("p{i:02}"), title: String::new(), text: words.join(" "), url: None }
         })
         .chain([
-            Passage { id: "cjk".into(), title: String::new(), text: "東京都は日本の首都です".into(), url: None },
-            Passage { id: "html".into(), title: String::new(), text: "<script>alert(1)</script> zebra".into(), url: None },
+            Passage {
+                id: "cjk".into(), title: String::new(), text: "東京都は日本の首都です".into(), url: None
+            },
+            Passage {
+                id: "html".into(),
+                title: String::new(),
+                text: "<script>alert(1)</script> zebra".into(),
+                url: None,
+            },
         ])
         .collect()
 }
@@ -45,7 +54,10 @@ fn long_passages_get_overlapping_windows_and_score_as_their_best() {
     let (windows, cut) = e.tokenize_passage_windows(&[ps[0].text.as_str()], 8, 16).unwrap();
     let w = &windows[0];
     assert!(w.len() >= 3 && cut == 0, "{} windows: {:?}", w.len(), w.iter().map(|t| t.ids.len()).collect::<Vec<_>>());
-    assert!(w.iter().all(|t| t.ids.len() <= 48 && t.ids[0] == 2 && *t.ids.last().unwrap() == 3), "[CLS] ... [SEP], within the window");
+    assert!(
+        w.iter().all(|t| t.ids.len() <= 48 && t.ids[0] == 2 && *t.ids.last().unwrap() == 3),
+        "[CLS] ... [SEP], within the window"
+    );
     // Consecutive windows share 8 tokens.
     assert_eq!(w[0].ids[48 - 1 - 8..48 - 1], w[1].ids[1..9]);
     let (one, cut) = e.tokenize_passage_windows(&[ps[0].text.as_str()], 8, 1).unwrap();
@@ -58,7 +70,12 @@ fn long_passages_get_overlapping_windows_and_score_as_their_best() {
     let q = e.embed_queries(&["river city king"]).unwrap().remove(0);
     let mut scores = Vec::new();
     index.passage_scores(&q, &mut scores).unwrap();
-    let best_window = e.embed_tokens(w).unwrap().iter().map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()).fold(f32::MIN, f32::max);
+    let best_window = e
+        .embed_tokens(w)
+        .unwrap()
+        .iter()
+        .map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>())
+        .fold(f32::MIN, f32::max);
     assert!((scores[0] - best_window).abs() < 1e-5, "{} vs {best_window}", scores[0]);
     let hits = index.search(&q, 100).unwrap();
     let mut ids: Vec<usize> = hits.iter().map(|h| h.ordinal).collect();

@@ -118,8 +118,15 @@ fn passages(n: usize) -> Vec<Passage> {
             }
         })
         .collect();
-    ps.push(Passage { id: "cjk".into(), title: String::new(), text: "東京都は日本の首都です".into(), url: None });
-    ps.push(Passage { id: "esc\"aped".into(), title: "\\ \u{1}".into(), text: "<b>zebra</b> \u{e9}t\u{e9}".into(), url: None });
+    ps.push(Passage {
+        id: "cjk".into(), title: String::new(), text: "東京都は日本の首都です".into(), url: None
+    });
+    ps.push(Passage {
+        id: "esc\"aped".into(),
+        title: "\\ \u{1}".into(),
+        text: "<b>zebra</b> \u{e9}t\u{e9}".into(),
+        url: None,
+    });
     ps
 }
 
@@ -141,9 +148,36 @@ struct Build {
 
 fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
     let builds = [
-        Build { tag: "f32-windows-hybrid", dtype: VectorDType::F32, dim: 4, passages: 6, max_windows: 3, lexical_blocks: Some(3), shard_size: 3, fusion: Some(Fusion::Convex { alpha: 0.4 }) },
-        Build { tag: "f16-rrf", dtype: VectorDType::F16, dim: 8, passages: 3, max_windows: 1, lexical_blocks: Some(1), shard_size: 8, fusion: Some(Fusion::Rrf { k: 60.0 }) },
-        Build { tag: "int8-dense", dtype: VectorDType::Int8, dim: 6, passages: 4, max_windows: 2, lexical_blocks: None, shard_size: 2, fusion: None },
+        Build {
+            tag: "f32-windows-hybrid",
+            dtype: VectorDType::F32,
+            dim: 4,
+            passages: 6,
+            max_windows: 3,
+            lexical_blocks: Some(3),
+            shard_size: 3,
+            fusion: Some(Fusion::Convex { alpha: 0.4 }),
+        },
+        Build {
+            tag: "f16-rrf",
+            dtype: VectorDType::F16,
+            dim: 8,
+            passages: 3,
+            max_windows: 1,
+            lexical_blocks: Some(1),
+            shard_size: 8,
+            fusion: Some(Fusion::Rrf { k: 60.0 }),
+        },
+        Build {
+            tag: "int8-dense",
+            dtype: VectorDType::Int8,
+            dim: 6,
+            passages: 4,
+            max_windows: 2,
+            lexical_blocks: None,
+            shard_size: 2,
+            fusion: None,
+        },
     ];
     for b in &builds {
         let ps = passages(b.passages);
@@ -165,7 +199,12 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             index: &index,
             passages: &ps,
             lexical: lexical.as_ref(),
-            windows: (b.max_windows > 1).then(|| WindowSpec { window: 16, overlap: 4, max_windows: b.max_windows, rows: index.rows() }),
+            windows: (b.max_windows > 1).then(|| WindowSpec {
+                window: 16,
+                overlap: 4,
+                max_windows: b.max_windows,
+                rows: index.rows(),
+            }),
             fusion: b.fusion.map(|fusion| FusionSetting { fusion, tuned_on: Some("fuzz seed".into()) }),
             shard_size: b.shard_size,
             model_name: "fuzz-seed",

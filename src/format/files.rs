@@ -57,7 +57,10 @@ pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<Vec<u8>>
     let io = |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
     if !meta.file_type().is_file() {
-        return Err(Error::format(what, format!("{} is not a regular file (links and devices are refused)", path.display())));
+        return Err(Error::format(
+            what,
+            format!("{} is not a regular file (links and devices are refused)", path.display()),
+        ));
     }
     if meta.len() > cap {
         return Err(too_big(what, path, meta.len(), cap));

@@ -99,9 +99,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if dim == 0 {
         return Err(Error::format(WHAT, "dimension is 0"));
     }
-    let n = usize::try_from(count).ok().filter(|n| *n <= body.len()).ok_or_else(|| {
-        Error::format(WHAT, format!("{count} passages cannot fit in {} body bytes", body.len()))
-    })?;
+    let n = usize::try_from(count)
+        .ok()
+        .filter(|n| *n <= body.len())
+        .ok_or_else(|| Error::format(WHAT, format!("{count} passages cannot fit in {} body bytes", body.len())))?;
     let windows = if version == 1 {
         vec![1; n]
     } else {
@@ -132,7 +133,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     let values = rows as usize * dim;
     let (vecs, mut rest) = body.split_at(vec_bytes);
     let store = match dtype {
-        VectorDType::F32 => Store::F32(vecs.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VectorDType::F32 => {
+            Store::F32(vecs.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
         VectorDType::F16 => Store::F16(vecs.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
         VectorDType::Int8 => {
             let (q, s) = vecs.split_at(values);
@@ -151,9 +154,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
             return Err(Error::format(WHAT, format!("passage id {i} of {n} is cut off")));
         }
         let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let id = rest
-            .get(4..4 + len)
-            .ok_or_else(|| Error::format(WHAT, format!("passage id {i} of {n} is cut off")))?;
+        let id =
+            rest.get(4..4 + len).ok_or_else(|| Error::format(WHAT, format!("passage id {i} of {n} is cut off")))?;
         let id = std::str::from_utf8(id).map_err(|_| Error::format(WHAT, format!("passage id {i} is not UTF-8")))?;
         ids.push(id.to_string());
         rest = &rest[4 + len..];

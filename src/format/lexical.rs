@@ -74,7 +74,10 @@ fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<(
     }
     let body = &bytes[HEADER..];
     if body.len() as u64 != u64_at(72) {
-        return Err(Error::format(what, format!("truncated or padded: header announces {} body bytes, file holds {}", u64_at(72), body.len())));
+        return Err(Error::format(
+            what,
+            format!("truncated or padded: header announces {} body bytes, file holds {}", u64_at(72), body.len()),
+        ));
     }
     let mut crc = crc32fast::Hasher::new();
     crc.update(&bytes[..80]);
@@ -85,7 +88,10 @@ fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<(
     }
     let n_blocks = u32_at(12);
     if n_blocks == 0 || n_blocks as usize > super::shard::MAX_LEXICAL_BLOCKS {
-        return Err(Error::format(what, format!("{n_blocks} blocks (1 to {} allowed)", super::shard::MAX_LEXICAL_BLOCKS)));
+        return Err(Error::format(
+            what,
+            format!("{n_blocks} blocks (1 to {} allowed)", super::shard::MAX_LEXICAL_BLOCKS),
+        ));
     }
     let mut corpus = [0u8; 32];
     corpus.copy_from_slice(&bytes[32..64]);
@@ -96,16 +102,18 @@ fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<(
 pub fn meta_to_bytes(m: &LexicalMeta) -> Vec<u8> {
     let mut body = Vec::with_capacity(m.doc_len.len() * 2);
     m.doc_len.iter().for_each(|&l| put(&mut body, l));
-    let f = Frame { n_blocks: m.n_blocks, number: 0, passages: m.doc_len.len() as u64, corpus: m.corpus, params: m.params };
+    let f =
+        Frame { n_blocks: m.n_blocks, number: 0, passages: m.doc_len.len() as u64, corpus: m.corpus, params: m.params };
     frame(META_MAGIC, &f, &body)
 }
 
 pub fn meta_from_bytes(bytes: &[u8]) -> Result<LexicalMeta> {
     const WHAT: &str = "lexical meta file";
     let (f, mut body) = unframe(bytes, META_MAGIC, WHAT)?;
-    let n = usize::try_from(f.passages).ok().filter(|n| *n <= body.len()).ok_or_else(|| {
-        Error::format(WHAT, format!("{} passages cannot fit in {} bytes", f.passages, body.len()))
-    })?;
+    let n = usize::try_from(f.passages)
+        .ok()
+        .filter(|n| *n <= body.len())
+        .ok_or_else(|| Error::format(WHAT, format!("{} passages cannot fit in {} bytes", f.passages, body.len())))?;
     let mut doc_len = Vec::with_capacity(n);
     for _ in 0..n {
         doc_len.push(get(&mut body, WHAT)?);
@@ -133,7 +141,13 @@ pub fn block_to_bytes(meta: &LexicalMeta, number: u32, block: &TermBlock) -> Vec
             prev = d;
         }
     }
-    let f = Frame { n_blocks: meta.n_blocks, number, passages: meta.doc_len.len() as u64, corpus: meta.corpus, params: meta.params };
+    let f = Frame {
+        n_blocks: meta.n_blocks,
+        number,
+        passages: meta.doc_len.len() as u64,
+        corpus: meta.corpus,
+        params: meta.params,
+    };
     frame(BLOCK_MAGIC, &f, &body)
 }
 
@@ -153,7 +167,8 @@ pub fn block_from_bytes(bytes: &[u8]) -> Result<(u32, [u8; 32], TermBlock)> {
         let term = std::str::from_utf8(term).map_err(|_| Error::format(WHAT, "a term is not UTF-8"))?.to_string();
         body = &body[len..];
         let df = get(&mut body, WHAT)? as usize;
-        let mut p = Postings { docs: Vec::with_capacity(df.min(body.len())), tfs: Vec::with_capacity(df.min(body.len())) };
+        let mut p =
+            Postings { docs: Vec::with_capacity(df.min(body.len())), tfs: Vec::with_capacity(df.min(body.len())) };
         let mut doc = 0u32;
         for i in 0..df {
             let delta = get(&mut body, WHAT)?;
@@ -181,7 +196,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_damage() {
-        let idx = LexicalIndex::build(&["x", "y"], &["alpha beta beta", "beta gamma"], Bm25Params::default(), 2).unwrap();
+        let idx =
+            LexicalIndex::build(&["x", "y"], &["alpha beta beta", "beta gamma"], Bm25Params::default(), 2).unwrap();
         let meta = meta_from_bytes(&meta_to_bytes(idx.meta())).unwrap();
         assert_eq!(&meta, idx.meta());
         for b in 0..2 {

@@ -6,7 +6,6 @@ pub mod model;
 pub mod shard;
 pub(crate) mod varint;
 
-
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 #[cfg(not(target_arch = "wasm32"))]

@@ -328,13 +328,18 @@ fn tensor_spans<'a>(content: &'a gguf_file::Content, spec: &ModelSpec, len: usiz
     let expected: HashMap<String, Vec<usize>> = spec.bert.tensor_shapes().into_iter().collect();
     let mut spans = Vec::with_capacity(content.tensor_infos.len());
     for (name, info) in &content.tensor_infos {
-        let want = expected.get(name).ok_or_else(|| Error::format(WHAT, format!("unexpected tensor {name:?} (not part of a BERT encoder)")))?;
+        let want = expected
+            .get(name)
+            .ok_or_else(|| Error::format(WHAT, format!("unexpected tensor {name:?} (not part of a BERT encoder)")))?;
         let dims = info.shape.dims();
         if dims != want.as_slice() {
             return Err(Error::format(WHAT, format!("tensor {name} has shape {dims:?}, the config says {want:?}")));
         }
         if !matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::Q8_0 | GgmlDType::Q4_0) {
-            return Err(Error::format(WHAT, format!("tensor {name} has dtype {:?} (f32, f16, q8_0 or q4_0 expected)", info.ggml_dtype)));
+            return Err(Error::format(
+                WHAT,
+                format!("tensor {name} has dtype {:?} (f32, f16, q8_0 or q4_0 expected)", info.ggml_dtype),
+            ));
         }
         let block = info.ggml_dtype.block_size();
         let elems = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|e| e % block == 0);
@@ -342,12 +347,19 @@ fn tensor_spans<'a>(content: &'a gguf_file::Content, spec: &ModelSpec, len: usiz
         let start = content.tensor_data_offset.checked_add(info.offset);
         let end = start.zip(size).and_then(|(s, n)| s.checked_add(n as u64));
         match (start, end) {
-            (Some(start), Some(end)) if end <= len as u64 => {
-                spans.push(Span { name, dtype: info.ggml_dtype, dims: dims.to_vec(), start: start as usize, end: end as usize })
-            }
+            (Some(start), Some(end)) if end <= len as u64 => spans.push(Span {
+                name,
+                dtype: info.ggml_dtype,
+                dims: dims.to_vec(),
+                start: start as usize,
+                end: end as usize,
+            }),
             _ => {
                 let end = end.map_or("past 2^64".to_string(), |e| e.to_string());
-                return Err(Error::format(WHAT, format!("truncated: tensor {name} ends at byte {end} but the file has {len} bytes")));
+                return Err(Error::format(
+                    WHAT,
+                    format!("truncated: tensor {name} ends at byte {end} but the file has {len} bytes"),
+                ));
             }
         }
     }
@@ -388,7 +400,8 @@ fn card_from(content: &gguf_file::Content) -> Result<ModelCard> {
     };
     bert.validate()?;
     let pooling: Pooling = string("ernie.pooling")?.parse()?;
-    let normalize = get("ernie.normalize")?.to_bool().map_err(|e| Error::format(WHAT, format!("ernie.normalize: {e}")))?;
+    let normalize =
+        get("ernie.normalize")?.to_bool().map_err(|e| Error::format(WHAT, format!("ernie.normalize: {e}")))?;
     let provenance = serde_json::from_str(&string("ernie.provenance")?)
         .map_err(|e| Error::format(WHAT, format!("ernie.provenance is not JSON: {e}")))?;
     Ok(ModelCard {

@@ -144,7 +144,9 @@ impl Part {
                 let shown: String = name.chars().take(80).collect();
                 Err(Error::format(
                     "manifest",
-                    format!("{field} {shown:?} is not a name inside the index folder (expected {dir}{stem}.<16 hex>.{ext})"),
+                    format!(
+                        "{field} {shown:?} is not a name inside the index folder (expected {dir}{stem}.<16 hex>.{ext})"
+                    ),
                 ))
             }
         }
@@ -185,10 +187,21 @@ impl Manifest {
     /// the counts consistent: what a reader then opens stays inside the folder.
     fn check(&self) -> Result<()> {
         if self.shard_size == 0 || self.shards.len() != self.count.div_ceil(self.shard_size) {
-            return Err(Error::format("manifest", format!("{} shards cannot hold {} passages of {} per shard", self.shards.len(), self.count, self.shard_size)));
+            return Err(Error::format(
+                "manifest",
+                format!(
+                    "{} shards cannot hold {} passages of {} per shard",
+                    self.shards.len(),
+                    self.count,
+                    self.shard_size
+                ),
+            ));
         }
         if self.dim == 0 || self.count == 0 {
-            return Err(Error::format("manifest", format!("dim {} and count {} must be positive", self.dim, self.count)));
+            return Err(Error::format(
+                "manifest",
+                format!("dim {} and count {} must be positive", self.dim, self.count),
+            ));
         }
         Part::Index.check_name("index_file", &self.index_file)?;
         Part::Index.check_size("index_bytes", self.index_bytes)?;
@@ -207,7 +220,10 @@ impl Manifest {
         if let Some(l) = &self.lexical {
             Part::LexicalMeta.check_name("lexical.meta", &l.meta)?;
             if l.blocks.is_empty() || l.blocks.len() > MAX_LEXICAL_BLOCKS {
-                return Err(Error::format("manifest", format!("{} lexical blocks (1 to {MAX_LEXICAL_BLOCKS} allowed)", l.blocks.len())));
+                return Err(Error::format(
+                    "manifest",
+                    format!("{} lexical blocks (1 to {MAX_LEXICAL_BLOCKS} allowed)", l.blocks.len()),
+                ));
             }
             for (i, b) in l.blocks.iter().enumerate() {
                 Part::LexicalBlock.check_name(&format!("lexical.blocks[{i}]"), b)?;

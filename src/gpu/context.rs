@@ -42,7 +42,9 @@ impl GpuContext {
             let nav = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok();
             let gpu = nav.filter(|n| !n.is_undefined()).and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok());
             if gpu.is_none_or(|g| g.is_undefined() || g.is_null()) {
-                return Err(Error::Gpu("no GPU adapter: this browser (or this worker) has no WebGPU (navigator.gpu is missing)".into()));
+                return Err(Error::Gpu(
+                    "no GPU adapter: this browser (or this worker) has no WebGPU (navigator.gpu is missing)".into(),
+                ));
             }
         }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
@@ -83,7 +85,8 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             set_poison(&p, format!("GPU error: {e}"));
         }));
-        let dot4 = !opts.no_dot4 && instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let dot4 = !opts.no_dot4
+            && instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
         let max_binding = opts.max_binding.map_or(max_binding, |m| m.clamp(256, max_binding));
         let report = AdapterReport {
@@ -281,7 +284,8 @@ impl GpuContext {
         })?;
         self.check()?;
         let bytes = {
-            let view = buf.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping a GPU buffer: {e}")))?;
+            let view =
+                buf.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("mapping a GPU buffer: {e}")))?;
             view.to_vec()
         };
         buf.unmap();

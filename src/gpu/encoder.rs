@@ -80,7 +80,10 @@ impl Tensors<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<&QTensor> {
         let t = self.map.get(name).ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
         if t.shape().dims() != shape {
-            return Err(Error::format("model file", format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape().dims())));
+            return Err(Error::format(
+                "model file",
+                format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape().dims()),
+            ));
         }
         Ok(t)
     }
@@ -130,7 +133,13 @@ impl GpuEncoder {
     /// Uploads the encoder's tensors (by the names `model::encoder` reads)
     /// and builds the pipelines; any validation, compilation or memory error
     /// is returned, and nothing is left half-usable.
-    pub async fn upload(ctx: Arc<GpuContext>, tensors: &HashMap<String, QTensor>, cfg: &BertConfig, pooling: Pooling, normalize: bool) -> Result<Self> {
+    pub async fn upload(
+        ctx: Arc<GpuContext>,
+        tensors: &HashMap<String, QTensor>,
+        cfg: &BertConfig,
+        pooling: Pooling,
+        normalize: bool,
+    ) -> Result<Self> {
         cfg.validate()?;
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let dh = h / cfg.num_attention_heads;
@@ -239,7 +248,18 @@ impl GpuEncoder {
                 let word = matrix(word);
                 let mut layers_m = Vec::new();
                 for hl in host_layers {
-                    layers_m.push((matrix(hl.qkv), matrix(hl.attn_out), matrix(hl.inter), matrix(hl.out), hl.qkv_b, hl.attn_out_b, hl.attn_ln, hl.inter_b, hl.out_b, hl.out_ln));
+                    layers_m.push((
+                        matrix(hl.qkv),
+                        matrix(hl.attn_out),
+                        matrix(hl.inter),
+                        matrix(hl.out),
+                        hl.qkv_b,
+                        hl.attn_out_b,
+                        hl.attn_ln,
+                        hl.inter_b,
+                        hl.out_b,
+                        hl.out_ln,
+                    ));
                 }
                 let vec = |label: &str, v: &[f32]| {
                     bytes.set(bytes.get() + v.len() as u64 * 4);
@@ -301,10 +321,17 @@ impl GpuEncoder {
     /// Returns [batch, hidden] pooled (and normalised, per the model) vectors.
     pub async fn embed(&self, ids: &[u32], mask: &[f32], batch: usize, len: usize) -> Result<Vec<f32>> {
         if ids.len() != batch * len || mask.len() != batch * len {
-            return Err(Error::Invalid(format!("ids/mask of {}/{} values for a {batch}x{len} batch", ids.len(), mask.len())));
+            return Err(Error::Invalid(format!(
+                "ids/mask of {}/{} values for a {batch}x{len} batch",
+                ids.len(),
+                mask.len()
+            )));
         }
         if len > self.cfg.max_position_embeddings {
-            return Err(Error::Invalid(format!("sequence of {len} tokens exceeds the model's {} positions", self.cfg.max_position_embeddings)));
+            return Err(Error::Invalid(format!(
+                "sequence of {len} tokens exceeds the model's {} positions",
+                self.cfg.max_position_embeddings
+            )));
         }
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
             return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
@@ -345,10 +372,15 @@ impl GpuEncoder {
             let out = c.poisoned_output("pooled", out_words);
             let mut enc = c.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("encode") });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("encode"), timestamp_writes: None });
+                let mut pass = enc
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("encode"), timestamp_writes: None });
                 // Bind groups must outlive the pass: keep them here.
                 let mut keep: Vec<wgpu::BindGroup> = Vec::new();
-                let mut run = |pass: &mut wgpu::ComputePass, pipe: &wgpu::ComputePipeline, params: &[u32], bufs: &[&wgpu::Buffer], grid: (u32, u32)| {
+                let mut run = |pass: &mut wgpu::ComputePass,
+                               pipe: &wgpu::ComputePipeline,
+                               params: &[u32],
+                               bufs: &[&wgpu::Buffer],
+                               grid: (u32, u32)| {
                     let u = c.uniform(params);
                     let mut all: Vec<&wgpu::Buffer> = vec![&u];
                     all.extend_from_slice(bufs);
@@ -362,32 +394,82 @@ impl GpuEncoder {
                 let (hh, ll) = (h as u32, len as u32);
                 let eps = (cfg.layer_norm_eps as f32).to_bits();
                 let e = &self.word;
-                run(&mut pass, &self.pipes.embed, &[tk, ll, hh, e.kind], &[&ids_b, &e.words, &e.scales, &self.position, &self.token_type, &tmp], c.grid((tokens * h).div_ceil(256) as u32));
-                run(&mut pass, &self.pipes.layer_norm, &[tk, hh, eps, 0], &[&tmp, &self.emb_ln.0, &self.emb_ln.1, &h0], c.grid(tk));
+                run(
+                    &mut pass,
+                    &self.pipes.embed,
+                    &[tk, ll, hh, e.kind],
+                    &[&ids_b, &e.words, &e.scales, &self.position, &self.token_type, &tmp],
+                    c.grid((tokens * h).div_ceil(256) as u32),
+                );
+                run(
+                    &mut pass,
+                    &self.pipes.layer_norm,
+                    &[tk, hh, eps, 0],
+                    &[&tmp, &self.emb_ln.0, &self.emb_ln.1, &h0],
+                    c.grid(tk),
+                );
                 let act_code = match cfg.hidden_act.as_str() {
                     "relu" => 3,
                     "gelu_new" => 2,
                     _ => 1,
                 };
                 #[allow(clippy::type_complexity)]
-                let mm = |pass: &mut wgpu::ComputePass, run: &mut dyn FnMut(&mut wgpu::ComputePass, &wgpu::ComputePipeline, &[u32], &[&wgpu::Buffer], (u32, u32)), m: &Matrix, bias: &wgpu::Buffer, x: &wgpu::Buffer, res: Option<&wgpu::Buffer>, act: u32, y: &wgpu::Buffer| {
+                let mm = |pass: &mut wgpu::ComputePass,
+                          run: &mut dyn FnMut(
+                    &mut wgpu::ComputePass,
+                    &wgpu::ComputePipeline,
+                    &[u32],
+                    &[&wgpu::Buffer],
+                    (u32, u32),
+                ),
+                          m: &Matrix,
+                          bias: &wgpu::Buffer,
+                          x: &wgpu::Buffer,
+                          res: Option<&wgpu::Buffer>,
+                          act: u32,
+                          y: &wgpu::Buffer| {
                     let params = [tk, m.rows as u32, m.cols as u32, m.kind, act, res.is_some() as u32, 0, 0];
                     // An unused residual binding still needs a buffer that is not `y`.
                     let res = res.unwrap_or(bias);
-                    run(pass, &self.pipes.matmul, &params, &[x, &m.words, &m.scales, bias, res, y], ((m.rows as u32).div_ceil(16), tk.div_ceil(16)));
+                    run(
+                        pass,
+                        &self.pipes.matmul,
+                        &params,
+                        &[x, &m.words, &m.scales, bias, res, y],
+                        ((m.rows as u32).div_ceil(16), tk.div_ceil(16)),
+                    );
                 };
                 for l in &self.layers {
                     mm(&mut pass, &mut run, &l.qkv, &l.qkv_b, &h0, None, 0, &qkv);
                     let heads = cfg.num_attention_heads as u32;
                     let params = [batch as u32, ll, hh, heads, hh / heads, 0, 0, 0];
-                    run(&mut pass, &self.pipes.attention, &params, &[&qkv, &mask_b, &ctxb], c.grid((batch as u32 * heads * ll).div_ceil(64)));
+                    run(
+                        &mut pass,
+                        &self.pipes.attention,
+                        &params,
+                        &[&qkv, &mask_b, &ctxb],
+                        c.grid((batch as u32 * heads * ll).div_ceil(64)),
+                    );
                     mm(&mut pass, &mut run, &l.attn_out, &l.attn_out_b, &ctxb, Some(&h0), 0, &tmp);
-                    run(&mut pass, &self.pipes.layer_norm, &[tk, hh, eps, 0], &[&tmp, &l.attn_ln.0, &l.attn_ln.1, &h1], c.grid(tk));
+                    run(
+                        &mut pass,
+                        &self.pipes.layer_norm,
+                        &[tk, hh, eps, 0],
+                        &[&tmp, &l.attn_ln.0, &l.attn_ln.1, &h1],
+                        c.grid(tk),
+                    );
                     mm(&mut pass, &mut run, &l.inter, &l.inter_b, &h1, None, act_code, &mid);
                     mm(&mut pass, &mut run, &l.out, &l.out_b, &mid, Some(&h1), 0, &tmp);
-                    run(&mut pass, &self.pipes.layer_norm, &[tk, hh, eps, 0], &[&tmp, &l.out_ln.0, &l.out_ln.1, &h0], c.grid(tk));
+                    run(
+                        &mut pass,
+                        &self.pipes.layer_norm,
+                        &[tk, hh, eps, 0],
+                        &[&tmp, &l.out_ln.0, &l.out_ln.1, &h0],
+                        c.grid(tk),
+                    );
                 }
-                let params = [batch as u32, ll, hh, (self.pooling == Pooling::Mean) as u32, self.normalize as u32, 0, 0, 0];
+                let params =
+                    [batch as u32, ll, hh, (self.pooling == Pooling::Mean) as u32, self.normalize as u32, 0, 0, 0];
                 run(&mut pass, &self.pipes.pool, &params, &[&h0, &mask_b, &out], c.grid(batch as u32));
             }
             enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out_words as u64 * 4);

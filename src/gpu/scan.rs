@@ -62,7 +62,9 @@ impl GpuIndex {
         };
         let passages = index.len();
         if passages as u64 * 4 > ctx.max_binding {
-            return Err(Error::Gpu(format!("{passages} passages: one score per passage exceeds the adapter's storage binding")));
+            return Err(Error::Gpu(format!(
+                "{passages} passages: one score per passage exceeds the adapter's storage binding"
+            )));
         }
         if passages.div_ceil(TILE) > ctx.max_workgroups as usize {
             return Err(Error::Gpu(format!("{passages} passages exceed the top-k kernel's grid")));
@@ -181,7 +183,10 @@ impl GpuIndex {
                 VectorDType::Int8 => {
                     let (mut qq, s) = quantize_i8(q);
                     qq.resize(self.dp, 0);
-                    words.extend(qq.chunks_exact(4).map(|c| u32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8])));
+                    words.extend(
+                        qq.chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8])),
+                    );
                     scales.push(s);
                 }
             }
@@ -190,7 +195,15 @@ impl GpuIndex {
     }
 
     /// Records the scan of `queries` into `scores` ([nq, passages]).
-    fn record_scan(&self, pass: &mut wgpu::ComputePass, keep: &mut Vec<wgpu::BindGroup>, qw: &wgpu::Buffer, qs: &wgpu::Buffer, nq: usize, scores: &wgpu::Buffer) {
+    fn record_scan(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        keep: &mut Vec<wgpu::BindGroup>,
+        qw: &wgpu::Buffer,
+        qs: &wgpu::Buffer,
+        nq: usize,
+        scores: &wgpu::Buffer,
+    ) {
         let c = &self.ctx;
         let q_words = match self.dtype {
             VectorDType::Int8 => self.dp / 4,
@@ -212,7 +225,16 @@ impl GpuIndex {
         for ch in &self.chunks {
             for t0 in (0..q_tiles).step_by(per_dispatch) {
                 let tiles = per_dispatch.min(q_tiles - t0);
-                let params = [ch.count as u32, row_words, q_words, kind, nq as u32, ch.first as u32, self.passages as u32, (t0 * QB) as u32];
+                let params = [
+                    ch.count as u32,
+                    row_words,
+                    q_words,
+                    kind,
+                    nq as u32,
+                    ch.first as u32,
+                    self.passages as u32,
+                    (t0 * QB) as u32,
+                ];
                 let u = c.uniform(&params);
                 let bg = c.bind(&self.scan, &[&u, &ch.rows, &ch.starts, &ch.scales, qw, qs, scores]);
                 pass.set_pipeline(&self.scan);
@@ -250,7 +272,8 @@ impl GpuIndex {
             let mut enc = c.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("scan") });
             {
                 let mut keep = Vec::new();
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("scan"), timestamp_writes: None });
+                let mut pass = enc
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("scan"), timestamp_writes: None });
                 self.record_scan(&mut pass, &mut keep, &qw, &qs, nq, &scores);
             }
             enc.copy_buffer_to_buffer(&scores, 0, &readback, 0, (nq * n) as u64 * 4);
@@ -311,12 +334,18 @@ impl GpuIndex {
             }
             let bufs: Vec<(wgpu::Buffer, wgpu::Buffer)> = stages
                 .iter()
-                .map(|&(_, tiles)| (c.poisoned_output("topk scores", nq * tiles * k), c.poisoned_output("topk ordinals", nq * tiles * k)))
+                .map(|&(_, tiles)| {
+                    (
+                        c.poisoned_output("topk scores", nq * tiles * k),
+                        c.poisoned_output("topk ordinals", nq * tiles * k),
+                    )
+                })
                 .collect();
             let mut enc = c.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("search") });
             {
                 let mut keep = Vec::new();
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("search"), timestamp_writes: None });
+                let mut pass = enc
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("search"), timestamp_writes: None });
                 self.record_scan(&mut pass, &mut keep, &qw, &qs, nq, &scores);
                 for (s, &(len, tiles)) in stages.iter().enumerate() {
                     let (in_s, in_i, stride, implicit) = match s {
@@ -346,9 +375,14 @@ impl GpuIndex {
             let mut seen = std::collections::HashSet::new();
             let mut hits = Vec::with_capacity(k);
             for j in 0..k {
-                let (score, ord) = (s.get(q * k + j).copied().unwrap_or(f32::NAN), o.get(q * k + j).copied().unwrap_or(u32::MAX) as usize);
+                let (score, ord) = (
+                    s.get(q * k + j).copied().unwrap_or(f32::NAN),
+                    o.get(q * k + j).copied().unwrap_or(u32::MAX) as usize,
+                );
                 if !score.is_finite() || ord >= n || !seen.insert(ord) {
-                    return Err(Error::Gpu(format!("the GPU top-k returned an invalid hit ({score}, {ord}): unwritten or corrupt output")));
+                    return Err(Error::Gpu(format!(
+                        "the GPU top-k returned an invalid hit ({score}, {ord}): unwritten or corrupt output"
+                    )));
                 }
                 hits.push((ord, score));
             }
@@ -374,7 +408,9 @@ fn pack_row(store: &Store, dim: usize, dp: usize, r: usize, words: &mut Vec<u32>
         Store::Int8 { q, scales: s } => {
             let row = &q[r * dim..(r + 1) * dim];
             let at = |i: usize| row.get(i).copied().unwrap_or(0) as u8 as u32;
-            words.extend((0..dp / 4).map(|w| at(4 * w) | (at(4 * w + 1) << 8) | (at(4 * w + 2) << 16) | (at(4 * w + 3) << 24)));
+            words.extend(
+                (0..dp / 4).map(|w| at(4 * w) | (at(4 * w + 1) << 8) | (at(4 * w + 2) << 16) | (at(4 * w + 3) << 24)),
+            );
             scales.push(s[r]);
         }
     }

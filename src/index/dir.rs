@@ -174,7 +174,15 @@ impl IndexDir {
         let manifest = read_manifest(root)?;
         let index_bytes = read_part(root, &manifest, Part::Index, &manifest.index_file)?;
         if index_bytes.len() as u64 != manifest.index_bytes {
-            return Err(Error::format("index directory", format!("{} holds {} bytes, the manifest says {}", manifest.index_file, index_bytes.len(), manifest.index_bytes)));
+            return Err(Error::format(
+                "index directory",
+                format!(
+                    "{} holds {} bytes, the manifest says {}",
+                    manifest.index_file,
+                    index_bytes.len(),
+                    manifest.index_bytes
+                ),
+            ));
         }
         let index = format::index::from_bytes(&index_bytes)?;
         if index.len() != manifest.count || index.fingerprint() != manifest.model_fingerprint {
@@ -183,9 +191,13 @@ impl IndexDir {
         let lexical = match &manifest.lexical {
             None => None,
             Some(files) => {
-                let meta = format::lexical::meta_from_bytes(&read_part(root, &manifest, Part::LexicalMeta, &files.meta)?)?;
+                let meta =
+                    format::lexical::meta_from_bytes(&read_part(root, &manifest, Part::LexicalMeta, &files.meta)?)?;
                 if meta.n_blocks as usize != files.blocks.len() {
-                    return Err(Error::format("index directory", "the manifest and the lexical meta disagree on blocks"));
+                    return Err(Error::format(
+                        "index directory",
+                        "the manifest and the lexical meta disagree on blocks",
+                    ));
                 }
                 Some(LexicalIndex::from_meta(meta)?)
             }
@@ -196,14 +208,19 @@ impl IndexDir {
 
     /// Reads lexical block `number` from disk.
     pub fn read_block(shards: &Shards, number: u32) -> Result<(u32, [u8; 32], TermBlock)> {
-        let files = shards.manifest.lexical.as_ref().ok_or_else(|| Error::Invalid("the index has no lexical part".into()))?;
+        let files =
+            shards.manifest.lexical.as_ref().ok_or_else(|| Error::Invalid("the index has no lexical part".into()))?;
         let name = files
             .blocks
             .get(number as usize)
             .ok_or_else(|| Error::Invalid(format!("lexical block {number} of {}", files.blocks.len())))?;
-        let got = format::lexical::block_from_bytes(&read_part(&shards.root, &shards.manifest, Part::LexicalBlock, name)?)?;
+        let got =
+            format::lexical::block_from_bytes(&read_part(&shards.root, &shards.manifest, Part::LexicalBlock, name)?)?;
         if got.0 != number {
-            return Err(Error::format("lexical block file", format!("{name} holds block {} instead of {number}", got.0)));
+            return Err(Error::format(
+                "lexical block file",
+                format!("{name} holds block {} instead of {number}", got.0),
+            ));
         }
         Ok(got)
     }

@@ -137,7 +137,9 @@ pub fn check_query_vector(query: &[f32]) -> Result<()> {
     if query.iter().all(|x| x.is_finite()) {
         return Ok(());
     }
-    Err(Error::Query("the query vector holds NaN or infinity: the model file is damaged (reload it from a good copy)".into()))
+    Err(Error::Query(
+        "the query vector holds NaN or infinity: the model file is damaged (reload it from a good copy)".into(),
+    ))
 }
 
 /// The best `k` of `(ordinal, score)` pairs, best first; equal scores put the
@@ -177,9 +179,7 @@ struct Ranked<'a> {
 impl Ranked<'_> {
     /// Greater = better: higher score, then larger id.
     fn better(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| self.ids[self.ordinal].cmp(&other.ids[other.ordinal]))
+        self.score.total_cmp(&other.score).then_with(|| self.ids[self.ordinal].cmp(&other.ids[other.ordinal]))
     }
 }
 

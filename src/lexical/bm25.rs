@@ -150,7 +150,13 @@ impl LexicalIndex {
     pub fn empty(params: Bm25Params) -> Result<Self> {
         params.check()?;
         let meta = LexicalMeta { params, doc_len: Vec::new(), n_blocks: 1, corpus: corpus_digest::<&str>(&[]) };
-        Ok(Self { meta, avg_len: 1.0, blocks: vec![Some(TermBlock::new())], added: TermBlock::new(), analyzer: Default::default() })
+        Ok(Self {
+            meta,
+            avg_len: 1.0,
+            blocks: vec![Some(TermBlock::new())],
+            added: TermBlock::new(),
+            analyzer: Default::default(),
+        })
     }
 
     /// An index with no block loaded yet (add them with [`add_block`](Self::add_block)).

@@ -45,10 +45,8 @@ impl<'a> Weights<'a> {
         Self { tensors, kernel }
     }
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
-        let t = self
-            .tensors
-            .remove(name)
-            .ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
+        let t =
+            self.tensors.remove(name).ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
         if t.shape().dims() != shape {
             return Err(Error::format(
                 "model file",
@@ -187,7 +185,8 @@ impl Encoder {
         let (b, len, h) = x.dims3()?;
         let heads = self.cfg.num_attention_heads;
         let dh = h / heads;
-        let split = |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, len, heads, dh))?.transpose(1, 2)?.contiguous()?) };
+        let split =
+            |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, len, heads, dh))?.transpose(1, 2)?.contiguous()?) };
         let q = split(l.query.forward(x)?)?;
         let k = split(l.key.forward(x)?)?;
         let v = split(l.value.forward(x)?)?;

@@ -61,7 +61,13 @@ impl Embedder {
                 format!("tokenizer has {} tokens but the model only {}", query_tok.vocab_size(), spec.bert.vocab_size),
             ));
         }
-        Ok(Self { card, encoder, query_tok, passage_tok, gpu: GpuSlot { requested: Backend::Cpu, ..Default::default() } })
+        Ok(Self {
+            card,
+            encoder,
+            query_tok,
+            passage_tok,
+            gpu: GpuSlot { requested: Backend::Cpu, ..Default::default() },
+        })
     }
 
     /// Loads a model file and, unless `backend` is [`Backend::Cpu`], starts
@@ -82,7 +88,8 @@ impl Embedder {
             #[cfg(not(feature = "gpu"))]
             {
                 let _ = opts;
-                fallback = Some("this build has no GPU backend (cargo feature `gpu` is off); using the CPU".to_string());
+                fallback =
+                    Some("this build has no GPU backend (cargo feature `gpu` is off); using the CPU".to_string());
             }
         }
         if let (Backend::Gpu, Some(why)) = (backend, &fallback) {
@@ -187,7 +194,12 @@ impl Embedder {
     /// Tokenizes passages into windows of the passage length (see
     /// [`TextTokenizer::encode_windows`]); a passage that fits is one window.
     /// Also returns how many passages had text past the last window kept.
-    pub fn tokenize_passage_windows(&self, texts: &[&str], overlap: usize, max_windows: usize) -> Result<(Vec<Vec<Tokens>>, usize)> {
+    pub fn tokenize_passage_windows(
+        &self,
+        texts: &[&str],
+        overlap: usize,
+        max_windows: usize,
+    ) -> Result<(Vec<Vec<Tokens>>, usize)> {
         let mut cut = 0;
         let mut out = Vec::with_capacity(texts.len());
         for t in texts {
@@ -264,7 +276,8 @@ impl Embedder {
 async fn start_gpu(file: &ModelFile, opts: &GpuOptions) -> Result<crate::gpu::GpuEncoder> {
     let ctx = crate::gpu::GpuContext::new(opts).await?;
     let spec = &file.card.spec;
-    let enc = crate::gpu::GpuEncoder::upload(ctx.clone(), &file.tensors, &spec.bert, spec.pooling, spec.normalize).await?;
+    let enc =
+        crate::gpu::GpuEncoder::upload(ctx.clone(), &file.tensors, &spec.bert, spec.pooling, spec.normalize).await?;
     if opts.fault == Some(crate::backend::Fault::LoseDevice) {
         ctx.lose_device();
     }

@@ -56,7 +56,8 @@ pub fn encode(embedder: &Embedder, passages: &Path, batch: usize, queries: usize
     }
     let total = start.elapsed().as_secs_f64();
     // Queries: the first 12 words of each passage, as the Python peer does.
-    let qs: Vec<String> = texts.iter().cycle().take(queries).map(|t| t.split(' ').take(12).collect::<Vec<_>>().join(" ")).collect();
+    let qs: Vec<String> =
+        texts.iter().cycle().take(queries).map(|t| t.split(' ').take(12).collect::<Vec<_>>().join(" ")).collect();
     embedder.embed_queries(&[qs[0].as_str()])?;
     let mut q_ms: Vec<f64> = qs
         .iter()
@@ -144,13 +145,28 @@ pub fn copy_bandwidth_gbps() -> f64 {
 /// queries of `query_len` tokens, each with one positive and one hard
 /// negative of `passage_len` tokens, in-batch negatives. Token ids are
 /// random words of the vocabulary: speed does not depend on the text.
-pub fn train(checkpoint: &Path, batch: usize, query_len: usize, passage_len: usize, steps: usize, device: &str) -> Result<serde_json::Value> {
+pub fn train(
+    checkpoint: &Path,
+    batch: usize,
+    query_len: usize,
+    passage_len: usize,
+    steps: usize,
+    device: &str,
+) -> Result<serde_json::Value> {
     use crate::train::{bert::Batch, loss, model, optim, params::Params, rng::Rng, stages};
     let device = stages::device(device)?;
     let (cfg, tensors, _) = crate::convert::read_checkpoint(checkpoint)?;
     let mut params = Params::from_tensors(tensors, model::STUDENT, &device)?;
     let student = model::Student::new(&cfg, &mut params, ernie_search::Pooling::Mean, true, 128, 1, &device)?;
-    let adamw = optim::AdamWConfig { lr: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: 0.01, warmup: 0.1, clip: 1.0 };
+    let adamw = optim::AdamWConfig {
+        lr: 5e-5,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-6,
+        weight_decay: 0.01,
+        warmup: 0.1,
+        clip: 1.0,
+    };
     let mut opt = optim::AdamW::new(adamw, steps as u64 + 2);
     let mut rng = Rng::new(7);
     let mut text = |len: usize, n: usize| -> Vec<Vec<u32>> {

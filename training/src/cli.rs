@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "ernie-search", version, about = "Semantic passage search that runs in the browser: fetch, convert, index, search, evaluate")]
+#[command(
+    name = "ernie-search",
+    version,
+    about = "Semantic passage search that runs in the browser: fetch, convert, index, search, evaluate"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -34,14 +34,13 @@ pub fn read_checkpoint(dir: &Path) -> Result<Checkpoint> {
     )
     .with_context(|| format!("{} is not a BERT config", config_path.display()))?;
     let tok_path = dir.join("tokenizer.json");
-    let tokenizer = std::fs::read_to_string(&tok_path).with_context(|| format!("cannot read {}", tok_path.display()))?;
+    let tokenizer =
+        std::fs::read_to_string(&tok_path).with_context(|| format!("cannot read {}", tok_path.display()))?;
     let st_path = dir.join("model.safetensors");
     let raw = candle_core::safetensors::load(&st_path, &Device::Cpu)
         .with_context(|| format!("{} is not a readable safetensors file", st_path.display()))?;
-    let mut tensors: Vec<(String, Tensor)> = raw
-        .into_iter()
-        .filter_map(|(name, t)| canonical_name(&name).map(|n| (n, t)))
-        .collect();
+    let mut tensors: Vec<(String, Tensor)> =
+        raw.into_iter().filter_map(|(name, t)| canonical_name(&name).map(|n| (n, t))).collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((cfg, tensors, tokenizer))
 }
@@ -89,7 +88,12 @@ impl LayerPick {
 }
 
 /// Keeps `keep` encoder layers chosen by `pick`, renumbered 0..keep.
-pub fn cut_layers(cfg: &mut BertConfig, tensors: &mut Vec<(String, Tensor)>, keep: usize, pick: LayerPick) -> Result<()> {
+pub fn cut_layers(
+    cfg: &mut BertConfig,
+    tensors: &mut Vec<(String, Tensor)>,
+    keep: usize,
+    pick: LayerPick,
+) -> Result<()> {
     if keep == 0 || keep > cfg.num_hidden_layers {
         bail!("--layers {keep}: the checkpoint has {} layers", cfg.num_hidden_layers);
     }
@@ -169,14 +173,28 @@ mod tests {
         let mut cfg = ernie_search::synthetic::tiny_config();
         cfg.num_hidden_layers = 6;
         let mut tensors: Vec<(String, Tensor)> = (0..6)
-            .map(|l| (format!("encoder.layer.{l}.output.dense.weight"), Tensor::new(&[l as f32], &Device::Cpu).unwrap()))
-            .chain(std::iter::once(("embeddings.word_embeddings.weight".to_string(), Tensor::new(&[-1f32], &Device::Cpu).unwrap())))
+            .map(|l| {
+                (format!("encoder.layer.{l}.output.dense.weight"), Tensor::new(&[l as f32], &Device::Cpu).unwrap())
+            })
+            .chain(std::iter::once((
+                "embeddings.word_embeddings.weight".to_string(),
+                Tensor::new(&[-1f32], &Device::Cpu).unwrap(),
+            )))
             .collect();
         cut_layers(&mut cfg, &mut tensors, 3, LayerPick::Spread).unwrap();
         assert_eq!(cfg.num_hidden_layers, 3);
-        let got: Vec<(String, f32)> = tensors.iter().map(|(n, t)| (n.clone(), t.to_vec1::<f32>().unwrap()[0])).collect();
-        let want = [("embeddings.word_embeddings.weight", -1.0), ("encoder.layer.0.output.dense.weight", 0.0), ("encoder.layer.1.output.dense.weight", 2.0), ("encoder.layer.2.output.dense.weight", 5.0)];
+        let got: Vec<(String, f32)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t.to_vec1::<f32>().unwrap()[0])).collect();
+        let want = [
+            ("embeddings.word_embeddings.weight", -1.0),
+            ("encoder.layer.0.output.dense.weight", 0.0),
+            ("encoder.layer.1.output.dense.weight", 2.0),
+            ("encoder.layer.2.output.dense.weight", 5.0),
+        ];
         assert_eq!(got, want.map(|(n, v)| (n.to_string(), v)));
-        assert!(cut_layers(&mut cfg, &mut tensors, 4, LayerPick::First).is_err(), "more layers than the checkpoint has");
+        assert!(
+            cut_layers(&mut cfg, &mut tensors, 4, LayerPick::First).is_err(),
+            "more layers than the checkpoint has"
+        );
     }
 }

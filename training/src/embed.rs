@@ -37,7 +37,13 @@ impl Embedded {
     }
 }
 
-pub fn embed_passages(embedder: &Embedder, texts: &[String], batch: usize, windows: Windows, label: &str) -> Result<Embedded> {
+pub fn embed_passages(
+    embedder: &Embedder,
+    texts: &[String],
+    batch: usize,
+    windows: Windows,
+    label: &str,
+) -> Result<Embedded> {
     let start = Instant::now();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let overlap = windows.overlap.unwrap_or(embedder.card().spec.max_passage_len / 4);

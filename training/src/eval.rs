@@ -65,10 +65,7 @@ pub fn evaluate(embedder: &Embedder, data: &Path, splits: &[String], opts: &Eval
     let corpus = beir::load_corpus(&data.join("corpus.jsonl"))?;
     let queries = beir::load_queries(&data.join("queries.jsonl"))?;
     let ids: Vec<String> = corpus.iter().map(|d| d.id.clone()).collect();
-    let texts: Vec<String> = corpus
-        .iter()
-        .map(doc_input)
-        .collect();
+    let texts: Vec<String> = corpus.iter().map(doc_input).collect();
     let lexical = LexicalIndex::build(&ids, &texts, opts.bm25, 1)?;
     let emb = embed::embed_passages(embedder, &texts, opts.batch, opts.windows, "corpus")?;
     let mut index = FlatIndex::new(embedder.dim(), opts.dtype, &embedder.card().fingerprint)?;
@@ -107,13 +104,16 @@ pub fn evaluate(embedder: &Embedder, data: &Path, splits: &[String], opts: &Eval
         let rrf_run = fused_run(cands, Fusion::default(), &ids);
         let convex_run = fused_run(cands, Fusion::Convex { alpha }, &ids);
         let mut rows = Vec::new();
-        for (mode, run) in [("dense", &dense_run), ("lexical", &lexical_run), ("hybrid-rrf", &rrf_run), ("hybrid", &convex_run)] {
+        for (mode, run) in
+            [("dense", &dense_run), ("lexical", &lexical_run), ("hybrid-rrf", &rrf_run), ("hybrid", &convex_run)]
+        {
             rows.push((mode.to_string(), metrics::evaluate(qrels, run).0));
             if let Some(prefix) = &opts.run_prefix {
                 let path = PathBuf::from(format!("{}.{split}.{mode}.trec", prefix.display()));
                 let mut out = Vec::new();
                 metrics::write_trec_run(&mut out, run, &format!("ernie-search-{mode}"))?;
-                ernie_search::format::write_atomic(&path, &out).with_context(|| format!("cannot write {}", path.display()))?;
+                ernie_search::format::write_atomic(&path, &out)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
         reports.push(SplitReport { split: split.clone(), queries: qrels.len(), rows });
@@ -184,7 +184,9 @@ pub fn tune(cands: &[QueryCandidates], qrels: &Qrels, ids: &[String]) -> (f32, V
         .collect();
     let best = curve
         .iter()
-        .max_by(|a, b| (a.1.mrr_10, a.1.recall_20).partial_cmp(&(b.1.mrr_10, b.1.recall_20)).unwrap_or(std::cmp::Ordering::Equal))
+        .max_by(|a, b| {
+            (a.1.mrr_10, a.1.recall_20).partial_cmp(&(b.1.mrr_10, b.1.recall_20)).unwrap_or(std::cmp::Ordering::Equal)
+        })
         .map_or(0.5, |b| b.0);
     (best, curve)
 }
@@ -228,14 +230,29 @@ pub fn compare(qrels: &Qrels, baseline: &Path, runs: &[PathBuf], seed: u64) -> R
         baseline.display(),
         metrics::RANDOMIZATION_ROUNDS
     );
-    t += &format!("| {} (baseline) | {:.3} | {:.3} | {:.3} | | | | |\n", baseline.display(), base_mean.mrr_10, base_mean.recall_20, base_mean.ndcg_10);
+    t += &format!(
+        "| {} (baseline) | {:.3} | {:.3} | {:.3} | | | | |\n",
+        baseline.display(),
+        base_mean.mrr_10,
+        base_mean.recall_20,
+        base_mean.ndcg_10
+    );
     for path in runs {
         let (mean, this) = per_query(path)?;
         let cell = |metric: fn(&Scores) -> f64| -> Result<String> {
-            let p = metrics::paired(&base, &this, metric, metrics::RANDOMIZATION_ROUNDS, seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let p = metrics::paired(&base, &this, metric, metrics::RANDOMIZATION_ROUNDS, seed)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Ok(format!("{} | {:.3}", p.in_points(), p.p))
         };
-        t += &format!("| {} | {:.3} | {:.3} | {:.3} | {} | {} |\n", path.display(), mean.mrr_10, mean.recall_20, mean.ndcg_10, cell(|s| s.mrr_10)?, cell(|s| s.ndcg_10)?);
+        t += &format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
+            path.display(),
+            mean.mrr_10,
+            mean.recall_20,
+            mean.ndcg_10,
+            cell(|s| s.mrr_10)?,
+            cell(|s| s.ndcg_10)?
+        );
     }
     Ok(t)
 }

@@ -11,12 +11,12 @@ use ernie_search::index::dir::{set_fusion, write_dir, IndexDir, IndexParts, Shar
 use ernie_search::{Bm25Params, Embedder, FlatIndex, Fusion, LexicalIndex, Mode, Retriever, VectorDType};
 
 use crate::cli::{BenchWhat, Cli, Command, FetchWhat, StageFlags};
-use crate::train::{ablate, commands, probe};
 use crate::convert::{convert, ConvertOptions};
-use crate::data::bigbench::Source;
 use crate::data::beir;
+use crate::data::bigbench::Source;
 use crate::data::corpus::{passage_input, read_corpus};
 use crate::embed::Windows;
+use crate::train::{ablate, commands, probe};
 use crate::{bench, embed, eval, fetch};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -38,7 +38,19 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Convert { checkpoint, out, dtype, pooling, no_normalize, max_query_len, max_passage_len, layers, pick, name, cache } => {
+        Command::Convert {
+            checkpoint,
+            out,
+            dtype,
+            pooling,
+            no_normalize,
+            max_query_len,
+            max_passage_len,
+            layers,
+            pick,
+            name,
+            cache,
+        } => {
             let checkpoint = match checkpoint {
                 Some(c) => c,
                 None => fetch::fetch_model(&fetch::cache_dir(cache.cache_dir.as_deref()))?,
@@ -59,11 +71,35 @@ pub fn run(cli: Cli) -> Result<()> {
             print_card(&out, false)
         }
         Command::Info { model, json } => print_card(&model, json),
-        Command::Index { corpus, model, out, dtype, batch, shard_size, windows, bm25, block_kib, alpha, bundle_model } => {
+        Command::Index {
+            corpus,
+            model,
+            out,
+            dtype,
+            batch,
+            shard_size,
+            windows,
+            bm25,
+            block_kib,
+            alpha,
+            bundle_model,
+        } => {
             let opts = IndexOptions::new(&dtype, batch, shard_size, windows, bm25, block_kib, alpha, bundle_model)?;
             index_corpus(&corpus, &model, &out, &opts)
         }
-        Command::IndexSite { public_dir, model, out_name, assets, dtype, batch, shard_size, windows, bm25, block_kib, alpha } => {
+        Command::IndexSite {
+            public_dir,
+            model,
+            out_name,
+            assets,
+            dtype,
+            batch,
+            shard_size,
+            windows,
+            bm25,
+            block_kib,
+            alpha,
+        } => {
             // A site's folder is published: the model always travels with it.
             let opts = IndexOptions::new(&dtype, batch, shard_size, windows, bm25, block_kib, alpha, true)?;
             index_site(&public_dir, &model, &out_name, &assets, &opts)
@@ -74,7 +110,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search { index, query, k, mode, model, json } => {
             search(&index, &query, k, Mode::parse(&mode)?, model.as_deref(), json)
         }
-        Command::Eval { model, data, split, dtype, batch, windows, bm25, alpha, tune_split, run_prefix, json, cache } => {
+        Command::Eval {
+            model,
+            data,
+            split,
+            dtype,
+            batch,
+            windows,
+            bm25,
+            alpha,
+            tune_split,
+            run_prefix,
+            json,
+            cache,
+        } => {
             let data_dir = beir_dir(&data, cache.cache_dir.as_deref())?;
             let embedder = load_model(&model)?;
             let set = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -100,11 +149,14 @@ pub fn run(cli: Cli) -> Result<()> {
                         (s.split.clone(), serde_json::json!({"queries": s.queries, "modes": modes}))
                     })
                     .collect();
-                println!("{}", serde_json::json!({"model": embedder.card().name, "data": data_dir,
+                println!(
+                    "{}",
+                    serde_json::json!({"model": embedder.card().name, "data": data_dir,
                     "passages": r.passages, "vectors": r.vectors, "windowed": r.windowed,
                     "overlap": r.overlap, "max_windows": windows.max_windows, "k1": bm25.k1, "b": bm25.b,
                     "alpha": r.alpha, "alpha_source": r.alpha_source, "splits": splits,
-                    "encode_seconds": r.encode_seconds, "total_seconds": r.total_seconds}));
+                    "encode_seconds": r.encode_seconds, "total_seconds": r.total_seconds})
+                );
             } else {
                 println!(
                     "{} on {set}: {} passages as {} {} vectors ({} in windows, overlap {}); BM25 k1 {} b {}; hybrid alpha {:.2} {}",
@@ -113,15 +165,24 @@ pub fn run(cli: Cli) -> Result<()> {
                 for s in &r.splits {
                     println!("\n{set} {} ({} queries)\n{}", s.split, s.queries, eval::table(&s.rows));
                 }
-                println!("\ncorpus encoded in {:.0}s, total {:.0}s; runs {}.<split>.<mode>.trec", r.encode_seconds, r.total_seconds, run_prefix.display());
+                println!(
+                    "\ncorpus encoded in {:.0}s, total {:.0}s; runs {}.<split>.<mode>.trec",
+                    r.encode_seconds,
+                    r.total_seconds,
+                    run_prefix.display()
+                );
             }
             Ok(())
         }
         Command::Warmup(f) => commands::warmup(&mut commands::open(&stage_args(&f))?, &stage_args(&f)),
-        Command::Mine { flags, from_init } => commands::mine(&mut commands::open(&stage_args(&flags))?, from_init).map(|_| ()),
+        Command::Mine { flags, from_init } => {
+            commands::mine(&mut commands::open(&stage_args(&flags))?, from_init).map(|_| ())
+        }
         Command::Compare { qrels, baseline, runs, seed } => {
-            let text = std::fs::read_to_string(&qrels).with_context(|| format!("cannot read qrels {}", qrels.display()))?;
-            let qrels = ernie_search::metrics::parse_qrels_tsv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", qrels.display()))?;
+            let text =
+                std::fs::read_to_string(&qrels).with_context(|| format!("cannot read qrels {}", qrels.display()))?;
+            let qrels = ernie_search::metrics::parse_qrels_tsv(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", qrels.display()))?;
             print!("{}", eval::compare(&qrels, &baseline, &runs, seed)?);
             Ok(())
         }
@@ -155,8 +216,13 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let mut ctx = commands::open(&stage_args(&flags))?;
             // The batches the stages see: with their hard negatives.
-            let found = ["negatives.jsonl", "negatives-init.jsonl", "negatives-bm25.jsonl"].map(|f| ctx.run.join(f)).into_iter().find(|p| p.exists());
-            let neg = negatives.or(found).with_context(|| format!("no negatives in {}: run `ernie-search mine` first or pass --negatives", ctx.run.display()))?;
+            let found = ["negatives.jsonl", "negatives-init.jsonl", "negatives-bm25.jsonl"]
+                .map(|f| ctx.run.join(f))
+                .into_iter()
+                .find(|p| p.exists());
+            let neg = negatives.or(found).with_context(|| {
+                format!("no negatives in {}: run `ernie-search mine` first or pass --negatives", ctx.run.display())
+            })?;
             ctx.data.load_negatives(&neg)?;
             let rows = probe::calibrate_tau_li(&ctx, student.as_deref(), init_li.as_deref(), &tau_li, batches as u64)?;
             println!("{}", probe::calibration_table(&rows, ctx.recipe.loss.tau_de, batches as u64));
@@ -172,7 +238,9 @@ pub fn run(cli: Cli) -> Result<()> {
                     bench::train(&dir, batch, query_len, passage_len, steps, &device)?
                 }
                 BenchWhat::Load { model, runs } => bench::load(&read_model_file(&model)?, runs)?,
-                BenchWhat::Encode { model, passages, batch, queries } => bench::encode(&load_model(&model)?, &passages, batch, queries)?,
+                BenchWhat::Encode { model, passages, batch, queries } => {
+                    bench::encode(&load_model(&model)?, &passages, batch, queries)?
+                }
                 BenchWhat::Scan { n, dim, dtype, queries, k } => bench::scan(n, dim, dtype.parse()?, queries, k)?,
             };
             println!("{v}");
@@ -213,8 +281,16 @@ fn print_card(path: &Path, json: bool) -> Result<()> {
     println!("# {}", card.name);
     println!("file         {} ({:.1} MB)", path.display(), bytes.len() as f64 / 1e6);
     println!("weights      {} ({} tensors)", card.weights, card.tensor_count);
-    println!("architecture BERT, {} layers, hidden {}, {} heads, FFN {}, vocab {}", b.num_hidden_layers, b.hidden_size, b.num_attention_heads, b.intermediate_size, b.vocab_size);
-    println!("embedding    {} dims, {} pooling, {}", b.hidden_size, card.spec.pooling.as_str(), if card.spec.normalize { "L2-normalised" } else { "not normalised" });
+    println!(
+        "architecture BERT, {} layers, hidden {}, {} heads, FFN {}, vocab {}",
+        b.num_hidden_layers, b.hidden_size, b.num_attention_heads, b.intermediate_size, b.vocab_size
+    );
+    println!(
+        "embedding    {} dims, {} pooling, {}",
+        b.hidden_size,
+        card.spec.pooling.as_str(),
+        if card.spec.normalize { "L2-normalised" } else { "not normalised" }
+    );
     println!("max lengths  query {} tokens, passage {} tokens", card.spec.max_query_len, card.spec.max_passage_len);
     println!("fingerprint  {}", card.fingerprint);
     println!("provenance   {}", card.provenance);
@@ -268,7 +344,10 @@ const WIDGET_FILES: &[&str] = &["ernie_search.js", "ernie_search_bg.wasm"];
 fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &IndexOptions) -> Result<()> {
     for f in WIDGET_FILES {
         if !assets.join(f).is_file() {
-            bail!("{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR", assets.display());
+            bail!(
+                "{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR",
+                assets.display()
+            );
         }
     }
     check_out_name(out_name)?;
@@ -285,7 +364,9 @@ fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &In
     }
     println!(
         "{}: {} pages ({} without content{}), {} passages",
-        public.display(), stats.pages, stats.empty_pages,
+        public.display(),
+        stats.pages,
+        stats.empty_pages,
         if stats.lossy_pages > 0 { format!(", {} not valid UTF-8", stats.lossy_pages) } else { String::new() },
         passages.len()
     );
@@ -295,7 +376,8 @@ fn index_site(public: &Path, model: &Path, out_name: &str, assets: &Path, o: &In
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "js" || e == "wasm" || e == "css") {
             let to = out.join(path.file_name().context("asset name")?);
-            widget += std::fs::copy(&path, &to).with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
+            widget += std::fs::copy(&path, &to)
+                .with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
         }
     }
     let size = |name: &str| std::fs::metadata(out.join(name)).map_or(0, |f| f.len());
@@ -343,7 +425,10 @@ fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptio
         passages,
         lexical: Some(&lexical),
         windows: Some(WindowSpec { window, overlap: emb.overlap, max_windows: o.windows.max, rows: emb.rows }),
-        fusion: o.alpha.map(|alpha| FusionSetting { fusion: Fusion::Convex { alpha }, tuned_on: Some("given at indexing".into()) }),
+        fusion: o.alpha.map(|alpha| FusionSetting {
+            fusion: Fusion::Convex { alpha },
+            tuned_on: Some("given at indexing".into()),
+        }),
         shard_size: o.shard_size,
         model_name: &embedder.card().name,
         // A bundled folder is published: it must not carry a path of this machine.
@@ -355,7 +440,14 @@ fn index_passages(passages: &[Passage], model: &Path, out: &Path, o: &IndexOptio
     Ok(m)
 }
 
-fn report_index(out: &Path, m: &Manifest, emb: &embed::Embedded, o: &IndexOptions, window: usize, model_len: usize) -> Result<()> {
+fn report_index(
+    out: &Path,
+    m: &Manifest,
+    emb: &embed::Embedded,
+    o: &IndexOptions,
+    window: usize,
+    model_len: usize,
+) -> Result<()> {
     let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
     let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
     if let Some(f) = &m.model_file {
@@ -474,13 +566,20 @@ fn search(dir: &Path, query: &str, k: usize, mode: Mode, model: Option<&Path>, j
     }
     println!(
         "{} {} results for {query:?} in {ms:.0} ms ({blocks} term block(s), {} text shard(s) read)",
-        hits.len(), answer.mode.as_str(), shards.loaded_shards()
+        hits.len(),
+        answer.mode.as_str(),
+        shards.loaded_shards()
     );
     for (i, r) in rows.iter().enumerate() {
         let text = r["text"].as_str().unwrap_or_default();
         let excerpt: String = text.chars().take(160).collect();
         let more = if text.chars().count() > 160 { "..." } else { "" };
-        println!("{:>2}. {:.4}  {}  {excerpt}{more}", i + 1, r["score"].as_f64().unwrap_or(0.0), r["id"].as_str().unwrap_or_default());
+        println!(
+            "{:>2}. {:.4}  {}  {excerpt}{more}",
+            i + 1,
+            r["score"].as_f64().unwrap_or(0.0),
+            r["id"].as_str().unwrap_or_default()
+        );
     }
     Ok(())
 }

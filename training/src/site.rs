@@ -20,8 +20,28 @@ const SKIP: &[&str] = &[
 ];
 /// Elements that end a line of text (so words do not run together).
 const BLOCK: &[&str] = &[
-    "p", "div", "li", "ul", "ol", "section", "article", "br", "tr", "td", "th", "table", "pre", "blockquote", "dd", "dt",
-    "figcaption", "header", "footer", "aside", "details", "summary",
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "section",
+    "article",
+    "br",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "pre",
+    "blockquote",
+    "dd",
+    "dt",
+    "figcaption",
+    "header",
+    "footer",
+    "aside",
+    "details",
+    "summary",
 ];
 const IGNORE_ATTRS: &[&str] = &["data-ernie-ignore", "data-pagefind-ignore"];
 const BODY_ATTR: &str = "data-ernie-body";
@@ -124,7 +144,8 @@ pub fn page_passages(html: &str, url: &str) -> Vec<Passage> {
             continue;
         }
         let heading = collapse(&s.heading);
-        let title = if heading.is_empty() || heading == title { title.clone() } else { format!("{title} › {heading}") };
+        let title =
+            if heading.is_empty() || heading == title { title.clone() } else { format!("{title} › {heading}") };
         let (id, link) = match &s.anchor {
             Some(a) => (format!("{url}#{a}"), format!("{url}#{a}")),
             None if n == 0 => (url.to_string(), url.to_string()),
@@ -160,7 +181,10 @@ fn walk(el: ElementRef, sections: &mut Vec<Section>) {
             Node::Element(e) => {
                 let Some(child_el) = ElementRef::wrap(child) else { continue };
                 let name = e.name();
-                if SKIP.contains(&name) || IGNORE_ATTRS.iter().any(|a| e.attr(a).is_some()) || e.attr("hidden").is_some() {
+                if SKIP.contains(&name)
+                    || IGNORE_ATTRS.iter().any(|a| e.attr(a).is_some())
+                    || e.attr("hidden").is_some()
+                {
                     continue;
                 }
                 if matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6") {

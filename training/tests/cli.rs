@@ -38,7 +38,10 @@ fn checkpoint(dir: &Path) -> PathBuf {
         .unwrap()
         .into_iter()
         .map(|(n, t)| (format!("bert.{n}"), t))
-        .chain([("bert.pooler.dense.bias".to_string(), candle_core::Tensor::zeros(64, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())])
+        .chain([(
+            "bert.pooler.dense.bias".to_string(),
+            candle_core::Tensor::zeros(64, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+        )])
         .collect();
     let map: std::collections::HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
     candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
@@ -66,7 +69,17 @@ fn convert_info_index_search() {
     let tmp = tempfile::tempdir().unwrap();
     let ck = checkpoint(tmp.path());
     let model = tmp.path().join("m.gguf");
-    let card = ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let card = ok(&[
+        "convert",
+        "--checkpoint",
+        s(&ck),
+        "--out",
+        s(&model),
+        "--max-query-len",
+        "16",
+        "--max-passage-len",
+        "48",
+    ]);
     assert!(card.contains("q8_0") && card.contains("2 layers"), "{card}");
     let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&model), "--json"])).unwrap();
     assert_eq!(info["spec"]["pooling"], "mean");
@@ -74,7 +87,20 @@ fn convert_info_index_search() {
 
     // --layers 1 keeps one layer.
     let small = tmp.path().join("small.gguf");
-    assert!(ok(&["convert", "--checkpoint", s(&ck), "--out", s(&small), "--layers", "1", "--max-query-len", "16", "--max-passage-len", "48"]).contains("1 layers"));
+    assert!(ok(&[
+        "convert",
+        "--checkpoint",
+        s(&ck),
+        "--out",
+        s(&small),
+        "--layers",
+        "1",
+        "--max-query-len",
+        "16",
+        "--max-passage-len",
+        "48"
+    ])
+    .contains("1 layers"));
     assert!(fails(&["convert", "--checkpoint", s(&ck), "--out", s(&small), "--layers", "9"]).contains("--layers 9"));
 
     let c = corpus(tmp.path(), 40);
@@ -83,7 +109,8 @@ fn convert_info_index_search() {
     assert!(out.contains("indexed 40 passages") && out.contains("passages/s"), "{out}");
     assert_eq!(std::fs::read_dir(idx.join("passages")).unwrap().count(), 3);
 
-    let answer: serde_json::Value = serde_json::from_str(&ok(&["search", s(&idx), "king of france", "-k", "5", "--json"])).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_str(&ok(&["search", s(&idx), "king of france", "-k", "5", "--json"])).unwrap();
     assert_eq!(answer["mode"], "hybrid");
     let hits = answer["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5);
@@ -134,7 +161,8 @@ fn bad_inputs_name_the_file_and_the_problem() {
     assert_eq!(ok(&["search", s(&idx), "river", "--json", "--mode", "dense"]).matches("\"id\"").count(), 10);
 
     // A corrupted index file.
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
     let ipath = idx.join(manifest["index_file"].as_str().unwrap());
     let mut ib = std::fs::read(&ipath).unwrap();
     let n = ib.len();
@@ -165,9 +193,7 @@ fn fetch_without_pip_fails_cleanly() {
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    rd.flatten()
-        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
-        .collect()
+    rd.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
 }
 
 /// A BEIR folder over `corpus()`: query i asks for three words of passage i.
@@ -199,7 +225,8 @@ fn hybrid_search_modes_tuning_and_eval() {
     let idx = tmp.path().join("idx");
     let out = ok(&["index", s(&data.join("corpus.jsonl")), "--model", s(&model), "--out", s(&idx), "--block-kib", "1"]);
     assert!(out.contains("BM25") && out.contains("blocks"), "the size report includes the lexical part: {out}");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["lexical"]["blocks"].as_array().unwrap().len() > 1, "{manifest}");
     assert!(manifest.get("fusion").is_none(), "no weight until tuned: RRF");
 
@@ -224,14 +251,22 @@ fn hybrid_search_modes_tuning_and_eval() {
     // Tuning stores a weight; hybrid then uses it.
     let table = ok(&["tune-fusion", s(&idx), "--data", s(&data), "--split", "dev"]);
     assert!(table.contains("(best)") && table.contains("stored alpha"), "{table}");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["fusion"]["method"], "convex");
     let alpha = manifest["fusion"]["alpha"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&alpha));
 
     // Eval reports every mode; the tuned hybrid is never below both single modes on its tuning split.
     let e: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval", "--model", s(&model), "--data", s(&data), "--json", "--run-prefix", s(&tmp.path().join("run")),
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--json",
+        "--run-prefix",
+        s(&tmp.path().join("run")),
     ]))
     .unwrap();
     let mrr = |m: &str| e["splits"]["dev"]["modes"][m]["mrr_10"].as_f64().unwrap();
@@ -293,7 +328,8 @@ fn index_site_writes_a_deployable_folder() {
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(web.join("manifest.json")).unwrap()).unwrap();
     assert!(web.join(m["model_file"].as_str().unwrap()).is_file());
     assert!(m.get("model_path").is_none(), "a published manifest names no local path: {m}");
-    let a: serde_json::Value = serde_json::from_str(&ok(&["search", s(&web), "battle ship", "--mode", "lexical", "--json"])).unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&["search", s(&web), "battle ship", "--mode", "lexical", "--json"])).unwrap();
     assert_eq!(a["hits"][0]["url"], "/docs/war.html#ships");
     assert_eq!(a["hits"][0]["title"], "War › Ships");
 
@@ -356,7 +392,8 @@ fn careless_flags_and_hostile_sites_lose_nothing() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 pages"), "{}", String::from_utf8_lossy(&out.stdout));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2 symbolic link(s) not followed"), "{err}");
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(site.join("_ernie/manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.join("_ernie/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["count"], 2, "{m}");
 }
 
@@ -379,7 +416,12 @@ fn compare_tests_runs_against_a_baseline() {
         .collect();
     std::fs::write(&worse, text.join("\n")).unwrap();
     let out = ok(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), s(&base), s(&worse)]);
-    let row = |name: &Path| out.lines().find(|l| l.starts_with(&format!("| {} |", name.display()))).unwrap_or_else(|| panic!("{out}")).to_string();
+    let row = |name: &Path| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("| {} |", name.display())))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string()
+    };
     assert!(row(&base).contains("| +0.0 [+0.0, +0.0] | 1.000 |"), "{out}");
     let worse_row = row(&worse);
     let w: Vec<&str> = worse_row.split('|').map(str::trim).collect();
@@ -387,6 +429,9 @@ fn compare_tests_runs_against_a_baseline() {
     // A run of other queries, and a missing run, are refused by name.
     let other = tmp.path().join("other.trec");
     std::fs::write(&other, "x1 Q0 p1 1 1.0 t\n").unwrap();
-    assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), s(&other)]).contains("none of its queries"));
-    assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), "/nonexistent.trec"]).contains("/nonexistent.trec"));
+    assert!(
+        fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), s(&other)]).contains("none of its queries")
+    );
+    assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), "/nonexistent.trec"])
+        .contains("/nonexistent.trec"));
 }

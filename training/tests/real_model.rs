@@ -19,9 +19,7 @@ const PASSAGES: usize = 1000;
 const MAX_LEN: usize = 256;
 
 fn cache() -> PathBuf {
-    std::env::var_os("ERNIE_SEARCH_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs_cache().join("ernie-search"))
+    std::env::var_os("ERNIE_SEARCH_CACHE").map(PathBuf::from).unwrap_or_else(|| dirs_cache().join("ernie-search"))
 }
 
 fn dirs_cache() -> PathBuf {

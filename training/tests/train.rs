@@ -38,7 +38,8 @@ fn checkpoint(dir: &Path) -> PathBuf {
     let cfg = tiny_config();
     std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
     std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json()).unwrap();
-    let map: std::collections::HashMap<String, candle_core::Tensor> = random_bert(&cfg, 11).unwrap().into_iter().collect();
+    let map: std::collections::HashMap<String, candle_core::Tensor> =
+        random_bert(&cfg, 11).unwrap().into_iter().collect();
     candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
     ck
 }
@@ -55,7 +56,11 @@ fn beir(dir: &Path) -> PathBuf {
         corpus.push(serde_json::json!({"_id": format!("p{i:02}"), "title": "", "text": words.join(" ")}).to_string());
         queries.push(serde_json::json!({"_id": format!("q{i:02}"), "text": words[2..5].join(" ")}).to_string());
         let row = format!("q{i:02}\tp{i:02}\t1");
-        if i % 5 == 0 { dev.push(row) } else { train.push(row) }
+        if i % 5 == 0 {
+            dev.push(row)
+        } else {
+            train.push(row)
+        }
     }
     std::fs::write(b.join("corpus.jsonl"), corpus.join("\n")).unwrap();
     std::fs::write(b.join("queries.jsonl"), queries.join("\n")).unwrap();
@@ -79,7 +84,11 @@ fn recipe(dir: &Path, ck: &Path, set: &Path, extra: &str, steps: u64) -> PathBuf
 }
 
 fn metrics(stage_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(stage_dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(stage_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -160,7 +169,10 @@ fn distill_runs_every_stage_and_exports_a_student() {
     };
     let trained = candle_core::safetensors::load(run.join("ce/model.safetensors"), &candle_core::Device::Cpu).unwrap();
     let gap = |a: &std::collections::HashMap<String, candle_core::Tensor>| -> f32 {
-        trained.iter().map(|(n, t)| (t - &a[n]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()).fold(0.0, f32::max)
+        trained
+            .iter()
+            .map(|(n, t)| (t - &a[n]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap())
+            .fold(0.0, f32::max)
     };
     assert!(gap(&ce_of("more", Some(&run.join("ce")))) < 1e-6, "--from did not start from the trained CE");
     assert!(gap(&ce_of("fresh", None)) > 1e-4, "a fresh CE should start elsewhere");
@@ -230,7 +242,10 @@ fn a_killed_run_resumes_to_the_same_weights() {
     ok(&["warmup", "--recipe", s(&r), "--run", s(&stopped), "--stop-after", "7"]);
     assert!(!stopped.join("warmup/model.safetensors").exists());
     ok(&["warmup", "--recipe", s(&r), "--run", s(&stopped), "--resume"]);
-    assert_eq!(safetensors_bytes(&full.join("warmup/model.safetensors")), safetensors_bytes(&stopped.join("warmup/model.safetensors")));
+    assert_eq!(
+        safetensors_bytes(&full.join("warmup/model.safetensors")),
+        safetensors_bytes(&stopped.join("warmup/model.safetensors"))
+    );
     let steps: Vec<u64> = metrics(&stopped.join("warmup")).iter().map(|v| v["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, (1..=40).collect::<Vec<_>>());
     // Resuming under another recipe is refused.
@@ -248,11 +263,15 @@ fn bad_input_stops_with_a_clear_error() {
     // Recipes: unknown key, impossible value.
     let r = recipe(tmp.path(), &ck, &set, "learning_rate = 3", 4);
     assert!(fails(&["warmup", "--recipe", s(&r), "--run", s(&dir)]).contains("learning_rate"));
-    let bad = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4)).unwrap().replace("batch = 4\n[ce]", "batch = 0\n[ce]");
+    let bad = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4))
+        .unwrap()
+        .replace("batch = 4\n[ce]", "batch = 0\n[ce]");
     std::fs::write(tmp.path().join("bad.toml"), bad).unwrap();
     assert!(fails(&["warmup", "--recipe", s(&tmp.path().join("bad.toml")), "--run", s(&dir)]).contains("batch"));
     // More negatives than the corpus holds (the batch would draw forever).
-    let big = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4)).unwrap().replace("[ce]\nsteps = 6\n", "[ce]\nsteps = 6\nnegatives = 100000\n");
+    let big = std::fs::read_to_string(recipe(tmp.path(), &ck, &set, "", 4))
+        .unwrap()
+        .replace("[ce]\nsteps = 6\n", "[ce]\nsteps = 6\nnegatives = 100000\n");
     std::fs::write(tmp.path().join("big.toml"), big).unwrap();
     assert!(fails(&["warmup", "--recipe", s(&tmp.path().join("big.toml")), "--run", s(&dir)]).contains("do not fit"));
 
@@ -300,7 +319,13 @@ fn trainable_student_matches_the_exported_model() {
     let dev = candle_core::Device::Cpu;
     let mut params = Params::from_tensors(tensors.clone(), model::STUDENT, &dev).unwrap();
     let student = model::Student::new(&cfg, &mut params, Pooling::Mean, true, 16, 1, &dev).unwrap();
-    let spec = ModelSpec { bert: cfg.clone(), pooling: Pooling::Mean, normalize: true, max_query_len: 16, max_passage_len: 32 };
+    let spec = ModelSpec {
+        bert: cfg.clone(),
+        pooling: Pooling::Mean,
+        normalize: true,
+        max_query_len: 16,
+        max_passage_len: 32,
+    };
     let q = quantize_tensors(tensors, WeightDType::F32).unwrap();
     let bytes = write_model("t", &spec, WeightDType::F32, &tiny_tokenizer_json(), &serde_json::json!({}), &q).unwrap();
     let emb = ernie_search::Embedder::from_bytes_with(&bytes, ernie_search::Kernel::Dense).unwrap();
@@ -308,7 +333,8 @@ fn trainable_student_matches_the_exported_model() {
     let toks = emb.tokenize_passages(&texts).unwrap();
     let want = emb.embed_tokens(&toks).unwrap();
     let rows: Vec<Vec<u32>> = toks.iter().map(|t| t.ids.clone()).collect();
-    let got: Vec<Vec<f32>> = student.encode(&params, &Batch::from_ids(&rows, &dev).unwrap(), false).unwrap().de.to_vec2().unwrap();
+    let got: Vec<Vec<f32>> =
+        student.encode(&params, &Batch::from_ids(&rows, &dev).unwrap(), false).unwrap().de.to_vec2().unwrap();
     for (g, w) in got.iter().zip(&want) {
         let err = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 1e-5, "max abs error {err}");
@@ -320,28 +346,61 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
     let r = recipe(tmp.path(), &ck, &set, "", 4);
-    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\nsmall_teacher_weight = 5.0\n[ablate.small]\nsteps = 3\nbatch = 4\n";
+    let text = std::fs::read_to_string(&r).unwrap()
+        + "[ablate]\nli_head_steps = 3\nsmall_teacher_weight = 5.0\n[ablate.small]\nsteps = 3\nbatch = 4\n";
     std::fs::write(&r, text).unwrap();
     let bench = tmp.path().join("BENCH.md");
     std::fs::write(&bench, "# B\n\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\n\ntail\n").unwrap();
     let run = tmp.path().join("ab");
     let rows = "zero-shot,de,sofd,cascade,cascade-q8,l3-de,l3-deep,l3-deep-mse";
-    ok(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", rows, "--small-layers", "1", "--benchmarks", s(&bench)]);
+    ok(&[
+        "ablate",
+        "--recipe",
+        s(&r),
+        "--run",
+        s(&run),
+        "--rows",
+        rows,
+        "--small-layers",
+        "1",
+        "--benchmarks",
+        s(&bench),
+    ]);
     let b = std::fs::read_to_string(&bench).unwrap();
     assert!(!b.contains("old") && b.ends_with("tail\n"), "{b}");
-    for label in ["zero-shot init", "DE alone", "DE + SOFD", "cascade CE -> LI -> DE", "Q8_0 export", "3-layer: DE alone", "6-layer LI -> LI -> DE", "6-layer DE vectors (MSE)"] {
+    for label in [
+        "zero-shot init",
+        "DE alone",
+        "DE + SOFD",
+        "cascade CE -> LI -> DE",
+        "Q8_0 export",
+        "3-layer: DE alone",
+        "6-layer LI -> LI -> DE",
+        "6-layer DE vectors (MSE)",
+    ] {
         assert!(b.contains(label), "{label} missing: {b}");
     }
     // Every row keeps its TREC run, which scores what its result says, and the
     // table compares each row with its peer query by query.
-    let qrels = ernie_search::metrics::parse_qrels_tsv(&std::fs::read_to_string(set.join("qrels/dev.tsv")).unwrap()).unwrap();
+    let qrels =
+        ernie_search::metrics::parse_qrels_tsv(&std::fs::read_to_string(set.join("qrels/dev.tsv")).unwrap()).unwrap();
     for row in rows.split(',') {
-        let trec = std::fs::read_to_string(run.join(format!("rows/{row}/run.dev.trec"))).unwrap_or_else(|e| panic!("{row}: {e}"));
+        let trec = std::fs::read_to_string(run.join(format!("rows/{row}/run.dev.trec")))
+            .unwrap_or_else(|e| panic!("{row}: {e}"));
         let (mean, _) = ernie_search::metrics::evaluate(&qrels, &ernie_search::metrics::parse_trec_run(&trec).unwrap());
-        let result: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join(format!("rows/{row}/result.json"))).unwrap()).unwrap();
-        assert!((mean.mrr_10 - result["scores"]["mrr_10"].as_f64().unwrap()).abs() < 1e-6, "{row}: run and result disagree");
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join(format!("rows/{row}/result.json"))).unwrap()).unwrap();
+        assert!(
+            (mean.mrr_10 - result["scores"]["mrr_10"].as_f64().unwrap()).abs() < 1e-6,
+            "{row}: run and result disagree"
+        );
     }
-    let line = |label: &str| b.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_else(|| panic!("no {label} row: {b}")).to_string();
+    let line = |label: &str| {
+        b.lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("no {label} row: {b}"))
+            .to_string()
+    };
     assert!(line("DE + SOFD (LI -> DE)").contains("] vs de |"), "{b}");
     assert!(line("cascade, Q8_0 export").contains("] vs cascade |"), "{b}");
     assert!(line("3-layer: cascade 6-layer LI -> LI -> DE").contains("] vs l3-de |"), "{b}");
@@ -354,7 +413,12 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     assert!(deep.iter().all(|m| m["kl_deep_li"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)), "{deep:?}");
     assert!(!metrics(&run.join("rows/l3-de"))[0].as_object().unwrap().contains_key("kl_deep_li"));
     let mse = metrics(&run.join("rows/l3-deep-mse"));
-    assert!(mse.iter().all(|m| m["mse_deep_de"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0) && m.get("kl_deep_li").is_none()), "{mse:?}");
+    assert!(
+        mse.iter()
+            .all(|m| m["mse_deep_de"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0)
+                && m.get("kl_deep_li").is_none()),
+        "{mse:?}"
+    );
     // [ablate] small_teacher_weight weighs the teacher's term in the total.
     for m in &mse {
         let (l, de, t) = (m["loss"].as_f64().unwrap(), m["l_de"].as_f64().unwrap(), m["mse_deep_de"].as_f64().unwrap());
@@ -362,9 +426,21 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     }
     assert!(!b.contains("direct CE"), "rows not asked for ran");
     assert!(run.join("li-head-L2/model.safetensors").exists(), "the shared LI head was not trained");
-    assert!(fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\""));
+    assert!(
+        fails(&["ablate", "--recipe", s(&r), "--run", s(&run), "--rows", "cascade,nope"]).contains("no row \"nope\"")
+    );
     // A deep row whose teacher row has not run says which row to run.
-    let e = fails(&["ablate", "--recipe", s(&r), "--run", s(&tmp.path().join("ab2")), "--rows", "l3-deep", "--small-layers", "1"]);
+    let e = fails(&[
+        "ablate",
+        "--recipe",
+        s(&r),
+        "--run",
+        s(&tmp.path().join("ab2")),
+        "--rows",
+        "l3-deep",
+        "--small-layers",
+        "1",
+    ]);
     assert!(e.contains("taught by row cascade"), "{e}");
 
     // The deep teacher's cached, re-padded token vectors score exactly what
@@ -406,19 +482,57 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     // The probe reranks the same BM25 candidates with every scorer, the
     // 1-layer row included: R@20 (all 8 candidates) is the same for all.
     let students = format!("init,{},{}", s(&run.join("rows/de")), s(&run.join("rows/l3-de")));
-    let out = ok(&["probe", "--recipe", s(&r), "--run", s(&run), "--students", &students, "--init-li", s(&run.join("li-head-L2")),
-        "--ce", s(&run.join("ce")), "--queries", "5", "--depth", "8"]);
-    let table: Vec<Vec<&str>> = out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| scorer")).map(|l| l.split(" | ").collect()).collect();
+    let out = ok(&[
+        "probe",
+        "--recipe",
+        s(&r),
+        "--run",
+        s(&run),
+        "--students",
+        &students,
+        "--init-li",
+        s(&run.join("li-head-L2")),
+        "--ce",
+        s(&run.join("ce")),
+        "--queries",
+        "5",
+        "--depth",
+        "8",
+    ]);
+    let table: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scorer"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
     assert_eq!(table.len(), 1 + 3 * 2 + 1, "BM25, DE and LI of 3 students, the CE: {out}");
-    assert!(table[1][0].contains("initial model: DE") && table[6][0].contains("rows/l3-de: LI") && table[7][0].contains("cross-encoder"), "{out}");
+    assert!(
+        table[1][0].contains("initial model: DE")
+            && table[6][0].contains("rows/l3-de: LI")
+            && table[7][0].contains("cross-encoder"),
+        "{out}"
+    );
     assert!(table.iter().all(|row| row[4] == table[0][4]), "every scorer reranks the same candidates: {out}");
-    assert!(fails(&["probe", "--recipe", s(&r), "--run", s(&run), "--students", s(&tmp.path().join("nowhere"))]).contains("cannot read"));
+    assert!(fails(&["probe", "--recipe", s(&r), "--run", s(&run), "--students", s(&tmp.path().join("nowhere"))])
+        .contains("cannot read"));
 
     // The LI temperature calibration measures the very KL the SOFD row logged
     // at its first step (initial weights, the shared LI head, batches 0 and 1).
-    let out = ok(&["calibrate", "--recipe", s(&r), "--run", s(&run), "--init-li", s(&run.join("li-head-L2")), "--tau-li", "2,1,0.5", "--batches", "2"]);
+    let out = ok(&[
+        "calibrate",
+        "--recipe",
+        s(&r),
+        "--run",
+        s(&run),
+        "--init-li",
+        s(&run.join("li-head-L2")),
+        "--tau-li",
+        "2,1,0.5",
+        "--batches",
+        "2",
+    ]);
     let kl = |tau: &str| -> f64 {
-        let line = out.lines().find(|l| l.starts_with(&format!("| {tau} |"))).unwrap_or_else(|| panic!("no tau {tau}: {out}"));
+        let line =
+            out.lines().find(|l| l.starts_with(&format!("| {tau} |"))).unwrap_or_else(|| panic!("no tau {tau}: {out}"));
         line.split(" | ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
     };
     let logged = metrics(&run.join("rows/sofd"))[0]["kl_li_de"].as_f64().unwrap();

@@ -74,10 +74,7 @@ impl Loc<'_> {
 }
 
 /// Calls `each` with every non-blank line (without its line ending).
-fn for_each_line(
-    path: &Path,
-    mut each: impl FnMut(&Loc, &str) -> Result<(), BeirError>,
-) -> Result<(), BeirError> {
+fn for_each_line(path: &Path, mut each: impl FnMut(&Loc, &str) -> Result<(), BeirError>) -> Result<(), BeirError> {
     let io_err = |source| BeirError::Io { path: path.into(), source };
     let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
     let mut buf = Vec::new();
@@ -87,8 +84,7 @@ fn for_each_line(
             return Ok(());
         }
         let loc = Loc { path, line };
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| BeirError::Utf8 { path: path.into(), line })?;
+        let text = std::str::from_utf8(&buf).map_err(|_| BeirError::Utf8 { path: path.into(), line })?;
         let text = text.trim_end_matches(['\n', '\r']);
         if !text.trim().is_empty() {
             each(&loc, text)?;
@@ -181,10 +177,7 @@ fn parse_row<'a>(loc: &Loc, line: &'a str) -> Result<(&'a str, &'a str, u32), Be
     if query.is_empty() || passage.is_empty() {
         return Err(loc.row("empty query or corpus id"));
     }
-    let score = score
-        .trim()
-        .parse()
-        .map_err(|_| loc.row(format!("score {score:?} is not a non-negative integer")))?;
+    let score = score.trim().parse().map_err(|_| loc.row(format!("score {score:?} is not a non-negative integer")))?;
     Ok((query, passage, score))
 }
 
@@ -278,10 +271,7 @@ mod tests {
     #[test]
     fn loads_qrels_with_header() {
         let dir = TempDir::new();
-        dir.write(
-            "qrels/dev.tsv",
-            b"query-id\tcorpus-id\tscore\nq1\tp1\t1\nq1\tp2\t2\nq2\tp1\t1\n",
-        );
+        dir.write("qrels/dev.tsv", b"query-id\tcorpus-id\tscore\nq1\tp1\t1\nq1\tp2\t2\nq2\tp1\t1\n");
         let qrels = load_qrels(&dir.0, "dev").expect("valid qrels");
         assert_eq!(qrels.len(), 2);
         assert_eq!(qrels["q1"]["p2"], 2);

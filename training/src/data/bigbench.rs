@@ -92,16 +92,12 @@ pub struct QaPair {
 /// Reads `examples[*].input` of a task file into raw (question, passage) pairs.
 pub fn read_pairs(source: Source, task_json: &[u8]) -> Result<Vec<QaPair>, ConvertError> {
     let root: serde_json::Value = serde_json::from_slice(task_json)?;
-    let examples = root
-        .get("examples")
-        .and_then(|e| e.as_array())
-        .ok_or(ConvertError::NoExamples)?;
+    let examples = root.get("examples").and_then(|e| e.as_array()).ok_or(ConvertError::NoExamples)?;
     examples
         .iter()
         .enumerate()
         .map(|(index, example)| {
-            parse_example(source, example)
-                .map_err(|reason| ConvertError::Example { index, reason })
+            parse_example(source, example).map_err(|reason| ConvertError::Example { index, reason })
         })
         .collect()
 }
@@ -128,24 +124,16 @@ fn parse_example(source: Source, example: &serde_json::Value) -> Result<QaPair, 
 
 /// `"\nQuestion: <q>\nContext: <passage>"`.
 fn parse_nq(input: &str) -> Result<QaPair, String> {
-    let rest = input
-        .strip_prefix("\nQuestion:")
-        .ok_or("input does not start with \"\\nQuestion:\"")?;
-    let (question, passage) = rest
-        .split_once("\nContext:")
-        .ok_or("input has no \"\\nContext:\"")?;
+    let rest = input.strip_prefix("\nQuestion:").ok_or("input does not start with \"\\nQuestion:\"")?;
+    let (question, passage) = rest.split_once("\nContext:").ok_or("input has no \"\\nContext:\"")?;
     Ok(QaPair { question: question.into(), passage: passage.into() })
 }
 
 /// `"Passage: <p>\nQuestion: <q>\nAnswer type: ..."`; passages may quote
 /// "\nQuestion:" themselves, hence the last one ends the passage.
 fn parse_drop(input: &str) -> Result<QaPair, String> {
-    let rest = input
-        .strip_prefix("Passage:")
-        .ok_or("input does not start with \"Passage:\"")?;
-    let (passage, question) = rest
-        .rsplit_once("\nQuestion:")
-        .ok_or("input has no \"\\nQuestion:\"")?;
+    let rest = input.strip_prefix("Passage:").ok_or("input does not start with \"Passage:\"")?;
+    let (passage, question) = rest.rsplit_once("\nQuestion:").ok_or("input has no \"\\nQuestion:\"")?;
     let question = match question.rsplit_once("\nAnswer type:") {
         Some((q, _)) => q,
         None => question,
@@ -172,8 +160,7 @@ fn re(pattern: &str) -> Regex {
 /// is not a word character (kept in the `end` group), or the text ends.
 const WORD_END: &str = r"(?P<end>[^\p{L}\p{N}_]|$)";
 
-static CONTRACTION: LazyLock<Regex> =
-    LazyLock::new(|| re(&format!(r"(\w) ' (s|re|ve|ll|d|m|t){WORD_END}")));
+static CONTRACTION: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"(\w) ' (s|re|ve|ll|d|m|t){WORD_END}")));
 static POSSESSIVE: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"(\w) 's{WORD_END}")));
 static NEGATION: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"(\w) n't{WORD_END}")));
 static SPACE_BEFORE: LazyLock<Regex> = LazyLock::new(|| re(r" ([,.;:?!%)\]}])"));
@@ -497,11 +484,7 @@ pub fn build_set(source: Source, pairs: &[QaPair]) -> BeirSet {
 }
 
 fn assemble(corpus: Corpus, accs: Vec<QueryAcc>, merged: usize) -> BeirSet {
-    let corpus: Vec<Passage> = corpus
-        .texts
-        .into_iter()
-        .map(|text| Passage { id: passage_id(&text), text })
-        .collect();
+    let corpus: Vec<Passage> = corpus.texts.into_iter().map(|text| Passage { id: passage_id(&text), text }).collect();
     let mut queries = Vec::with_capacity(accs.len());
     let mut qrels = Vec::new();
     for acc in accs {
@@ -576,10 +559,7 @@ fn json_line<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<()> {
 }
 
 /// Writes and syncs one file, so the rename never publishes unwritten data.
-fn write_file(
-    path: &Path,
-    body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
-) -> Result<(), ConvertError> {
+fn write_file(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> Result<(), ConvertError> {
     let file = File::create(path).map_err(io_err(path))?;
     let mut w = BufWriter::new(file);
     body(&mut w).map_err(io_err(path))?;
@@ -644,10 +624,7 @@ mod tests {
 
     #[test]
     fn detokenizes_quote_pairs_left_to_right() {
-        assert_eq!(
-            detokenize("he said \" hi there \" and \" bye \" ."),
-            "he said \"hi there\" and \"bye\"."
-        );
+        assert_eq!(detokenize("he said \" hi there \" and \" bye \" ."), "he said \"hi there\" and \"bye\".");
     }
 
     #[test]
@@ -662,7 +639,7 @@ mod tests {
         assert!(!is_near_copy(9, 10, 11)); // 18/21 < 0.9
         assert!(is_near_copy(27, 30, 30)); // 54/60 = 0.9
         assert!(!is_near_copy(26, 29, 30)); // 52/59 < 0.9
-        // Through the LCS: one word of ten swapped is exactly 0.9.
+                                            // Through the LCS: one word of ten swapped is exactly 0.9.
         let a = words(10);
         let mut b = a.clone();
         b[4] = "other".into();
@@ -708,12 +685,7 @@ mod tests {
         ends[0] = "x".into();
         ends[39] = "y".into(); // sim 38/40, but shares neither affix
         let ends = ends.join(" ");
-        let pairs = [
-            pair("q a", &base),
-            pair("q b", &swapped),
-            pair("q c", &ends),
-            pair("q d", &base),
-        ];
+        let pairs = [pair("q a", &base), pair("q b", &swapped), pair("q c", &ends), pair("q d", &base)];
         let set = build_set(Source::Nq, &pairs);
         assert_eq!(set.corpus.len(), 2);
         assert_eq!(set.merged, 2);
@@ -809,10 +781,8 @@ mod tests {
         write_beir(&set, &dir).expect("first write");
         write_beir(&set, &dir).expect("overwrite");
 
-        let mut names: Vec<_> = fs::read_dir(&root)
-            .expect("root")
-            .filter_map(|e| e.ok().map(|e| e.file_name()))
-            .collect();
+        let mut names: Vec<_> =
+            fs::read_dir(&root).expect("root").filter_map(|e| e.ok().map(|e| e.file_name())).collect();
         names.sort();
         assert_eq!(names, vec!["set"], "no temp dir left behind");
 

@@ -46,7 +46,13 @@ pub fn rows(base: &LossConfig, small_layers: usize, teacher_weight: f64) -> Vec<
     let deep = LossConfig { deep: teacher_weight, ..sofd.clone() };
     // Beside the method: the same teacher's DE vectors as regression targets.
     let deep_mse = LossConfig { deep_mse: teacher_weight, ..de.clone() };
-    let row = |slug, label, layers, losses: Option<&LossConfig>| Row { slug, label, layers, losses: losses.cloned(), quantized_from: None };
+    let row = |slug, label, layers, losses: Option<&LossConfig>| Row {
+        slug,
+        label,
+        layers,
+        losses: losses.cloned(),
+        quantized_from: None,
+    };
     let mut v = vec![
         row("zero-shot", "zero-shot init", 0, None),
         row("de", "DE alone", 0, Some(&de)),
@@ -55,8 +61,20 @@ pub fn rows(base: &LossConfig, small_layers: usize, teacher_weight: f64) -> Vec<
         row("direct", "DE + direct CE -> DE", 0, Some(&direct)),
         row("cascade", "cascade CE -> LI -> DE (+ SOFD)", 0, Some(&cascade)),
         row("cascade-id", "cascade + ID", 0, Some(&with_id)),
-        Row { slug: "cascade-q8", label: "cascade, Q8_0 export", layers: 0, losses: None, quantized_from: Some(("cascade", WeightDType::Q8_0)) },
-        Row { slug: "cascade-q4", label: "cascade, Q4_0 export", layers: 0, losses: None, quantized_from: Some(("cascade", WeightDType::Q4_0)) },
+        Row {
+            slug: "cascade-q8",
+            label: "cascade, Q8_0 export",
+            layers: 0,
+            losses: None,
+            quantized_from: Some(("cascade", WeightDType::Q8_0)),
+        },
+        Row {
+            slug: "cascade-q4",
+            label: "cascade, Q4_0 export",
+            layers: 0,
+            losses: None,
+            quantized_from: Some(("cascade", WeightDType::Q4_0)),
+        },
     ];
     if small_layers > 0 {
         v.extend([
@@ -129,18 +147,41 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
         if !opts.only.is_empty() && !opts.only.iter().any(|s| s == row.slug) {
             continue;
         }
-        let r = run_row(&ctx, row, &mut teacher, &mut deep, full, init_corpus.take().filter(|_| row.slug == "zero-shot"))?;
-        eprintln!("ablate: {:<34} MRR@10 {:.3} R@20 {:.3} ({:.0} s train, {:.0} s eval)", r.label, r.scores.mrr_10, r.scores.recall_20, r.train_seconds, r.eval_seconds);
+        let r =
+            run_row(&ctx, row, &mut teacher, &mut deep, full, init_corpus.take().filter(|_| row.slug == "zero-shot"))?;
+        eprintln!(
+            "ablate: {:<34} MRR@10 {:.3} R@20 {:.3} ({:.0} s train, {:.0} s eval)",
+            r.label, r.scores.mrr_10, r.scores.recall_20, r.train_seconds, r.eval_seconds
+        );
         results.push((i, r));
         // The table so far, so a long run shows its progress.
         let mut done: Vec<_> = results.clone();
         done.sort_by_key(|(i, _)| *i);
         let done: Vec<RowResult> = done.into_iter().map(|(_, r)| r).collect();
-        std::fs::write(ctx.run.join("ablation.md"), table(&ctx, &all, &done, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers))?;
+        std::fs::write(
+            ctx.run.join("ablation.md"),
+            table(
+                &ctx,
+                &all,
+                &done,
+                shared_seconds,
+                start.elapsed().as_secs_f64(),
+                &opts.stage.recipe,
+                opts.small_layers,
+            ),
+        )?;
     }
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<RowResult> = results.into_iter().map(|(_, r)| r).collect();
-    let table = table(&ctx, &all, &results, shared_seconds, start.elapsed().as_secs_f64(), &opts.stage.recipe, opts.small_layers);
+    let table = table(
+        &ctx,
+        &all,
+        &results,
+        shared_seconds,
+        start.elapsed().as_secs_f64(),
+        &opts.stage.recipe,
+        opts.small_layers,
+    );
     std::fs::write(ctx.run.join("ablation.md"), &table)?;
     println!("{table}");
     if let Some(path) = &opts.benchmarks {
@@ -151,9 +192,32 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
 }
 
 /// The order rows run in: the method's main comparison first.
-const RUN_FIRST: &[&str] = &["zero-shot", "de", "cascade", "sofd", "direct", "de-li", "cascade-q8", "l3-zero-shot", "l3-de", "l3-deep", "l3-deep-mse", "l3-cascade", "l3-sofd", "cascade-id", "cascade-q4"];
+const RUN_FIRST: &[&str] = &[
+    "zero-shot",
+    "de",
+    "cascade",
+    "sofd",
+    "direct",
+    "de-li",
+    "cascade-q8",
+    "l3-zero-shot",
+    "l3-de",
+    "l3-deep",
+    "l3-deep-mse",
+    "l3-cascade",
+    "l3-sofd",
+    "cascade-id",
+    "cascade-q4",
+];
 
-fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<DeepTeacher>, full: usize, encoded: Option<ernie_search::FlatIndex>) -> Result<RowResult> {
+fn run_row(
+    ctx: &Context,
+    row: &Row,
+    teacher: &mut Teacher,
+    deep: &mut Option<DeepTeacher>,
+    full: usize,
+    encoded: Option<ernie_search::FlatIndex>,
+) -> Result<RowResult> {
     let dir = ctx.run.join("rows").join(row.slug);
     let cached = dir.join("result.json");
     if let Ok(bytes) = std::fs::read(&cached) {
@@ -167,7 +231,11 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
     let (params, weights) = match (&row.losses, &row.quantized_from) {
         (_, Some((from, w))) => {
             let src = ctx.run.join("rows").join(from);
-            (commands::student_params(ctx, layers, Some(&src)).with_context(|| format!("row {} needs row {from} first", row.slug))?, *w)
+            (
+                commands::student_params(ctx, layers, Some(&src))
+                    .with_context(|| format!("row {} needs row {from} first", row.slug))?,
+                *w,
+            )
         }
         (None, None) => (commands::student_params(ctx, layers, None)?, WeightDType::F32),
         (Some(losses), None) => {
@@ -184,10 +252,21 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
                 if taught && deep.is_none() {
                     let from = &ctx.recipe.ablate.small_teacher;
                     let src = ctx.run.join("rows").join(from);
-                    let t = DeepTeacher::load(ctx, &src, full).with_context(|| format!("row {} is taught by row {from} ([ablate] small_teacher): run that row first", row.slug))?;
+                    let t = DeepTeacher::load(ctx, &src, full).with_context(|| {
+                        format!("row {} is taught by row {from} ([ablate] small_teacher): run that row first", row.slug)
+                    })?;
                     *deep = Some(t);
                 }
-                let run = StudentRun { name: row.slug, dir: dir.clone(), stage: &stage, losses, layers, resume, stop_after: None, only: None };
+                let run = StudentRun {
+                    name: row.slug,
+                    dir: dir.clone(),
+                    stage: &stage,
+                    losses,
+                    layers,
+                    resume,
+                    stop_after: None,
+                    only: None,
+                };
                 let ce = if losses.uses_ce() { Some(&mut *teacher) } else { None };
                 stages::train_student(ctx, &run, &mut params, ce, deep.as_mut().filter(|_| taught))?;
             }
@@ -197,13 +276,21 @@ fn run_row(ctx: &Context, row: &Row, teacher: &mut Teacher, deep: &mut Option<De
     let train_seconds = t0.elapsed().as_secs_f64();
     // Quantized rows keep their quantized weights, multiplied as f32 (the
     // native dense kernel): the error measured is the stored weights'.
-    let bytes = pipeline::export_bytes(ctx, &params, layers, weights, row.slug, &serde_json::json!({"row": row.label}))?;
+    let bytes =
+        pipeline::export_bytes(ctx, &params, layers, weights, row.slug, &serde_json::json!({"row": row.label}))?;
     let embedder = Embedder::from_bytes_with(&bytes, Kernel::Dense)?;
     let t1 = Instant::now();
     let eval = match encoded {
         Some(index) => {
             let data = crate::data::beir::BeirData::load(&ctx.data_dir)?;
-            pipeline::dense_eval_on(&embedder, &index, &data, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?
+            pipeline::dense_eval_on(
+                &embedder,
+                &index,
+                &data,
+                &ctx.data_dir,
+                &ctx.recipe.eval.split,
+                ctx.recipe.eval.batch,
+            )?
         }
         None => pipeline::dense_eval(&embedder, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?,
     };
@@ -237,12 +324,35 @@ fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -
     let dir = ctx.run.join(format!("li-head-L{layers}"));
     if !fit::model_path(&dir).exists() {
         let mut p = commands::student_params(ctx, layers, None)?;
-        let losses = LossConfig { de: false, li: true, sofd: 0.0, cascade: 0.0, direct: 0.0, id: 0.0, ..ctx.recipe.loss.clone() };
+        let losses = LossConfig {
+            de: false,
+            li: true,
+            sofd: 0.0,
+            cascade: 0.0,
+            direct: 0.0,
+            id: 0.0,
+            ..ctx.recipe.loss.clone()
+        };
         let a = &ctx.recipe.ablate;
-        let stage = super::recipe::StageConfig { steps: a.li_head_steps, batch: ctx.recipe.cascade.batch, accumulate: 1, lr: Some(a.li_head_lr), negatives: ctx.recipe.cascade.negatives };
+        let stage = super::recipe::StageConfig {
+            steps: a.li_head_steps,
+            batch: ctx.recipe.cascade.batch,
+            accumulate: 1,
+            lr: Some(a.li_head_lr),
+            negatives: ctx.recipe.cascade.negatives,
+        };
         let resume = dir.join("checkpoints").exists();
         let name = "li-head";
-        let run = StudentRun { name, dir: dir.clone(), stage: &stage, losses: &losses, layers, resume, stop_after: None, only: Some(super::model::COLBERT) };
+        let run = StudentRun {
+            name,
+            dir: dir.clone(),
+            stage: &stage,
+            losses: &losses,
+            layers,
+            resume,
+            stop_after: None,
+            only: Some(super::model::COLBERT),
+        };
         stages::train_student(ctx, &run, &mut p, None, None)?;
         plot::plot_stage(&dir, "LI head (encoder frozen)", None)?;
     }
@@ -268,7 +378,10 @@ fn peer(row: &Row) -> Option<&'static str> {
 /// Per-query figures of each of `slugs` that has a run file in the run
 /// folder (a peer finished by an earlier command counts; rows cached before
 /// run files were kept have none).
-fn per_query<'a>(ctx: &Context, slugs: impl Iterator<Item = &'a str>) -> Result<HashMap<String, BTreeMap<String, Scores>>> {
+fn per_query<'a>(
+    ctx: &Context,
+    slugs: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, BTreeMap<String, Scores>>> {
     let qrels = crate::data::beir::load_qrels(&ctx.data_dir, &ctx.recipe.eval.split)?;
     let mut out = HashMap::new();
     for slug in slugs {
@@ -288,7 +401,15 @@ fn comparison_cells(p: Option<(Paired, &str)>) -> (String, String) {
     (format!("{} vs {against}", p.in_points()), format!("{:.3}", p.p))
 }
 
-fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64, recipe: &Path, small: usize) -> String {
+fn table(
+    ctx: &Context,
+    all: &[Row],
+    rows: &[RowResult],
+    shared: f64,
+    total: f64,
+    recipe: &Path,
+    small: usize,
+) -> String {
     let r = &ctx.recipe;
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
@@ -323,7 +444,16 @@ fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64
         let (delta, p) = comparison_cells(compared);
         t += &format!(
             "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {delta} | {p} | {:.0} | {:.0} |\n",
-            x.label, x.layers, s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.recall_100, s.ndcg_10, x.train_seconds, x.eval_seconds
+            x.label,
+            x.layers,
+            s.mrr_10,
+            s.recall_1,
+            s.recall_5,
+            s.recall_20,
+            s.recall_100,
+            s.ndcg_10,
+            x.train_seconds,
+            x.eval_seconds
         );
     }
     t += &format!(
@@ -335,7 +465,13 @@ fn table(ctx: &Context, all: &[Row], rows: &[RowResult], shared: f64, total: f64
 
 fn small_rows_note(r: &super::recipe::Recipe, small: usize, full: usize) -> String {
     let budget = match &r.ablate.small {
-        Some(s) => format!("{} steps of batch {} x (1 + {} hard negatives), lr {}", s.steps, s.batch, r.negatives(s), s.lr.unwrap_or(r.optim.lr)),
+        Some(s) => format!(
+            "{} steps of batch {} x (1 + {} hard negatives), lr {}",
+            s.steps,
+            s.batch,
+            r.negatives(s),
+            s.lr.unwrap_or(r.optim.lr)
+        ),
         None => "the same budget".into(),
     };
     format!(

@@ -130,7 +130,8 @@ impl Bert {
         let heads = cfg.num_attention_heads;
         let dh = h / heads;
         let pre = format!("encoder.layer.{l}");
-        let split = |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, len, heads, dh))?.transpose(1, 2)?.contiguous()?) };
+        let split =
+            |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, len, heads, dh))?.transpose(1, 2)?.contiguous()?) };
         let q = split(self.linear(p, &format!("{pre}.attention.self.query"), x, h, h)?)?;
         let k = split(self.linear(p, &format!("{pre}.attention.self.key"), x, h, h)?)?;
         let v = split(self.linear(p, &format!("{pre}.attention.self.value"), x, h, h)?)?;

@@ -43,7 +43,12 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Writes a checkpoint of `params` and `optim` at `state.step` under `dir`.
-pub fn save(dir: &Path, state: &State, params: &[(String, Tensor)], optim: &HashMap<String, Tensor>) -> Result<PathBuf> {
+pub fn save(
+    dir: &Path,
+    state: &State,
+    params: &[(String, Tensor)],
+    optim: &HashMap<String, Tensor>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = format!("ckpt-{:08}", state.step);
     let target = dir.join(&name);
@@ -78,7 +83,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let state: State = serde_json::from_slice(&std::fs::read(path.join("state.json"))?)
         .with_context(|| format!("{} is not a checkpoint state", path.join("state.json").display()))?;
     let read = |f: &str| {
-        candle_core::safetensors::load(path.join(f), device).with_context(|| format!("cannot read {}", path.join(f).display()))
+        candle_core::safetensors::load(path.join(f), device)
+            .with_context(|| format!("cannot read {}", path.join(f).display()))
     };
     Ok(Loaded { state, params: read("model.safetensors")?, optim: read("optim.safetensors")? })
 }

@@ -63,13 +63,23 @@ fn check_fresh(dir: &Path, resume: bool) -> Result<bool> {
 }
 
 /// Evaluates the student on the recipe's dev split, writes dev.json and the plot.
-pub fn report(ctx: &Context, params: &Params, layers: usize, dir: &Path, title: &str) -> Result<Option<ernie_search::metrics::Scores>> {
+pub fn report(
+    ctx: &Context,
+    params: &Params,
+    layers: usize,
+    dir: &Path,
+    title: &str,
+) -> Result<Option<ernie_search::metrics::Scores>> {
     let dev = if ctx.recipe.eval.split.is_empty() {
         None
     } else {
         let e = pipeline::embedder(ctx, params, layers, WeightDType::F32)?;
-        let pipeline::DenseEval { scores: s, seconds: secs, .. } = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?;
-        eprintln!("{title}: {} MRR@10 {:.3} R@20 {:.3} nDCG@10 {:.3} ({secs:.0} s)", ctx.recipe.eval.split, s.mrr_10, s.recall_20, s.ndcg_10);
+        let pipeline::DenseEval { scores: s, seconds: secs, .. } =
+            pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?;
+        eprintln!(
+            "{title}: {} MRR@10 {:.3} R@20 {:.3} nDCG@10 {:.3} ({secs:.0} s)",
+            ctx.recipe.eval.split, s.mrr_10, s.recall_20, s.ndcg_10
+        );
         std::fs::write(dir.join("dev.json"), serde_json::to_vec_pretty(&scores_json(&s))?)?;
         Some(s)
     };
@@ -106,7 +116,16 @@ pub fn warmup(ctx: &mut Context, args: &StageArgs) -> Result<()> {
     let mut params = student_params(ctx, layers, None)?;
     let losses = LossConfig { cascade: 0.0, direct: 0.0, id: 0.0, ..ctx.recipe.loss.clone() };
     let stage = ctx.recipe.warmup.clone();
-    let run = StudentRun { name: "warmup", dir: dir.clone(), stage: &stage, losses: &losses, layers, resume: args.resume, stop_after: args.stop_after, only: None };
+    let run = StudentRun {
+        name: "warmup",
+        dir: dir.clone(),
+        stage: &stage,
+        losses: &losses,
+        layers,
+        resume: args.resume,
+        stop_after: args.stop_after,
+        only: None,
+    };
     stages::train_student(ctx, &run, &mut params, None, None)?;
     if done(&dir) {
         report(ctx, &params, layers, &dir, "warm-up: DE + LI with SOFD")?;
@@ -130,7 +149,12 @@ pub fn mine_keep(ctx: &mut Context, from_init: bool) -> Result<(PathBuf, ernie_s
         (student_params(ctx, layers, Some(&warm))?, "the warm-up student")
     };
     let m = ctx.recipe.mine.clone();
-    eprintln!("mine: ranking the corpus for {} queries with {label} (skip {}, keep {})", ctx.data.queries(), m.skip, m.depth);
+    eprintln!(
+        "mine: ranking the corpus for {} queries with {label} (skip {}, keep {})",
+        ctx.data.queries(),
+        m.skip,
+        m.depth
+    );
     let e = pipeline::embedder(ctx, &params, layers, WeightDType::F32)?;
     let (ranked, index) = pipeline::rank_dense(ctx, &e, m.skip + m.depth + 8)?;
     let path = if from_init { ctx.run.join("negatives-init.jsonl") } else { mined_negatives(ctx) };
@@ -170,7 +194,16 @@ pub fn cascade(ctx: &mut Context, args: &StageArgs) -> Result<()> {
     let mut teacher = Teacher::load(ctx, &stage_dir(ctx, "ce"), &ce_scores(ctx))?;
     let stage = ctx.recipe.cascade.clone();
     let losses = ctx.recipe.loss.clone();
-    let run = StudentRun { name: "cascade", dir: dir.clone(), stage: &stage, losses: &losses, layers, resume: args.resume, stop_after: args.stop_after, only: None };
+    let run = StudentRun {
+        name: "cascade",
+        dir: dir.clone(),
+        stage: &stage,
+        losses: &losses,
+        layers,
+        resume: args.resume,
+        stop_after: args.stop_after,
+        only: None,
+    };
     stages::train_student(ctx, &run, &mut params, Some(&mut teacher), None)?;
     if done(&dir) {
         report(ctx, &params, layers, &dir, "cascade: CE -> LI -> DE")?;
@@ -185,12 +218,19 @@ pub fn export(ctx: &Context, out: Option<PathBuf>) -> Result<PathBuf> {
     let Some(from) = from else { bail!("no finished student stage (cascade or warmup) in {}", ctx.run.display()) };
     let params = student_params(ctx, layers, Some(&from))?;
     let weights: WeightDType = ctx.recipe.export.weights.parse()?;
-    let f32_dev = std::fs::read(from.join("dev.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let f32_dev =
+        std::fs::read(from.join("dev.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     let mut quant_dev = serde_json::Value::Null;
     if !ctx.recipe.eval.split.is_empty() {
         let e = pipeline::embedder(ctx, &params, layers, weights)?;
         let s = pipeline::dense_eval(&e, &ctx.data_dir, &ctx.recipe.eval.split, ctx.recipe.eval.batch)?.scores;
-        eprintln!("export: {} {} MRR@10 {:.3} R@20 {:.3}", weights.as_str(), ctx.recipe.eval.split, s.mrr_10, s.recall_20);
+        eprintln!(
+            "export: {} {} MRR@10 {:.3} R@20 {:.3}",
+            weights.as_str(),
+            ctx.recipe.eval.split,
+            s.mrr_10,
+            s.recall_20
+        );
         quant_dev = scores_json(&s);
     }
     let provenance = serde_json::json!({
@@ -234,5 +274,11 @@ pub fn distill(args: &StageArgs) -> Result<PathBuf> {
 }
 
 fn clone_args(a: &StageArgs) -> StageArgs {
-    StageArgs { recipe: a.recipe.clone(), run: a.run.clone(), resume: a.resume, cache: a.cache.clone(), stop_after: a.stop_after }
+    StageArgs {
+        recipe: a.recipe.clone(),
+        run: a.run.clone(),
+        resume: a.resume,
+        cache: a.cache.clone(),
+        stop_after: a.stop_after,
+    }
 }

@@ -48,8 +48,16 @@ pub struct Example {
 impl TrainData {
     /// Loads `dir` (BEIR layout) for `split`, refusing inconsistent files.
     /// `max_queries` > 0 keeps that many training queries (a fixed subset).
-    pub fn load(dir: &Path, split: &str, tokenizer_json: &str, query_len: usize, passage_len: usize, max_queries: usize) -> Result<Self> {
-        let data = beir::BeirData::load(dir).with_context(|| format!("cannot load the BEIR set in {}", dir.display()))?;
+    pub fn load(
+        dir: &Path,
+        split: &str,
+        tokenizer_json: &str,
+        query_len: usize,
+        passage_len: usize,
+        max_queries: usize,
+    ) -> Result<Self> {
+        let data =
+            beir::BeirData::load(dir).with_context(|| format!("cannot load the BEIR set in {}", dir.display()))?;
         if data.corpus.is_empty() {
             bail!("{}: the corpus is empty", dir.join("corpus.jsonl").display());
         }
@@ -67,9 +75,9 @@ impl TrainData {
                 .with_context(|| format!("qrels/{split}.tsv names query {qid:?}, which is not in queries.jsonl"))?;
             let mut pos = Vec::new();
             for (pid, &score) in judged {
-                let &p = by_id
-                    .get(pid)
-                    .with_context(|| format!("qrels/{split}.tsv names passage {pid:?} (query {qid:?}), which is not in corpus.jsonl"))?;
+                let &p = by_id.get(pid).with_context(|| {
+                    format!("qrels/{split}.tsv names passage {pid:?} (query {qid:?}), which is not in corpus.jsonl")
+                })?;
                 if score > 0 {
                     pos.push(p);
                 }
@@ -96,17 +104,24 @@ impl TrainData {
             positives = order.iter().map(|&i| positives[i].clone()).collect();
             relevant = order.iter().map(|&i| relevant[i].clone()).collect();
         }
-        let passage_texts: Vec<String> = data
-            .corpus
-            .iter()
-            .map(doc_input)
-            .collect();
+        let passage_texts: Vec<String> = data.corpus.iter().map(doc_input).collect();
         let qt = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), query_len)?;
         let pt = TextTokenizer::from_bytes(tokenizer_json.as_bytes(), passage_len)?;
         let query_tokens = qt.encode_batch(&refs(&query_texts))?.into_iter().map(|t| t.ids).collect();
         let passage_tokens = pt.encode_batch(&refs(&passage_texts))?.into_iter().map(|t| t.ids).collect();
         let negatives = vec![Vec::new(); query_ids.len()];
-        Ok(Self { passage_ids, passage_texts, passage_tokens, query_ids, query_texts, query_tokens, positives, relevant, negatives, by_id })
+        Ok(Self {
+            passage_ids,
+            passage_texts,
+            passage_tokens,
+            query_ids,
+            query_texts,
+            query_tokens,
+            positives,
+            relevant,
+            negatives,
+            by_id,
+        })
     }
 
     pub fn queries(&self) -> usize {
@@ -116,13 +131,14 @@ impl TrainData {
     /// Reads a negatives file (replacing any loaded before); every id must be
     /// in the corpus. Relevant passages are dropped here whatever the file says.
     pub fn load_negatives(&mut self, path: &Path) -> Result<usize> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read negatives {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read negatives {}", path.display()))?;
         let qindex: HashMap<&str, usize> = self.query_ids.iter().enumerate().map(|(i, q)| (q.as_str(), i)).collect();
         self.negatives.iter_mut().for_each(Vec::clear);
         let mut found = 0;
         for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let row: NegativesLine =
-                serde_json::from_str(line).with_context(|| format!("{}:{}: not a negatives line", path.display(), n + 1))?;
+            let row: NegativesLine = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a negatives line", path.display(), n + 1))?;
             let Some(&q) = qindex.get(row.qid.as_str()) else { continue };
             let mut negs = Vec::with_capacity(row.negatives.len());
             for pid in &row.negatives {
@@ -195,7 +211,8 @@ impl TrainData {
     /// hides candidates relevant to a query other than its own positive.
     pub fn candidates(&self, batch: &[Example]) -> (Vec<usize>, Vec<u32>, Vec<f32>) {
         let per = 1 + batch.first().map_or(0, |e| e.negatives.len());
-        let cands: Vec<usize> = batch.iter().flat_map(|e| std::iter::once(e.positive).chain(e.negatives.iter().copied())).collect();
+        let cands: Vec<usize> =
+            batch.iter().flat_map(|e| std::iter::once(e.positive).chain(e.negatives.iter().copied())).collect();
         let targets: Vec<u32> = (0..batch.len()).map(|i| (i * per) as u32).collect();
         let mut mask = vec![1f32; batch.len() * cands.len()];
         for (i, e) in batch.iter().enumerate() {

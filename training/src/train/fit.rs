@@ -127,7 +127,11 @@ pub fn fit(params: &Params, opts: &FitOptions, mut micro: impl FnMut(u64) -> Res
             optim.discard();
             state.skipped_steps += 1;
             nonfinite_run += 1;
-            bar.println(format!("{}: step {} skipped: the loss or its gradient is not finite (NaN/inf)", opts.stage, state.step + 1));
+            bar.println(format!(
+                "{}: step {} skipped: the loss or its gradient is not finite (NaN/inf)",
+                opts.stage,
+                state.step + 1
+            ));
             if nonfinite_run >= MAX_NONFINITE_IN_A_ROW {
                 bail!("{}: {nonfinite_run} non-finite steps in a row; lower the learning rate", opts.stage);
             }
@@ -171,7 +175,12 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
     let kept: String = text
         .lines()
-        .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= step))
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     ernie_search::format::write_atomic(path, kept.as_bytes())?;
@@ -188,7 +197,15 @@ mod tests {
             dir: dir.to_path_buf(),
             steps,
             accumulate: 1,
-            adamw: AdamWConfig { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, warmup: 0.0, clip: 0.0 },
+            adamw: AdamWConfig {
+                lr: 0.1,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+                warmup: 0.0,
+                clip: 0.0,
+            },
             seed: 1,
             recipe_digest: "d".into(),
             checkpoint_every: 100,
@@ -219,7 +236,8 @@ mod tests {
         assert_eq!(steps, 20);
         let x = p.get("x", &[1])?.to_vec1::<f32>()?[0];
         assert!(x.is_finite() && x.abs() < 2.0, "{x}");
-        let state = checkpoint::load(&checkpoint::latest(&tmp.path().join("checkpoints"))?.expect("ckpt"), &Device::Cpu)?.state;
+        let state =
+            checkpoint::load(&checkpoint::latest(&tmp.path().join("checkpoints"))?.expect("ckpt"), &Device::Cpu)?.state;
         assert_eq!(state.skipped_steps, 1);
         assert_eq!(state.optim_updates, 19);
         Ok(())

@@ -35,10 +35,24 @@ pub struct Encoded {
 
 impl Student {
     /// Adds the ColBERT projection to `params` (seeded init) when it is not there yet.
-    pub fn new(cfg: &BertConfig, params: &mut Params, pooling: Pooling, normalize: bool, colbert_dim: usize, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        cfg: &BertConfig,
+        params: &mut Params,
+        pooling: Pooling,
+        normalize: bool,
+        colbert_dim: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         if !params.contains(COLBERT) {
             let std = (1.0 / cfg.hidden_size as f32).sqrt();
-            params.insert_normal(COLBERT, &[colbert_dim, cfg.hidden_size], std, &mut Rng::derive(seed, "colbert-init", 0), device)?;
+            params.insert_normal(
+                COLBERT,
+                &[colbert_dim, cfg.hidden_size],
+                std,
+                &mut Rng::derive(seed, "colbert-init", 0),
+                device,
+            )?;
         }
         Ok(Self { bert: Bert::new(cfg, STUDENT, params)?, pooling, normalize, colbert_dim })
     }
@@ -103,7 +117,13 @@ impl CrossEncoder {
         let head_w = format!("{CE_HEAD}weight");
         if !params.contains(&head_w) {
             let std = (1.0 / cfg.hidden_size as f32).sqrt();
-            params.insert_normal(&head_w, &[1, cfg.hidden_size], std, &mut Rng::derive(seed, "ce-head-init", 0), device)?;
+            params.insert_normal(
+                &head_w,
+                &[1, cfg.hidden_size],
+                std,
+                &mut Rng::derive(seed, "ce-head-init", 0),
+                device,
+            )?;
             params.insert_zeros(&format!("{CE_HEAD}bias"), &[1], device)?;
         }
         Ok(Self { bert: Bert::new(cfg, CE, params)? })

@@ -346,7 +346,11 @@ mod tests {
     }
 
     /// Value and gradients of sum(f(args) * r) for a fixed random r.
-    fn value_and_grads(args: &[Var], f: impl Fn(&[&Tensor]) -> Result<Tensor>, r: &Tensor) -> (Tensor, Vec<Option<Tensor>>) {
+    fn value_and_grads(
+        args: &[Var],
+        f: impl Fn(&[&Tensor]) -> Result<Tensor>,
+        r: &Tensor,
+    ) -> (Tensor, Vec<Option<Tensor>>) {
         let ts: Vec<&Tensor> = args.iter().map(|v| v.as_tensor()).collect();
         let y = f(&ts).unwrap();
         let grads = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();

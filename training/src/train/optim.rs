@@ -78,10 +78,8 @@ impl AdamW {
     /// gradient norm applies nothing and returns the norm.
     pub fn step(&mut self, params: &Params, at: u64) -> Result<(f64, f64)> {
         let micro = self.micro.max(1) as f64;
-        let grads: Vec<(String, Tensor)> = std::mem::take(&mut self.acc)
-            .into_iter()
-            .map(|(n, g)| Ok((n, (g / micro)?)))
-            .collect::<Result<_>>()?;
+        let grads: Vec<(String, Tensor)> =
+            std::mem::take(&mut self.acc).into_iter().map(|(n, g)| Ok((n, (g / micro)?))).collect::<Result<_>>()?;
         self.micro = 0;
         let mut sq = 0f64;
         for (_, g) in &grads {
@@ -136,7 +134,10 @@ impl AdamW {
         self.v.clear();
         for (key, t) in state {
             let (kind, name) = key.split_at(2);
-            anyhow::ensure!(params.contains(name), "optimizer state names {name}, which the model does not have: another model shape");
+            anyhow::ensure!(
+                params.contains(name),
+                "optimizer state names {name}, which the model does not have: another model shape"
+            );
             match kind {
                 "m." => self.m.insert(name.to_string(), t),
                 "v." => self.v.insert(name.to_string(), t),
@@ -153,7 +154,8 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_to_zero() {
-        let cfg = AdamWConfig { lr: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, warmup: 0.1, clip: 1.0 };
+        let cfg =
+            AdamWConfig { lr: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, warmup: 0.1, clip: 1.0 };
         let o = AdamW::new(cfg, 100);
         assert!((o.lr_at(0) - 0.1).abs() < 1e-9);
         assert!((o.lr_at(9) - 1.0).abs() < 1e-9);
@@ -165,7 +167,8 @@ mod tests {
     fn adamw_minimises_a_quadratic() -> Result<()> {
         let mut p = Params::default();
         p.insert("x".into(), Tensor::new(&[3.0f32, -2.0], &candle_core::Device::Cpu)?)?;
-        let cfg = AdamWConfig { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, warmup: 0.0, clip: 0.0 };
+        let cfg =
+            AdamWConfig { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, warmup: 0.0, clip: 0.0 };
         let mut o = AdamW::new(cfg, 1000);
         for _ in 0..300 {
             let x = p.get("x", &[2])?;

@@ -33,7 +33,14 @@ impl Params {
 
     /// A new parameter drawn from N(0, std²) with the run's seeded generator
     /// (candle's own `randn` is not seedable on the CPU).
-    pub fn insert_normal(&mut self, name: &str, shape: &[usize], std: f32, rng: &mut Rng, device: &Device) -> Result<()> {
+    pub fn insert_normal(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        std: f32,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<()> {
         let n: usize = shape.iter().product();
         let data: Vec<f32> = (0..n).map(|_| rng.normal() * std).collect();
         self.insert(name.to_string(), Tensor::from_vec(data, shape, device)?)
@@ -102,7 +109,14 @@ impl Params {
     /// The parameters whose names start with `prefix` (shared variables), e.g.
     /// to train one head with the encoder frozen.
     pub fn subset(&self, prefix: &str) -> Params {
-        Params { vars: self.vars.iter().filter(|(n, _)| n.starts_with(prefix)).map(|(n, v)| (n.clone(), v.clone())).collect() }
+        Params {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
+        }
     }
 
     /// Both sets in one (the variables are shared, not copied), for training

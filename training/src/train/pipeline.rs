@@ -18,7 +18,14 @@ use crate::embed::{self, Windows};
 
 /// The student's DE as a model file (GGUF bytes): the encoder only, the LI
 /// projection is a training-time head.
-pub fn export_bytes(ctx: &Context, params: &Params, layers: usize, weights: WeightDType, name: &str, provenance: &serde_json::Value) -> Result<Vec<u8>> {
+pub fn export_bytes(
+    ctx: &Context,
+    params: &Params,
+    layers: usize,
+    weights: WeightDType,
+    name: &str,
+    provenance: &serde_json::Value,
+) -> Result<Vec<u8>> {
     let e = &ctx.recipe.export;
     let spec = ModelSpec {
         bert: ctx.student_cfg(layers)?,
@@ -27,7 +34,10 @@ pub fn export_bytes(ctx: &Context, params: &Params, layers: usize, weights: Weig
         max_query_len: e.max_query_len,
         max_passage_len: e.max_passage_len,
     };
-    let tensors = student_tensors(params)?.into_iter().map(|(n, t)| Ok((n, t.to_device(&candle_core::Device::Cpu)?))).collect::<Result<Vec<_>>>()?;
+    let tensors = student_tensors(params)?
+        .into_iter()
+        .map(|(n, t)| Ok((n, t.to_device(&candle_core::Device::Cpu)?)))
+        .collect::<Result<Vec<_>>>()?;
     let q = quantize_tensors(tensors, weights)?;
     Ok(write_model(name, &spec, weights, &ctx.tokenizer_json, provenance, &q)?)
 }
@@ -60,7 +70,13 @@ pub fn dense_eval(embedder: &Embedder, data_dir: &Path, split: &str, batch: usiz
 }
 
 /// Every passage cut at the model's passage window (one vector each).
-pub fn encode_corpus(embedder: &Embedder, ids: &[String], texts: &[String], batch: usize, label: &str) -> Result<FlatIndex> {
+pub fn encode_corpus(
+    embedder: &Embedder,
+    ids: &[String],
+    texts: &[String],
+    batch: usize,
+    label: &str,
+) -> Result<FlatIndex> {
     let emb = embed::embed_passages(embedder, texts, batch, Windows { overlap: None, max: 1 }, label)?;
     let mut index = FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?;
     for (id, v) in ids.iter().zip(&emb.vectors) {
@@ -70,14 +86,26 @@ pub fn encode_corpus(embedder: &Embedder, ids: &[String], texts: &[String], batc
 }
 
 /// [`dense_eval`] over a corpus already encoded by the same model.
-pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirData, data_dir: &Path, split: &str, batch: usize) -> Result<DenseEval> {
+pub fn dense_eval_on(
+    embedder: &Embedder,
+    index: &FlatIndex,
+    data: &beir::BeirData,
+    data_dir: &Path,
+    split: &str,
+    batch: usize,
+) -> Result<DenseEval> {
     let start = Instant::now();
     let qrels: Qrels = beir::load_qrels(data_dir, split)?;
     let ids = index.ids();
     let qids: Vec<&String> = qrels.keys().collect();
     let qtexts: Vec<String> = qids
         .iter()
-        .map(|q| data.queries.get(*q).cloned().with_context(|| format!("query {q} is in qrels/{split}.tsv but not in queries.jsonl")))
+        .map(|q| {
+            data.queries
+                .get(*q)
+                .cloned()
+                .with_context(|| format!("query {q} is in qrels/{split}.tsv but not in queries.jsonl"))
+        })
         .collect::<Result<_>>()?;
     let qv = embed::embed_queries(embedder, &qtexts, batch, split)?;
     let mut run = Run::new();
@@ -88,7 +116,6 @@ pub fn dense_eval_on(embedder: &Embedder, index: &FlatIndex, data: &beir::BeirDa
     let scores = metrics::evaluate(&qrels, &run).0;
     Ok(DenseEval { scores, run, seconds: start.elapsed().as_secs_f64() })
 }
-
 
 /// Per training query: (passage ordinal, score), best first.
 pub type Ranked = Vec<Vec<(usize, f32)>>;

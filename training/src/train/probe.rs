@@ -54,7 +54,12 @@ pub fn probe(ctx: &Context, opts: &ProbeOptions) -> Result<Vec<ProbeRow>> {
     let qrels: Qrels = qids.iter().map(|q| (q.clone(), qrels_all[q].clone())).collect();
     let texts: Vec<String> = qids
         .iter()
-        .map(|q| data.queries.get(q).cloned().with_context(|| format!("query {q} is in qrels/{split}.tsv but not in queries.jsonl")))
+        .map(|q| {
+            data.queries
+                .get(q)
+                .cloned()
+                .with_context(|| format!("query {q} is in qrels/{split}.tsv but not in queries.jsonl"))
+        })
         .collect::<Result<_>>()?;
     let d = &ctx.data;
     let lexical = LexicalIndex::build(&d.passage_ids, &d.passage_texts, Bm25Params::default(), 1)?;
@@ -65,7 +70,8 @@ pub fn probe(ctx: &Context, opts: &ProbeOptions) -> Result<Vec<ProbeRow>> {
         candidates.push(top(&s, opts.depth));
     }
     let qt = TextTokenizer::from_bytes(ctx.tokenizer_json.as_bytes(), ctx.recipe.data.query_max_len)?;
-    let q_tokens: Vec<Vec<u32>> = qt.encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?.into_iter().map(|t| t.ids).collect();
+    let q_tokens: Vec<Vec<u32>> =
+        qt.encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?.into_iter().map(|t| t.ids).collect();
 
     let run_of = |scores: &[Vec<f32>]| -> Run {
         qids.iter()
@@ -75,10 +81,14 @@ pub fn probe(ctx: &Context, opts: &ProbeOptions) -> Result<Vec<ProbeRow>> {
             .collect()
     };
     let bm25: Vec<Vec<f32>> = candidates.iter().map(|c| (0..c.len()).map(|r| -(r as f32)).collect()).collect();
-    let mut rows = vec![ProbeRow { label: format!("BM25 top-{} (the candidates, in BM25 order)", opts.depth), scores: metrics::evaluate(&qrels, &run_of(&bm25)).0 }];
+    let mut rows = vec![ProbeRow {
+        label: format!("BM25 top-{} (the candidates, in BM25 order)", opts.depth),
+        scores: metrics::evaluate(&qrels, &run_of(&bm25)).0,
+    }];
 
     for s in &opts.students {
-        let (label, dir) = if s == "init" { ("initial model".to_string(), None) } else { (s.clone(), Some(PathBuf::from(s))) };
+        let (label, dir) =
+            if s == "init" { ("initial model".to_string(), None) } else { (s.clone(), Some(PathBuf::from(s))) };
         let (student, params) = load_student(ctx, dir.as_deref(), opts.init_li.as_deref())?;
         let (mut de, mut li) = (Vec::new(), Vec::new());
         for (i, c) in candidates.iter().enumerate() {
@@ -99,11 +109,15 @@ pub fn probe(ctx: &Context, opts: &ProbeOptions) -> Result<Vec<ProbeRow>> {
         ctx.load_stage(ce_dir, &params)?;
         let mut all = Vec::new();
         for (i, c) in candidates.iter().enumerate() {
-            let pairs: Vec<(Vec<u32>, Vec<u32>)> = c.iter().map(|&p| model::pair_ids(&q_tokens[i], &d.passage_tokens[p])).collect();
+            let pairs: Vec<(Vec<u32>, Vec<u32>)> =
+                c.iter().map(|&p| model::pair_ids(&q_tokens[i], &d.passage_tokens[p])).collect();
             let (s, _) = ce.score(&params, &Batch::pad(&pairs, &ctx.device)?, false)?;
             all.push(s.to_vec1::<f32>()?);
         }
-        rows.push(ProbeRow { label: format!("cross-encoder {}", ce_dir.display()), scores: metrics::evaluate(&qrels, &run_of(&all)).0 });
+        rows.push(ProbeRow {
+            label: format!("cross-encoder {}", ce_dir.display()),
+            scores: metrics::evaluate(&qrels, &run_of(&all)).0,
+        });
     }
     Ok(rows)
 }
@@ -116,7 +130,10 @@ pub fn table(rows: &[ProbeRow], queries: usize, depth: usize, split: &str) -> St
     );
     for r in rows {
         let s = &r.scores;
-        t += &format!("| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n", r.label, s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.ndcg_10);
+        t += &format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            r.label, s.mrr_10, s.recall_1, s.recall_5, s.recall_20, s.ndcg_10
+        );
     }
     t
 }
@@ -131,7 +148,11 @@ fn top(scores: &[f32], k: usize) -> Vec<usize> {
 
 /// A saved student (its depth read from the file), or the initial model with
 /// `init_li`'s LI head when given.
-fn load_student(ctx: &Context, dir: Option<&std::path::Path>, init_li: Option<&std::path::Path>) -> Result<(model::Student, super::params::Params)> {
+fn load_student(
+    ctx: &Context,
+    dir: Option<&std::path::Path>,
+    init_li: Option<&std::path::Path>,
+) -> Result<(model::Student, super::params::Params)> {
     let layers = match dir {
         Some(dir) => student_layers(dir)?,
         None => ctx.init_cfg.num_hidden_layers,
@@ -139,7 +160,9 @@ fn load_student(ctx: &Context, dir: Option<&std::path::Path>, init_li: Option<&s
     let mut params = commands::student_params(ctx, layers, dir)?;
     match (dir, init_li) {
         (None, Some(li)) => ctx.load_stage(li, &params.subset(model::COLBERT))?,
-        (None, None) => eprintln!("probe: the initial model's LI head is a seeded random projection (pass --init-li for a trained one)"),
+        (None, None) => eprintln!(
+            "probe: the initial model's LI head is a seeded random projection (pass --init-li for a trained one)"
+        ),
         _ => {}
     }
     Ok((ctx.student(&mut params, layers)?, params))
@@ -148,7 +171,8 @@ fn load_student(ctx: &Context, dir: Option<&std::path::Path>, init_li: Option<&s
 /// The encoder depth of a saved student (its `enc.encoder.layer.N.` names).
 fn student_layers(dir: &std::path::Path) -> Result<usize> {
     let path = super::fit::model_path(dir);
-    let t = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).with_context(|| format!("cannot read {}", path.display()))?;
+    let t = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let n = t
         .keys()
         .filter_map(|k| k.strip_prefix("enc.encoder.layer.")?.split('.').next()?.parse::<usize>().ok())
@@ -160,7 +184,13 @@ fn student_layers(dir: &std::path::Path) -> Result<usize> {
 
 /// Mean `KL(P_li || P_de)` over the first `batches` training batches at the
 /// student's current weights, for each LI temperature of `grid`.
-pub fn calibrate_tau_li(ctx: &Context, student_dir: Option<&std::path::Path>, init_li: Option<&std::path::Path>, grid: &[f64], batches: u64) -> Result<Vec<(f64, f64)>> {
+pub fn calibrate_tau_li(
+    ctx: &Context,
+    student_dir: Option<&std::path::Path>,
+    init_li: Option<&std::path::Path>,
+    grid: &[f64],
+    batches: u64,
+) -> Result<Vec<(f64, f64)>> {
     let (student, params) = load_student(ctx, student_dir, init_li)?;
     let (l, stage) = (&ctx.recipe.loss, &ctx.recipe.cascade);
     let mut sums = vec![0f64; grid.len()];

@@ -59,7 +59,13 @@ pub struct AblateConfig {
 
 impl Default for AblateConfig {
     fn default() -> Self {
-        Self { li_head_steps: 0, li_head_lr: 1e-3, small: None, small_teacher: "cascade".into(), small_teacher_weight: 1.0 }
+        Self {
+            li_head_steps: 0,
+            li_head_lr: 1e-3,
+            small: None,
+            small_teacher: "cascade".into(),
+            small_teacher_weight: 1.0,
+        }
     }
 }
 
@@ -212,7 +218,14 @@ fn d_one() -> usize {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { init: "minilm".into(), student_layers: 0, layer_pick: crate::convert::LayerPick::First, pooling: "mean".into(), normalize: true, colbert_dim: 128 }
+        Self {
+            init: "minilm".into(),
+            student_layers: 0,
+            layer_pick: crate::convert::LayerPick::First,
+            pooling: "mean".into(),
+            normalize: true,
+            colbert_dim: 128,
+        }
     }
 }
 impl LossConfig {
@@ -229,12 +242,36 @@ impl LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { tau_de: 0.05, tau_li: 1.0, tau_ce: 1.0, tau_id: 0.1, de: true, li: true, sofd: 1.0, cascade: 1.0, direct: 0.0, id: 0.0, deep: 0.0, deep_mse: 0.0, joint_ce: false }
+        Self {
+            tau_de: 0.05,
+            tau_li: 1.0,
+            tau_ce: 1.0,
+            tau_id: 0.1,
+            de: true,
+            li: true,
+            sofd: 1.0,
+            cascade: 1.0,
+            direct: 0.0,
+            id: 0.0,
+            deep: 0.0,
+            deep_mse: 0.0,
+            joint_ce: false,
+        }
     }
 }
 impl Default for OptimConfig {
     fn default() -> Self {
-        Self { lr: 5e-5, weight_decay: 0.01, warmup: 0.1, clip: 1.0, beta1: 0.9, beta2: 0.999, eps: 1e-6, checkpoint_every: 50, log_every: 1 }
+        Self {
+            lr: 5e-5,
+            weight_decay: 0.01,
+            warmup: 0.1,
+            clip: 1.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-6,
+            checkpoint_every: 50,
+            log_every: 1,
+        }
     }
 }
 impl Default for MineConfig {
@@ -283,7 +320,14 @@ impl Recipe {
                 bail!("loss.{name} must be a positive number, got {t}");
             }
         }
-        for (name, w) in [("sofd", l.sofd), ("cascade", l.cascade), ("direct", l.direct), ("id", l.id), ("deep", l.deep), ("deep_mse", l.deep_mse)] {
+        for (name, w) in [
+            ("sofd", l.sofd),
+            ("cascade", l.cascade),
+            ("direct", l.direct),
+            ("id", l.id),
+            ("deep", l.deep),
+            ("deep_mse", l.deep_mse),
+        ] {
             if !(w.is_finite() && w >= 0.0) {
                 bail!("loss.{name} is a weight and must be >= 0, got {w}");
             }
@@ -296,7 +340,13 @@ impl Recipe {
             bail!("[ce]: the cross-encoder needs at least one hard negative per query ([ce].negatives or [data].negatives)");
         }
         let o = &self.optim;
-        if !o.lr.is_finite() || o.lr <= 0.0 || !(0.0..1.0).contains(&o.warmup) || o.clip < 0.0 || o.checkpoint_every == 0 || o.log_every == 0 {
+        if !o.lr.is_finite()
+            || o.lr <= 0.0
+            || !(0.0..1.0).contains(&o.warmup)
+            || o.clip < 0.0
+            || o.checkpoint_every == 0
+            || o.log_every == 0
+        {
             bail!("optim: lr > 0, 0 <= warmup < 1, clip >= 0, checkpoint_every > 0 and log_every > 0 are required");
         }
         for (name, s) in self.stages() {
@@ -336,7 +386,15 @@ impl Recipe {
 
     pub fn adamw(&self, stage: &StageConfig) -> AdamWConfig {
         let o = &self.optim;
-        AdamWConfig { lr: stage.lr.unwrap_or(o.lr), beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay, warmup: o.warmup, clip: o.clip }
+        AdamWConfig {
+            lr: stage.lr.unwrap_or(o.lr),
+            beta1: o.beta1,
+            beta2: o.beta2,
+            eps: o.eps,
+            weight_decay: o.weight_decay,
+            warmup: o.warmup,
+            clip: o.clip,
+        }
     }
 
     /// A digest of what shapes a stage's run, so a resume with another recipe is refused.
@@ -369,7 +427,10 @@ mod tests {
 
     #[test]
     fn the_shipped_recipes_parse() {
-        for (name, text) in [("quick", include_str!("../../../recipes/quick.toml")), ("full", include_str!("../../../recipes/full.toml"))] {
+        for (name, text) in [
+            ("quick", include_str!("../../../recipes/quick.toml")),
+            ("full", include_str!("../../../recipes/full.toml")),
+        ] {
             let r = Recipe::parse(text).unwrap_or_else(|e| panic!("recipes/{name}.toml: {e:#}"));
             assert_eq!(r.model.layer_pick, crate::convert::LayerPick::Spread, "{name}");
         }

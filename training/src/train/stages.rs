@@ -34,7 +34,9 @@ pub fn device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" if cfg!(feature = "cuda") => Device::new_cuda(0).context("no CUDA device"),
-        "cuda" => bail!("this build has no CUDA: rebuild with `cargo build --release -p ernie-search-cli --features cuda`"),
+        "cuda" => {
+            bail!("this build has no CUDA: rebuild with `cargo build --release -p ernie-search-cli --features cuda`")
+        }
         other => bail!("unknown device {other:?}"),
     }
 }
@@ -69,7 +71,14 @@ impl Context {
             }
         }
         let d = &recipe.data;
-        let data = TrainData::load(&data_dir, &d.train_split, &tokenizer_json, d.query_max_len, d.passage_max_len, d.max_train_queries)?;
+        let data = TrainData::load(
+            &data_dir,
+            &d.train_split,
+            &tokenizer_json,
+            d.query_max_len,
+            d.passage_max_len,
+            d.max_train_queries,
+        )?;
         check_negatives(&recipe, &data)?;
         std::fs::create_dir_all(run).with_context(|| format!("cannot create {}", run.display()))?;
         std::fs::write(run.join("recipe.resolved.toml"), toml::to_string(&recipe)?)?;
@@ -102,7 +111,15 @@ impl Context {
     pub fn student(&self, params: &mut Params, layers: usize) -> Result<Student> {
         let m = &self.recipe.model;
         let pooling: Pooling = m.pooling.parse()?;
-        Student::new(&self.student_cfg(layers)?, params, pooling, m.normalize, m.colbert_dim, self.recipe.seed, &self.device)
+        Student::new(
+            &self.student_cfg(layers)?,
+            params,
+            pooling,
+            m.normalize,
+            m.colbert_dim,
+            self.recipe.seed,
+            &self.device,
+        )
     }
 
     /// Parameters saved by a finished stage, checked against `like`'s names and shapes.
@@ -113,7 +130,14 @@ impl Context {
         like.load_subset(&t, &path.display().to_string())
     }
 
-    fn fit_options<'a>(&'a self, stage: &'a str, dir: PathBuf, cfg: &StageConfig, resume: bool, stop_after: Option<u64>) -> FitOptions<'a> {
+    fn fit_options<'a>(
+        &'a self,
+        stage: &'a str,
+        dir: PathBuf,
+        cfg: &StageConfig,
+        resume: bool,
+        stop_after: Option<u64>,
+    ) -> FitOptions<'a> {
         let o = &self.recipe.optim;
         FitOptions {
             stage,
@@ -199,8 +223,10 @@ impl Teacher {
     /// CE scores of each query's own list, [b, 1 + negatives], from the cache.
     pub fn scores(&mut self, ctx: &Context, batch: &[Example]) -> Result<Tensor> {
         let per = 1 + batch[0].negatives.len();
-        let pairs: Vec<(usize, usize)> =
-            batch.iter().flat_map(|e| std::iter::once(e.positive).chain(e.negatives.iter().copied()).map(move |p| (e.query, p))).collect();
+        let pairs: Vec<(usize, usize)> = batch
+            .iter()
+            .flat_map(|e| std::iter::once(e.positive).chain(e.negatives.iter().copied()).map(move |p| (e.query, p)))
+            .collect();
         let missing: Vec<usize> = (0..pairs.len()).filter(|&i| !self.cache.contains_key(&pairs[i])).collect();
         self.reused += pairs.len() - missing.len();
         if !missing.is_empty() {
@@ -271,7 +297,11 @@ impl DeepTeacher {
 
     /// The query or passage cache, with every text of `ids` in it (the missing ones encoded now).
     fn cached(&mut self, ctx: &Context, ids: &[usize], queries: bool) -> Result<&HashMap<usize, TextVectors>> {
-        let (tokens, cache) = if queries { (&ctx.data.query_tokens, &mut self.queries) } else { (&ctx.data.passage_tokens, &mut self.passages) };
+        let (tokens, cache) = if queries {
+            (&ctx.data.query_tokens, &mut self.queries)
+        } else {
+            (&ctx.data.passage_tokens, &mut self.passages)
+        };
         let mut missing: Vec<usize> = ids.iter().copied().filter(|i| !cache.contains_key(i)).collect();
         missing.sort_unstable();
         missing.dedup();
@@ -290,7 +320,12 @@ impl DeepTeacher {
 }
 
 /// The LI token vectors of `ids`, zero-padded to the longest, with their mask.
-fn padded_li(cache: &HashMap<usize, TextVectors>, ids: &[usize], dim: usize, device: &Device) -> Result<model::Encoded> {
+fn padded_li(
+    cache: &HashMap<usize, TextVectors>,
+    ids: &[usize],
+    dim: usize,
+    device: &Device,
+) -> Result<model::Encoded> {
     let len = ids.iter().map(|i| cache[i].li.len() / dim).max().unwrap_or(1).max(1);
     let (mut li, mut mask) = (vec![0f32; ids.len() * len * dim], vec![0f32; ids.len() * len]);
     for (k, i) in ids.iter().enumerate() {
@@ -333,7 +368,13 @@ pub struct StudentRun<'a> {
 /// Trains the student (shared encoder, DE and LI heads) under `run.losses`,
 /// starting from `params`; `teacher` is needed by the CE-based terms, `deep`
 /// by the deeper-student term.
-pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut teacher: Option<&mut Teacher>, mut deep: Option<&mut DeepTeacher>) -> Result<u64> {
+pub fn train_student(
+    ctx: &Context,
+    run: &StudentRun,
+    params: &mut Params,
+    mut teacher: Option<&mut Teacher>,
+    mut deep: Option<&mut DeepTeacher>,
+) -> Result<u64> {
     let student = ctx.student(params, run.layers)?;
     let l = run.losses;
     let uses_ce = l.uses_ce();
@@ -430,7 +471,17 @@ pub fn train_student(ctx: &Context, run: &StudentRun, params: &mut Params, mut t
 /// renormalised over the passage) teaches the LI's softmax over the same
 /// passage tokens. [CLS]/[SEP] are left out on both sides.
 #[allow(clippy::too_many_arguments)]
-fn interaction_loss(ctx: &Context, t: &Teacher, batch: &[Example], q: &model::Encoded, qb: &Batch, p: &model::Encoded, pb: &Batch, per: usize, tau: f64) -> Result<Tensor> {
+fn interaction_loss(
+    ctx: &Context,
+    t: &Teacher,
+    batch: &[Example],
+    q: &model::Encoded,
+    qb: &Batch,
+    p: &model::Encoded,
+    pb: &Batch,
+    per: usize,
+    tau: f64,
+) -> Result<Tensor> {
     let rows: Vec<(Vec<u32>, Vec<u32>)> = batch
         .iter()
         .map(|e| model::pair_ids(&ctx.data.query_tokens[e.query], &ctx.data.passage_tokens[e.positive]))
@@ -467,8 +518,14 @@ pub struct CeStart {
 impl CeStart {
     pub fn load(dir: &Path) -> Result<Self> {
         let metrics = dir.join("metrics.jsonl");
-        let text = std::fs::read_to_string(&metrics).with_context(|| format!("cannot read {} (is {} a finished CE stage?)", metrics.display(), dir.display()))?;
-        let last = text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["step"].as_u64()).max();
+        let text = std::fs::read_to_string(&metrics).with_context(|| {
+            format!("cannot read {} (is {} a finished CE stage?)", metrics.display(), dir.display())
+        })?;
+        let last = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["step"].as_u64())
+            .max();
         let Some(batches) = last else { bail!("{} names no step: not a CE stage's metrics", metrics.display()) };
         if !fit::model_path(dir).exists() {
             bail!("{} has no model.safetensors: that CE stage has not finished", dir.display());
@@ -478,7 +535,14 @@ impl CeStart {
 }
 
 /// Trains the cross-encoder on each query's own list (positive + hard negatives).
-pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, stop_after: Option<u64>, start: Option<&CeStart>) -> Result<(Params, u64)> {
+pub fn train_ce(
+    ctx: &Context,
+    dir: PathBuf,
+    stage: &StageConfig,
+    resume: bool,
+    stop_after: Option<u64>,
+    start: Option<&CeStart>,
+) -> Result<(Params, u64)> {
     let mut params = ctx.init_params(CE, 0)?;
     let ce = CrossEncoder::new(&ctx.init_cfg, &mut params, ctx.recipe.seed, &ctx.device)?;
     if let Some(s) = start {
@@ -502,7 +566,11 @@ pub fn train_ce(ctx: &Context, dir: PathBuf, stage: &StageConfig, resume: bool, 
         let l = loss::contrastive(&s, tau, &mask, &targets)?;
         let acc = s.argmax(1)?.to_dtype(DType::F32)?.eq(0f32)?.to_dtype(DType::F32)?.mean_all()?.to_scalar::<f32>()?;
         // ce_list: the list each positive competes in (ce_top1's chance level is its inverse).
-        Ok(MicroStep { terms: vec![("l_ce", l.to_scalar::<f32>()?), ("ce_top1", acc), ("ce_list", per as f32)], loss: l, samples: batch.len() })
+        Ok(MicroStep {
+            terms: vec![("l_ce", l.to_scalar::<f32>()?), ("ce_top1", acc), ("ce_list", per as f32)],
+            loss: l,
+            samples: batch.len(),
+        })
     })?;
     Ok((params, steps))
 }
