@@ -21,6 +21,10 @@ if [ -f "$lvp" ]; then
   export ERNIE_SEARCH_REQUIRE_GPU="${ERNIE_SEARCH_REQUIRE_GPU:-1}"
 fi
 
+echo "== habits: rustfmt and clippy"
+cargo fmt --all --check
+cargo clippy --release --workspace -- -D warnings
+
 echo "== tier 1: unit and integration tests (tiny models)"
 cargo build --release --workspace --bins
 cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matches_f32_bert
