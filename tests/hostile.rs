@@ -418,7 +418,7 @@ fn a_folder_that_is_not_an_index_is_never_replaced() {
     write_dir(&empty, &parts).unwrap();
     IndexDir::open(&empty).unwrap();
     // A kill between the swap's two renames is repaired by the next build.
-    std::fs::rename(&ours, root.path().join("ours").join(".idx.old-4242")).unwrap();
+    std::fs::rename(&ours, root.path().join("ours").join(".idx.old-999999999")).unwrap();
     let s = Staging::new(&ours).unwrap();
     IndexDir::open(&ours).unwrap();
     drop(s);

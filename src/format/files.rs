@@ -202,7 +202,7 @@ fn recover(parent: &Path, name: &str, dest: &Path) -> Result<()> {
         let file = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if !is_dir || !is_ours(&path) {
+        if !is_dir || !is_ours(&path) || held_by_live_process(&file) {
             continue;
         }
         if file.starts_with(&old_prefix) {
@@ -223,6 +223,14 @@ fn recover(parent: &Path, name: &str, dest: &Path) -> Result<()> {
         std::fs::remove_dir_all(&path)?;
     }
     Ok(())
+}
+
+/// True when the `-PID` suffix names another process that is still running
+/// (a concurrent build's staging folder is left alone). Without `/proc`,
+/// every other process counts as gone.
+fn held_by_live_process(name: &str) -> bool {
+    let Some(pid) = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else { return false };
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -263,17 +271,24 @@ mod tests {
         staged(&dest, "v1").unwrap();
         // Killed between the two renames: the old copy aside, no `idx`,
         // a staging folder of another process left behind.
-        std::fs::rename(&dest, root.path().join(".idx.old-99999")).unwrap();
-        let stale = root.path().join(".idx.tmp-99998");
+        std::fs::rename(&dest, root.path().join(".idx.old-999999999")).unwrap();
+        let stale = root.path().join(".idx.tmp-999999998");
         std::fs::create_dir(&stale).unwrap();
         std::fs::write(stale.join(OWNER_MARK), b"").unwrap();
-        let foreign = root.path().join(".idx.tmp-99997");
+        let foreign = root.path().join(".idx.tmp-999999997");
         std::fs::create_dir(&foreign).unwrap();
         let s = Staging::new(&dest).unwrap();
         assert!(dest.join("v1").exists(), "the old copy is back before the new build");
         assert!(!stale.exists(), "our stale staging folder is removed");
         assert!(foreign.exists(), "a folder without our mark is never removed");
+
         drop(s);
         assert!(dest.join("v1").exists());
+        // A staging folder of a process still running (pid 1) is left alone.
+        let live = root.path().join(".idx.tmp-1");
+        std::fs::create_dir(&live).unwrap();
+        std::fs::write(live.join(OWNER_MARK), b"").unwrap();
+        staged(&dest, "v2").unwrap();
+        assert!(live.exists() && dest.join("v2").exists());
     }
 }
