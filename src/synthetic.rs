@@ -150,32 +150,20 @@ pub fn random_bert(cfg: &BertConfig, seed: u64) -> Result<Vec<(String, Tensor)>>
         let v: Vec<f32> = (0..n).map(|_| offset + scale * rng.next_f32()).collect();
         Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
     };
-    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-    let mut out = vec![
-        ("embeddings.word_embeddings.weight".to_string(), t(&[cfg.vocab_size, h], 0.5, 0.0)?),
-        ("embeddings.position_embeddings.weight".to_string(), t(&[cfg.max_position_embeddings, h], 0.1, 0.0)?),
-        ("embeddings.token_type_embeddings.weight".to_string(), t(&[cfg.type_vocab_size, h], 0.1, 0.0)?),
-        ("embeddings.LayerNorm.weight".to_string(), t(&[h], 0.1, 1.0)?),
-        ("embeddings.LayerNorm.bias".to_string(), t(&[h], 0.1, 0.0)?),
-    ];
-    let ws = 1.0 / (h as f32).sqrt();
-    for l in 0..cfg.num_hidden_layers {
-        let p = format!("encoder.layer.{l}");
-        for (name, o, inp) in [
-            ("attention.self.query", h, h),
-            ("attention.self.key", h, h),
-            ("attention.self.value", h, h),
-            ("attention.output.dense", h, h),
-            ("intermediate.dense", i, h),
-            ("output.dense", h, i),
-        ] {
-            out.push((format!("{p}.{name}.weight"), t(&[o, inp], ws * 1.7, 0.0)?));
-            out.push((format!("{p}.{name}.bias"), t(&[o], 0.05, 0.0)?));
-        }
-        for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            out.push((format!("{p}.{name}.weight"), t(&[h], 0.1, 1.0)?));
-            out.push((format!("{p}.{name}.bias"), t(&[h], 0.1, 0.0)?));
-        }
+    let ws = 1.0 / (cfg.hidden_size as f32).sqrt();
+    let mut out = Vec::new();
+    // The encoder's own list (names, shapes, order), each drawn at its scale.
+    for (name, shape) in cfg.tensor_shapes() {
+        let (scale, offset) = match name.as_str() {
+            n if n.ends_with("LayerNorm.weight") => (0.1, 1.0),
+            n if n.ends_with("LayerNorm.bias") => (0.1, 0.0),
+            "embeddings.word_embeddings.weight" => (0.5, 0.0),
+            n if n.starts_with("embeddings.") => (0.1, 0.0),
+            _ if shape.len() == 2 => (ws * 1.7, 0.0),
+            _ => (0.05, 0.0),
+        };
+        let tensor = t(&shape, scale, offset)?;
+        out.push((name, tensor));
     }
     Ok(out)
 }

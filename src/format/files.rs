@@ -80,15 +80,13 @@ fn too_big(what: &'static str, path: &Path, len: u64, cap: u64) -> Error {
 /// True when `dir` was written by this project: it carries [`OWNER_MARK`],
 /// or (for index folders from before the mark) a manifest we can read.
 pub fn is_ours(dir: &Path) -> bool {
-    let regular = |p: PathBuf| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file());
-    if regular(dir.join(OWNER_MARK)) {
+    if std::fs::symlink_metadata(dir.join(OWNER_MARK)).is_ok_and(|m| m.file_type().is_file()) {
         return true;
     }
-    let manifest = dir.join(super::shard::MANIFEST_FILE);
-    regular(manifest.clone())
-        && read_capped(&manifest, super::shard::MAX_MANIFEST_BYTES, "manifest")
-            .and_then(|b| super::shard::Manifest::from_bytes(&b))
-            .is_ok()
+    // read_capped refuses anything but a regular file.
+    read_capped(&dir.join(super::shard::MANIFEST_FILE), super::shard::MAX_MANIFEST_BYTES, "manifest")
+        .and_then(|b| super::shard::Manifest::from_bytes(&b))
+        .is_ok()
 }
 
 fn is_empty_dir(dir: &Path) -> bool {

@@ -237,10 +237,9 @@ impl IndexDir {
     }
 }
 
-/// One file of the folder, by a name the manifest check accepted, capped at
-/// the size the manifest records for its part.
+/// One file of the folder, by a name `Manifest::from_bytes` accepted, capped
+/// at the size the manifest records for its part.
 fn read_part(root: &Path, manifest: &Manifest, part: Part, name: &str) -> Result<Vec<u8>> {
-    part.check_name("file", name)?;
     format::read_capped(&root.join(name), manifest.cap(part), "index directory")
 }
 
