@@ -11,19 +11,14 @@
 // (detail: the result), then follows the result's url (http and https only).
 //
 // Passage text only ever enters the page as text nodes: the DOM is built with
-// createElement and text, never from HTML strings.
+// createElement and text (text.js's h()), never from HTML strings.
 
 import { Retriever } from "./index.js";
+import { around, bestSentence, clip, h, loadProgress, safeLink } from "./text.js";
 
 const DEBOUNCE_MS = 150;
 const EXCERPT_CHARS = 240; // the best sentence and context around it
 const CONTEXT_CHARS = 60; // text kept before the best sentence
-
-// Lucene's English stop words (as the index's analyzer): they say nothing
-// about which sentence matches.
-const STOP = new Set(
-  "a an and are as at be but by for if in into is it no not of on or such that the their then there these they this to was will with".split(" "),
-);
 
 const CSS = `
 :host { display: block; position: relative; font: var(--ernie-font, inherit); color: var(--ernie-fg, inherit);
@@ -47,54 +42,15 @@ mark { background: var(--ernie-mark, color-mix(in srgb, var(--_accent) 20%, tran
 progress { display: block; width: 100%; height: 4px; accent-color: var(--_accent); }
 `;
 
-/** An element with attributes and children (strings become text nodes). */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v != null && v !== false) el.setAttribute(k, v === true ? "" : v);
-  el.append(...children); // append() turns strings into text nodes
-  return el;
-}
-
-function words(text) {
-  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-}
-
-function sentences(text) {
-  if (typeof Intl.Segmenter === "function") return Array.from(new Intl.Segmenter(undefined, { granularity: "sentence" }).segment(text), (s) => s.segment);
-  return text.split(/(?<=[.!?])\s+/);
-}
-
 /**
  * The passage's excerpt as nodes: the sentence sharing the most query words
  * (the first such) in a <mark>, with some text around it to fill the excerpt.
  */
 function excerpt(text, query) {
-  const q = new Set(words(query).filter((w) => w.length > 1 && !STOP.has(w)));
-  const parts = sentences(text);
-  let best = -1;
-  let bestScore = 0;
-  parts.forEach((s, i) => {
-    const score = new Set(words(s).filter((w) => q.has(w))).size;
-    if (score > bestScore) [best, bestScore] = [i, score];
-  });
-  if (best < 0) return [clip(text, EXCERPT_CHARS)];
-  const before = parts.slice(0, best).join("");
-  const sentence = parts[best].trimEnd();
-  const after = parts.slice(best).join("").slice(sentence.length);
-  const head = before.length > CONTEXT_CHARS ? "…" + before.slice(-CONTEXT_CHARS).replace(/^\S*\s/, "") : before;
-  const room = Math.max(EXCERPT_CHARS - head.length - sentence.length, 0);
-  return [head, h("mark", {}, clip(sentence, EXCERPT_CHARS)), clip(after, room)];
-}
-
-/** At most `n` characters, cut at a space, with an ellipsis when cut. */
-function clip(s, n) {
-  if (s.length <= n) return s;
-  const cut = s.slice(0, n);
-  return cut.slice(0, cut.lastIndexOf(" ") > n / 2 ? cut.lastIndexOf(" ") : n) + "…";
-}
-
-function size(bytes) {
-  return bytes < 1e6 ? `${Math.ceil(bytes / 1e3)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
+  const best = bestSentence(text, query);
+  if (!best) return [clip(text, EXCERPT_CHARS)];
+  const { head, sentence, tail } = around(best, EXCERPT_CHARS, CONTEXT_CHARS);
+  return [head, h("mark", {}, clip(sentence, EXCERPT_CHARS)), tail];
 }
 
 function editable(el) {
@@ -181,11 +137,8 @@ export class ErnieSearchBox extends HTMLElement {
         backend: this.getAttribute("backend") ?? "auto",
         onProgress: (p) => {
           files.set(p.file, p);
-          const all = [...files.values()];
-          const loaded = all.reduce((n, f) => n + f.loaded, 0);
-          const known = all.every((f) => f.total != null);
-          const total = all.reduce((n, f) => n + (f.total ?? 0), 0);
-          this.#showStatus(`Loading search… ${size(loaded)}${known ? ` of ${size(total)}` : ""}`, known ? [loaded, total] : null);
+          const { text, bar } = loadProgress(files.values());
+          this.#showStatus(`Loading search… ${text}`, bar);
         },
       });
       const info = await r.info();
@@ -299,10 +252,10 @@ export class ErnieSearchBox extends HTMLElement {
     if (!result) return;
     this.#setOpen(false);
     const event = new CustomEvent("ernie-select", { detail: result, bubbles: true, composed: true, cancelable: true });
-    if (!this.dispatchEvent(event) || !result.url) return;
-    const url = new URL(result.url, location.href);
+    if (!this.dispatchEvent(event)) return;
     // A passage's url is data: only web links are followed, never javascript: ones.
-    if (url.protocol === "http:" || url.protocol === "https:") location.assign(url.href);
+    const link = safeLink(result.url);
+    if (link) location.assign(link);
   }
 
   #showStatus(text, progress = null) {

@@ -110,10 +110,10 @@ for f in "$out"/*; do
 done
 cp www/demo/index.html www/demo/demo.js www/demo/demo.css www/demo/sw.js "$out/"
 mkdir -p "$out/pkg"
-cp pkg/index.js pkg/worker.js pkg/ernie_search.js pkg/ernie_search_bg.wasm "$out/pkg/"
+cp pkg/index.js pkg/worker.js pkg/text.js pkg/ernie_search.js pkg/ernie_search_bg.wasm "$out/pkg/"
 # The service worker's cache is named after the files it keeps: any change
 # to them makes a new cache, and visitors get the new files.
-version="$(cd "$out" && cat index.html demo.js demo.css pkg/index.js pkg/worker.js pkg/ernie_search.js pkg/ernie_search_bg.wasm | sha256sum | cut -c1-12)"
+version="$(cd "$out" && cat index.html demo.js demo.css pkg/index.js pkg/worker.js pkg/text.js pkg/ernie_search.js pkg/ernie_search_bg.wasm | sha256sum | cut -c1-12)"
 sed -i "s/^const VERSION = \"dev\";/const VERSION = \"$version\";/" "$out/sw.js"
 grep -q "^const VERSION = \"$version\";" "$out/sw.js" || fail "could not stamp the version into $out/sw.js"
 echo "demo: $out (service worker cache ernie-demo-$version; index: $(cat "$stamp"))"

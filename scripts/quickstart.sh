@@ -5,7 +5,7 @@
 # a question on the command line, then build the offline QA demo over that
 # index and serve it on http://127.0.0.1:8080/ (scripts/demo.sh).
 #
-# With --distill the student is distilled first (ERNIE-Search, recipes/quick.toml,
+# With --distill the student is distilled first (ERNIE-Search, training/recipes/quick.toml,
 # about an hour on 2 CPU cores) and indexed instead of the zero-shot model.
 #
 #   bash scripts/quickstart.sh [--no-serve] [--distill] ["a question"]
@@ -33,7 +33,7 @@ mkdir -p models indexes
 MODEL=models/minilm-q8.gguf
 INDEX=indexes/nq
 if [ "$distill" = 1 ]; then
-  "$BIN" distill --recipe recipes/quick.toml --run runs/quick   # resumes where a killed run stopped
+  "$BIN" distill --recipe training/recipes/quick.toml --run runs/quick   # resumes where a killed run stopped
   MODEL=runs/quick/student.gguf
   INDEX=indexes/nq-distilled
 fi

@@ -58,6 +58,18 @@ pub enum Fusion {
     Convex { alpha: f32 },
 }
 
+impl Fusion {
+    /// The weighted sum with the dense side's weight `alpha`: 0 is BM25 only, 1 dense only.
+    pub fn convex(alpha: f32) -> crate::Result<Self> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(crate::Error::Invalid(format!(
+                "the hybrid weight alpha {alpha} is outside 0..1 (0: BM25 only, 1: dense only)"
+            )));
+        }
+        Ok(Fusion::Convex { alpha })
+    }
+}
+
 impl Default for Fusion {
     /// RRF needs no tuning: the safe choice when no tuned weight is known.
     fn default() -> Self {

@@ -18,7 +18,7 @@ pub mod lexical;
 pub mod metrics;
 pub mod model;
 pub mod retriever;
-mod rng;
+pub mod rng;
 pub mod synthetic;
 pub mod tokenize;
 

@@ -97,19 +97,46 @@ pub fn parse_trec_run(text: &str) -> Result<Run, String> {
     Ok(run)
 }
 
-/// Parses BEIR qrels TSV (`query-id corpus-id score`, optional header).
-pub fn parse_qrels_tsv(text: &str) -> Result<Qrels, String> {
+/// A qrels row that cannot be read, at its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrelsError {
+    pub line: usize,
+    /// The pair was judged on an earlier line.
+    pub duplicate: bool,
+    pub what: String,
+}
+
+impl std::fmt::Display for QrelsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.duplicate { "duplicate" } else { "bad TSV row:" };
+        write!(f, "line {}: {kind} {}", self.line, self.what)
+    }
+}
+
+impl std::error::Error for QrelsError {}
+
+/// Parses BEIR qrels TSV (`query-id \t corpus-id \t score` rows after an
+/// optional header; blank lines skipped): the one qrels reader, for the CLI,
+/// the data sets and the tests alike.
+pub fn parse_qrels_tsv(text: &str) -> Result<Qrels, QrelsError> {
     let mut q = Qrels::new();
     for (n, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split('\t').collect();
-        if line.trim().is_empty() || (n == 0 && f.first() == Some(&"query-id")) {
+        let row = |what: String| QrelsError { line: n + 1, duplicate: false, what };
+        let fields: Vec<&str> = line.split('\t').collect();
+        if line.trim().is_empty() || (n == 0 && fields.first() == Some(&"query-id")) {
             continue;
         }
-        if f.len() != 3 {
-            return Err(format!("line {}: expected 3 tab-separated fields", n + 1));
+        let [query, passage, score] = fields[..] else {
+            return Err(row(format!("expected 3 tab-separated fields, found {}", fields.len())));
+        };
+        if query.is_empty() || passage.is_empty() {
+            return Err(row("empty query or corpus id".into()));
         }
-        let rel: u32 = f[2].trim().parse().map_err(|_| format!("line {}: bad relevance {:?}", n + 1, f[2]))?;
-        q.entry(f[0].to_string()).or_default().insert(f[1].to_string(), rel);
+        let score: u32 =
+            score.trim().parse().map_err(|_| row(format!("score {score:?} is not a non-negative integer")))?;
+        if q.entry(query.to_string()).or_default().insert(passage.to_string(), score).is_some() {
+            return Err(QrelsError { line: n + 1, duplicate: true, what: format!("pair {query:?} {passage:?}") });
+        }
     }
     Ok(q)
 }

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::backend::BackendInfo;
+use crate::format::shard::Passage;
 use crate::fusion::{Candidates, Fusion, Mode, FUSION_DEPTH};
+use crate::index::builder::{self, BuildOptions};
 use crate::index::Hit;
 use crate::lexical::{corpus_digest, LexicalIndex};
 use crate::model::{check_query, Embedder};
@@ -129,47 +131,41 @@ impl Retriever {
         self.fusion
     }
 
-    /// Indexes `(id, text)` passages at run time (a user's own documents in
-    /// the browser): their windows into the vectors, their words into BM25.
-    /// `overlap` defaults to a quarter of the window. Nothing is added if any
-    /// id is already taken or a text cannot be embedded.
-    pub fn add_passages(
-        &mut self,
-        passages: &[(String, String)],
-        overlap: Option<usize>,
-        max_windows: usize,
-    ) -> Result<()> {
-        let mut seen: std::collections::HashSet<&str> = self.index.ids().iter().map(String::as_str).collect();
-        if let Some((id, _)) = passages.iter().find(|(id, _)| !seen.insert(id.as_str())) {
-            return Err(Error::Invalid(format!("passage id {id:?} is already in the index")));
+    /// Indexes passages at run time (a user's own documents in the browser)
+    /// through the index builder, so an engine that starts empty ends up with
+    /// the very index `ernie-search index` builds from the same passages and
+    /// options. Later additions are appended: their windows behind the other
+    /// vectors, their words into BM25 in memory. Nothing is added if any id is
+    /// already taken, an id repeats or a text is blank or cannot be embedded.
+    pub fn add_passages(&mut self, passages: &[Passage], opts: &BuildOptions) -> Result<()> {
+        let taken: std::collections::HashSet<&str> = self.index.ids().iter().map(String::as_str).collect();
+        if let Some(p) = passages.iter().find(|p| taken.contains(p.id.as_str())) {
+            return Err(Error::Invalid(format!("passage id {:?} is already in the index", p.id)));
         }
-        if let Some((id, _)) = passages.iter().find(|(_, t)| t.trim().is_empty()) {
-            return Err(Error::Invalid(format!("passage {id:?} has no text")));
+        if let Some(p) = passages.iter().find(|p| p.text.trim().is_empty()) {
+            return Err(Error::Invalid(format!("passage {:?} has no text", p.id)));
         }
-        let texts: Vec<&str> = passages.iter().map(|(_, t)| t.as_str()).collect();
-        let overlap = overlap.unwrap_or(self.embedder.card().spec.max_passage_len / 4);
-        let (windows, _) = self.embedder.tokenize_passage_windows(&texts, overlap, max_windows)?;
-        let mut vectors = Vec::with_capacity(windows.len());
-        for w in &windows {
-            vectors.push(self.embedder.embed_tokens(w)?);
-        }
-        let was_empty = self.index.is_empty();
-        for ((id, _), v) in passages.iter().zip(&vectors) {
-            self.index.push_windows(id, v)?;
-        }
+        builder::check_ids(passages.iter().map(|p| p.id.as_str()))?;
         // The GPU copy is stale: the next search uploads the new index.
         #[cfg(feature = "gpu")]
         if let Ok(mut g) = self.gpu.index.lock() {
             *g = None;
         }
-        match &mut self.lexical {
-            Some(l) => l.add(&texts),
-            None if was_empty => {
-                let mut l = LexicalIndex::empty(crate::Bm25Params::default())?;
-                l.add(&texts);
-                self.lexical = Some(l);
-            }
-            None => {} // an index built without BM25 stays dense
+        let opts = BuildOptions { dtype: self.index.dtype(), ..*opts };
+        if self.index.is_empty() {
+            let built = builder::build(&self.embedder, passages, &opts, &mut ())?;
+            self.index = built.index;
+            self.lexical = Some(built.lexical);
+            return Ok(());
+        }
+        let texts: Vec<String> = passages.iter().map(|p| builder::passage_input(&p.title, &p.text)).collect();
+        let emb = builder::embed_passages(&self.embedder, &texts, opts.batch, opts.windows, &mut ())?;
+        for (p, v) in passages.iter().zip(&emb.vectors) {
+            self.index.push_windows(&p.id, v)?;
+        }
+        // An index built without BM25 stays dense.
+        if let Some(l) = &mut self.lexical {
+            l.add(&texts);
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! SplitMix64: tiny, portable, and the same stream on every target (native
 //! and wasm32), for the library's seeded choices (test models, the paired
-//! test's sign flips).
+//! test's sign flips) and training's generator, which draws from it too.
 
 /// Advances `state` and returns the next 64 random bits.
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

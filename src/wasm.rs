@@ -31,7 +31,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::format::model::ModelCard;
+use crate::format::shard::Passage;
 use crate::fusion::{Fusion, Mode};
+use crate::index::builder::BuildOptions;
 use crate::{format, Backend, Embedder, Error, FlatIndex, GpuOptions, Kernel, LexicalIndex, Retriever, VectorDType};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -194,9 +196,7 @@ impl Engine {
             let mode = mode.as_deref().map(Mode::parse).transpose().map_err(js)?.unwrap_or_default();
             let r = inner.try_borrow().map_err(|_| busy())?;
             if r.index().is_empty() {
-                return Err(js(Error::Invalid(
-                    "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
-                )));
+                return Err(js(no_index()));
             }
             let answer = r.search_async(&query, k, mode).await.map_err(js)?;
             to_js(&answer).map_err(JsValue::from)
@@ -263,21 +263,10 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "NewPassage[]")] passages: JsValue,
     ) -> Result<usize, JsError> {
-        #[derive(serde::Deserialize)]
-        struct NewPassage {
-            id: String,
-            text: String,
-            #[serde(default)]
-            title: String,
-        }
-        let list: Vec<NewPassage> = serde_wasm_bindgen::from_value(passages)
+        let list: Vec<Passage> = serde_wasm_bindgen::from_value(passages)
             .map_err(|e| Error::Invalid(format!("addPassages takes [{{id, text, title?}}]: {e}")))?;
-        let pairs: Vec<(String, String)> = list
-            .into_iter()
-            .map(|p| (p.id, if p.title.is_empty() { p.text } else { format!("{} {}", p.title, p.text) }))
-            .collect();
         let mut r = self.get_mut()?;
-        r.add_passages(&pairs, None, 16)?;
+        r.add_passages(&list, &BuildOptions::default())?;
         Ok(r.index().len())
     }
 
@@ -287,8 +276,7 @@ impl Engine {
     pub fn set_fusion(&mut self, alpha: Option<f32>) -> Result<(), JsError> {
         let fusion = match alpha {
             None => Fusion::default(),
-            Some(a) if (0.0..=1.0).contains(&a) => Fusion::Convex { alpha: a },
-            Some(a) => return Err(Error::Invalid(format!("fusion weight {a} is outside 0..1")).into()),
+            Some(a) => Fusion::convex(a)?,
         };
         self.retriever_mut()?.set_fusion(fusion);
         Ok(())
@@ -345,9 +333,7 @@ impl Engine {
         let r = self.get()?;
         match r.index().is_empty() {
             false => Ok(r),
-            true => Err(Error::Invalid(
-                "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
-            )),
+            true => Err(no_index()),
         }
     }
 
@@ -355,11 +341,14 @@ impl Engine {
         let r = self.get_mut()?;
         match r.index().is_empty() {
             false => Ok(r),
-            true => Err(Error::Invalid(
-                "no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into(),
-            )),
+            true => Err(no_index()),
         }
     }
+}
+
+/// Searching before an index is loaded or built.
+fn no_index() -> Error {
+    Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())
 }
 
 fn busy_error() -> Error {

@@ -4,6 +4,7 @@
 use ernie_search::format::model::WeightDType;
 use ernie_search::format::shard::{FusionSetting, Passage, WindowSpec};
 use ernie_search::format::{index as index_file, lexical as lexical_file};
+use ernie_search::index::builder::{self, BuildOptions, Windows};
 use ernie_search::index::dir::{write_dir, IndexDir, IndexParts};
 use ernie_search::synthetic::{tiny_model, WORDS};
 use ernie_search::{
@@ -206,23 +207,50 @@ fn passages_added_at_run_time_are_searchable() {
     let fp = e.card().fingerprint.clone();
     let mut r = Retriever::new(e, FlatIndex::new(64, VectorDType::F32, &fp).unwrap()).unwrap();
     assert!(r.search("river", 3, Mode::Hybrid).unwrap_err().to_string().contains("no index"));
-    let pairs: Vec<(String, String)> = ps.iter().map(|p| (p.id.clone(), p.text.clone())).collect();
-    r.add_passages(&pairs[..20], None, 16).unwrap();
-    r.add_passages(&pairs[20..], Some(8), 16).unwrap();
+    let opts = BuildOptions::default();
+    let eight = BuildOptions { windows: Windows { overlap: Some(8), max: 16 }, ..opts };
+    r.add_passages(&ps[..20], &opts).unwrap();
+    r.add_passages(&ps[20..], &eight).unwrap();
     assert_eq!(r.index().len(), ps.len());
     assert_eq!(r.search("zebra", 3, Mode::Lexical).unwrap().hits[0].id, "html");
-    let err = r.add_passages(&pairs[..1], None, 16).unwrap_err();
+    let err = r.add_passages(&ps[..1], &opts).unwrap_err();
     assert!(err.to_string().contains("already in the index"), "{err}");
-    assert!(r.add_passages(&[("new".into(), "  ".into())], None, 16).is_err());
+    let blank = Passage { id: "new".into(), title: String::new(), text: "  ".into(), url: None };
+    assert!(r.add_passages(&[blank], &opts).is_err());
+    let twice = [ps[0].clone(), ps[0].clone()].map(|p| Passage { id: "twice".into(), ..p });
+    assert!(r.add_passages(&twice, &opts).unwrap_err().to_string().contains("appears twice"));
     assert_eq!(r.index().len(), ps.len(), "a refused batch adds nothing");
 
     // Added to a built index: the same BM25 scores as building them together.
     let e = embedder();
     let (index, lexical) = build(&e, &ps[..20], 16);
     let mut grown = Retriever::new(e, index).unwrap().with_lexical(lexical).unwrap();
-    grown.add_passages(&pairs[20..], Some(8), 16).unwrap();
+    grown.add_passages(&ps[20..], &eight).unwrap();
     let (_, whole) = build(&embedder(), &ps, 16);
     let q = "river city war 東京";
     let (a, b) = (grown.lexical().unwrap().scores(q).unwrap().unwrap(), whole.scores(q).unwrap().unwrap());
     assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5));
+}
+
+/// The CLI's `index`, its `index-site` and the browser's `addPassages` all go
+/// through `index::builder`: an engine that starts empty and is given passages
+/// holds the very vectors and BM25 blocks the builder writes for them.
+#[test]
+fn added_passages_build_the_same_bytes_as_the_indexer() {
+    let ps = corpus();
+    let opts = BuildOptions { block_bytes: 512, ..BuildOptions::default() };
+    let e = embedder();
+    let built = builder::build(&e, &ps, &opts, &mut ()).unwrap();
+    assert!(built.lexical.n_blocks() > 1, "the block size splits BM25");
+    let fp = e.card().fingerprint.clone();
+    let mut r = Retriever::new(e, FlatIndex::new(64, VectorDType::F32, &fp).unwrap()).unwrap();
+    r.add_passages(&ps, &opts).unwrap();
+    assert_eq!(index_file::to_bytes(r.index()).unwrap(), index_file::to_bytes(&built.index).unwrap());
+    let (a, b) = (r.lexical().unwrap(), &built.lexical);
+    assert_eq!(lexical_file::meta_to_bytes(a.meta()), lexical_file::meta_to_bytes(b.meta()));
+    assert_eq!(a.n_blocks(), b.n_blocks());
+    for i in 0..b.n_blocks() {
+        let block = |l: &LexicalIndex| lexical_file::block_to_bytes(l.meta(), i, l.block(i).unwrap());
+        assert_eq!(block(a), block(b), "BM25 block {i}");
+    }
 }

@@ -1,5 +1,7 @@
-//! The flat vector index and, natively, its on-disk directory.
+//! The flat vector index, the builder that makes it from passages and,
+//! natively, its on-disk directory.
 
+pub mod builder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dir;
 mod flat;

@@ -11,41 +11,17 @@
 // Normally run by scripts/test-e2e.sh. Exits non-zero, saying why, on any failure.
 
 import { execFileSync } from "node:child_process";
-import { createServer } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { extname, join, resolve } from "node:path";
+import { assert, launch, pageOpener, root, serveFiles, suite, trickle } from "./harness.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const t = suite("demo", { brief: true });
 const TIMEOUT_MS = 30_000;
 const QUESTION = "keeper climbs spiral tower lamp"; // words of the lighthouse passage
 const WANT = "lighthouse";
 const BEST_SENTENCE = "Every evening the keeper climbs the spiral tower to light the lamp.";
 /** The files sw.js keeps, as paths. */
-const SW_FILES = ["/", "/index.html", "/demo.js", "/demo.css", "/pkg/index.js", "/pkg/worker.js", "/pkg/ernie_search.js", "/pkg/ernie_search_bg.wasm"];
-
-function args() {
-  const out = { site: "target/e2e-site", demo: "target/e2e-demo", out: "target/e2e", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i].replace(/^--/, "");
-    if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}; usage: demo.mjs [--site DIR] [--demo DIR] [--out DIR] [--chromium PATH]`);
-    out[k] = argv[i + 1];
-  }
-  return out;
-}
-
-function die(msg) {
-  console.error(`demo: ${msg}`);
-  process.exit(1);
-}
-
-const MIME = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-  ".json": "application/json", ".wasm": "application/wasm",
-};
+const SW_FILES = ["/", "/index.html", "/demo.js", "/demo.css", "/pkg/index.js", "/pkg/worker.js", "/pkg/text.js", "/pkg/ernie_search.js", "/pkg/ernie_search_bg.wasm"];
 
 /**
  * Serves the demo folder. Nothing may be kept by the HTTP cache, so that
@@ -55,55 +31,24 @@ const MIME = {
  * release of the demo.
  */
 function serve(dir, state) {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const slow = path.startsWith("/slow/_ernie/");
-    const rel = slow ? path.slice("/slow".length) : path;
-    let file = resolve(dir, "." + rel);
-    if (rel.endsWith("/")) file = join(file, "index.html");
-    let st = null;
-    try {
-      st = file.startsWith(dir + sep) ? statSync(file) : null;
-    } catch {}
-    if (!st?.isFile()) return res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
-    let body = readFileSync(file);
-    if (rel === "/sw.js" && state.swNext) body = Buffer.from(body.toString().replace(/^const VERSION = "([^"]+)";/m, `const VERSION = "$1-next";`));
-    res.writeHead(200, { "content-type": MIME[extname(file)] || "application/octet-stream", "content-length": body.length, "cache-control": "no-store" });
-    if (slow && extname(file) === ".gguf") return trickle(body, res);
-    res.end(body);
+  const slow = (path) => path.startsWith("/slow/_ernie/");
+  return serveFiles({
+    mount: (path) => [[dir, slow(path) ? path.slice("/slow".length) : path]],
+    headers: () => ({ "cache-control": "no-store" }),
+    respond: ({ res, path, file, headers }) => {
+      if (slow(path) && extname(file) === ".gguf") {
+        const body = readFileSync(file);
+        res.writeHead(200, { ...headers, "content-length": body.length });
+        trickle(body, res);
+        return true;
+      }
+      if (path !== "/sw.js" || !state.swNext) return false;
+      const body = Buffer.from(readFileSync(file, "utf8").replace(/^const VERSION = "([^"]+)";/m, `const VERSION = "$1-next";`));
+      res.writeHead(200, { ...headers, "content-length": body.length });
+      res.end(body);
+      return true;
+    },
   });
-  return new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => ok(server));
-  });
-}
-
-/** 8 KiB every 40 ms. */
-function trickle(bytes, res) {
-  let at = 0;
-  const next = () => {
-    if (res.destroyed) return;
-    if (at >= bytes.length) return res.end();
-    res.write(bytes.subarray(at, (at += 8192)));
-    setTimeout(next, 40);
-  };
-  next();
-}
-
-const results = [];
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    console.log(`  ok   ${name}${detail ? `: ${detail}` : ""}`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`  FAIL ${name}: ${e.message.split("\n")[0]}`);
-  }
-}
-
-function assert(ok, msg) {
-  if (!ok) throw new Error(msg);
 }
 
 /** Waits for the page to finish loading: "ready" or "error". */
@@ -143,11 +88,11 @@ function cachesOf(page) {
 }
 
 async function main() {
-  const opt = args();
+  const opt = t.args({ site: "target/e2e-site", demo: "target/e2e-demo", out: "target/e2e" });
   const site = resolve(root, opt.site);
   const demo = resolve(root, opt.demo);
-  if (!existsSync(join(site, "_ernie/manifest.json"))) die(`${opt.site}/_ernie is missing; run tests/browser/make_site.sh ${opt.site}`);
-  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  t.needSite(site, opt.site);
+  t.needChromium(opt.chromium);
   console.log(`demo: building ${opt.demo} over ${opt.site}/_ernie (scripts/demo.sh)`);
   execFileSync("bash", [join(root, "scripts/demo.sh"), "--index", join(site, "_ernie"), "--out", demo, "--no-serve"], { stdio: "inherit", cwd: root });
   const version = readFileSync(join(demo, "sw.js"), "utf8").match(/^const VERSION = "([^"]+)";/m)?.[1];
@@ -160,27 +105,15 @@ async function main() {
   const state = { swNext: false };
   const server = await serve(demo, state);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const profile = mkdtempSync(join(tmpdir(), "ernie-demo-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: opt.chromium,
-    headless: true,
-    serviceWorkers: "allow",
-    viewport: { width: 900, height: 760 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const browser = await launch(opt.chromium, { profile: "demo", timeout: TIMEOUT_MS, serviceWorkers: "allow", viewport: { width: 900, height: 760 } });
+  const { context } = browser;
   const pageErrors = [];
-  const open = async (path) => {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => pageErrors.push(`${path}: ${e.message}`));
-    await page.goto(origin + path);
-    return page;
-  };
+  const open = pageOpener(context, origin, pageErrors);
 
   try {
     console.log("demo: first visit (online)");
     const page = await open("/");
-    await check("the page loads the index folder next to it (./_ernie/)", async () => {
+    await t.check("the page loads the index folder next to it (./_ernie/)", async () => {
       const s = await settled(page);
       const error = await page.locator("#error").textContent();
       assert(s === "ready", `state ${s}: ${error}`);
@@ -188,7 +121,7 @@ async function main() {
       assert(about.startsWith(`${manifest.count} passages · model ${manifest.model_name}`), `about: ${about}`);
       return about;
     });
-    await check(`asking ${JSON.stringify(QUESTION)} puts ${WANT} first, its best sentence marked`, async () => {
+    await t.check(`asking ${JSON.stringify(QUESTION)} puts ${WANT} first, its best sentence marked`, async () => {
       const a = await ask(page, QUESTION);
       assert(a.ids[0] === WANT, `got ${a.ids.join(", ")}`);
       assert(a.marks.length === 1 && a.marks[0] === BEST_SENTENCE, `marks ${JSON.stringify(a.marks)}`);
@@ -197,14 +130,14 @@ async function main() {
       assert(a.link === `${origin}/#${WANT}`, `link ${a.link}`);
       return a.summary;
     });
-    await check("the mode is shown and used (lexical)", async () => {
+    await t.check("the mode is shown and used (lexical)", async () => {
       const a = await ask(page, QUESTION, "lexical");
       assert(a.ids[0] === WANT && /· lexical search ·/.test(a.summary), JSON.stringify(a));
       const url = new URL(page.url());
       assert(url.searchParams.get("q") === QUESTION && url.searchParams.get("mode") === "lexical", `url ${page.url()}`);
       return a.summary;
     });
-    await check("the service worker is active, controls the page and has cached the page, package and wasm", async () => {
+    await t.check("the service worker is active, controls the page and has cached the page, package and wasm", async () => {
       await page.waitForFunction(() => navigator.serviceWorker.controller?.state === "activated");
       await page.waitForFunction(() => document.getElementById("offline").dataset.ready === "true");
       const all = await cachesOf(page);
@@ -219,7 +152,7 @@ async function main() {
       return `${await page.locator("#offline").textContent()}`;
     });
 
-    await check("loading state with progress while the model downloads", async () => {
+    await t.check("loading state with progress while the model downloads", async () => {
       const p = await open("/?index=/slow/_ernie/");
       await p.waitForFunction(() => {
         const bar = document.getElementById("progress");
@@ -234,7 +167,7 @@ async function main() {
       return text;
     });
 
-    await check("hostile passages show as text and run nothing", async () => {
+    await t.check("hostile passages show as text and run nothing", async () => {
       let a = await ask(page, "img src onerror");
       assert(a.ids[0] === "xss-img", `got ${a.ids}`);
       assert(a.text === '<img src=x onerror="window.__xss=1">', `text ${JSON.stringify(a.text)}`);
@@ -252,7 +185,7 @@ async function main() {
       assert(xss === undefined, `window.__xss is ${xss}`);
     });
 
-    await check("a bad index URL (?index=/nope/) shows a clear error; the page still responds", async () => {
+    await t.check("a bad index URL (?index=/nope/) shows a clear error; the page still responds", async () => {
       const p = await open("/?index=/nope/");
       assert((await settled(p)) === "error", "the load did not fail");
       const error = p.locator("#error");
@@ -271,7 +204,7 @@ async function main() {
       return `${text.slice(0, 110)}… (page answered in ${Date.now() - t0} ms)`;
     });
 
-    await check("a new demo version replaces the old cache on activation; the index cache stays", async () => {
+    await t.check("a new demo version replaces the old cache on activation; the index cache stays", async () => {
       await page.evaluate(() => caches.open("ernie-demo-stale"));
       state.swNext = true;
       await page.evaluate(async () => {
@@ -291,7 +224,7 @@ async function main() {
     });
 
     let online = null;
-    await check(`asked online once more: ${WANT} first (the answer to compare offline)`, async () => {
+    await t.check(`asked online once more: ${WANT} first (the answer to compare offline)`, async () => {
       online = await ask(page, QUESTION);
       assert(online.ids[0] === WANT, `got ${online.ids}`);
       return online.ids.join(", ");
@@ -301,7 +234,7 @@ async function main() {
     await context.setOffline(true);
     server.close();
     server.closeAllConnections();
-    await check("the page reloads offline and answers the question in its URL", async () => {
+    await t.check("the page reloads offline and answers the question in its URL", async () => {
       await page.reload();
       assert((await settled(page)) === "ready", `state: ${await page.locator("#error").textContent()}`);
       await page.waitForFunction(() => Number(document.body.dataset.answers ?? 0) > 0 && document.body.dataset.state === "ready");
@@ -312,7 +245,7 @@ async function main() {
       assert(/from the browser cache$/.test(about), `about: ${about}`);
       return about;
     });
-    await check("asked again offline: the same top result and sentence", async () => {
+    await t.check("asked again offline: the same top result and sentence", async () => {
       const a = await ask(page, QUESTION);
       assert(a.ids[0] === WANT && a.marks[0] === BEST_SENTENCE && !a.error, JSON.stringify(a));
       assert(a.ids.join() === online?.ids.join(), `got ${a.ids}, online ${online?.ids}`);
@@ -320,26 +253,14 @@ async function main() {
       await page.screenshot({ path: join(out, "demo.png"), fullPage: true });
       return `${a.summary}; screenshot ${join(opt.out, "demo.png")}`;
     });
-    await check("no uncaught errors in any page", async () => {
+    await t.check("no uncaught errors in any page", async () => {
       assert(!pageErrors.length, pageErrors.join("; "));
     });
   } finally {
-    await context.close().catch(() => {});
+    await browser.close();
     server.close();
-    rmSync(profile, { recursive: true, force: true });
   }
-
-  const failed = results.filter((r) => !r.ok);
-  console.log(`demo: ${results.length - failed.length}/${results.length} checks passed`);
-  if (failed.length) {
-    console.error(`demo: FAIL: ${failed.map((r) => r.name).join("; ")}`);
-    process.exitCode = 1;
-  } else {
-    console.log("demo: PASS");
-  }
+  t.report();
 }
 
-main().catch((e) => {
-  console.error(`demo: FAIL: ${e.stack ?? e}`);
-  process.exit(1);
-});
+t.run(main);

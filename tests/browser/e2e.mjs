@@ -10,14 +10,11 @@
 // Normally run through scripts/test-e2e.sh, which builds everything first.
 // Exits non-zero, saying why, on any failure.
 
-import { createServer } from "node:http";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { createReadStream, mkdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join, resolve } from "node:path";
+import { assert, launch, pageOpener, root, serveFiles, suite, trickle, within } from "./harness.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const t = suite("e2e");
 const TIMEOUT_MS = 30_000;
 /** Questions made of one passage's words, and that passage. */
 const QUESTIONS = [
@@ -28,24 +25,6 @@ const QUESTIONS = [
 const BEST_SENTENCE = "Every evening the keeper climbs the spiral tower to light the lamp.";
 const HUGE_QUERY = "word ".repeat(20_000); // 100,000 characters
 
-function args() {
-  const out = { site: "target/e2e-site", out: "target/e2e", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i].replace(/^--/, "");
-    if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}; usage: e2e.mjs [--site DIR] [--out DIR] [--chromium PATH]`);
-    out[k] = argv[i + 1];
-  }
-  return out;
-}
-
-function die(msg) {
-  console.error(`e2e: ${msg}`);
-  process.exit(1);
-}
-
-const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".json": "application/json", ".wasm": "application/wasm" };
-
 /**
  * The test site: /pkg/ (the package), /_ernie/ (the index folder), the pages
  * of tests/browser/e2e/ at /, and two broken copies of the folder:
@@ -55,67 +34,38 @@ const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; cha
  * so that only the Cache API can serve it when the server is gone.
  */
 function serve(site) {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const variant = path.match(/^\/(corrupt|slow)(?=\/_ernie\/)/)?.[1];
-    const rel = variant ? path.slice(variant.length + 1) : path;
-    const [dir, sub] = rel.startsWith("/pkg/") ? [root, rel] : rel.startsWith("/_ernie/") ? [resolve(site), rel] : [join(root, "tests/browser/e2e"), rel];
-    const file = resolve(dir, "." + sub);
-    let st = null;
-    try {
-      st = file.startsWith(dir + sep) ? statSync(file) : null;
-    } catch {}
-    if (!st?.isFile()) return res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
-    const model = extname(file) === ".gguf";
-    const size = variant === "corrupt" && model ? Math.floor(st.size * 0.6) : st.size;
-    res.writeHead(200, {
-      "content-type": MIME[extname(file)] || "application/octet-stream",
-      "content-length": size,
-      "cache-control": rel.startsWith("/_ernie/") ? "no-store" : "max-age=3600",
-    });
-    if (variant === "slow" && model) return trickle(readFileSync(file), res);
-    createReadStream(file, { end: size - 1 }).pipe(res);
+  const variantOf = (path) => path.match(/^\/(corrupt|slow)(?=\/_ernie\/)/)?.[1];
+  return serveFiles({
+    mount: (path) => {
+      const variant = variantOf(path);
+      const rel = variant ? path.slice(variant.length + 1) : path;
+      if (rel.startsWith("/pkg/")) return [[join(root, "pkg"), rel.slice("/pkg".length)]];
+      if (rel.startsWith("/_ernie/")) return [[site, rel]];
+      return [[join(root, "tests/browser/e2e"), rel]];
+    },
+    headers: (path) => ({ "cache-control": /^(\/(corrupt|slow))?\/_ernie\//.test(path) ? "no-store" : "max-age=3600" }),
+    respond: ({ res, path, file, stat, headers }) => {
+      const variant = variantOf(path);
+      if (!variant || extname(file) !== ".gguf") return false;
+      if (variant === "slow") {
+        res.writeHead(200, { ...headers, "content-length": stat.size });
+        trickle(readFileSync(file), res);
+      } else {
+        const size = Math.floor(stat.size * 0.6);
+        res.writeHead(200, { ...headers, "content-length": size });
+        createReadStream(file, { end: size - 1 }).pipe(res);
+      }
+      return true;
+    },
   });
-  return new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => ok(server));
-  });
-}
-
-/** 8 KiB every 40 ms. */
-function trickle(bytes, res) {
-  let at = 0;
-  const next = () => {
-    if (res.destroyed) return;
-    if (at >= bytes.length) return res.end();
-    res.write(bytes.subarray(at, (at += 8192)));
-    setTimeout(next, 40);
-  };
-  next();
-}
-
-const results = [];
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    console.log(`  ok   ${name}${detail ? `: ${detail}` : ""}`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`  FAIL ${name}: ${e.message}`);
-  }
-}
-
-function assert(ok, msg) {
-  if (!ok) throw new Error(msg);
 }
 
 async function main() {
-  const opt = args();
+  const opt = t.args({ site: "target/e2e-site", out: "target/e2e" });
   const site = resolve(root, opt.site);
-  if (!existsSync(join(site, "_ernie/manifest.json"))) die(`${opt.site}/_ernie is missing; run tests/browser/make_site.sh ${opt.site}`);
-  for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) if (!existsSync(join(root, "pkg", f))) die(`pkg/${f} is missing; run scripts/build-wasm.sh`);
-  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  t.needSite(site, opt.site);
+  t.needPkg();
+  t.needChromium(opt.chromium);
   const manifest = JSON.parse(readFileSync(join(site, "_ernie/manifest.json"), "utf8"));
   const modelBytes = statSync(join(site, "_ernie", manifest.model_file)).size;
   const out = resolve(root, opt.out);
@@ -124,43 +74,33 @@ async function main() {
   const server = await serve(site);
   const { port } = server.address();
   const origin = `http://127.0.0.1:${port}`;
-  const profile = mkdtempSync(join(tmpdir(), "ernie-e2e-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: opt.chromium,
-    headless: true,
+  const browser = await launch(opt.chromium, {
+    profile: "e2e",
+    timeout: TIMEOUT_MS,
     viewport: { width: 900, height: 640 },
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--no-first-run", "--disable-quic",
-      // A second name for the server that is not a secure context: no Cache API there.
-      "--host-resolver-rules=MAP insecure.test 127.0.0.1",
-    ],
+    // A second name for the server that is not a secure context: no Cache API there.
+    args: ["--host-resolver-rules=MAP insecure.test 127.0.0.1"],
   });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const { context } = browser;
   const pageErrors = [];
-  const open = async (url) => {
-    const page = await context.newPage();
-    page.on("pageerror", (e) => pageErrors.push(`${url}: ${e.message}`));
-    await page.goto(url.startsWith("http") ? url : origin + url);
-    return page;
-  };
+  const open = pageOpener(context, origin, pageErrors);
   const apiReady = (page) => page.waitForFunction(() => window.retriever || window.loadError).then(() => page.evaluate(() => window.loadError));
   const top = (page, q) => page.evaluate(async (q) => (await window.retriever.search(q, { k: 5 })).map((r) => r.id), q);
   /** Resolves with the time it took, or rejects if the page's main thread does not answer within `ms`. */
   const responsive = async (page, ms = 2000) => {
     const t0 = Date.now();
-    await Promise.race([page.evaluate(() => 1), new Promise((_, no) => setTimeout(() => no(new Error(`the page did not answer within ${ms} ms`)), ms))]);
+    await within(ms, page.evaluate(() => 1), "the page");
     return Date.now() - t0;
   };
 
   try {
     console.log("e2e: npm API (tests/browser/e2e/api.html)");
     const api = await open("/api.html");
-    await check("Retriever.load over /_ernie/", async () => {
+    await t.check("Retriever.load over /_ernie/", async () => {
       const error = await apiReady(api);
       assert(!error, error);
     });
-    await check("load progress, per file, from the body stream", async () => {
+    await t.check("load progress, per file, from the body stream", async () => {
       const progress = await api.evaluate(() => window.progress);
       for (const file of ["model", "index", "lexical"]) {
         const last = progress.filter((p) => p.file === file).at(-1);
@@ -171,14 +111,14 @@ async function main() {
       return `${progress.length} events`;
     });
     for (const [q, want] of QUESTIONS) {
-      await check(`search ${JSON.stringify(q)} -> ${want}`, async () => {
+      await t.check(`search ${JSON.stringify(q)} -> ${want}`, async () => {
         const hits = await api.evaluate(async (q) => window.retriever.search(q, { k: 3 }), q);
         assert(hits[0]?.id === want, `got ${hits.map((h) => h.id).join(", ")}`);
         const h = hits[0];
         assert(typeof h.score === "number" && h.title && h.text && h.url === `#${want}`, `result fields: ${JSON.stringify(h)}`);
       });
     }
-    await check("info(): backend, model, sizes, cache", async () => {
+    await t.check("info(): backend, model, sizes, cache", async () => {
       const info = await api.evaluate(() => window.retriever.info());
       assert(info.backend === "cpu" && info.requested === "auto" && !info.fallback, `backend ${JSON.stringify([info.backend, info.requested, info.fallback])}`);
       assert(info.model.fingerprint === manifest.model_fingerprint && info.index.count === manifest.count, "model or index mismatch");
@@ -188,11 +128,11 @@ async function main() {
       assert(info.cache.enabled && info.cache.name === name && info.cache.stores > 0 && !info.cache.error, `cache ${JSON.stringify(info.cache)}`);
       return `sizes ${JSON.stringify(info.sizes)}`;
     });
-    await check("embed(texts)", async () => {
+    await t.check("embed(texts)", async () => {
       const dims = await api.evaluate(async () => (await window.retriever.embed(["a passage", "another one"])).map((v) => v instanceof Float32Array && v.length));
       assert(dims.length === 2 && dims.every((d) => d === manifest.dim), `rows ${JSON.stringify(dims)}`);
     });
-    await check("details: the mode that answered, and why it is not the one asked for", async () => {
+    await t.check("details: the mode that answered, and why it is not the one asked for", async () => {
       const [plain, stop] = await api.evaluate(async () => [
         await window.retriever.search("keeper climbs spiral tower lamp", { details: true }),
         await window.retriever.search("the of and?", { details: true }),
@@ -201,7 +141,7 @@ async function main() {
       assert(stop.mode === "dense" && /stop words/.test(stop.note) && stop.hits.length > 0, JSON.stringify(stop).slice(0, 200));
       return stop.note;
     });
-    await check("a model alone loads for embedding; search is refused", async () => {
+    await t.check("a model alone loads for embedding; search is refused", async () => {
       const r = await api.evaluate(async (model) => {
         const r = await window.Retriever.load({ model });
         const out = {
@@ -215,7 +155,7 @@ async function main() {
       assert(r.dims[0] === manifest.dim && /no index is loaded/.test(r.search) && r.cache.name === null, JSON.stringify(r));
       return r.search;
     });
-    await check("addPassages: your own passages are searchable, alone and beside the index", async () => {
+    await t.check("addPassages: your own passages are searchable, alone and beside the index", async () => {
       const r = await api.evaluate(async (model) => {
         const mine = [
           { id: "mine-1", title: "Kayak", text: "the zebra kayak trip down the river", url: "/mine/1" },
@@ -240,14 +180,14 @@ async function main() {
       assert(/already in the index/.test(r.twice) && /addPassages takes/.test(r.bad), `${r.twice} / ${r.bad}`);
       return `2 passages alone and beside the ${manifest.count}-passage index; duplicate and malformed input refused`;
     });
-    await check("a 100,000-character query is refused and the page stays responsive", async () => {
+    await t.check("a 100,000-character query is refused and the page stays responsive", async () => {
       const t0 = Date.now();
       const message = await api.evaluate((q) => window.retriever.search(q).then(() => "resolved", (e) => e.message), HUGE_QUERY);
       assert(/limit is 4096/.test(message), message);
       const ms = await responsive(api);
       return `${Date.now() - t0} ms: "${message}"; page answered in ${ms} ms`;
     });
-    await check("gpu backend falls back to the CPU, saying why; a new model's cache drops stale ones", async () => {
+    await t.check("gpu backend falls back to the CPU, saying why; a new model's cache drops stale ones", async () => {
       const r = await api.evaluate(async () => {
         await caches.open("ernie-search-0123456789abcdef"); // as an older model's would be
         const r = await window.Retriever.load({ index: "/_ernie/", backend: "gpu" });
@@ -263,14 +203,14 @@ async function main() {
       ["a bad index URL", "/nope/_ernie/", /HTTP 404/],
       ["a corrupt model", "/corrupt/_ernie/", /truncated/],
     ]) {
-      await check(`${what} rejects Retriever.load with a clear message`, async () => {
+      await t.check(`${what} rejects Retriever.load with a clear message`, async () => {
         const message = await api.evaluate((index) => window.Retriever.load({ index }).then(() => "resolved", (e) => e.message), index);
         assert(want.test(message), message);
         assert((await top(api, QUESTIONS[0][0]))[0] === QUESTIONS[0][1], "the loaded retriever stopped answering");
         return message;
       });
     }
-    await check("unknown backend and mode are refused", async () => {
+    await t.check("unknown backend and mode are refused", async () => {
       const m = await api.evaluate(async () => [
         await window.Retriever.load({ index: "/_ernie/", backend: "tpu" }).then(() => "resolved", (e) => e.message),
         await window.retriever.search("paris", { mode: "fuzzy" }).then(() => "resolved", (e) => e.message),
@@ -281,7 +221,7 @@ async function main() {
 
     console.log("e2e: without the Cache API (http://insecure.test, not a secure context)");
     const insecure = await open(`http://insecure.test:${port}/api.html`);
-    await check("loads and searches without caching, saying why", async () => {
+    await t.check("loads and searches without caching, saying why", async () => {
       const error = await apiReady(insecure);
       assert(!error, error);
       const ids = await top(insecure, QUESTIONS[0][0]);
@@ -317,16 +257,16 @@ async function main() {
       );
     };
     for (const [q, want] of QUESTIONS) {
-      await check(`typing ${JSON.stringify(q)} shows ${want} first`, async () => {
+      await t.check(`typing ${JSON.stringify(q)} shows ${want} first`, async () => {
         await ask(q, want);
         assert((await input.getAttribute("aria-expanded")) === "true", "aria-expanded is not true with results shown");
       });
     }
-    await check("the best-matching sentence is marked", async () => {
+    await t.check("the best-matching sentence is marked", async () => {
       const marks = await options.first().locator("mark").allTextContents();
       assert(marks.length === 1 && marks[0] === BEST_SENTENCE, JSON.stringify(marks));
     });
-    await check("ARIA combobox wiring and arrow keys", async () => {
+    await t.check("ARIA combobox wiring and arrow keys", async () => {
       const attr = (loc, a) => loc.getAttribute(a);
       assert((await attr(input, "role")) === "combobox" && (await attr(list, "role")) === "listbox", "roles");
       assert((await attr(input, "aria-controls")) === (await attr(list, "id")), "aria-controls does not name the listbox");
@@ -347,12 +287,12 @@ async function main() {
       assert((await attr(input, "aria-expanded")) === "true" && (await attr(input, "aria-activedescendant")) === "option-0", "ArrowDown did not reopen the list");
       return `${steps.length} steps over ${n} options; screenshot ${join(opt.out, "widget.png")}`;
     });
-    await check("Enter follows the active result's url", async () => {
+    await t.check("Enter follows the active result's url", async () => {
       await input.press("Enter");
       await page.waitForFunction(() => location.hash === "#lighthouse");
       assert((await page.evaluate(() => window.selected)).at(-1) === "lighthouse", "no ernie-select event");
     });
-    await check("Ctrl+K and / focus the box; / still types inside it", async () => {
+    await t.check("Ctrl+K and / focus the box; / still types inside it", async () => {
       const focused = () => page.evaluate(() => document.activeElement?.localName === "ernie-search-box" && document.activeElement.shadowRoot.activeElement?.localName === "input");
       for (const key of ["Control+k", "Meta+k", "/"]) {
         await page.locator("#ping").focus();
@@ -365,7 +305,7 @@ async function main() {
       await page.keyboard.type("/");
       assert((await input.inputValue()) === before + "/", "/ inside the box was swallowed");
     });
-    await check("hostile passages show as text and run nothing", async () => {
+    await t.check("hostile passages show as text and run nothing", async () => {
       await ask("img src onerror", "xss-img");
       const first = options.first();
       const text = await first.locator(".excerpt").textContent();
@@ -385,7 +325,7 @@ async function main() {
       const xss = await page.evaluate(() => window.__xss);
       assert(xss === undefined, `window.__xss is ${xss}`);
     });
-    await check("a 100,000-character query shows a clear error; the page keeps working", async () => {
+    await t.check("a 100,000-character query shows a clear error; the page keeps working", async () => {
       await input.fill(HUGE_QUERY);
       const error = page.locator("ernie-search-box .error");
       await error.waitFor({ state: "visible" });
@@ -403,7 +343,7 @@ async function main() {
       ["a bad index URL", "?index=/nope/_ernie/&preload", /^Search is unavailable: cannot load the index: GET http:\/\/[^ ]+\/nope\/_ernie\/manifest\.json: HTTP 404/],
       ["a corrupt model", "?index=/corrupt/_ernie/&preload", /^Search is unavailable: .*truncated/],
     ]) {
-      await check(`${what}: the widget says so and the page keeps working`, async () => {
+      await t.check(`${what}: the widget says so and the page keeps working`, async () => {
         const p = await open(`/widget.html${query}`);
         const error = p.locator("ernie-search-box .error");
         await error.waitFor({ state: "visible" });
@@ -417,7 +357,7 @@ async function main() {
         return text;
       });
     }
-    await check("loading state with progress, then the GPU fallback notice", async () => {
+    await t.check("loading state with progress, then the GPU fallback notice", async () => {
       const p = await open("/widget.html?index=/slow/_ernie/&backend=gpu&preload");
       const bar = p.locator("ernie-search-box progress");
       await bar.waitFor({ state: "visible" });
@@ -437,7 +377,7 @@ async function main() {
     });
 
     console.log("e2e: WebGPU on (--enable-unsafe-webgpu, SwiftShader) vs off");
-    await check("the same top-10 with WebGPU available and without", async () => {
+    await t.check("the same top-10 with WebGPU available and without", async () => {
       const questions = [...QUESTIONS.map(([q]) => q), "river bridge city", "the of and"];
       const ten = (page) => page.evaluate(async (qs) => {
         const out = [];
@@ -448,14 +388,9 @@ async function main() {
       assert(!(await apiReady(plain)), "the page without WebGPU did not load");
       const off = await ten(plain);
       await plain.close();
-      const gpuProfile = mkdtempSync(join(tmpdir(), "ernie-e2e-gpu-"));
-      const gpu = await chromium.launchPersistentContext(gpuProfile, {
-        executablePath: opt.chromium,
-        headless: true,
-        args: ["--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-      });
+      const gpu = await launch(opt.chromium, { profile: "e2e-gpu", webgpu: true });
       try {
-        const p = await gpu.newPage();
+        const p = await gpu.context.newPage();
         await p.goto(`${origin}/api.html?backend=gpu`);
         const error = await apiReady(p);
         assert(!error, error);
@@ -483,15 +418,14 @@ async function main() {
         else assert(info.backend === "cpu" && info.fallback, `info(): ${JSON.stringify(info.fallback)}`);
         return `${questions.length} questions: same ids${swapped.length ? `, near-ties swapped: ${swapped.join(", ")}` : ", same order"}; WebGPU adapter ${adapter ? `present (${info.adapter.api}, ${info.adapter.device_type})` : "absent"}; backend ${info.backend}, scan ${info.scan}${info.fallback ? ` (${info.fallback})` : ""}`;
       } finally {
-        await gpu.close().catch(() => {});
-        rmSync(gpuProfile, { recursive: true, force: true });
+        await gpu.close();
       }
     });
 
     console.log("e2e: offline (the server stopped)");
     server.close();
     server.closeAllConnections();
-    await check("the API page reloads and answers from the Cache API", async () => {
+    await t.check("the API page reloads and answers from the Cache API", async () => {
       const p = await open("/api.html");
       const error = await apiReady(p);
       assert(!error, error);
@@ -501,7 +435,7 @@ async function main() {
       await p.close();
       return `${info.files.length} files from ${info.cache.name}`;
     });
-    await check("the widget reloads and answers from the Cache API", async () => {
+    await t.check("the widget reloads and answers from the Cache API", async () => {
       const p = await open("/widget.html");
       const input = p.locator("ernie-search-box input");
       await input.pressSequentially(QUESTIONS[2][0], { delay: 10 });
@@ -510,26 +444,14 @@ async function main() {
       assert(id === QUESTIONS[2][1], `got ${id}`);
       await p.close();
     });
-    await check("no uncaught errors in any page", async () => {
+    await t.check("no uncaught errors in any page", async () => {
       assert(!pageErrors.length, pageErrors.join("; "));
     });
   } finally {
-    await context.close().catch(() => {});
+    await browser.close();
     server.close();
-    rmSync(profile, { recursive: true, force: true });
   }
-
-  const failed = results.filter((r) => !r.ok);
-  console.log(`e2e: ${results.length - failed.length}/${results.length} checks passed`);
-  if (failed.length) {
-    console.error(`e2e: FAIL: ${failed.map((r) => r.name).join("; ")}`);
-    process.exitCode = 1;
-  } else {
-    console.log("e2e: PASS");
-  }
+  t.report();
 }
 
-main().catch((e) => {
-  console.error(`e2e: FAIL: ${e.stack ?? e}`);
-  process.exit(1);
-});
+t.run(main);

@@ -15,39 +15,16 @@
 // followed by 256 MiB of zeros, made while it is sent, with and without a
 // Content-Length. Normally run by scripts/test-e2e.sh after e2e.mjs.
 
-import { createServer } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 import zlib from "node:zlib";
-import { chromium } from "playwright-core";
+import { assert, launch, pageOpener, root, serveFiles, suite, within } from "./harness.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const t = suite("hostile");
 const TIMEOUT_MS = 60_000;
 const MiB = 2 ** 20;
 const PADDING = 256 * MiB; // appended to the index file while it is sent
 const GOOD = ["keeper climbs spiral tower lamp", "lighthouse"]; // a question of the real folder, and its answer
-
-function args() {
-  const out = { site: "target/e2e-site", out: "target/e2e-hostile", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i].replace(/^--/, "");
-    if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}; usage: hostile.mjs [--site DIR] [--out DIR] [--chromium PATH]`);
-    out[k] = argv[i + 1];
-  }
-  return out;
-}
-
-function die(msg) {
-  console.error(`hostile: ${msg}`);
-  process.exit(1);
-}
-
-function assert(ok, msg) {
-  if (!ok) throw new Error(msg);
-}
 
 /** CRC-32 (IEEE), as crc32fast computes it. */
 function crc32(bytes) {
@@ -201,8 +178,6 @@ function variants(dir, m) {
   return out;
 }
 
-const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".json": "application/json", ".wasm": "application/wasm" };
-
 /**
  * /pkg/ (the package), /_ernie/ (the real folder), /v/<variant>/_ernie/
  * (OUT/<variant>/_ernie/, else the real file), the pages of
@@ -211,79 +186,53 @@ const MIME = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; cha
  */
 function serve(site, out, padded, sent) {
   const real = join(site, "_ernie");
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const v = path.match(/^\/v\/([a-z0-9-]+)\/_ernie(\/.*)$/);
-    const candidates = v
-      ? [[join(out, v[1], "_ernie"), v[2]], [real, v[2]]]
-      : path.startsWith("/pkg/") ? [[root, path]] : path.startsWith("/_ernie/") ? [[real, path.slice(7)]] : [[join(root, "tests/browser/e2e"), path]];
-    let file = null;
-    for (const [dir, sub] of candidates) {
-      const f = resolve(dir, "." + sub);
-      try {
-        if (f.startsWith(dir + sep) && statSync(f).isFile()) {
-          file = f;
-          break;
+  const variantOf = (path) => path.match(/^\/v\/([a-z0-9-]+)\/_ernie(\/.*)$/);
+  return serveFiles({
+    mount: (path) => {
+      const v = variantOf(path);
+      if (v) return [[join(out, v[1], "_ernie"), v[2]], [real, v[2]]];
+      if (path.startsWith("/pkg/")) return [[join(root, "pkg"), path.slice("/pkg".length)]];
+      if (path.startsWith("/_ernie/")) return [[real, path.slice("/_ernie".length)]];
+      return [[join(root, "tests/browser/e2e"), path]];
+    },
+    headers: (path) => ({ "cache-control": path.startsWith("/pkg/") ? "max-age=3600" : "no-store" }),
+    respond: ({ res, path, file, stat, headers }) => {
+      const v = variantOf(path);
+      const pad = v && padded[v[1]] && extname(file) === ".bin" && file.startsWith(real) && file.endsWith(padded[v[1]].file) ? padded[v[1]] : null;
+      if (!pad) return false;
+      // The real index, then zeros, written as fast as the client reads.
+      const bytes = readFileSync(file);
+      const total = stat.size + PADDING;
+      const record = { total, bytes: 0, finished: false, closed: false };
+      sent[v[1]] = record;
+      res.writeHead(200, pad.length ? { ...headers, "content-length": total } : headers);
+      const zeros = Buffer.alloc(MiB);
+      let at = 0;
+      const pump = () => {
+        while (at < total && !res.destroyed) {
+          const chunk = at < bytes.length ? bytes : zeros.subarray(0, Math.min(MiB, total - at));
+          at += chunk.length;
+          record.bytes = at;
+          if (!res.write(chunk)) return res.once("drain", pump);
         }
-      } catch {}
-    }
-    if (!file) return res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
-    const bytes = readFileSync(file);
-    const headers = { "content-type": MIME[extname(file)] || "application/octet-stream", "cache-control": path.startsWith("/pkg/") ? "max-age=3600" : "no-store" };
-    const pad = v && padded[v[1]] && extname(file) === ".bin" && file.startsWith(real) && file.endsWith(padded[v[1]].file) ? padded[v[1]] : null;
-    if (!pad) return res.writeHead(200, { ...headers, "content-length": bytes.length }).end(bytes);
-    // The real index, then zeros, written as fast as the client reads.
-    const total = bytes.length + PADDING;
-    const record = { total, bytes: 0, finished: false, closed: false };
-    sent[v[1]] = record;
-    res.writeHead(200, pad.length ? { ...headers, "content-length": total } : headers);
-    const zeros = Buffer.alloc(MiB);
-    let at = 0;
-    const pump = () => {
-      while (at < total && !res.destroyed) {
-        const chunk = at < bytes.length ? bytes : zeros.subarray(0, Math.min(MiB, total - at));
-        at += chunk.length;
-        record.bytes = at;
-        if (!res.write(chunk)) return res.once("drain", pump);
-      }
-      if (at >= total && !res.destroyed) res.end(() => (record.finished = true));
-    };
-    res.on("close", () => (record.closed = true));
-    pump();
+        if (at >= total && !res.destroyed) res.end(() => (record.finished = true));
+      };
+      res.on("close", () => (record.closed = true));
+      pump();
+      return true;
+    },
   });
-  return new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => ok(server));
-  });
-}
-
-const results = [];
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    console.log(`  ok   ${name}${detail ? `: ${detail}` : ""}`);
-  } catch (e) {
-    results.push({ name, ok: false, error: e.message });
-    console.log(`  FAIL ${name}: ${e.message}`);
-  }
-}
-
-/** `promise`, or a rejection after `ms`: a frozen worker fails the check instead of hanging the run. */
-function within(ms, promise, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, no) => (timer = setTimeout(() => no(new Error(`${what}: no answer within ${ms / 1000} s (a frozen worker?)`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 async function main() {
-  const opt = args();
+  const opt = t.args({ site: "target/e2e-site", out: "target/e2e-hostile" });
   const site = resolve(root, opt.site);
   const dir = join(site, "_ernie");
-  if (!existsSync(join(dir, "manifest.json"))) die(`${opt.site}/_ernie is missing; run tests/browser/make_site.sh ${opt.site}`);
-  for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) if (!existsSync(join(root, "pkg", f))) die(`pkg/${f} is missing; run scripts/build-wasm.sh`);
-  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  t.needSite(site, opt.site);
+  t.needPkg();
+  t.needChromium(opt.chromium);
   const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
-  if (!m.model_file || !m.lexical) die(`${opt.site}/_ernie has no bundled model or no lexical part: build it with tests/browser/make_site.sh`);
+  if (!m.model_file || !m.lexical) t.die(`${opt.site}/_ernie has no bundled model or no lexical part: build it with tests/browser/make_site.sh`);
 
   const out = resolve(root, opt.out);
   rmSync(out, { recursive: true, force: true });
@@ -302,24 +251,12 @@ async function main() {
   const sent = {};
   const server = await serve(site, out, padded, sent);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const profile = mkdtempSync(join(tmpdir(), "ernie-hostile-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: opt.chromium,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const browser = await launch(opt.chromium, { profile: "hostile", timeout: TIMEOUT_MS });
   const trouble = []; // page crashes and uncaught errors
-  const open = async (path) => {
-    const page = await context.newPage();
-    page.on("crash", () => trouble.push(`${path}: the page crashed`));
-    page.on("pageerror", (e) => trouble.push(`${path}: ${e.message}`));
-    await page.goto(origin + path);
-    return page;
-  };
+  const open = pageOpener(browser.context, origin, trouble);
   /** The page answers, its own retriever answers, and a new one loads and answers. */
   const alive = async (page) => {
-    assert((await within(5_000, page.evaluate(() => 1 + 1), "the page")) === 2, "page.evaluate is broken");
+    assert((await within(5_000, page.evaluate(() => 1 + 1), "the page (a frozen worker?)")) === 2, "page.evaluate is broken");
     const r = await within(
       TIMEOUT_MS,
       page.evaluate(async ([q, want]) => {
@@ -329,14 +266,14 @@ async function main() {
         fresh.close();
         return { old, id, want };
       }, GOOD),
-      "a good retriever after the variant",
+      "a good retriever after the variant (a frozen worker?)",
     );
     assert(r.old === r.want && r.id === r.want, `a good retriever stopped answering: ${JSON.stringify(r)}`);
   };
 
   try {
     const api = await open("/api.html");
-    await check("the real folder loads (the baseline)", async () => {
+    await t.check("the real folder loads (the baseline)", async () => {
       await api.waitForFunction(() => window.retriever || window.loadError);
       const error = await api.evaluate(() => window.loadError);
       assert(!error, error);
@@ -344,7 +281,7 @@ async function main() {
     });
 
     for (const v of list.filter((v) => v.load || v.search)) {
-      await check(`${v.name} (${v.what})`, async () => {
+      await t.check(`${v.name} (${v.what})`, async () => {
         const t0 = Date.now();
         const got = await within(
           TIMEOUT_MS,
@@ -362,7 +299,7 @@ async function main() {
               r.close();
             }
           }, { index: `/v/${v.name}/_ernie/`, search: v.search?.slice(0, 2) }),
-          "the load",
+          "the load (a frozen worker?)",
         );
         const ms = Date.now() - t0;
         let message;
@@ -390,7 +327,7 @@ async function main() {
     await api.close();
 
     for (const v of list.filter((v) => v.widget)) {
-      await check(`${v.name} (${v.what}): the widget shows it as text and runs nothing`, async () => {
+      await t.check(`${v.name} (${v.what}): the widget shows it as text and runs nothing`, async () => {
         const page = await open(`/widget.html?index=/v/${v.name}/_ernie/&preload`);
         const input = page.locator("ernie-search-box input");
         const shown = [];
@@ -431,27 +368,15 @@ async function main() {
       });
     }
 
-    await check("no page crashed; no uncaught errors", async () => {
+    await t.check("no page crashed; no uncaught errors", async () => {
       assert(!trouble.length, trouble.join("; "));
     });
   } finally {
-    await context.close().catch(() => {});
+    await browser.close();
     server.close();
     server.closeAllConnections();
-    rmSync(profile, { recursive: true, force: true });
   }
-
-  const failed = results.filter((r) => !r.ok);
-  console.log(`hostile: ${results.length - failed.length}/${results.length} checks passed`);
-  if (failed.length) {
-    console.error(`hostile: FAIL: ${failed.map((r) => r.name).join("; ")}`);
-    process.exitCode = 1;
-  } else {
-    console.log("hostile: PASS");
-  }
+  t.report();
 }
 
-main().catch((e) => {
-  console.error(`hostile: FAIL: ${e.stack ?? e}`);
-  process.exit(1);
-});
+t.run(main);

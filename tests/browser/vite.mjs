@@ -9,35 +9,20 @@
 //
 // Normally run by scripts/test-e2e.sh, after tests/browser/make_site.sh.
 
-import { existsSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { rmSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { build, createServer, preview } from "vite";
+import { chromiumArgs, root, suite } from "./harness.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const t = suite("vite");
 const [QUESTION, ANSWER] = ["keeper climbs spiral tower lamp", "lighthouse"];
 
-function args() {
-  const out = { site: "target/e2e-site", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i].replace(/^--/, "");
-    if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}; usage: vite.mjs [--site DIR] [--chromium PATH]`);
-    out[k] = argv[i + 1];
-  }
-  return out;
-}
-
-function die(msg) {
-  console.error(`vite: ${msg}`);
-  process.exit(1);
-}
-
 async function main() {
-  const opt = args();
+  const opt = t.args({ site: "target/e2e-site" });
   const site = resolve(root, opt.site);
-  if (!existsSync(join(site, "_ernie/manifest.json"))) die(`${opt.site}/_ernie is missing; run tests/browser/make_site.sh ${opt.site}`);
+  t.needSite(site, opt.site);
+  t.needChromium(opt.chromium);
   const outDir = join(root, "target/e2e-vite");
   const config = {
     root: join(root, "tests/browser/vite-app"),
@@ -54,7 +39,8 @@ async function main() {
     build: { outDir: join(outDir, "dist"), emptyOutDir: true },
   };
 
-  const browser = await chromium.launch({ executablePath: opt.chromium, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"] });
+  // A plain (not persistent) browser: each page gets a fresh context.
+  const browser = await chromium.launch({ executablePath: opt.chromium, args: chromiumArgs() });
   let failed = false;
   /** Opens the app at `base` and checks its answer. */
   const check = async (what, base) => {
@@ -94,7 +80,4 @@ async function main() {
   process.exitCode = failed ? 1 : 0;
 }
 
-main().catch((e) => {
-  console.error(`vite: FAIL: ${e.stack ?? e}`);
-  process.exit(1);
-});
+t.run(main);

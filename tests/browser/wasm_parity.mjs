@@ -9,13 +9,12 @@
 // Normally run through scripts/test-browser.sh, which builds everything first.
 // Exits non-zero, saying why, on any failure.
 
-import { createServer } from "node:http";
-import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join, resolve, sep } from "node:path";
+import { launch, root, serveFiles, suite } from "./harness.mjs";
+
+const t = suite("wasm_parity");
 
 const EMBED_TOL = 1e-4; // max |wasm - native| over every embedding value
 const SCORE_TOL = 1e-4; // max |wasm - native| over top-k scores
@@ -25,78 +24,17 @@ const GPU_TOL = 1e-3; // max |WebGPU - native| over every embedding value (the i
 const TIE_EPS = 1e-6; // scores this close count as tied: their order may differ
 const PAGE_TIMEOUT_MS = 120_000;
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-function args() {
-  const out = { fixture: "target/wasm-fixture", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const [k, v] = [argv[i], argv[i + 1]];
-    if (k === "--fixture" && v) (out.fixture = v), i++;
-    else if (k === "--chromium" && v) (out.chromium = v), i++;
-    else die(`unknown argument ${k}; usage: wasm_parity.mjs [--fixture DIR] [--chromium PATH]`);
-  }
-  return out;
-}
-
-function die(msg) {
-  console.error(`wasm_parity: ${msg}`);
-  process.exit(1);
-}
-
-const MIME = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".json": "application/json",
-  ".wasm": "application/wasm",
-  ".css": "text/css",
-  ".map": "application/json",
-};
-
-/** A static server for the repository root, on 127.0.0.1 and a free port. */
+/** A static server for `dir` (the repository root): cross-origin isolated, nothing cached. */
 function serve(dir) {
-  const server = createServer((req, res) => {
-    if (req.url === "/favicon.ico") {
-      res.writeHead(204).end();
-      return;
-    }
-    let path;
-    try {
-      path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    const file = resolve(dir, "." + path);
-    if (file !== dir && !file.startsWith(dir + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    let st;
-    try {
-      st = statSync(file);
-    } catch {
-      st = null;
-    }
-    if (!st || !st.isFile()) {
-      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": MIME[extname(file)] || "application/octet-stream",
-      "content-length": st.size,
+  return serveFiles({
+    mount: (path) => [[dir, path]],
+    headers: () => ({
       "cache-control": "no-store",
       // Cross-origin isolation: performance.now() then has microsecond
       // resolution instead of 100 us, which the latency numbers need.
       "cross-origin-opener-policy": "same-origin",
       "cross-origin-embedder-policy": "require-corp",
-    });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => ok(server));
+    }),
   });
 }
 
@@ -139,34 +77,25 @@ function compareRanking(want, got, tol = SCORE_TOL) {
 }
 
 async function main() {
-  const opt = args();
+  const opt = t.args({ fixture: "target/wasm-fixture" });
   const fixtureDir = resolve(root, opt.fixture);
-  if (!fixtureDir.startsWith(root + sep)) die(`the fixture directory must be inside the repository (${root}), since the page is served from there`);
+  if (!fixtureDir.startsWith(root + sep)) t.die(`the fixture directory must be inside the repository (${root}), since the page is served from there`);
   for (const f of ["expected.json", "tiny.gguf", "tiny-f32.gguf", "other.gguf", "tiny.index", "lexical.meta"]) {
-    if (!existsSync(join(fixtureDir, f))) die(`${join(opt.fixture, f)} is missing; run: cargo run --release --example wasm_fixture -- ${opt.fixture}`);
+    if (!existsSync(join(fixtureDir, f))) t.die(`${join(opt.fixture, f)} is missing; run: cargo run --release --example wasm_fixture -- ${opt.fixture}`);
   }
-  for (const f of ["ernie_search.js", "ernie_search_bg.wasm"]) {
-    if (!existsSync(join(root, "pkg", f))) die(`pkg/${f} is missing; run scripts/build-wasm.sh`);
-  }
-  if (!existsSync(opt.chromium)) die(`no browser at ${opt.chromium}; install chromium or pass --chromium PATH (or set CHROMIUM)`);
+  t.needPkg();
+  t.needChromium(opt.chromium);
   const expected = JSON.parse(await readFile(join(fixtureDir, "expected.json"), "utf8"));
 
   const server = await serve(root);
   const { port } = server.address();
-  const profile = mkdtempSync(join(tmpdir(), "ernie-chromium-"));
-  let context;
+  let browser;
   const logs = [];
   let result;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: opt.chromium,
-      headless: true,
-      args: [
-        // WebGPU on SwiftShader (a CPU emulation) for the GPU backend's parity.
-        "--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic",
-      ],
-    });
+    // WebGPU on SwiftShader (a CPU emulation) for the GPU backend's parity.
+    browser = await launch(opt.chromium, { webgpu: true, args: ["--headless"] });
+    const { context } = browser;
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
@@ -189,9 +118,8 @@ async function main() {
     process.exitCode = 1;
     return;
   } finally {
-    await context?.close().catch(() => {});
+    await browser?.close();
     server.close();
-    rmSync(profile, { recursive: true, force: true });
   }
 
   const failures = [];
@@ -340,7 +268,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(`wasm_parity: FAIL: ${e.stack ?? e}`);
-  process.exit(1);
-});
+t.run(main);

@@ -1,14 +1,28 @@
-//! The native side of ernie-search: fetching registry packages, converting
-//! checkpoints, data sets, corpus embedding, static sites, evaluation and benchmarks. The
-//! `ernie-search` binary (main.rs) is a thin CLI over these modules.
+//! Distillation with the ERNIE-Search method (arXiv 2205.09153): a student
+//! encoder with a dual-encoder (DE) head and a late-interaction (LI, ColBERT)
+//! head trained together (self on-the-fly distillation, LI -> DE), a
+//! cross-encoder (CE) teacher, and the cascade CE -> LI -> DE.
+//!
+//! data -> bert/model (over ops, the fused CPU kernels) (scorers) -> loss -> fit (loop, optimizer, checkpoints)
+//! -> stages (warm-up, CE, cascade) -> pipeline (export, mining, evaluation)
+//! -> commands (the CLI's stage subcommands), ablate (the table) and probe
+//! (each scorer reranking the same dev candidates).
 
+pub mod ablate;
 pub mod bench;
-pub mod cli;
-pub mod convert;
+pub mod bert;
+pub mod checkpoint;
+pub mod commands;
 pub mod data;
-pub mod embed;
-pub mod eval;
-pub mod fetch;
-pub mod run;
-pub mod site;
-pub mod train;
+pub mod fit;
+pub mod loss;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod params;
+pub mod pipeline;
+pub mod plot;
+pub mod probe;
+pub mod recipe;
+pub mod rng;
+pub mod stages;

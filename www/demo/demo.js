@@ -1,25 +1,23 @@
 // The offline QA demo: a question box over an index folder (?index=URL,
 // default ./_ernie/ next to the page), answered by the ernie-search npm
-// package (pkg/index.js, copied next to this file by scripts/demo.sh), with
+// package (pkg/index.js, with the text helpers the widget uses too,
+// pkg/text.js; scripts/demo.sh copies them into pkg/ next to this file), with
 // the sentence that best answers the question marked in each passage.
 // sw.js keeps the page, this script, the package and the wasm for offline
 // visits; the package itself keeps the index files in the Cache API.
 //
 // Passage text only ever enters the page as text: the DOM is built with
-// createElement and text nodes, never from HTML strings.
+// createElement and text nodes (text.js's h()), never from HTML strings.
 
 import { Retriever } from "./pkg/index.js";
+import { around, bestSentence, clip, h, loadProgress, safeLink, size } from "./pkg/text.js";
 
 const K = 5; // passages shown
 const FULL_CHARS = 700; // longer passages are shown around their best sentence first
 const CONTEXT_CHARS = 160; // text kept before the best sentence in a cut passage
 
-// Lucene's English stop words (as the index's analyzer): they say nothing
-// about which sentence answers.
-const STOP = new Set(
-  "a an and are as at be but by for if in into is it no not of on or such that the their then there these they this to was will with".split(" "),
-);
-// Question words: in a question, never in its answer.
+// Question words: in a question, never in its answer (stop words do not
+// count either: text.js's STOP_WORDS).
 const QUESTION_WORDS = new Set("who whom whose what which when where why how does did do".split(" "));
 
 const $ = (id) => document.getElementById(id);
@@ -37,18 +35,6 @@ const offline = $("offline");
 
 const params = new URLSearchParams(location.search);
 const indexUrl = new URL(params.get("index") || "./_ernie/", location.href).href;
-
-/** An element with attributes and children (strings become text nodes). */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v != null && v !== false) el.setAttribute(k, v === true ? "" : v);
-  el.append(...children); // append() turns strings into text nodes
-  return el;
-}
-
-function size(bytes) {
-  return bytes < 1e6 ? `${Math.ceil(bytes / 1e3)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
-}
 
 function ms(t) {
   return t < 1000 ? `${Math.round(t)} ms` : `${(t / 1000).toFixed(1)} s`;
@@ -81,11 +67,8 @@ async function load() {
       index: indexUrl,
       onProgress: (p) => {
         files.set(p.file, p);
-        const all = [...files.values()];
-        const loaded = all.reduce((n, f) => n + f.loaded, 0);
-        const known = all.every((f) => f.total != null);
-        const total = all.reduce((n, f) => n + (f.total ?? 0), 0);
-        showStatus(`Loading the model and the index… ${size(loaded)}${known ? ` of ${size(total)}` : ""}`, known ? [loaded, total] : null);
+        const { text, bar } = loadProgress(files.values());
+        showStatus(`Loading the model and the index… ${text}`, bar);
       },
     });
     const info = await retriever.info();
@@ -199,55 +182,17 @@ function result(r, i, query) {
   return li;
 }
 
-/** A passage's url, as an href, only when it is a web link (never javascript: or data:). */
-function safeLink(url) {
-  if (!url) return null;
-  try {
-    const u = new URL(url, location.href);
-    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
-  } catch {
-    return null;
-  }
-}
-
-function words(text) {
-  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-}
-
-function sentences(text) {
-  if (typeof Intl.Segmenter === "function") return Array.from(new Intl.Segmenter("en", { granularity: "sentence" }).segment(text), (s) => s.segment);
-  return text.split(/(?<=[.!?])\s+/);
-}
-
 /**
  * The passage as nodes, the sentence sharing the most query words (the
  * first such) in a <mark>. A long passage is cut around that sentence
  * unless `full`.
  */
 function passage(text, query, full) {
-  const q = new Set(words(query).filter((w) => w.length > 1 && !STOP.has(w) && !QUESTION_WORDS.has(w)));
-  const parts = sentences(text);
-  let best = -1;
-  let bestScore = 0;
-  parts.forEach((s, i) => {
-    const score = new Set(words(s).filter((w) => q.has(w))).size;
-    if (score > bestScore) [best, bestScore] = [i, score];
-  });
-  if (best < 0) return [full ? text : clip(text, FULL_CHARS)];
-  const before = parts.slice(0, best).join("");
-  const sentence = parts[best].trimEnd();
-  const after = parts.slice(best).join("").slice(sentence.length);
-  if (full || text.length <= FULL_CHARS) return [before, h("mark", {}, sentence), after];
-  const head = before.length > CONTEXT_CHARS ? "…" + before.slice(-CONTEXT_CHARS).replace(/^\S*\s/, "") : before;
-  const room = Math.max(FULL_CHARS - head.length - sentence.length, 0);
-  return [head, h("mark", {}, sentence), clip(after, room)];
-}
-
-/** At most `n` characters, cut at a space, with an ellipsis when cut. */
-function clip(s, n) {
-  if (s.length <= n) return s;
-  const cut = s.slice(0, n);
-  return cut.slice(0, cut.lastIndexOf(" ") > n / 2 ? cut.lastIndexOf(" ") : n) + "…";
+  const best = bestSentence(text, query, { ignore: QUESTION_WORDS, locale: "en" });
+  if (!best) return [full ? text : clip(text, FULL_CHARS)];
+  if (full || text.length <= FULL_CHARS) return [best.before, h("mark", {}, best.sentence), best.after];
+  const { head, sentence, tail } = around(best, FULL_CHARS, CONTEXT_CHARS);
+  return [head, h("mark", {}, sentence), tail];
 }
 
 // ---- offline ---------------------------------------------------------------

@@ -16,7 +16,7 @@
 const VERSION = "dev";
 const PREFIX = "ernie-demo-";
 const CACHE = PREFIX + VERSION;
-const FILES = ["./", "index.html", "demo.js", "demo.css", "pkg/index.js", "pkg/worker.js", "pkg/ernie_search.js", "pkg/ernie_search_bg.wasm"];
+const FILES = ["./", "index.html", "demo.js", "demo.css", "pkg/index.js", "pkg/worker.js", "pkg/text.js", "pkg/ernie_search.js", "pkg/ernie_search_bg.wasm"];
 const URLS = FILES.map((f) => new URL(f, self.registration.scope).href);
 
 self.addEventListener("install", (event) => {

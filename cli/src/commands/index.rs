@@ -1,0 +1,117 @@
+//! `ernie-search index`: a corpus file into an index folder, through the
+//! library's builder (`ernie_search::index::builder`), as `index-site` does.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
+use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
+use ernie_search::{Embedder, Fusion, VectorDType};
+use ernie_search_data::corpus::read_corpus;
+use ernie_search_data::progress::Bar;
+
+use crate::flags::{alpha, positive, Bm25Args, WindowArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    corpus: PathBuf,
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Vector storage: f32, f16 or int8
+    #[arg(long, default_value_t = BuildOptions::default().dtype.as_str().into())]
+    dtype: String,
+    #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = positive)]
+    batch: usize,
+    /// Passages per text shard (a browser fetches a shard per shown result)
+    #[arg(long, default_value_t = DEFAULT_SHARD_SIZE, value_parser = positive)]
+    shard_size: usize,
+    #[command(flatten)]
+    windows: WindowArgs,
+    #[command(flatten)]
+    bm25: Bm25Args,
+    /// Target size of a BM25 term block in KiB (a browser fetches one per query term)
+    #[arg(long, default_value_t = BuildOptions::default().block_bytes / 1024, value_parser = positive)]
+    block_kib: usize,
+    /// Hybrid weight of the dense side (0..1) [default: reciprocal rank
+    /// fusion until `tune-fusion` stores a tuned weight]
+    #[arg(long, value_parser = alpha)]
+    alpha: Option<f32>,
+    /// Copy the model into the folder, so it deploys to a web server as it is
+    #[arg(long)]
+    bundle_model: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
+    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model };
+    index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
+}
+
+/// The flags `index` and `index-site` share, as the builder's options.
+pub fn build_options(
+    dtype: &str,
+    batch: usize,
+    windows: WindowArgs,
+    bm25: Bm25Args,
+    block_kib: usize,
+) -> Result<BuildOptions> {
+    let dtype: VectorDType = dtype.parse()?;
+    Ok(BuildOptions { dtype, batch, windows: windows.into(), bm25: bm25.into(), block_bytes: block_kib * 1024 })
+}
+
+/// How the folder is laid out beside what the builder makes.
+pub struct Layout {
+    pub shard_size: usize,
+    pub alpha: Option<f32>,
+    /// A published folder carries its model (and never a path of this machine).
+    pub bundle_model: bool,
+}
+
+/// Builds and writes the index folder, then reports its parts.
+pub fn index_passages(
+    passages: &[Passage],
+    model: &Path,
+    out: &Path,
+    build: &BuildOptions,
+    layout: &Layout,
+) -> Result<Manifest> {
+    let model_bytes = crate::load::model_file(model)?;
+    let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
+    let start = Instant::now();
+    let built = builder::build(&embedder, passages, build, &mut Bar::new(0, "passages"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
+    let write = WriteOptions {
+        shard_size: layout.shard_size,
+        fusion: layout.alpha.map(|alpha| FusionSetting {
+            fusion: Fusion::Convex { alpha },
+            tuned_on: Some("given at indexing".into()),
+        }),
+        model_path: (!layout.bundle_model).then_some(model_abs.as_path()),
+        model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
+    };
+    let m = builder::write(out, &embedder, passages, &built, &write)
+        .with_context(|| format!("cannot write index {}", out.display()))?;
+    report(out, &m, &built, seconds, model_bytes.len())?;
+    Ok(m)
+}
+
+fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {
+    let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
+    let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
+    if let Some(f) = &m.model_file {
+        println!("bundled the model as {f} ({:.1} MB)", model_len as f64 / 1e6);
+    }
+    let w = &built.windows;
+    println!(
+        "indexed {} passages in {seconds:.1}s ({:.1} passages/s) -> {}\n  vectors  {} {} x {} ({} passages in windows of {} tokens, {} cut after {} windows): {:.1} MB\n  BM25     {} terms in {} blocks (k1 {} b {}): {:.1} MB\n  texts    {} shards: {:.1} MB",
+        m.count, m.count as f64 / seconds.max(1e-9), out.display(),
+        w.rows, m.dtype.as_str(), m.dim, built.windowed, w.window, built.truncated, w.max_windows, m.index_bytes as f64 / 1e6,
+        lex.terms, lex.blocks.len(), lex.k1, lex.b, lex.bytes as f64 / 1e6,
+        m.shards.len(), texts_bytes as f64 / 1e6
+    );
+    Ok(())
+}

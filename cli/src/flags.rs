@@ -1,0 +1,111 @@
+//! Flags several commands share, and how they become the libraries' options.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ernie_search::index::builder::{Windows, DEFAULT_MAX_WINDOWS};
+use ernie_search::Bm25Params;
+use ernie_search_data::fetch;
+
+#[derive(Args, Clone)]
+pub struct CacheArg {
+    /// Cache folder for fetched packages, models and data
+    /// [default: $ERNIE_SEARCH_CACHE or the user's cache dir + /ernie-search]
+    #[arg(long, global = true)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArg {
+    pub fn dir(&self) -> PathBuf {
+        fetch::cache_dir(self.cache_dir.as_deref())
+    }
+}
+
+/// How passages longer than the model's window are indexed.
+#[derive(Args, Clone, Copy)]
+pub struct WindowArgs {
+    /// Tokens shared by consecutive windows of a long passage (window = the
+    /// model's passage length; stride = window - 2 - overlap)
+    /// [default: a quarter of the window, 64 for 256]
+    #[arg(long)]
+    pub overlap: Option<usize>,
+    /// Windows kept per passage (1: cut passages at the window)
+    #[arg(long, default_value_t = DEFAULT_MAX_WINDOWS, value_parser = positive)]
+    pub max_windows: usize,
+}
+
+impl From<WindowArgs> for Windows {
+    fn from(w: WindowArgs) -> Self {
+        Windows { overlap: w.overlap, max: w.max_windows }
+    }
+}
+
+/// BM25 parameters (defaults: bm25s's; Lucene's own k1 is 1.2).
+#[derive(Args, Clone, Copy)]
+pub struct Bm25Args {
+    #[arg(long, default_value_t = Bm25Params::default().k1)]
+    pub k1: f32,
+    #[arg(long, default_value_t = Bm25Params::default().b)]
+    pub b: f32,
+}
+
+impl From<Bm25Args> for Bm25Params {
+    fn from(a: Bm25Args) -> Self {
+        Bm25Params { k1: a.k1, b: a.b }
+    }
+}
+
+/// What every training stage takes.
+#[derive(Args, Clone)]
+pub struct StageFlags {
+    /// The training recipe (TOML; see training/recipes/)
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// The run folder (checkpoints, metrics, negatives, models)
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Continue from the last checkpoint (and skip finished stages)
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps of this invocation, leaving a checkpoint
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+    #[command(flatten)]
+    pub cache: CacheArg,
+}
+
+impl From<&StageFlags> for ernie_search_train::commands::StageArgs {
+    fn from(f: &StageFlags) -> Self {
+        Self {
+            recipe: f.recipe.clone(),
+            run: f.run.clone(),
+            resume: f.resume,
+            cache: f.cache.dir(),
+            stop_after: f.stop_after,
+        }
+    }
+}
+
+/// For counts that must be at least 1 (batch sizes, samples, vectors).
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A token window must hold [CLS], [SEP] and at least one token of text.
+pub fn token_window(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n < 3 => Err("must be at least 3 ([CLS] + text + [SEP])".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A hybrid weight in 0..1, checked by the library's rule.
+pub fn alpha(s: &str) -> Result<f32, String> {
+    let a: f32 = s.parse().map_err(|e: std::num::ParseFloatError| e.to_string())?;
+    ernie_search::Fusion::convex(a).map(|_| a).map_err(|e| e.to_string())
+}

@@ -1,0 +1,59 @@
+//! Opening what commands read: model files, index folders with their model,
+//! and data sets by name or folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ernie_search::format::{self, shard::Part};
+use ernie_search::index::dir::{IndexDir, Shards};
+use ernie_search::{Embedder, Retriever};
+use ernie_search_data::bigbench::Source;
+use ernie_search_data::fetch;
+
+/// A model file, capped at the largest model an index may bundle.
+pub fn model_file(path: &Path) -> Result<Vec<u8>> {
+    let cap = Part::Model.default_cap();
+    format::read_capped(path, cap, "model file").with_context(|| format!("cannot read model {}", path.display()))
+}
+
+pub fn model(path: &Path) -> Result<Embedder> {
+    let bytes = model_file(path)?;
+    Embedder::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+/// An index directory with its model (the manifest's, unless given).
+pub fn index(dir: &Path, model: Option<&Path>) -> Result<(Retriever, Shards, PathBuf)> {
+    let opened = IndexDir::open(dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let model_path = match model {
+        Some(m) => m.to_path_buf(),
+        None => match (&opened.shards.manifest.model_file, &opened.shards.manifest.model_path) {
+            (Some(f), _) => dir.join(f),
+            (None, Some(p)) => PathBuf::from(p),
+            (None, None) => bail!("the index does not record its model; pass --model"),
+        },
+    };
+    let embedder = self::model(&model_path)?;
+    let IndexDir { index, lexical, shards } = opened;
+    let ctx = || format!("{} with {}", dir.display(), model_path.display());
+    let mut r = Retriever::new(embedder, index).with_context(ctx)?;
+    if let Some(l) = lexical {
+        r = r.with_lexical(l).with_context(ctx)?;
+    }
+    if let Some(f) = &shards.manifest.fusion {
+        r = r.with_fusion(f.fusion);
+    }
+    Ok((r, shards, model_path))
+}
+
+/// `nq` / `drop` (the fetched sets) or a BEIR folder.
+pub fn beir_dir(data: &str, cache: &Path) -> Result<PathBuf> {
+    let dir = match data {
+        "nq" => fetch::data_dir(cache, Source::Nq),
+        "drop" => fetch::data_dir(cache, Source::Drop),
+        p => PathBuf::from(p),
+    };
+    if !dir.join("corpus.jsonl").is_file() {
+        bail!("{} is not a BEIR folder (no corpus.jsonl); run `ernie-search fetch {data}` first", dir.display());
+    }
+    Ok(dir)
+}

@@ -1,5 +1,0 @@
-//! Data sets: BIG-bench QA tasks converted to BEIR, and BEIR loading.
-
-pub mod beir;
-pub mod bigbench;
-pub mod corpus;
