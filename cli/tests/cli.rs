@@ -341,6 +341,63 @@ fn index_site_writes_a_deployable_folder() {
     assert!(fails(&["index-site", s(&bare), "--model", s(&model), "--assets", s(&assets)]).contains("nothing to index"));
 }
 
+/// `index` and `index-site` build through the library's one builder: the same
+/// passages and options give the same files, byte for byte (the browser's
+/// `addPassages` is held to the same bytes in tests/hybrid.rs).
+#[test]
+fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let site = tmp.path().join("public");
+    std::fs::create_dir_all(&site).unwrap();
+    for i in 0..12 {
+        let words: Vec<&str> = (0..30).map(|j| WORDS[(i * 7 + j * 3) % WORDS.len()]).collect();
+        let (a, b) = words.split_at(14);
+        let page = format!(
+            "<title>Page {i}</title><main><p>{}</p><h2 id=\"s\">Part</h2><p>{}</p></main>",
+            a.join(" "),
+            b.join(" ")
+        );
+        std::fs::write(site.join(format!("p{i}.html")), page).unwrap();
+    }
+    let assets = tmp.path().join("pkg");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
+    std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+    ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--block-kib", "1"]);
+    let web = site.join("_ernie");
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let site_m = manifest(&web);
+
+    // The site's passages, as a corpus file.
+    let mut lines = Vec::new();
+    for shard in site_m["shards"].as_array().unwrap() {
+        let ps: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(web.join(shard.as_str().unwrap())).unwrap()).unwrap();
+        lines.extend(ps.iter().map(|p| p.to_string()));
+    }
+    assert!(lines.len() >= 24, "two passages per page: {}", lines.len());
+    let corpus = tmp.path().join("site.jsonl");
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let out = tmp.path().join("idx");
+    let flags = ["--dtype", "int8", "--shard-size", "64", "--block-kib", "1", "--bundle-model"];
+    ok(&[&["index", s(&corpus), "--model", s(&model), "--out", s(&out)][..], &flags[..]].concat());
+    let cli_m = manifest(&out);
+    assert_eq!(cli_m, site_m, "the same manifest: the same content-named files");
+    let mut files = vec![site_m["index_file"].as_str().unwrap().to_string()];
+    files.push(site_m["lexical"]["meta"].as_str().unwrap().to_string());
+    files.extend(site_m["lexical"]["blocks"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()));
+    files.extend(site_m["shards"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()));
+    assert!(files.len() > 4, "{files:?}");
+    for f in &files {
+        assert_eq!(std::fs::read(web.join(f)).unwrap(), std::fs::read(out.join(f)).unwrap(), "{f}");
+    }
+}
+
 #[test]
 fn careless_flags_and_hostile_sites_lose_nothing() {
     let tmp = tempfile::tempdir().unwrap();
