@@ -140,7 +140,6 @@ export function mimeType(file) {
  */
 export function serveFiles({ mount, headers = () => ({}), respond = () => false }) {
   const server = createServer((req, res) => {
-    if (process.env.HARNESS_LOG) { const t0 = Date.now(); console.log(`REQ ${req.url} ${req.headers["service-worker"] ?? ""}`); res.on("finish", () => console.log(`  done ${req.url} ${res.statusCode} ${Date.now() - t0}ms`)); res.on("close", () => !res.writableFinished && console.log(`  closed-unfinished ${req.url}`)); }
     let path;
     try {
       path = decodeURIComponent(new URL(req.url, "http://x").pathname);
