@@ -45,6 +45,8 @@ impl std::str::FromStr for Backend {
 }
 
 /// Faults injected on purpose, so tests exercise the real fallback paths.
+/// A test hook: only with the cargo feature `testing`, never in a shipped build.
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Behave as if no adapter existed.
@@ -64,6 +66,8 @@ pub struct GpuOptions {
     /// Longest wait for one submission natively before the device counts as
     /// lost (software adapters are slow: be generous).
     pub timeout: std::time::Duration,
+    /// A fault to inject (test hook: cargo feature `testing` only).
+    #[cfg(feature = "testing")]
     pub fault: Option<Fault>,
     /// Use the shift-and-multiply int8 dot product even where the adapter
     /// has `dot4I8Packed` (tests cover both).
@@ -72,7 +76,13 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { max_binding: None, timeout: std::time::Duration::from_secs(120), fault: None, no_dot4: false }
+        Self {
+            max_binding: None,
+            timeout: std::time::Duration::from_secs(120),
+            #[cfg(feature = "testing")]
+            fault: None,
+            no_dot4: false,
+        }
     }
 }
 

@@ -19,13 +19,16 @@ pub mod metrics;
 pub mod model;
 pub mod retriever;
 pub mod rng;
+#[cfg(feature = "testing")]
 pub mod synthetic;
 pub mod tokenize;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use backend::{AdapterReport, Backend, BackendInfo, Fault, GpuOptions};
+#[cfg(feature = "testing")]
+pub use backend::Fault;
+pub use backend::{AdapterReport, Backend, BackendInfo, GpuOptions};
 pub use error::{Error, Result};
 pub use fusion::{Fusion, Mode};
 pub use index::{FlatIndex, Hit, VectorDType};

@@ -2,6 +2,10 @@
 //! BERT architecture and a real WordPiece tokenizer, with seeded random
 //! weights. The same seed gives the same bytes on every platform, so native
 //! and wasm builds can be compared on one model.
+//!
+//! A test hook: compiled with the cargo feature `testing` only, never in a
+//! shipped build (this crate's tests and examples turn it on through their
+//! dev-dependency on the crate itself).
 
 use candle_core::{Device, Tensor};
 

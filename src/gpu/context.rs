@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use wgpu::util::DeviceExt;
 
-use crate::backend::{AdapterReport, Fault, GpuOptions};
+#[cfg(feature = "testing")]
+use crate::backend::Fault;
+use crate::backend::{AdapterReport, GpuOptions};
 use crate::{Error, Result};
 
 /// A started device, shared by the encoder and the index scan.
@@ -24,6 +26,8 @@ pub struct GpuContext {
     pub(crate) max_binding: u64,
     pub(crate) max_workgroups: u32,
     pub(crate) dot4: bool,
+    /// The injected fault (test hook: cargo feature `testing` only).
+    #[cfg(feature = "testing")]
     pub(crate) fault: Option<Fault>,
     timeout: Duration,
     poison: Arc<Mutex<Option<String>>>,
@@ -32,6 +36,7 @@ pub struct GpuContext {
 impl GpuContext {
     /// Finds an adapter and opens a device, or says why not.
     pub async fn new(opts: &GpuOptions) -> Result<Arc<Self>> {
+        #[cfg(feature = "testing")]
         if opts.fault == Some(Fault::NoAdapter) {
             return Err(Error::Gpu("no GPU adapter (WebGPU in the browser, Vulkan natively): simulated".into()));
         }
@@ -104,6 +109,7 @@ impl GpuContext {
             max_binding,
             max_workgroups: limits.max_compute_workgroups_per_dimension,
             dot4,
+            #[cfg(feature = "testing")]
             fault: opts.fault,
             timeout: opts.timeout,
             poison,
@@ -136,7 +142,9 @@ impl GpuContext {
         }
     }
 
-    /// Destroys the device, as a driver reset would (tests of the fallback).
+    /// Destroys the device, as a driver reset would (tests of the fallback;
+    /// test hook: cargo feature `testing` only).
+    #[cfg(feature = "testing")]
     pub fn lose_device(&self) {
         self.device.destroy();
         // Natively the lost callback fires on the next poll.
@@ -215,8 +223,13 @@ impl GpuContext {
     /// A compute pipeline from WGSL (its own bind-group layout, derived from
     /// the shader). Errors surface through the enclosing [`scoped`](Self::scoped).
     pub(crate) fn pipeline(&self, label: &str, source: &str) -> wgpu::ComputePipeline {
-        let broken = "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }";
-        let source = if self.fault == Some(Fault::BadShader) && label == "matmul" { broken } else { source };
+        // The BadShader fault: broken WGSL, a real shader-compilation failure.
+        #[cfg(feature = "testing")]
+        let source = if self.fault == Some(Fault::BadShader) && label == "matmul" {
+            "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }"
+        } else {
+            source
+        };
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source.into()),

@@ -278,6 +278,7 @@ async fn start_gpu(file: &ModelFile, opts: &GpuOptions) -> Result<crate::gpu::Gp
     let spec = &file.card.spec;
     let enc =
         crate::gpu::GpuEncoder::upload(ctx.clone(), &file.tensors, &spec.bert, spec.pooling, spec.normalize).await?;
+    #[cfg(feature = "testing")]
     if opts.fault == Some(crate::backend::Fault::LoseDevice) {
         ctx.lose_device();
     }
