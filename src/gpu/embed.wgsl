@@ -1,6 +1,6 @@
 // x[t, d] = word[ids[t], d] + position[t % len, d] + token_type[0, d].
 // Dispatched by encoder.rs. Bindings: 0 params, 1 ids [tokens], 2 word table
-// (words, same layouts as matmul.wgsl), 3 word scales, 4 position [max_pos, dim],
+// (words, layouts in dequant.wgsl), 3 word scales, 4 position [max_pos, dim],
 // 5 token_type [types, dim], 6 x [tokens, dim].
 struct Params { tokens: u32, len: u32, dim: u32, kind: u32 }
 
@@ -12,23 +12,9 @@ struct Params { tokens: u32, len: u32, dim: u32, kind: u32 }
 @group(0) @binding(5) var<storage, read> typ: array<f32>;
 @group(0) @binding(6) var<storage, read_write> x: array<f32>;
 
+// dequant: dequant.wgsl, which encoder.rs appends to this source.
 fn word(row: u32, i: u32) -> f32 {
-    let e = row * p.dim + i;
-    switch p.kind {
-        case 0u: { return bitcast<f32>(w[e]); }
-        case 1u: {
-            let q = extractBits(bitcast<i32>(w[e / 4u]), (e % 4u) * 8u, 8u);
-            return f32(q) * scales[e / 32u];
-        }
-        default: {
-            let blk = e / 32u;
-            let j = e % 32u;
-            let byte = j % 16u;
-            let shift = (byte % 4u) * 8u + select(0u, 4u, j >= 16u);
-            let q = i32((w[blk * 4u + byte / 4u] >> shift) & 0xFu) - 8;
-            return f32(q) * scales[blk];
-        }
-    }
+    return dequant(p.kind, row * p.dim + i);
 }
 
 @compute @workgroup_size(256)

@@ -4,14 +4,16 @@
 //!
 //! Weights are uploaded once and stay resident. Q8_0 and Q4_0 matrices keep
 //! their blocks, repacked so the shaders read them with aligned 32-bit loads
-//! (scales apart as f32, quants as packed words: see `matmul.wgsl`); other
+//! (scales apart as f32, quants as packed words: see `dequant.wgsl`); other
 //! dtypes are widened to f32. Q, K and V are one fused matrix. A batch is
 //! encoded in one command buffer and one submission (split only when its
 //! activations would not fit one storage binding).
 //!
 //! Kernels (WGSL beside this file, binding order documented in each):
 //! `embed.wgsl`, `layer_norm.wgsl`, `matmul.wgsl` (bias, GELU/ReLU, residual
-//! fused), `attention.wgsl`, `pool.wgsl` (CLS/mean + L2 normalisation).
+//! fused), `attention.wgsl`, `pool.wgsl` (CLS/mean + L2 normalisation). The
+//! two that read weight matrices share one dequantisation, `dequant.wgsl`,
+//! appended to their sources (`EMBED_WGSL`, `MATMUL_WGSL`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,14 @@ use super::context::{bytes_f32, f32_bytes, u32_bytes, GpuContext};
 use crate::model::{BertConfig, Pooling};
 use crate::{Error, Result};
 
+/// `embed.wgsl` with the shared weight dequantisation (WGSL has no include).
+/// Appended, so the kernel's own line numbers stay those of its file in
+/// compiler messages.
+const EMBED_WGSL: &str = concat!(include_str!("embed.wgsl"), "\n", include_str!("dequant.wgsl"));
+/// `matmul.wgsl` with the shared weight dequantisation.
+const MATMUL_WGSL: &str = concat!(include_str!("matmul.wgsl"), "\n", include_str!("dequant.wgsl"));
+
+/// Weight layouts (`kind` in `dequant.wgsl`).
 const KIND_F32: u32 = 0;
 const KIND_Q8_0: u32 = 1;
 const KIND_Q4_0: u32 = 2;
@@ -284,9 +294,9 @@ impl GpuEncoder {
                 let token_type = vec("token_type", &token_type);
                 let emb_ln = (vec("ln", &emb_ln.0), vec("ln", &emb_ln.1));
                 let pipes = Pipelines {
-                    embed: c.pipeline("embed", include_str!("embed.wgsl")),
+                    embed: c.pipeline("embed", EMBED_WGSL),
                     layer_norm: c.pipeline("layer_norm", include_str!("layer_norm.wgsl")),
-                    matmul: c.pipeline("matmul", include_str!("matmul.wgsl")),
+                    matmul: c.pipeline("matmul", MATMUL_WGSL),
                     attention: c.pipeline("attention", include_str!("attention.wgsl")),
                     pool: c.pipeline("pool", include_str!("pool.wgsl")),
                 };
@@ -503,4 +513,21 @@ fn widen(words: &[u32], scales: &[f32], kind: u32, n: usize) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use wgpu::naga;
+
+    /// The composed sources parse and validate as WGSL without an adapter
+    /// (tests/gpu.rs runs them, where there is one).
+    #[test]
+    fn composed_shaders_are_valid_wgsl() {
+        for (label, source) in [("embed", super::EMBED_WGSL), ("matmul", super::MATMUL_WGSL)] {
+            let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{label}: {e}"));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        }
+    }
 }

@@ -1,13 +1,9 @@
 // y = act(x W^T + bias) [+ residual], W [n, k] stored as f32, Q8_0 or Q4_0.
 // Dispatched by encoder.rs (Matrix::dispatch). Bindings:
-//   0 params (uniform), 1 x [m, k], 2 w (words, see below), 3 scales [n, k/32],
+//   0 params (uniform), 1 x [m, k], 2 w (words), 3 scales [n, k/32],
 //   4 bias [n], 5 residual [m, n] (read when has_res), 6 y [m, n].
-// Weight layouts (repacked at upload so every load is an aligned u32):
-//   kind 0 f32:  w[o*k + i] = bits of W[o, i]
-//   kind 1 Q8_0: w[(o*k + i)/4] holds 4 signed bytes, byte (i%4); scale per 32
-//   kind 2 Q4_0: block b = (o*k+i)/32 is 4 words = 16 bytes; element j<16 is the
-//                low nibble of byte j, element j>=16 the high nibble of byte j-16;
-//                value = nibble - 8; scale per block.
+// W[o, i] is element o*k + i of w: its layout (kind) and dequantisation are in
+// dequant.wgsl, which encoder.rs appends to this source.
 struct Params { m: u32, n: u32, k: u32, kind: u32, act: u32, has_res: u32, p0: u32, p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,24 +20,7 @@ var<workgroup> xs: array<array<f32, 33>, 16>;
 var<workgroup> ws: array<array<f32, 33>, 16>;
 
 fn weight(o: u32, i: u32) -> f32 {
-    let e = o * p.k + i;
-    switch p.kind {
-        case 0u: {
-            return bitcast<f32>(w[e]);
-        }
-        case 1u: {
-            let q = extractBits(bitcast<i32>(w[e / 4u]), (e % 4u) * 8u, 8u);
-            return f32(q) * scales[e / 32u];
-        }
-        default: {
-            let blk = e / 32u;
-            let j = e % 32u;
-            let byte = j % 16u;
-            let shift = (byte % 4u) * 8u + select(0u, 4u, j >= 16u);
-            let q = i32((w[blk * 4u + byte / 4u] >> shift) & 0xFu) - 8;
-            return f32(q) * scales[blk];
-        }
-    }
+    return dequant(p.kind, o * p.k + i);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 refined (max error ~1.2e-7).
