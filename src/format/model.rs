@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use gguf_file::Value;
 use sha2::{Digest, Sha256};
 
-use crate::model::{BertConfig, ModelSpec, Pooling};
+use crate::model::config::{BertConfig, ModelSpec, Pooling};
 use crate::{Error, Result};
 
 /// Bumped whenever the meaning of the keys or tensors changes.

@@ -1,6 +1,8 @@
 //! The student encoder: tokenizer + quantized BERT + pooling.
 
-mod config;
+// The model's hyper-parameters and spec: what `format::model` reads and
+// writes. It imports nothing from `format` (no module cycle).
+pub(crate) mod config;
 pub mod encoder;
 pub mod pool;
 
