@@ -180,3 +180,23 @@ pub fn tiny_model(seed: u64, weights: WeightDType, pooling: Pooling) -> Result<V
     let provenance = serde_json::json!({"method": "synthetic", "seed": seed});
     write_model("tiny-synthetic", &spec, weights, &tiny_tokenizer_json(), &provenance, &tensors)
 }
+
+/// A Hugging Face-style checkpoint folder (`config.json`, `tokenizer.json`,
+/// `model.safetensors` with random weights) at `dir/ck`, named as real
+/// checkpoints are (`bert.` prefix, a pooler), for the CLI's and training's tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_checkpoint(dir: &std::path::Path, seed: u64) -> Result<std::path::PathBuf> {
+    let ck = dir.join("ck");
+    std::fs::create_dir_all(&ck)?;
+    let cfg = tiny_config();
+    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg)?)?;
+    std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json())?;
+    let pooler = Tensor::zeros(cfg.hidden_size, candle_core::DType::F32, &Device::Cpu)?;
+    let map: std::collections::HashMap<String, Tensor> = random_bert(&cfg, seed)?
+        .into_iter()
+        .map(|(n, t)| (format!("bert.{n}"), t))
+        .chain([("bert.pooler.dense.bias".to_string(), pooler)])
+        .collect();
+    candle_core::safetensors::save(&map, ck.join("model.safetensors"))?;
+    Ok(ck)
+}

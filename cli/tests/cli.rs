@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ernie_search::synthetic::{random_bert, tiny_config, tiny_tokenizer_json, WORDS};
+use ernie_search::synthetic::{write_checkpoint, WORDS};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ernie-search"))
@@ -26,26 +26,8 @@ fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A Hugging Face-style checkpoint folder with random weights.
 fn checkpoint(dir: &Path) -> PathBuf {
-    let ck = dir.join("ck");
-    std::fs::create_dir_all(&ck).unwrap();
-    let cfg = tiny_config();
-    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json()).unwrap();
-    // HF names with the `bert.` prefix and a pooler, as real checkpoints have.
-    let tensors: Vec<(String, candle_core::Tensor)> = random_bert(&cfg, 11)
-        .unwrap()
-        .into_iter()
-        .map(|(n, t)| (format!("bert.{n}"), t))
-        .chain([(
-            "bert.pooler.dense.bias".to_string(),
-            candle_core::Tensor::zeros(64, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
-        )])
-        .collect();
-    let map: std::collections::HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
-    candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
-    ck
+    write_checkpoint(dir, 11).unwrap()
 }
 
 fn corpus(dir: &Path, n: usize) -> PathBuf {

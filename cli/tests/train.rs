@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use ernie_search::synthetic::{random_bert, tiny_config, tiny_tokenizer_json, WORDS};
+use ernie_search::synthetic::{random_bert, tiny_config, tiny_tokenizer_json, write_checkpoint, WORDS};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ernie-search"))
@@ -33,15 +33,7 @@ fn s(p: &Path) -> &str {
 }
 
 fn checkpoint(dir: &Path) -> PathBuf {
-    let ck = dir.join("ck");
-    std::fs::create_dir_all(&ck).unwrap();
-    let cfg = tiny_config();
-    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json()).unwrap();
-    let map: std::collections::HashMap<String, candle_core::Tensor> =
-        random_bert(&cfg, 11).unwrap().into_iter().collect();
-    candle_core::safetensors::save(&map, ck.join("model.safetensors")).unwrap();
-    ck
+    write_checkpoint(dir, 11).unwrap()
 }
 
 /// 60 passages of 10 words; query i asks with 3 words of passage i.
