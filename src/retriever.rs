@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use crate::backend::BackendInfo;
 use crate::format::shard::Passage;
-use crate::fusion::{Candidates, Fusion, Mode, FUSION_DEPTH};
+use crate::fusion::{Candidates, Fusion, Mode, QueryEncoder, FUSION_DEPTH};
 use crate::index::builder::{self, BuildOptions};
 use crate::index::Hit;
 use crate::lexical::{corpus_digest, LexicalIndex};
 use crate::model::{check_query, Embedder};
+use crate::table::TableEncoder;
 use crate::{Error, FlatIndex, Result};
 
 /// One ranked passage.
@@ -34,6 +35,9 @@ pub struct SearchHit {
 pub struct Answer {
     pub hits: Vec<SearchHit>,
     pub mode: Mode,
+    /// What encoded the query (absent in lexical mode: nothing did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<QueryEncoder>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -43,6 +47,7 @@ pub struct Retriever {
     index: FlatIndex,
     lexical: Option<LexicalIndex>,
     fusion: Fusion,
+    table: Option<TableEncoder>,
     gpu: GpuScan,
 }
 
@@ -64,6 +69,8 @@ enum Dense {
     Hits(Vec<Hit>),
     /// Every passage's score (hybrid mode).
     Scores(Vec<f32>),
+    /// The token table's query vector; `None`: no query token has a row.
+    Table(Option<Vec<f32>>),
 }
 
 impl Retriever {
@@ -80,7 +87,7 @@ impl Retriever {
                 embedder.dim()
             )));
         }
-        Ok(Self { embedder, index, lexical: None, fusion: Fusion::default(), gpu: GpuScan::default() })
+        Ok(Self { embedder, index, lexical: None, fusion: Fusion::default(), table: None, gpu: GpuScan::default() })
     }
 
     /// Adds the lexical index built over the same passages, in the same order.
@@ -103,6 +110,33 @@ impl Retriever {
         }
         self.lexical = Some(lexical);
         Ok(())
+    }
+
+    /// Adds the token-table query encoder; refused when it was distilled
+    /// against another encoder than the one that built the index.
+    pub fn with_table(mut self, table: TableEncoder) -> Result<Self> {
+        self.set_table(table)?;
+        Ok(self)
+    }
+
+    /// As [`with_table`](Self::with_table); on a mismatch nothing changes.
+    pub fn set_table(&mut self, table: TableEncoder) -> Result<()> {
+        if table.table.fingerprint != self.index.fingerprint() || table.table.dim != self.index.dim() {
+            return Err(Error::ModelMismatch {
+                index: short(self.index.fingerprint()),
+                model: short(&table.table.fingerprint),
+            });
+        }
+        self.table = Some(table);
+        Ok(())
+    }
+
+    pub fn table(&self) -> Option<&TableEncoder> {
+        self.table.as_ref()
+    }
+    /// For loading the table's row chunks on demand.
+    pub fn table_mut(&mut self) -> Option<&mut TableEncoder> {
+        self.table.as_mut()
     }
 
     pub fn with_fusion(mut self, fusion: Fusion) -> Self {
@@ -176,6 +210,21 @@ impl Retriever {
     /// embedder's GPU is on (blocking); in the browser use
     /// [`search_async`](Self::search_async) for the GPU.
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
+        self.search_with(query, k, mode, QueryEncoder::Transformer)
+    }
+
+    /// As [`search`](Self::search), with the query encoded by `encoder`. The
+    /// table needs the row chunks of the query's tokens loaded
+    /// ([`TableEncoder::token_ids`], [`crate::TokenTable::missing_chunks`]);
+    /// a query none of whose tokens has a row falls back to keywords in
+    /// hybrid mode, with a note.
+    pub fn search_with(&self, query: &str, k: usize, mode: Mode, encoder: QueryEncoder) -> Result<Answer> {
+        if encoder == QueryEncoder::Table && mode != Mode::Lexical {
+            let table = self.table.as_ref().ok_or_else(|| {
+                Error::Invalid("this index carries no token table; rebuild it with `ernie-search index`".into())
+            })?;
+            return self.answer(query, k, mode, Dense::Table(table.encode(query)?));
+        }
         #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
         if self.embedder.on_gpu() {
             if let Some(answer) = crate::backend::block_on(self.search_async(query, k, mode)) {
@@ -312,49 +361,76 @@ impl Retriever {
         }
     }
 
-    fn query_scores(&self, query: &str) -> Result<Vec<f32>> {
-        let q = self.embedder.embed_queries(&[query])?;
-        let q = q.first().ok_or_else(|| Error::Query("no embedding produced".into()))?;
+    /// Every passage's dense score: from the table's vector when given,
+    /// else from the transformer's; `None` when the table has no row for
+    /// any query token.
+    fn query_scores(&self, query: &str, pre: Dense) -> Result<Option<Vec<f32>>> {
+        let q = match pre {
+            Dense::Scores(s) if s.len() == self.index.len() => return Ok(Some(s)),
+            Dense::Table(None) => return Ok(None),
+            Dense::Table(Some(v)) => v,
+            _ => {
+                let q = self.embedder.embed_queries(&[query])?;
+                q.into_iter().next().ok_or_else(|| Error::Query("no embedding produced".into()))?
+            }
+        };
         let mut scores = Vec::new();
-        self.index.passage_scores(q, &mut scores)?;
-        Ok(scores)
+        self.index.passage_scores(&q, &mut scores)?;
+        Ok(Some(scores))
     }
 
     fn dense(&self, query: &str, k: usize, pre: Dense, note: Option<&str>) -> Result<Answer> {
+        let encoder = Some(pre.encoder());
         let hits = match pre {
             Dense::Hits(h) => h,
-            Dense::Scores(s) => crate::index::top_k(s.iter().copied().enumerate(), self.index.ids(), k),
-            Dense::Cpu => {
-                let scores = self.query_scores(query)?;
+            pre => {
+                let scores = self.query_scores(query, pre)?.ok_or_else(no_table_token)?;
                 crate::index::top_k(scores.iter().copied().enumerate(), self.index.ids(), k)
             }
         };
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(h.score), None)).collect();
-        Ok(Answer { hits, mode: Mode::Dense, note: note.map(str::to_string) })
+        Ok(Answer { hits, mode: Mode::Dense, encoder, note: note.map(str::to_string) })
     }
 
     fn lexical_only(&self, scores: &[f32], k: usize) -> Answer {
         let positive = scores.iter().copied().enumerate().filter(|(_, s)| *s > 0.0);
         let hits = crate::index::top_k(positive, self.index.ids(), k);
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, None, Some(h.score))).collect();
-        Answer { hits, mode: Mode::Lexical, note: None }
+        Answer { hits, mode: Mode::Lexical, encoder: None, note: None }
     }
 
     fn hybrid(&self, query: &str, lexical: &[f32], k: usize, pre: Dense) -> Result<Answer> {
-        let dense = match pre {
-            Dense::Scores(s) if s.len() == self.index.len() => s,
-            _ => self.query_scores(query)?,
+        let encoder = Some(pre.encoder());
+        let Some(dense) = self.query_scores(query, pre)? else {
+            let mut answer = self.lexical_only(lexical, k);
+            answer.note = Some(format!("{}: keyword ranking only", no_table_token()));
+            return Ok(answer);
         };
         let ids = self.index.ids();
         let cands = Candidates::gather(&dense, Some(lexical), ids, FUSION_DEPTH.max(k));
         let hits = cands.fuse(self.fusion, ids, k);
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(dense[h.ordinal]), Some(lexical[h.ordinal])));
-        Ok(Answer { hits: hits.collect(), mode: Mode::Hybrid, note: None })
+        Ok(Answer { hits: hits.collect(), mode: Mode::Hybrid, encoder, note: None })
     }
 
     fn hit(&self, ordinal: usize, score: f32, dense: Option<f32>, lexical: Option<f32>) -> SearchHit {
         SearchHit { id: self.index.ids()[ordinal].clone(), ordinal, score, dense, lexical }
     }
+}
+
+impl Dense {
+    fn encoder(&self) -> QueryEncoder {
+        match self {
+            Dense::Table(_) => QueryEncoder::Table,
+            _ => QueryEncoder::Transformer,
+        }
+    }
+}
+
+fn no_table_token() -> Error {
+    Error::Query(
+        "no word of the query has a row in the token table (only stop words, punctuation or unseen tokens)".into(),
+    )
 }
 
 fn short(fp: &str) -> String {

@@ -15,6 +15,12 @@
 //! engine.setFusion(manifest.fusion?.alpha ?? null);      // null: RRF
 //! const { hits, mode, note } = engine.search(query, 10); // hybrid by default
 //!
+//! // The token table (no transformer for the query): head, then chunks.
+//! engine.loadTable(headBytes);                           // manifest.table.head
+//! for (const c of engine.missingTableChunks(query))
+//!     engine.addTableChunk(c, await fetchChunk(c));       // manifest.table.chunks[c]
+//! engine.searchWith(query, 10, "hybrid", "table");
+//!
 //! // WebGPU: load asynchronously with a backend ("auto", "gpu" or "cpu");
 //! // the async methods run the encoder and the scan on the GPU, the sync
 //! // ones on the CPU. A GPU failure falls back to the CPU, saying why.
@@ -32,8 +38,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::format::model::ModelCard;
 use crate::format::shard::Passage;
-use crate::fusion::{Fusion, Mode};
+use crate::fusion::{Fusion, Mode, QueryEncoder};
 use crate::index::builder::BuildOptions;
+use crate::table::TableEncoder;
 use crate::{format, Backend, Embedder, Error, FlatIndex, GpuOptions, Kernel, LexicalIndex, Retriever, VectorDType};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -41,7 +48,7 @@ const TS_TYPES: &str = r#"
 /** One ranked passage. `dense` / `lexical`: each side's score, when computed. */
 export interface SearchHit { id: string; ordinal: number; score: number; dense?: number; lexical?: number; }
 /** `Engine.search`: the hits, the mode that made them, and why it is not the one asked for. */
-export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid"; note?: string; }
+export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid"; encoder?: "transformer" | "table"; note?: string; }
 /** A passage for `Engine.addPassages`. */
 export interface NewPassage { id: string; text: string; title?: string; }
 /** `Engine.info()`: the model card, the vector length and the index, if loaded. */
@@ -222,6 +229,49 @@ impl Engine {
     pub fn search(&self, query: &str, k: usize, mode: Option<String>) -> Result<JsValue, JsError> {
         let mode = mode.as_deref().map(Mode::parse).transpose()?.unwrap_or_default();
         to_js(&self.retriever()?.search(query, k, mode)?)
+    }
+
+    /// As `search`, with the query encoded by `encoder`: "transformer" (the
+    /// default) or "table" (the token table: load its head with `loadTable`
+    /// and the chunks `missingTableChunks` names first).
+    #[wasm_bindgen(js_name = searchWith, unchecked_return_type = "Answer")]
+    pub fn search_with(
+        &self,
+        query: &str,
+        k: usize,
+        mode: Option<String>,
+        encoder: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let mode = mode.as_deref().map(Mode::parse).transpose()?.unwrap_or_default();
+        let encoder = encoder.as_deref().map(QueryEncoder::parse).transpose()?.unwrap_or_default();
+        to_js(&self.retriever()?.search_with(query, k, mode, encoder)?)
+    }
+
+    /// Loads the token table's head (`manifest.table.head`): the query
+    /// encoder with no transformer. It must be the index's encoder's table.
+    #[wasm_bindgen(js_name = loadTable)]
+    pub fn load_table(&mut self, head: &[u8]) -> Result<(), JsError> {
+        let head = format::table::head_from_bytes(head, None)?;
+        Ok(self.retriever_mut()?.set_table(TableEncoder::from_head(head)?)?)
+    }
+
+    /// Numbers of the table chunks `query` needs that are not loaded yet
+    /// (`manifest.table.chunks[n]` names chunk n's file).
+    #[wasm_bindgen(js_name = missingTableChunks)]
+    pub fn missing_table_chunks(&self, query: &str) -> Result<Vec<u32>, JsError> {
+        let r = self.retriever()?;
+        let Some(t) = r.table() else { return Ok(Vec::new()) };
+        Ok(t.table.missing_chunks(&t.token_ids(query)?).into_iter().map(|c| c as u32).collect())
+    }
+
+    /// Adds table chunk `number` from its file's bytes (checked against the head).
+    #[wasm_bindgen(js_name = addTableChunk)]
+    pub fn add_table_chunk(&mut self, number: u32, bytes: &[u8]) -> Result<(), JsError> {
+        let mut r = self.retriever_mut()?;
+        let t = r
+            .table_mut()
+            .ok_or_else(|| Error::Invalid("load the table's head (loadTable) before its chunks".into()))?;
+        Ok(t.add_chunk(number as usize, bytes)?)
     }
 
     /// Loads the BM25 part's meta file (`manifest.lexical.meta`); term blocks

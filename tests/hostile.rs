@@ -310,6 +310,7 @@ fn index_dir(root: &Path) -> PathBuf {
         model_name: &e.card().name,
         model_path: None,
         model_bytes: Some(&bytes),
+        table: None,
     };
     write_dir(&dir, &parts).unwrap();
     dir
@@ -406,6 +407,7 @@ fn a_folder_that_is_not_an_index_is_never_replaced() {
         model_name: &e.card().name,
         model_path: None,
         model_bytes: None,
+        table: None,
     };
     let err = err_text(write_dir(&theirs, &parts));
     assert!(err.contains("not written by ernie-search"), "{err}");

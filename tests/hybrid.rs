@@ -175,6 +175,7 @@ fn index_directory_loads_only_the_term_blocks_a_query_needs() {
         model_name: "tiny",
         model_path: None,
         model_bytes: Some(b"not really a model"),
+        table: None,
     };
     let m = write_dir(&dir, &parts).unwrap();
     assert_eq!(m.lexical.as_ref().unwrap().blocks.len(), 3);

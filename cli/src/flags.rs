@@ -6,6 +6,7 @@ use clap::Args;
 use ernie_search::index::builder::{Windows, DEFAULT_MAX_WINDOWS};
 use ernie_search::Bm25Params;
 use ernie_search_data::fetch;
+use ernie_search_train::table::{AdaptOptions, TrainOptions};
 
 #[derive(Args, Clone)]
 pub struct CacheArg {
@@ -18,6 +19,40 @@ pub struct CacheArg {
 impl CacheArg {
     pub fn dir(&self) -> PathBuf {
         fetch::cache_dir(self.cache_dir.as_deref())
+    }
+}
+
+/// The token-table query encoder `index` and `index-site` build beside the
+/// vectors, adapted to the corpus (`ernie_search_train::table::adapt`).
+#[derive(Args, Clone)]
+pub struct TableArgs {
+    /// Build no token table (the query encoder with no transformer)
+    #[arg(long)]
+    pub no_table: bool,
+    /// Start from this distilled table (`ernie-search table distil`) instead
+    /// of the encoder's own rows with the corpus's IDF
+    #[arg(long)]
+    pub table_base: Option<PathBuf>,
+    /// The most pseudo-queries (titles, spans of the passages) the table learns from
+    #[arg(long, default_value_t = AdaptOptions::default().max_queries)]
+    pub table_queries: usize,
+    /// Adaptation steps (0: no adaptation)
+    #[arg(long, default_value_t = AdaptOptions::default().train.steps)]
+    pub table_steps: usize,
+    /// The seed every pseudo-query and batch derives from
+    #[arg(long, default_value_t = AdaptOptions::default().train.seed)]
+    pub table_seed: u64,
+    #[command(flatten)]
+    pub cache: CacheArg,
+}
+
+impl TableArgs {
+    pub fn options(&self) -> AdaptOptions {
+        let d = AdaptOptions::default();
+        AdaptOptions {
+            max_queries: self.table_queries,
+            train: TrainOptions { steps: self.table_steps, seed: self.table_seed, ..d.train },
+        }
     }
 }
 

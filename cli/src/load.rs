@@ -42,14 +42,19 @@ pub fn index(dir: &Path, model: Option<&Path>) -> Result<(Retriever, Shards, Pat
     if let Some(f) = &shards.manifest.fusion {
         r = r.with_fusion(f.fusion);
     }
+    // The table's head only: `search` loads the row chunks a query needs.
+    if let Some(t) = IndexDir::read_table(&shards).with_context(ctx)? {
+        r = r.with_table(t).with_context(ctx)?;
+    }
     Ok((r, shards, model_path))
 }
 
-/// `nq` / `drop` (the fetched sets) or a BEIR folder.
+/// `nq` / `drop` / `wiki` (the fetched sets) or a BEIR folder.
 pub fn beir_dir(data: &str, cache: &Path) -> Result<PathBuf> {
     let dir = match data {
         "nq" => fetch::data_dir(cache, Source::Nq),
         "drop" => fetch::data_dir(cache, Source::Drop),
+        "wiki" => fetch::wiki_dir(cache),
         p => PathBuf::from(p),
     };
     if !dir.join("corpus.jsonl").is_file() {

@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use ernie_search::synthetic::{write_checkpoint, WORDS};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ernie-search"))
+    // The token table's encoder rows are cached per model: keep them out of the user's cache.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ernie-search"));
+    c.env("ERNIE_SEARCH_CACHE", std::env::temp_dir().join("ernie-search-cli-test-cache"));
+    c
 }
 
 fn run(args: &[&str]) -> Output {
@@ -473,4 +476,132 @@ fn compare_tests_runs_against_a_baseline() {
     );
     assert!(fails(&["compare", "--qrels", s(&qrels), "--baseline", s(&base), "/nonexistent.trec"])
         .contains("/nonexistent.trec"));
+}
+
+/// The token table: distilled from the model and its index (training lowers
+/// the loss), evaluated beside the transformer, refused beside an index of
+/// another model, and a damaged table file is refused.
+#[test]
+fn token_table_distils_evaluates_and_refuses_a_foreign_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let data = beir(tmp.path(), 40);
+    std::fs::copy(data.join("qrels/dev.tsv"), data.join("qrels/train.tsv")).unwrap();
+    let idx = tmp.path().join("idx");
+    ok(&["index", s(&data.join("corpus.jsonl")), "--model", s(&model), "--out", s(&idx)]);
+    let table = tmp.path().join("t.tbl");
+    let base = ["table", "distil", "--model", s(&model), "--index", s(&idx), "--data", s(&data), "--out", s(&table)];
+    let out = ok(&[&base[..], &["--steps", "60", "--batch", "8", "--lr", "0.01"]].concat());
+    let loss: Vec<f64> = out
+        .split("loss ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"))
+        .split(" -> ")
+        .map(|x| x.trim().parse().unwrap())
+        .collect();
+    assert!(loss[1] < loss[0], "training lowers the loss: {out}");
+    let report = ok(&["table", "eval", "--index", s(&idx), "--table", s(&table), "--data", s(&data)]);
+    for row in ["| lexical |", "| transformer dense |", "| table dense |", "| table hybrid-rrf |"] {
+        assert!(report.contains(row), "{row} missing: {report}");
+    }
+
+    // Another model's index (other weights, other fingerprint) is refused.
+    let other_ck = tmp.path().join("other");
+    std::fs::create_dir_all(&other_ck).unwrap();
+    let other_ck = ernie_search::synthetic::write_checkpoint(&other_ck, 12).unwrap();
+    let other = tmp.path().join("o.gguf");
+    ok(&["convert", "--checkpoint", s(&other_ck), "--out", s(&other), "--max-passage-len", "48"]);
+    let other_idx = tmp.path().join("oidx");
+    ok(&["index", s(&data.join("corpus.jsonl")), "--model", s(&other), "--out", s(&other_idx)]);
+    let err = fails(&["table", "eval", "--index", s(&other_idx), "--table", s(&table), "--data", s(&data)]);
+    assert!(err.contains("another encoder"), "{err}");
+    let err = fails(&[
+        "table",
+        "distil",
+        "--model",
+        s(&model),
+        "--index",
+        s(&other_idx),
+        "--data",
+        s(&data),
+        "--out",
+        s(&table),
+        "--init-only",
+    ]);
+    assert!(err.contains("another model"), "{err}");
+
+    // A flipped byte in a chunk, or a cut file, is refused by name.
+    let mut bytes = std::fs::read(&table).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&table, &bytes).unwrap();
+    let err = fails(&["table", "eval", "--index", s(&idx), "--table", s(&table), "--data", s(&data)]);
+    assert!(err.contains("checksum") || err.contains("token table"), "{err}");
+    std::fs::write(&table, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(&["table", "eval", "--index", s(&idx), "--table", s(&table), "--data", s(&data)]);
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = checkpoint(tmp.path());
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "16", "--max-passage-len", "48"]);
+    let data = beir(tmp.path(), 40);
+    let corpus = data.join("corpus.jsonl");
+    let idx = tmp.path().join("idx");
+    let out = ok(&["index", s(&corpus), "--model", s(&model), "--out", s(&idx), "--table-steps", "40"]);
+    assert!(out.contains("adapted to") && out.contains("pseudo-queries"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
+    let table = &manifest["table"];
+    assert!(table["head"].as_str().unwrap().starts_with("table/head."), "{manifest}");
+    assert!(table["taught"].as_str().unwrap().contains("pseudo-queries"), "{manifest}");
+
+    // The table answers with no transformer; both encoders side by side.
+    let query = corpus_words(&corpus, 3);
+    let json = ok(&["search", s(&idx), &query, "--encoder", "table", "--json", "-k", "5"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((v["encoder"].as_str(), v["mode"].as_str()), (Some("table"), Some("hybrid")), "{json}");
+    assert_eq!(v["hits"].as_array().unwrap().len(), 5, "{json}");
+    let both = ok(&["search", s(&idx), &query, "--encoder", "both", "-k", "3"]);
+    assert!(both.contains("by the transformer") && both.contains("by the table") && both.contains("| "), "{both}");
+
+    // `table eval` reads the index's own table; `table adapt` writes the same
+    // table again (same corpus, same seed).
+    let report = ok(&["table", "eval", "--index", s(&idx), "--data", s(&data)]);
+    assert!(report.contains("| table dense |"), "{report}");
+    let again = tmp.path().join("again.tbl");
+    ok(&["table", "adapt", "--index", s(&idx), "--out", s(&again), "--table-steps", "40"]);
+    let parts: Vec<u8> = std::iter::once(table["head"].as_str().unwrap())
+        .chain(table["chunks"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()))
+        .flat_map(|f| std::fs::read(idx.join(f)).unwrap())
+        .collect();
+    assert_eq!(std::fs::read(&again).unwrap(), parts, "the folder's head + chunks are the table file, rebuilt alike");
+
+    // A damaged chunk is named when a query needs it; the transformer still answers.
+    let chunk = idx.join(table["chunks"][0].as_str().unwrap());
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&chunk, &bytes).unwrap();
+    let err = fails(&["search", s(&idx), &query, "--encoder", "table"]);
+    assert!(err.contains("token table chunk"), "{err}");
+    ok(&["search", s(&idx), &query]);
+
+    // --no-table: no table, and asking for it says so.
+    let bare = tmp.path().join("bare");
+    ok(&["index", s(&corpus), "--model", s(&model), "--out", s(&bare), "--no-table"]);
+    assert!(!std::fs::read_to_string(bare.join("manifest.json")).unwrap().contains("\"table\""));
+    let err = fails(&["search", s(&bare), &query, "--encoder", "table"]);
+    assert!(err.contains("no token table"), "{err}");
+}
+
+/// Words 2..2+n of the corpus's first passage.
+fn corpus_words(corpus: &Path, n: usize) -> String {
+    let line = std::fs::read_to_string(corpus).unwrap().lines().next().unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    v["text"].as_str().unwrap().split(' ').skip(2).take(n).collect::<Vec<_>>().join(" ")
 }

@@ -154,17 +154,72 @@ pub fn candidates(
         }
     }
     let vecs = embed_queries(embedder, &texts, 64, &mut Bar::new(0, split))?;
+    let qids: Vec<String> = qids.into_iter().cloned().collect();
+    let vecs: Vec<Option<Vec<f32>>> = vecs.into_iter().map(Some).collect();
+    candidates_from(index, lexical, &qids, &texts, &vecs)
+}
+
+/// Both sides' candidates for queries whose vectors are given (from any
+/// query encoder). A query without a vector (no token the encoder knows)
+/// falls back to BM25: its dense side repeats the lexical scores.
+pub fn candidates_from(
+    index: &FlatIndex,
+    lexical: &LexicalIndex,
+    qids: &[String],
+    texts: &[String],
+    vectors: &[Option<Vec<f32>>],
+) -> Result<Vec<QueryCandidates>> {
     let mut dense = Vec::new();
     let mut out = Vec::with_capacity(qids.len());
-    for ((qid, text), v) in qids.iter().zip(&texts).zip(&vecs) {
-        index.passage_scores(v, &mut dense)?;
+    for ((qid, text), v) in qids.iter().zip(texts).zip(vectors) {
         let lex = lexical.scores(text)?;
+        match (v, &lex) {
+            (Some(v), _) => index.passage_scores(v, &mut dense)?,
+            (None, Some(l)) => dense.clone_from(l),
+            (None, None) => dense = vec![0.0; index.len()],
+        }
         out.push(QueryCandidates {
-            qid: (*qid).clone(),
+            qid: qid.clone(),
             cands: Candidates::gather(&dense, lex.as_deref(), index.ids(), FUSION_DEPTH),
         });
     }
     Ok(out)
+}
+
+/// A query encoder's rows over gathered candidates: dense, hybrid by RRF, and
+/// hybrid by a convex weight (given, or tuned on these very queries).
+pub fn encoder_rows(
+    name: &str,
+    cands: &[QueryCandidates],
+    qrels: &Qrels,
+    ids: &[String],
+    alpha: Option<f32>,
+) -> Vec<(String, Scores)> {
+    let named = |hits: Vec<ernie_search::Hit>| -> Vec<(String, f32)> {
+        hits.iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect()
+    };
+    let dense: Run = cands.iter().map(|q| (q.qid.clone(), named(q.cands.dense_top()))).collect();
+    let (alpha, how) = match alpha {
+        Some(a) => (a, "given"),
+        None => (tune(cands, qrels, ids).0, "tuned here"),
+    };
+    vec![
+        (format!("{name} dense"), metrics::evaluate(qrels, &dense).0),
+        (format!("{name} hybrid-rrf"), metrics::evaluate(qrels, &fused_run(cands, Fusion::default(), ids)).0),
+        (
+            format!("{name} hybrid alpha {alpha:.2} ({how})"),
+            metrics::evaluate(qrels, &fused_run(cands, Fusion::Convex { alpha }, ids)).0,
+        ),
+    ]
+}
+
+/// BM25 alone over gathered candidates.
+pub fn lexical_row(cands: &[QueryCandidates], qrels: &Qrels, ids: &[String]) -> (String, Scores) {
+    let run: Run = cands
+        .iter()
+        .map(|q| (q.qid.clone(), q.cands.lexical_top().iter().map(|h| (ids[h.ordinal].clone(), h.score)).collect()))
+        .collect();
+    ("lexical".to_string(), metrics::evaluate(qrels, &run).0)
 }
 
 fn fused_run(cands: &[QueryCandidates], fusion: Fusion, ids: &[String]) -> Run {

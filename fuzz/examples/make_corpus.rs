@@ -19,7 +19,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard"] {
+    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table"] {
         let d = root.join(t);
         if d.exists() {
             std::fs::remove_dir_all(&d)?;
@@ -27,6 +27,7 @@ fn main() -> Res<()> {
         std::fs::create_dir_all(&d)?;
     }
     models(&root.join("model"))?;
+    tables(&root.join("table"))?;
     let tmp = std::env::temp_dir().join(format!("ernie-fuzz-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     index_dirs(&root, &tmp)?;
@@ -44,6 +45,20 @@ fn main() -> Res<()> {
         println!("{:<14} {n} seeds, {bytes} bytes", t.file_name().unwrap().to_string_lossy());
     }
     println!("total          {total} bytes");
+    Ok(())
+}
+
+/// Token tables: a one-chunk and a many-chunk table, with and without weights.
+fn tables(out: &Path) -> Res<()> {
+    use ernie_search::format::table::{to_bytes, TableFile};
+    use ernie_search::table::TokenTable;
+    for (name, vocab, dim, chunk_rows) in [("one-chunk", 7, 4, 512), ("chunks", 40, 8, 6)] {
+        let rows: Vec<f32> = (0..vocab * dim).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+        let weights: Vec<f32> = (0..vocab).map(|i| if i % 5 == 0 { 0.0 } else { 1.0 + i as f32 / 10.0 }).collect();
+        let table = TokenTable::from_f32(&"0f".repeat(32), dim, &rows, weights, chunk_rows)?;
+        let file = TableFile { table, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 };
+        std::fs::write(out.join(format!("{name}.bin")), to_bytes(&file)?)?;
+    }
     Ok(())
 }
 
@@ -210,6 +225,7 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             model_name: "fuzz-seed",
             model_path: Some(Path::new("models/fuzz-seed.gguf")),
             model_bytes: (b.tag == "f32-windows-hybrid").then_some(&b"not really a model"[..]),
+            table: None,
         };
         let m = write_dir(&dir, &parts)?;
         let copy = |from: &str, target: &str, name: String| std::fs::copy(dir.join(from), root.join(target).join(name));

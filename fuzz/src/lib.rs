@@ -52,6 +52,41 @@ pub fn repair_lexical(data: &[u8], magic: &[u8; 8]) -> Option<Vec<u8>> {
     (out != data).then_some(out)
 }
 
+/// Token table (`format::table`): body length at 64 (u64), CRC-32 of bytes
+/// 0..72 and the tokenizer JSON at 72, then one CRC-32 per chunk; the
+/// geometry (dim 12, vocab 16, rows per chunk 20, tokenizer length 28) is
+/// taken as it is, and the chunk CRCs rewritten only where it fits the file.
+pub fn repair_table(data: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 80;
+    if data.len() < HEADER || &data[..8] != b"ERNIETBL" {
+        return None;
+    }
+    let u = |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
+    let (dim, vocab, r, tok) = (u(12), u(16), u(20), u(28));
+    let mut out = data.to_vec();
+    let body_len = (out.len() - HEADER) as u64;
+    out[64..72].copy_from_slice(&body_len.to_le_bytes());
+    let tok_end = HEADER.checked_add(tok).filter(|&e| e <= out.len())?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out[..72]);
+    h.update(&out[HEADER..tok_end]);
+    out[72..76].copy_from_slice(&h.finalize().to_le_bytes());
+    if r > 0 && r <= vocab && vocab <= 1 << 20 && dim <= 8192 {
+        let n_chunks = vocab.div_ceil(r);
+        let mut at = tok_end + n_chunks * 4;
+        for c in 0..n_chunks {
+            let len = r.min(vocab - c * r) * (8 + dim);
+            if at + len > out.len() {
+                break;
+            }
+            let crc = crc32fast::hash(&out[at..at + len]);
+            out[tok_end + 4 * c..tok_end + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
+            at += len;
+        }
+    }
+    (out != data).then_some(out)
+}
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -174,9 +174,9 @@ fn checksum(header: &[u8], body: &[u8]) -> u32 {
     crc.finalize()
 }
 
-fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {
+pub(crate) fn parse_fingerprint(hex: &str) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
-    if hex.len() != 64 {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::Invalid(format!("model fingerprint must be 64 hex digits, got {hex:?}")));
     }
     for (i, o) in out.iter_mut().enumerate() {

@@ -4,6 +4,7 @@ pub mod index;
 pub mod lexical;
 pub mod model;
 pub mod shard;
+pub mod table;
 pub(crate) mod varint;
 
 #[cfg(not(target_arch = "wasm32"))]

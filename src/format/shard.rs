@@ -17,6 +17,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// The most BM25 term blocks an index may have (each is one file).
 pub const MAX_LEXICAL_BLOCKS: usize = 1 << 16;
+/// The most token-table chunks an index may have (each is one file).
+pub const MAX_TABLE_CHUNKS: usize = 1 << 16;
 
 /// One passage as the user sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,9 @@ pub struct Manifest {
     /// How `hybrid` fuses; absent: reciprocal rank fusion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fusion: Option<FusionSetting>,
+    /// The token-table query encoder (`crate::table`), when the folder carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableFiles>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -94,6 +99,23 @@ pub struct LexicalFiles {
     pub b: f32,
 }
 
+/// The token table (`format::table`) cut at its chunk boundaries: a head
+/// every table query needs, and row chunks loaded by the query's token ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableFiles {
+    pub head: String,
+    /// Chunk `c` holds the rows of token ids `c * chunk_rows ..`.
+    pub chunks: Vec<String>,
+    pub chunk_rows: usize,
+    pub head_bytes: u64,
+    pub max_chunk_bytes: u64,
+    /// Head and chunks together.
+    pub bytes: u64,
+    /// How the table was taught, e.g. "adapted to this corpus: 20,000 pseudo-queries".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taught: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FusionSetting {
     #[serde(flatten)]
@@ -113,6 +135,8 @@ pub enum Part {
     LexicalMeta,
     LexicalBlock,
     Shard,
+    TableHead,
+    TableChunk,
 }
 
 impl Part {
@@ -125,6 +149,8 @@ impl Part {
             Part::LexicalMeta => ("lexical/", "meta", "bin", 256 * MIB, 1024 * MIB),
             Part::LexicalBlock => ("lexical/", "terms", "bin", 64 * MIB, 256 * MIB),
             Part::Shard => ("passages/", "shard", "json", 64 * MIB, 256 * MIB),
+            Part::TableHead => ("table/", "head", "bin", 64 * MIB, 128 * MIB),
+            Part::TableChunk => ("table/", "rows", "bin", 16 * MIB, 256 * MIB),
         }
     }
 
@@ -236,6 +262,24 @@ impl Manifest {
                 Part::LexicalBlock.check_size("lexical.max_block_bytes", b)?;
             }
         }
+        if let Some(t) = &self.table {
+            Part::TableHead.check_name("table.head", &t.head)?;
+            Part::TableHead.check_size("table.head_bytes", t.head_bytes)?;
+            Part::TableChunk.check_size("table.max_chunk_bytes", t.max_chunk_bytes)?;
+            if t.chunks.is_empty() || t.chunks.len() > MAX_TABLE_CHUNKS || t.chunk_rows == 0 {
+                return Err(Error::format(
+                    "manifest",
+                    format!(
+                        "{} table chunks of {} rows (1 to {MAX_TABLE_CHUNKS} allowed)",
+                        t.chunks.len(),
+                        t.chunk_rows
+                    ),
+                ));
+            }
+            for (i, c) in t.chunks.iter().enumerate() {
+                Part::TableChunk.check_name(&format!("table.chunks[{i}]"), c)?;
+            }
+        }
         // Numbers JSON cannot write back (an f32 overflowing to infinity) are refused.
         match self.fusion.as_ref().map(|f| f.fusion) {
             Some(crate::Fusion::Convex { alpha }) if !(0.0..=1.0).contains(&alpha) => {
@@ -257,6 +301,8 @@ impl Manifest {
             Part::LexicalMeta => self.lexical.as_ref().and_then(|l| l.meta_bytes),
             Part::LexicalBlock => self.lexical.as_ref().and_then(|l| l.max_block_bytes),
             Part::Shard => self.max_shard_bytes,
+            Part::TableHead => self.table.as_ref().map(|t| t.head_bytes),
+            Part::TableChunk => self.table.as_ref().map(|t| t.max_chunk_bytes),
         };
         recorded.unwrap_or(part.layout().3)
     }

@@ -7,6 +7,8 @@
 //! lexical/meta.<hash>.bin       BM25 passage lengths (format::lexical)
 //! lexical/terms.<hash>.bin      BM25 term blocks, loaded per query term
 //! passages/shard.<hash>.json    passage texts, loaded per shown result
+//! table/head.<hash>.bin         the token table's head (format::table), when carried
+//! table/rows.<hash>.bin         its row chunks, loaded per query token
 //! ```
 //! Written into a temporary sibling and renamed into place, so a failed build
 //! never destroys the previous index; an existing folder is replaced only when
@@ -18,10 +20,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::format::shard::{
-    self, FusionSetting, LexicalFiles, Manifest, Part, Passage, WindowSpec, MANIFEST_FILE, MANIFEST_VERSION,
-    MAX_MANIFEST_BYTES,
+    self, FusionSetting, LexicalFiles, Manifest, Part, Passage, TableFiles, WindowSpec, MANIFEST_FILE,
+    MANIFEST_VERSION, MAX_MANIFEST_BYTES,
 };
+use crate::format::table::TableFile;
 use crate::lexical::{LexicalIndex, TermBlock};
+use crate::table::TableEncoder;
 use crate::{format, Error, FlatIndex, Result};
 
 /// Everything an index directory holds, in memory.
@@ -37,6 +41,8 @@ pub struct IndexParts<'a> {
     pub model_path: Option<&'a Path>,
     /// The model file's bytes, to bundle into the folder.
     pub model_bytes: Option<&'a [u8]>,
+    /// The token-table query encoder, and how it was taught.
+    pub table: Option<(&'a TableFile, String)>,
 }
 
 /// Writes `parts` as a directory at `dir`, replacing what was there only
@@ -70,6 +76,10 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
         max_shard_bytes = max_shard_bytes.max(b.len() as u64);
     }
     let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
+    let table = match &parts.table {
+        Some((t, taught)) => Some(write_table(tmp, index, t, taught)?),
+        None => None,
+    };
     let model_file = match parts.model_bytes {
         Some(b) => {
             let name = shard::content_name("model", b, "gguf");
@@ -96,6 +106,7 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
         windows: parts.windows,
         lexical,
         fusion: parts.fusion.clone(),
+        table,
     };
     std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
     staging.commit()?;
@@ -132,6 +143,31 @@ fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
         terms: l.term_count(),
         k1: p.k1,
         b: p.b,
+    })
+}
+
+fn write_table(root: &Path, index: &FlatIndex, t: &TableFile, taught: &str) -> Result<TableFiles> {
+    if t.table.fingerprint != index.fingerprint() || t.table.dim != index.dim() {
+        return Err(Error::Invalid("the token table was distilled against another encoder than the index's".into()));
+    }
+    std::fs::create_dir_all(root.join("table"))?;
+    let (head, chunks) = format::table::to_parts(t)?;
+    let head_name = format!("table/{}", shard::content_name("head", &head, "bin"));
+    std::fs::write(root.join(&head_name), &head)?;
+    let mut names = Vec::with_capacity(chunks.len());
+    for c in &chunks {
+        let name = format!("table/{}", shard::content_name("rows", c, "bin"));
+        std::fs::write(root.join(&name), c)?;
+        names.push(name);
+    }
+    Ok(TableFiles {
+        head: head_name,
+        chunks: names,
+        chunk_rows: t.table.chunk_rows(),
+        head_bytes: head.len() as u64,
+        max_chunk_bytes: chunks.iter().map(|c| c.len() as u64).max().unwrap_or(0),
+        bytes: (head.len() + chunks.iter().map(Vec::len).sum::<usize>()) as u64,
+        taught: Some(taught.to_string()).filter(|s| !s.is_empty()),
     })
 }
 
@@ -234,6 +270,40 @@ impl IndexDir {
             }
         }
         Ok(())
+    }
+
+    /// The folder's token-table query encoder with no chunk loaded yet
+    /// (see [`IndexDir::load_table_chunks`]); `None` when it carries none.
+    pub fn read_table(shards: &Shards) -> Result<Option<TableEncoder>> {
+        let Some(files) = &shards.manifest.table else { return Ok(None) };
+        let bytes = read_part(&shards.root, &shards.manifest, Part::TableHead, &files.head)?;
+        let head = format::table::head_from_bytes(&bytes, None)?;
+        if head.len() != bytes.len() || head.n_chunks() != files.chunks.len() || head.chunk_rows != files.chunk_rows {
+            return Err(Error::format("index directory", "the manifest and the token table's head disagree"));
+        }
+        if head.fingerprint != shards.manifest.model_fingerprint {
+            return Err(Error::format("index directory", "the token table was distilled against another encoder"));
+        }
+        Ok(Some(TableEncoder::from_head(head)?))
+    }
+
+    /// Reads the chunks `ids` need that `encoder` has not loaded; returns how many.
+    pub fn load_table_chunks(shards: &Shards, encoder: &mut TableEncoder, ids: &[u32]) -> Result<usize> {
+        let files =
+            shards.manifest.table.as_ref().ok_or_else(|| Error::Invalid("the index has no token table".into()))?;
+        let missing = encoder.table.missing_chunks(ids);
+        for &c in &missing {
+            let name = files.chunks.get(c).ok_or_else(|| Error::Invalid(format!("table chunk {c}")))?;
+            let bytes = read_part(&shards.root, &shards.manifest, Part::TableChunk, name)?;
+            encoder.add_chunk(c, &bytes)?;
+        }
+        Ok(missing.len())
+    }
+
+    /// Reads every chunk of the folder's table (evaluation).
+    pub fn load_whole_table(shards: &Shards, encoder: &mut TableEncoder) -> Result<()> {
+        let all: Vec<u32> = (0..encoder.table.vocab() as u32).step_by(encoder.table.chunk_rows()).collect();
+        Self::load_table_chunks(shards, encoder, &all).map(|_| ())
     }
 }
 

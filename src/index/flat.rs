@@ -66,6 +66,13 @@ impl FlatIndex {
         Ok(())
     }
 
+    /// The vectors of passage `ordinal`, one per window.
+    pub fn passage_vectors(&self, ordinal: usize) -> Option<Vec<Vec<f32>>> {
+        let first: usize = self.windows.get(..ordinal)?.iter().map(|&w| w as usize).sum();
+        let n = *self.windows.get(ordinal)? as usize;
+        (first..first + n).map(|r| self.store.row(self.dim, r)).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

@@ -113,6 +113,19 @@ impl Store {
         }
     }
 
+    /// Row `i` as floats.
+    pub fn row(&self, dim: usize, i: usize) -> Option<Vec<f32>> {
+        let span = i.checked_mul(dim)?..(i + 1).checked_mul(dim)?;
+        match self {
+            Store::F32(d) => d.get(span).map(<[f32]>::to_vec),
+            Store::F16(d) => d.get(span).map(|r| r.iter().map(|x| x.to_f32()).collect()),
+            Store::Int8 { q, scales } => {
+                let s = *scales.get(i)?;
+                q.get(span).map(|r| r.iter().map(|&x| x as f32 * s).collect())
+            }
+        }
+    }
+
     /// Bytes one full scan reads.
     pub fn bytes(&self) -> usize {
         match self {

@@ -168,6 +168,11 @@ impl Embedder {
         &self.card
     }
 
+    /// The tokenizer queries go through (cut at the model's query length).
+    pub fn query_tokenizer(&self) -> &TextTokenizer {
+        &self.query_tok
+    }
+
     /// Length of the vectors this model produces.
     pub fn dim(&self) -> usize {
         self.card.spec.bert.hidden_size

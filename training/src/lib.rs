@@ -26,3 +26,4 @@ pub mod probe;
 pub mod recipe;
 pub mod rng;
 pub mod stages;
+pub mod table;

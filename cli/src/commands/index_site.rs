@@ -8,7 +8,7 @@ use ernie_search::format::shard::Manifest;
 use ernie_search::index::builder::{BuildOptions, DEFAULT_BATCH, SITE_SHARD_SIZE};
 
 use super::index::{build_options, index_passages, Layout};
-use crate::flags::{alpha, positive, Bm25Args, WindowArgs};
+use crate::flags::{alpha, positive, Bm25Args, TableArgs, WindowArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,6 +37,8 @@ pub struct Args {
     /// Hybrid weight of the dense side [default: reciprocal rank fusion]
     #[arg(long, value_parser = alpha)]
     alpha: Option<f32>,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 /// The files of the built npm package a site serves beside its index.
@@ -73,7 +75,8 @@ pub fn run(a: Args) -> Result<()> {
     );
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
     // A site's folder is published: the model always travels with it.
-    let layout = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true };
+    let table = (!a.table.no_table).then_some(a.table);
+    let layout = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table };
     let m = index_passages(&passages, &a.model, &out, &build, &layout)?;
     let widget = copy_widget(&a.assets, &out)?;
     report_download(&out, &m, widget)

@@ -13,6 +13,7 @@ mod index;
 mod index_site;
 mod info;
 mod search;
+mod table;
 mod train;
 mod tune_fusion;
 
@@ -67,6 +68,11 @@ pub enum Command {
     Probe(train::ProbeArgs),
     /// SOFD's starting mismatch KL(P_li || P_de) for each LI temperature (choose `[loss] tau_li` by it)
     Calibrate(train::CalibrateArgs),
+    /// The token-table query encoder: distil it, or evaluate it beside the transformer
+    Table {
+        #[command(subcommand)]
+        what: table::What,
+    },
     /// Measure speed; prints JSON
     Bench {
         #[command(subcommand)]
@@ -94,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ablate(a) => train::ablate(a),
         Command::Probe(a) => train::probe(a),
         Command::Calibrate(a) => train::calibrate(a),
+        Command::Table { what } => table::run(what),
         Command::Bench { what } => bench::run(what),
     }
 }

@@ -1,0 +1,244 @@
+//! `ernie-search table`: the token-table query encoder (no transformer at
+//! query time): `distil` teaches it from a model and its index, `eval` sets it
+//! beside the transformer on a labelled split of the same index.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ernie_search::format::shard::Passage;
+use ernie_search::format::table::TableFile;
+use ernie_search::format::{self, table as table_file};
+use ernie_search::index::builder::{embed_queries, passage_input, Progress};
+use ernie_search::index::dir::IndexDir;
+use ernie_search::table::TableEncoder;
+use ernie_search::{Embedder, FlatIndex};
+use ernie_search_data::progress::Bar;
+use ernie_search_data::{beir, eval};
+use ernie_search_train::table::{self, distil, Rows, TableJob, TrainOptions};
+
+use crate::flags::{alpha, positive, CacheArg, TableArgs};
+
+#[derive(clap::Subcommand)]
+pub enum What {
+    /// Distil a token table from a model and the index it built (rows from the
+    /// encoder, IDF weights, then MSE + contrastive on the set's training queries)
+    Distil {
+        #[arg(long)]
+        model: PathBuf,
+        /// An index folder built by that model (its vectors are the frozen passages)
+        #[arg(long)]
+        index: PathBuf,
+        /// BEIR folder, or `nq` / `drop`
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Keep the initial table (no training)
+        #[arg(long)]
+        init_only: bool,
+        #[arg(long, default_value_t = TrainOptions::default().steps, value_parser = positive)]
+        steps: usize,
+        #[arg(long, default_value_t = TrainOptions::default().batch, value_parser = positive)]
+        batch: usize,
+        #[arg(long, default_value_t = TrainOptions::default().lr)]
+        lr: f64,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Adapt a table to an index's own passages (pseudo-queries, no labels),
+    /// as `index` does, and write it as a file (for `table eval`)
+    Adapt {
+        #[arg(long)]
+        index: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    /// The table against the transformer on a labelled split of an index
+    /// (dense, RRF and convex hybrid, BM25), without encoding the corpus again
+    Eval {
+        #[arg(long)]
+        index: PathBuf,
+        /// A table file [default: the index's own table]
+        #[arg(long)]
+        table: Option<PathBuf>,
+        /// BEIR folder, or `nq` / `drop`
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value = "dev")]
+        split: String,
+        /// Hybrid weight of the dense side [default: tuned on this split, an upper bound]
+        #[arg(long, value_parser = alpha)]
+        alpha: Option<f32>,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+}
+
+pub fn run(what: What) -> Result<()> {
+    match what {
+        What::Distil { model, index, data, split, out, init_only, steps, batch, lr, cache } => {
+            let embedder = crate::load::model(&model)?;
+            let data_dir = crate::load::beir_dir(&data, &cache.dir())?;
+            let train = (!init_only).then(|| TrainOptions { steps, batch, lr, ..TrainOptions::default() });
+            let job = TableJob { embedder: &embedder, index_dir: &index, data_dir: &data_dir, split: &split, train };
+            let r = distil(&job, &mut Bar::new(0, "table"))?;
+            let bytes = table_file::to_bytes(&r.file)?;
+            format::write_atomic(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "table {} x {} ({:.1} MB, {} chunks of {} rows) -> {}\n  init {:.0}s; trained on {} queries in {:.0}s{}",
+                r.file.table.vocab(),
+                r.file.table.dim,
+                bytes.len() as f64 / 1e6,
+                r.file.table.n_chunks(),
+                r.file.table.chunk_rows(),
+                out.display(),
+                r.init_seconds,
+                r.queries,
+                r.train_seconds,
+                r.loss.map_or(String::new(), |(a, b)| format!(", loss {a:.3} -> {b:.3}"))
+            );
+            Ok(())
+        }
+        What::Adapt { index, out, table } => {
+            let (r, shards, _) = crate::load::index(&index, None)?;
+            let passages: Vec<Passage> = (0..r.index().len()).map(|o| shards.passage(o)).collect::<Result<_, _>>()?;
+            let (file, _) = for_index(r.embedder(), &passages, r.index(), &table)?;
+            format::write_atomic(&out, &table_file::to_bytes(&file)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("-> {}", out.display());
+            Ok(())
+        }
+        What::Eval { index, table, data, split, alpha, cache } => {
+            let data_dir = crate::load::beir_dir(&data, &cache.dir())?;
+            let (mut r, shards, _) = crate::load::index(&index, None)?;
+            let encoder = match &table {
+                Some(path) => {
+                    let bytes = format::read_capped(path, 1 << 30, "token table")?;
+                    let file = table_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+                    if file.table.fingerprint != r.embedder().card().fingerprint {
+                        bail!("{} was distilled against another encoder than the index's", path.display());
+                    }
+                    TableEncoder::from_file(file)?
+                }
+                None => {
+                    let mut e =
+                        IndexDir::read_table(&shards)?.context("the index carries no token table; pass --table")?;
+                    IndexDir::load_whole_table(&shards, &mut e)?;
+                    e
+                }
+            };
+            let lexical = r.lexical_mut().context("the index has no BM25 part")?;
+            for b in 0..lexical.n_blocks() {
+                let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
+                lexical.add_block(n, &corpus, block)?;
+            }
+            let queries = beir::load_queries(&data_dir.join("queries.jsonl"))?;
+            let qrels = beir::load_qrels(&data_dir, &split)?;
+            let qids: Vec<String> = qrels.keys().cloned().collect();
+            let texts: Vec<String> = qids
+                .iter()
+                .map(|q| queries.get(q).cloned().with_context(|| format!("query {q} has no text")))
+                .collect::<Result<_>>()?;
+            let dense = embed_queries(r.embedder(), &texts, 64, &mut Bar::new(0, "queries"))?;
+            let dense: Vec<Option<Vec<f32>>> = dense.into_iter().map(Some).collect();
+            let table: Vec<Option<Vec<f32>>> = texts.iter().map(|t| encoder.encode(t)).collect::<Result<_, _>>()?;
+            let fallbacks = table.iter().filter(|v| v.is_none()).count();
+            let (lex, ids) = (r.lexical().context("lexical")?, r.index().ids());
+            let a = eval::candidates_from(r.index(), lex, &qids, &texts, &dense)?;
+            let b = eval::candidates_from(r.index(), lex, &qids, &texts, &table)?;
+            let mut rows = vec![eval::lexical_row(&a, &qrels, ids)];
+            rows.extend(eval::encoder_rows("transformer", &a, &qrels, ids, alpha));
+            rows.extend(eval::encoder_rows("table", &b, &qrels, ids, alpha));
+            println!(
+                "{} {split}: {} queries ({fallbacks} with no table token: BM25 only)",
+                data_dir.display(),
+                qids.len()
+            );
+            println!("{}", eval::table(&rows));
+            Ok(())
+        }
+    }
+}
+
+/// The table `index` and `index-site` write beside the vectors: the start
+/// (a distilled table, or the encoder's rows with the corpus's IDF), adapted
+/// to the corpus's pseudo-queries; with how it was taught, for the manifest.
+pub fn for_index(
+    embedder: &Embedder,
+    passages: &[Passage],
+    index: &FlatIndex,
+    args: &TableArgs,
+) -> Result<(TableFile, String)> {
+    let t = Instant::now();
+    let (rows, start) = match &args.table_base {
+        Some(path) => {
+            let bytes = format::read_capped(path, 1 << 30, "token table")?;
+            let file = table_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+            if file.table.fingerprint != embedder.card().fingerprint {
+                bail!("{} was distilled against another model than {}", path.display(), embedder.card().name);
+            }
+            (table::rows_of(&file.table)?, format!("from {}", path.display()))
+        }
+        None => {
+            let texts: Vec<String> = passages.iter().map(|p| passage_input(&p.title, &p.text)).collect();
+            let rows = Rows {
+                dim: embedder.dim(),
+                rows: cached_encoder_rows(embedder, &args.cache.dir())?,
+                weights: table::idf_weights(embedder, &texts)?,
+            };
+            (rows, "from the encoder's rows and the corpus's IDF".to_string())
+        }
+    };
+    let start_seconds = t.elapsed().as_secs_f64();
+    let (file, r) = table::adapt(embedder, passages, index, rows, &args.options(), &mut Bar::new(0, "table"))?;
+    let taught = if r.queries == 0 {
+        format!("{start}, not adapted")
+    } else {
+        format!(
+            "{start}, adapted to {} pseudo-queries of this corpus ({} steps, seed {})",
+            r.queries, args.table_steps, args.table_seed
+        )
+    };
+    println!(
+        "token table {} x {} {taught}: start {start_seconds:.0}s, teacher vectors {:.0}s, training {:.0}s{}",
+        file.table.vocab(),
+        file.table.dim,
+        r.teacher_seconds,
+        r.train_seconds,
+        if r.queries > 0 { format!(" (loss {:.3} -> {:.3})", r.loss.0, r.loss.1) } else { String::new() }
+    );
+    Ok((file, taught))
+}
+
+/// The encoder's own rows, computed once per model (a pass over every token
+/// of the vocabulary) and kept in the cache as a table file.
+fn cached_encoder_rows(embedder: &Embedder, cache: &Path) -> Result<Vec<f32>> {
+    let fp = &embedder.card().fingerprint;
+    let path = cache.join("tables").join(format!("encoder-rows.{}.tbl", &fp[..16.min(fp.len())]));
+    if let Ok(bytes) = format::read_capped(&path, 1 << 30, "token table") {
+        match table_file::from_bytes(&bytes) {
+            Ok(f) if &f.table.fingerprint == fp && f.table.dim == embedder.dim() => {
+                return Ok(table::rows_of(&f.table)?.rows);
+            }
+            _ => eprintln!("warning: {} is damaged or another model's; computing the rows again", path.display()),
+        }
+    }
+    let mut bar = Bar::new(0, "token rows");
+    let rows = table::encoder_rows(embedder, 256, &mut |d, n| bar.advance(d, n))?;
+    let weights = vec![1.0; embedder.card().spec.bert.vocab_size];
+    let file = TableFile {
+        table: Rows { dim: embedder.dim(), rows, weights }.into_table(fp)?,
+        tokenizer_json: embedder.card().tokenizer_json.clone(),
+        max_query_len: embedder.card().spec.max_query_len,
+    };
+    std::fs::create_dir_all(path.parent().unwrap_or(cache))?;
+    format::write_atomic(&path, &table_file::to_bytes(&file)?)
+        .with_context(|| format!("cannot cache the token rows in {}", path.display()))?;
+    // The rows as the cache gives them back (int8): the same table whether cached or not.
+    Ok(table::rows_of(&file.table)?.rows)
+}

@@ -1,0 +1,266 @@
+//! The token-table file (the query encoder with no transformer, `crate::table`).
+//!
+//! ```text
+//! offset size  field
+//!      0    8  magic "ERNIETBL"
+//!      8    4  format version (u32 LE) = 1
+//!     12    4  dimension
+//!     16    4  vocabulary (rows)
+//!     20    4  rows per chunk
+//!     24    4  max query length in tokens ([CLS] and [SEP] included)
+//!     28    4  tokenizer JSON length in bytes
+//!     32   32  fingerprint of the passage encoder the table was distilled against
+//!     64    8  body length in bytes (u64)
+//!     72    4  CRC-32 of bytes 0..72 and the tokenizer JSON
+//!     76    4  reserved (0)
+//!     80       the tokenizer JSON; one CRC-32 per chunk          } the head
+//!              the chunks, in token-id order, chunk c holding rows c*R..
+//!              (R rows, fewer in the last): weights (f32 each), scales (f32
+//!              each), rows (int8, dim each)
+//! ```
+//! The head says where every chunk lies and checks it, so a reader can take
+//! the head and then only the chunks a query's token ids fall in ([`Head`]);
+//! an index folder stores the head and each chunk as files of their own,
+//! whose concatenation is this file. Every size is checked against the file
+//! before anything is allocated.
+
+use super::index::parse_fingerprint;
+use crate::table::{Chunk, TokenTable};
+use crate::{Error, Result};
+
+pub const MAGIC: &[u8; 8] = b"ERNIETBL";
+pub const TABLE_FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 80;
+const WHAT: &str = "token table";
+/// Ceilings: a BERT vocabulary is 30,522 (multilingual ones up to 250k).
+const MAX_VOCAB: usize = 1 << 20;
+const MAX_DIM: usize = 8192;
+const MAX_TOKENIZER_BYTES: usize = 64 << 20;
+/// Rows per chunk when writing: 512 rows of 384 int8 are about 200 KB, a
+/// query's ten tokens touch at most ten chunks.
+pub const DEFAULT_CHUNK_ROWS: usize = 512;
+
+/// A table file's contents.
+pub struct TableFile {
+    pub table: TokenTable,
+    pub tokenizer_json: String,
+    pub max_query_len: usize,
+}
+
+/// Everything before the chunks: the geometry, the tokenizer and each chunk's checksum.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub dim: usize,
+    pub vocab: usize,
+    pub chunk_rows: usize,
+    pub max_query_len: usize,
+    pub fingerprint: String,
+    pub tokenizer_json: String,
+    crcs: Vec<u32>,
+}
+
+fn chunk_bytes(rows: usize, dim: usize) -> usize {
+    rows * (8 + dim)
+}
+
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
+
+impl Head {
+    pub fn n_chunks(&self) -> usize {
+        self.crcs.len()
+    }
+    /// The head's own length in the file.
+    pub fn len(&self) -> usize {
+        HEADER + self.tokenizer_json.len() + 4 * self.crcs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Chunk `c`'s length in bytes.
+    pub fn chunk_len(&self, c: usize) -> usize {
+        chunk_bytes(self.chunk_rows.min(self.vocab.saturating_sub(c * self.chunk_rows)), self.dim)
+    }
+    /// Chunk `c`'s offset in the file.
+    pub fn chunk_offset(&self, c: usize) -> usize {
+        self.len() + c * chunk_bytes(self.chunk_rows, self.dim)
+    }
+    /// A table with none of its chunks loaded.
+    pub fn empty_table(&self) -> Result<TokenTable> {
+        TokenTable::empty(self.fingerprint.clone(), self.dim, self.vocab, self.chunk_rows)
+    }
+
+    /// Reads chunk `c` from its bytes (exactly its length), checked against its CRC.
+    pub fn chunk(&self, c: usize, bytes: &[u8]) -> Result<Chunk> {
+        if c >= self.crcs.len() {
+            return Err(Error::format(WHAT, format!("chunk {c} of {}", self.crcs.len())));
+        }
+        if bytes.len() != self.chunk_len(c) {
+            return Err(Error::format(
+                WHAT,
+                format!("chunk {c} holds {} bytes, not {}", bytes.len(), self.chunk_len(c)),
+            ));
+        }
+        let (stored, computed) = (self.crcs[c], crc32fast::hash(bytes));
+        if stored != computed {
+            return Err(Error::Checksum { what: "token table chunk", stored, computed });
+        }
+        let n = bytes.len() / (8 + self.dim);
+        let f = |i: usize| f32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        Ok(Chunk {
+            weights: (0..n).map(|i| f(4 * i)).collect(),
+            scales: (0..n).map(|i| f(4 * (n + i))).collect(),
+            rows: bytes[8 * n..].iter().map(|&x| x as i8).collect(),
+        })
+    }
+}
+
+/// The head at the start of `bytes` (the head alone or more of the file).
+/// Checks the header's checksum and that the sizes add up; `file_len`, when
+/// given, must be the whole file's length.
+pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(Error::format(WHAT, "not an ernie-search token table (bad magic or shorter than its header)"));
+    }
+    let version = u32_at(bytes, 8) as u32;
+    if version != TABLE_FORMAT_VERSION {
+        return Err(Error::format(WHAT, format!("format version {version}; this build reads {TABLE_FORMAT_VERSION}")));
+    }
+    let (dim, vocab, r, max_query_len, tok_len) =
+        (u32_at(bytes, 12), u32_at(bytes, 16), u32_at(bytes, 20), u32_at(bytes, 24), u32_at(bytes, 28));
+    if dim == 0 || dim > MAX_DIM || vocab == 0 || vocab > MAX_VOCAB || r == 0 || r > vocab {
+        return Err(Error::format(WHAT, format!("dimension {dim}, {vocab} rows, {r} rows per chunk")));
+    }
+    if !(3..=8192).contains(&max_query_len) || tok_len > MAX_TOKENIZER_BYTES {
+        return Err(Error::format(WHAT, format!("query length {max_query_len}, tokenizer of {tok_len} bytes")));
+    }
+    let n_chunks = vocab.div_ceil(r);
+    // Up to 2^20 * 8200 bytes: checked, as usize is 32 bits on wasm32.
+    let expected = vocab
+        .checked_mul(8 + dim)
+        .and_then(|x| x.checked_add(n_chunks * 4))
+        .and_then(|x| x.checked_add(tok_len))
+        .ok_or_else(|| Error::format(WHAT, "sizes overflow"))?;
+    let body_len = u64::from_le_bytes(bytes[64..72].try_into().unwrap_or_default());
+    if body_len != expected as u64 || file_len.is_some_and(|n| n != HEADER as u64 + body_len) {
+        return Err(Error::format(
+            WHAT,
+            format!("{file_len:?} bytes where the header asks for {} (truncated or padded)", HEADER + expected),
+        ));
+    }
+    let head_len = HEADER + tok_len + 4 * n_chunks;
+    if bytes.len() < head_len {
+        return Err(Error::format(WHAT, format!("{} bytes of a head of {head_len}", bytes.len())));
+    }
+    let tok = &bytes[HEADER..HEADER + tok_len];
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes[..72]);
+    h.update(tok);
+    let (stored, computed) = (u32_at(bytes, 72) as u32, h.finalize());
+    if stored != computed {
+        return Err(Error::Checksum { what: "token table header", stored, computed });
+    }
+    let tokenizer_json =
+        std::str::from_utf8(tok).map_err(|_| Error::format(WHAT, "the tokenizer JSON is not UTF-8"))?.to_string();
+    let crcs = (0..n_chunks).map(|c| u32_at(bytes, HEADER + tok_len + 4 * c) as u32).collect();
+    let fingerprint = super::model::hex(&bytes[32..64]);
+    Ok(Head { dim, vocab, chunk_rows: r, max_query_len, fingerprint, tokenizer_json, crcs })
+}
+
+/// The file as its head and its chunks (what an index folder stores).
+pub fn to_parts(t: &TableFile) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let table = &t.table;
+    let (dim, vocab, r) = (table.dim, table.vocab(), table.chunk_rows());
+    if vocab > MAX_VOCAB || dim > MAX_DIM || t.tokenizer_json.len() > MAX_TOKENIZER_BYTES {
+        return Err(Error::Invalid("token table too large".into()));
+    }
+    let fp = parse_fingerprint(&table.fingerprint)?;
+    let mut chunks = Vec::with_capacity(table.n_chunks());
+    for c in 0..table.n_chunks() {
+        let chunk = table.chunk(c).ok_or_else(|| Error::Invalid(format!("token table chunk {c} is not loaded")))?;
+        let mut b = Vec::with_capacity(chunk_bytes(chunk.weights.len(), dim));
+        chunk.weights.iter().chain(&chunk.scales).for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+        b.extend(chunk.rows.iter().map(|&x| x as u8));
+        chunks.push(b);
+    }
+    let tok = t.tokenizer_json.as_bytes();
+    let body_len = tok.len() + 4 * chunks.len() + chunks.iter().map(Vec::len).sum::<usize>();
+    let mut head = Vec::with_capacity(HEADER + tok.len() + 4 * chunks.len());
+    head.extend_from_slice(MAGIC);
+    for v in [TABLE_FORMAT_VERSION, dim as u32, vocab as u32, r as u32, t.max_query_len as u32, tok.len() as u32] {
+        head.extend_from_slice(&v.to_le_bytes());
+    }
+    head.extend_from_slice(&fp);
+    head.extend_from_slice(&(body_len as u64).to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&head);
+    h.update(tok);
+    head.extend_from_slice(&h.finalize().to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(tok);
+    chunks.iter().for_each(|c| head.extend_from_slice(&crc32fast::hash(c).to_le_bytes()));
+    Ok((head, chunks))
+}
+
+pub fn to_bytes(t: &TableFile) -> Result<Vec<u8>> {
+    let (mut out, chunks) = to_parts(t)?;
+    chunks.iter().for_each(|c| out.extend_from_slice(c));
+    Ok(out)
+}
+
+/// A whole table file, every chunk loaded.
+pub fn from_bytes(bytes: &[u8]) -> Result<TableFile> {
+    let head = head_from_bytes(bytes, Some(bytes.len() as u64))?;
+    let mut table = head.empty_table()?;
+    for c in 0..head.n_chunks() {
+        let at = head.chunk_offset(c);
+        table.set_chunk(c, head.chunk(c, &bytes[at..at + head.chunk_len(c)])?)?;
+    }
+    Ok(TableFile { table, tokenizer_json: head.tokenizer_json, max_query_len: head.max_query_len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> TableFile {
+        let rows: Vec<f32> = (0..7 * 3).map(|i| (i as f32 * 0.37).sin()).collect();
+        let weights = (0..7).map(|i| i as f32 * 0.5).collect();
+        let table = TokenTable::from_f32(&"ab".repeat(32), 3, &rows, weights, 3).unwrap();
+        TableFile { table, tokenizer_json: "{}".into(), max_query_len: 16 }
+    }
+
+    #[test]
+    fn round_trip_and_every_damage_is_refused() {
+        let bytes = to_bytes(&sample()).unwrap();
+        let back = from_bytes(&bytes).unwrap();
+        assert_eq!(back.table, sample().table);
+        assert_eq!((back.max_query_len, back.table.chunk_rows(), back.tokenizer_json.as_str()), (16, 3, "{}"));
+        assert!(from_bytes(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        assert!(from_bytes(&[&bytes[..], &[0]].concat()).is_err(), "padded");
+        for at in [9, 13, 17, 21, 25, 40, 81, bytes.len() - 1] {
+            let mut b = bytes.clone();
+            b[at] ^= 0x10;
+            assert!(from_bytes(&b).is_err(), "byte {at} flipped");
+        }
+        let mut huge = bytes.clone();
+        huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(from_bytes(&huge).is_err());
+    }
+
+    #[test]
+    fn the_head_and_the_chunks_are_the_file_cut_at_chunk_boundaries() {
+        let file = sample();
+        let (head_bytes, chunks) = to_parts(&file).unwrap();
+        assert_eq!([head_bytes.clone(), chunks.concat()].concat(), to_bytes(&file).unwrap());
+        let head = head_from_bytes(&head_bytes, None).unwrap();
+        assert_eq!((head.len(), head.n_chunks()), (head_bytes.len(), 3));
+        let mut table = head.empty_table().unwrap();
+        table.set_chunk(2, head.chunk(2, &chunks[2]).unwrap()).unwrap();
+        assert_eq!(table.row(6), file.table.row(6));
+        assert!(head.chunk(1, &chunks[2]).is_err(), "another chunk's bytes");
+        assert!(head.chunk(0, &chunks[0][1..]).is_err(), "a short chunk");
+        assert!(head_from_bytes(&head_bytes[..head_bytes.len() - 1], None).is_err(), "a short head");
+    }
+}

@@ -1,0 +1,464 @@
+//! The cascade's last step: the dual-encoder (DE) teaches a token table, a
+//! query encoder with no transformer (`ernie_search::table`). Rows start as
+//! each token's own output vector (`[CLS] t [SEP]` through the encoder),
+//! weights as the token's IDF over the corpus; then rows and weights are
+//! trained on labelled queries with the mean squared error to the DE's query
+//! vector plus a contrastive term against the frozen passage vectors of the
+//! index (in-batch negatives): on a data set's labelled training queries
+//! ([`distil`]), or, at index time, on pseudo-queries made from the corpus
+//! itself ([`adapt`]: titles and spans of each passage, no labels).
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use ernie_search::format::shard::Passage;
+use ernie_search::format::table::{TableFile, DEFAULT_CHUNK_ROWS};
+use ernie_search::index::builder::{embed_queries, Progress};
+use ernie_search::index::dir::IndexDir;
+use ernie_search::table::TokenTable;
+use ernie_search::tokenize::Tokens;
+use ernie_search::{Embedder, FlatIndex};
+
+use crate::rng::Rng;
+
+/// Token rows and weights as floats, before int8 quantization.
+pub struct Rows {
+    pub dim: usize,
+    pub rows: Vec<f32>,
+    pub weights: Vec<f32>,
+}
+
+impl Rows {
+    pub fn into_table(self, fingerprint: &str) -> Result<TokenTable> {
+        Ok(TokenTable::from_f32(fingerprint, self.dim, &self.rows, self.weights, DEFAULT_CHUNK_ROWS)?)
+    }
+}
+
+/// `[CLS]` and `[SEP]` (or the tokenizer's own frame) around no text.
+fn frame(embedder: &Embedder) -> Result<(Vec<u32>, Vec<u32>)> {
+    let empty = embedder.query_tokenizer().encode_batch(&[""])?;
+    let ids = empty.first().map(|t| t.ids.clone()).unwrap_or_default();
+    if ids.is_empty() {
+        bail!("the tokenizer adds no special tokens around a text");
+    }
+    let head = ids.len().div_ceil(2);
+    Ok((ids[..head].to_vec(), ids[head..].to_vec()))
+}
+
+/// Each token's own output vector, and its IDF over `texts`.
+pub fn init(
+    embedder: &Embedder,
+    texts: &[String],
+    batch: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Rows> {
+    let rows = encoder_rows(embedder, batch, progress)?;
+    Ok(Rows { dim: embedder.dim(), rows, weights: idf_weights(embedder, texts)? })
+}
+
+/// Each token's own output vector (`[CLS] t [SEP]` through the encoder),
+/// centred: a pure function of the model, so callers may cache it.
+pub fn encoder_rows(embedder: &Embedder, batch: usize, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<f32>> {
+    let vocab = embedder.card().spec.bert.vocab_size;
+    let dim = embedder.dim();
+    let (head, tail) = frame(embedder)?;
+    let mut rows = Vec::with_capacity(vocab * dim);
+    for start in (0..vocab).step_by(batch.max(1)) {
+        let end = (start + batch.max(1)).min(vocab);
+        let tokens: Vec<Tokens> =
+            (start..end).map(|t| Tokens { ids: [&head[..], &[t as u32], &tail[..]].concat() }).collect();
+        for v in embedder.embed_tokens(&tokens)? {
+            rows.extend(v);
+        }
+        progress(end, vocab);
+    }
+    // Mean pooling spreads [CLS] and [SEP]'s outputs, nearly the same for
+    // every token, over each row: take that shared part out, or every query
+    // points the same way.
+    let mut mean = vec![0f32; dim];
+    rows.chunks(dim).for_each(|r| mean.iter_mut().zip(r).for_each(|(m, x)| *m += x / vocab as f32));
+    rows.chunks_mut(dim).for_each(|r| r.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m));
+    Ok(rows)
+}
+
+/// Each token's IDF over `texts` (BM25's, `ln(1 + (N - df + 0.5) / (df + 0.5))`);
+/// special tokens weigh 0.
+pub fn idf_weights(embedder: &Embedder, texts: &[String]) -> Result<Vec<f32>> {
+    let vocab = embedder.card().spec.bert.vocab_size;
+    let (head, tail) = frame(embedder)?;
+    let mut df = vec![0u32; vocab];
+    let tok = embedder.query_tokenizer();
+    let mut seen = std::collections::HashSet::new();
+    for text in texts {
+        let (windows, _) = tok.encode_windows(text, 0, usize::MAX)?;
+        seen.clear();
+        seen.extend(windows.iter().flat_map(|w| w.ids.iter().copied()));
+        for &id in &seen {
+            if let Some(d) = df.get_mut(id as usize) {
+                *d += 1;
+            }
+        }
+    }
+    let n = texts.len() as f32;
+    let mut weights: Vec<f32> = df.iter().map(|&d| (1.0 + (n - d as f32 + 0.5) / (d as f32 + 0.5)).ln()).collect();
+    for &special in head.iter().chain(&tail) {
+        if let Some(w) = weights.get_mut(special as usize) {
+            *w = 0.0;
+        }
+    }
+    Ok(weights)
+}
+
+/// What the table learns from.
+pub struct Lessons<'a> {
+    /// Each training query's token ids.
+    pub queries: &'a [Vec<u32>],
+    /// The DE's vector of each query (the MSE target).
+    pub teacher: &'a [Vec<f32>],
+    /// The frozen vector of each query's relevant passage.
+    pub positives: &'a [Vec<f32>],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Temperature of the contrastive term.
+    pub tau: f64,
+    /// Weight of the MSE term (the contrastive term weighs 1).
+    pub mse: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self { steps: 600, batch: 64, lr: 2e-3, tau: 0.05, mse: 100.0, seed: 7 }
+    }
+}
+
+/// Trains rows and (log-)weights; tokens that weigh 0 stay at 0. Returns the
+/// mean loss of the first and the last tenth of the steps.
+pub fn train(
+    rows: &mut Rows,
+    lessons: &Lessons,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(f64, f64)> {
+    let n = lessons.queries.len();
+    if n < 2 || lessons.teacher.len() != n || lessons.positives.len() != n {
+        bail!("the table needs at least 2 training queries, each with a teacher vector and a positive");
+    }
+    let (vocab, dim, dev) = (rows.weights.len(), rows.dim, Device::Cpu);
+    let e = Var::from_vec(rows.rows.clone(), (vocab, dim), &dev)?;
+    let mask: Vec<f32> = rows.weights.iter().map(|&w| if w > 0.0 { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, vocab, &dev)?;
+    let lw = Var::from_vec(rows.weights.iter().map(|w| w.max(1e-6).ln()).collect::<Vec<f32>>(), vocab, &dev)?;
+    let params = ParamsAdamW { lr: opts.lr, weight_decay: 0.0, ..Default::default() };
+    let mut opt = AdamW::new(vec![e.clone(), lw.clone()], params)?;
+    let batch = opts.batch.clamp(2, n);
+    let mut order: Vec<usize> = (0..n).collect();
+    let (mut first, mut last, tenth) = (Vec::new(), Vec::new(), (opts.steps / 10).max(1));
+    for step in 0..opts.steps {
+        let epoch_pos = (step * batch) % n;
+        if epoch_pos < batch {
+            Rng::derive(opts.seed, "table-order", (step * batch / n) as u64).shuffle(&mut order);
+        }
+        let picked: Vec<usize> = (0..batch).map(|i| order[(epoch_pos + i) % n]).collect();
+        let loss = step_loss(&e, &lw, &mask, lessons, &picked, dim, opts)?;
+        opt.backward_step(&loss)?;
+        let l = loss.to_scalar::<f32>()? as f64;
+        if !l.is_finite() {
+            bail!("the table's loss is not finite at step {step}");
+        }
+        if step < tenth {
+            first.push(l);
+        }
+        if step + tenth >= opts.steps {
+            last.push(l);
+        }
+        progress(step + 1, opts.steps);
+    }
+    rows.rows = e.as_tensor().flatten_all()?.to_vec1()?;
+    rows.weights = (lw.as_tensor().exp()? * &mask)?.to_vec1()?;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok((mean(&first), mean(&last)))
+}
+
+fn step_loss(
+    e: &Var,
+    lw: &Var,
+    mask: &Tensor,
+    lessons: &Lessons,
+    picked: &[usize],
+    dim: usize,
+    opts: &TrainOptions,
+) -> Result<Tensor> {
+    let dev = Device::Cpu;
+    let b = picked.len();
+    let len = picked.iter().map(|&i| lessons.queries[i].len()).max().unwrap_or(1).max(1);
+    // Padding points at token 0 with its weight masked to 0 below.
+    let mut ids = vec![0u32; b * len];
+    let mut pad = vec![0f32; b * len];
+    for (r, &i) in picked.iter().enumerate() {
+        for (c, &t) in lessons.queries[i].iter().enumerate() {
+            ids[r * len + c] = t;
+            pad[r * len + c] = 1.0;
+        }
+    }
+    let ids = Tensor::from_vec(ids, b * len, &dev)?;
+    let pad = Tensor::from_vec(pad, (b, len), &dev)?;
+    let w = (lw.as_tensor().index_select(&ids, 0)?.exp()? * mask.index_select(&ids, 0)?)?.reshape((b, len))?;
+    let w = (w * pad)?;
+    let rows = e.as_tensor().index_select(&ids, 0)?.reshape((b, len, dim))?;
+    let sum = (w.sum_keepdim(1)? + 1e-6)?;
+    let q = rows.broadcast_mul(&w.unsqueeze(2)?)?.sum(1)?.broadcast_div(&sum)?;
+    let q = q.broadcast_div(&(q.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-6)?)?;
+    let flat = |vs: &[Vec<f32>]| -> Result<Tensor> {
+        let data: Vec<f32> = picked.iter().flat_map(|&i| vs[i].iter().copied()).collect();
+        Ok(Tensor::from_vec(data, (b, dim), &dev)?)
+    };
+    let (teacher, pos) = (flat(lessons.teacher)?, flat(lessons.positives)?);
+    let mse = (q.sub(&teacher)?.sqr()?.sum(1)?.mean_all()? * opts.mse)?;
+    let logits = (q.matmul(&pos.t()?)? / opts.tau)?;
+    let labels = Tensor::arange(0u32, b as u32, &dev)?;
+    let ce = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &labels)?;
+    Ok((mse + ce)?)
+}
+
+/// Token ids of `texts` as the table reads them (the model's query tokenizer).
+pub fn query_ids(embedder: &Embedder, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tokens = embedder.query_tokenizer().encode_batch(&refs).context("tokenizing the training queries")?;
+    Ok(tokens.into_iter().map(|t| t.ids).collect())
+}
+
+/// One `table` run: a DE model, the index its passages were encoded into
+/// (the frozen passage vectors), a BEIR set's training split.
+pub struct TableJob<'a> {
+    pub embedder: &'a Embedder,
+    pub index_dir: &'a std::path::Path,
+    pub data_dir: &'a std::path::Path,
+    pub split: &'a str,
+    /// `None`: keep the initial table (rows from the encoder, IDF weights).
+    pub train: Option<TrainOptions>,
+}
+
+pub struct TableReport {
+    pub file: TableFile,
+    pub queries: usize,
+    pub init_seconds: f64,
+    pub train_seconds: f64,
+    /// Mean loss over the first and the last tenth of the steps.
+    pub loss: Option<(f64, f64)>,
+}
+
+/// Distils a table from `job.embedder` and returns its file contents.
+pub fn distil(job: &TableJob, progress: &mut dyn Progress) -> Result<TableReport> {
+    let e = job.embedder;
+    let fingerprint = e.card().fingerprint.clone();
+    let opened =
+        IndexDir::open(job.index_dir).with_context(|| format!("cannot open index {}", job.index_dir.display()))?;
+    let index = opened.index;
+    if index.fingerprint() != fingerprint {
+        bail!(
+            "{} was built by another model than {}: its passage vectors cannot teach this table",
+            job.index_dir.display(),
+            e.card().name
+        );
+    }
+    let data = ernie_search_data::beir::BeirData::load(job.data_dir)?;
+    let texts: Vec<String> = data.corpus.iter().map(ernie_search_data::corpus::doc_input).collect();
+    let t = std::time::Instant::now();
+    let mut rows = init(e, &texts, 256, &mut |d, n| progress.advance(d, n))?;
+    let init_seconds = t.elapsed().as_secs_f64();
+    let (mut loss, mut queries, t) = (None, 0, std::time::Instant::now());
+    if let Some(opts) = &job.train {
+        let qrels = ernie_search_data::beir::load_qrels(job.data_dir, job.split)?;
+        let ordinal: std::collections::HashMap<&str, usize> =
+            index.ids().iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let (mut qtexts, mut positives) = (Vec::new(), Vec::new());
+        for (qid, judged) in &qrels {
+            let best = judged.iter().filter(|(_, &s)| s > 0).max_by_key(|(_, &s)| s);
+            let (Some(text), Some((pid, _))) = (data.queries.get(qid), best) else { continue };
+            let Some(&o) = ordinal.get(pid.as_str()) else { continue };
+            let Some(v) = index.passage_vectors(o).and_then(|w| w.into_iter().next()) else { continue };
+            qtexts.push(text.clone());
+            positives.push(v);
+        }
+        queries = qtexts.len();
+        let teacher = embed_queries(e, &qtexts, 64, progress)?;
+        let ids = query_ids(e, &qtexts)?;
+        let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives };
+        loss = Some(train(&mut rows, &lessons, opts, &mut |d, n| progress.advance(d, n))?);
+    }
+    let train_seconds = t.elapsed().as_secs_f64();
+    let file = table_file(e, rows)?;
+    Ok(TableReport { file, queries, init_seconds, train_seconds, loss })
+}
+
+/// A query made from the corpus: a title or a span of a passage's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PseudoQuery {
+    pub text: String,
+    /// The passage it came from (its positive).
+    pub ordinal: usize,
+}
+
+/// Span lengths in words: about a question's length.
+const SPAN_WORDS: (usize, usize) = (4, 10);
+
+/// Up to `max` pseudo-queries, a pure function of the passages and the seed:
+/// each distinct title once (its first passage), and for each passage one span
+/// of 4-10 words from a sentence of it. Passages are visited in a shuffled
+/// order, so a cap keeps a sample of the whole corpus.
+pub fn pseudo_queries(passages: &[Passage], max: usize, seed: u64) -> Vec<PseudoQuery> {
+    let mut order: Vec<usize> = (0..passages.len()).collect();
+    Rng::derive(seed, "pseudo-order", 0).shuffle(&mut order);
+    let mut titles = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for &i in &order {
+        if out.len() >= max {
+            break;
+        }
+        let p = &passages[i];
+        let title = p.title.trim();
+        if !title.is_empty() && titles.insert(title.to_lowercase()) {
+            out.push(PseudoQuery { text: title.to_string(), ordinal: i });
+        }
+        if let Some(span) = span_of(&p.text, &mut Rng::derive(seed, "pseudo-span", i as u64)) {
+            out.push(PseudoQuery { text: span, ordinal: i });
+        }
+    }
+    out.truncate(max);
+    out
+}
+
+/// A span of words inside one sentence of `text` (the longest sentences
+/// first among a random pick of two).
+fn span_of(text: &str, rng: &mut Rng) -> Option<String> {
+    let sentences: Vec<Vec<&str>> = text
+        .split(['.', '!', '?', '\n'])
+        .map(|s| s.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= SPAN_WORDS.0)
+        .collect();
+    if sentences.is_empty() {
+        return None;
+    }
+    let (a, b) = (rng.below(sentences.len()), rng.below(sentences.len()));
+    let words = if sentences[a].len() >= sentences[b].len() { &sentences[a] } else { &sentences[b] };
+    let len = (SPAN_WORDS.0 + rng.below(SPAN_WORDS.1 - SPAN_WORDS.0 + 1)).min(words.len());
+    let start = rng.below(words.len() - len + 1);
+    Some(words[start..start + len].join(" "))
+}
+
+/// How the indexer adapts the table to its corpus.
+#[derive(Debug, Clone, Copy)]
+pub struct AdaptOptions {
+    /// The most pseudo-queries (their teacher vectors cost one short
+    /// transformer pass each).
+    pub max_queries: usize,
+    pub train: TrainOptions,
+}
+
+impl Default for AdaptOptions {
+    fn default() -> Self {
+        Self { max_queries: 16_384, train: TrainOptions { steps: 400, ..TrainOptions::default() } }
+    }
+}
+
+pub struct AdaptReport {
+    pub queries: usize,
+    /// Seconds spent on the teacher's query vectors.
+    pub teacher_seconds: f64,
+    pub train_seconds: f64,
+    pub loss: (f64, f64),
+}
+
+/// Teaches the table a corpus's own words, with no labels: pseudo-queries
+/// from `passages`, the transformer's vectors of them as the MSE targets and
+/// their passages' vectors (the window nearest the teacher vector) in `index`
+/// as positives. `rows` is the start: a distilled table's, or the encoder's
+/// own rows ([`encoder_rows`]) with the corpus's IDF ([`idf_weights`]).
+pub fn adapt(
+    embedder: &Embedder,
+    passages: &[Passage],
+    index: &FlatIndex,
+    mut rows: Rows,
+    opts: &AdaptOptions,
+    progress: &mut dyn Progress,
+) -> Result<(TableFile, AdaptReport)> {
+    if index.fingerprint() != embedder.card().fingerprint || index.len() != passages.len() {
+        bail!("the table adapts to an index built by the same model over the same passages");
+    }
+    let mut report = AdaptReport { queries: 0, teacher_seconds: 0.0, train_seconds: 0.0, loss: (0.0, 0.0) };
+    let queries = pseudo_queries(passages, opts.max_queries, opts.train.seed);
+    if opts.train.steps == 0 || queries.len() < 2 {
+        return Ok((table_file(embedder, rows)?, report));
+    }
+    let texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
+    let t = std::time::Instant::now();
+    let teacher = embed_queries(embedder, &texts, 64, progress)?;
+    report.teacher_seconds = t.elapsed().as_secs_f64();
+    let mut positives = Vec::with_capacity(queries.len());
+    for (q, v) in queries.iter().zip(&teacher) {
+        let windows = index.passage_vectors(q.ordinal).context("a pseudo-query's passage is not in the index")?;
+        let dot = |w: &Vec<f32>| w.iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
+        let best = windows.into_iter().max_by(|a, b| dot(a).total_cmp(&dot(b)));
+        positives.push(best.context("a passage without vectors")?);
+    }
+    let ids = query_ids(embedder, &texts)?;
+    let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives };
+    let t = std::time::Instant::now();
+    report.loss = train(&mut rows, &lessons, &opts.train, &mut |d, n| progress.advance(d, n))?;
+    report.train_seconds = t.elapsed().as_secs_f64();
+    report.queries = queries.len();
+    Ok((table_file(embedder, rows)?, report))
+}
+
+/// A table's rows back as floats (a distilled table as the start of an adaptation).
+pub fn rows_of(table: &TokenTable) -> Result<Rows> {
+    let mut rows = Vec::with_capacity(table.vocab() * table.dim);
+    for id in 0..table.vocab() {
+        rows.extend(table.row(id).context("the base table is not wholly loaded")?);
+    }
+    let weights =
+        (0..table.n_chunks()).filter_map(|c| table.chunk(c)).flat_map(|c| c.weights.iter().copied()).collect();
+    Ok(Rows { dim: table.dim, rows, weights })
+}
+
+fn table_file(embedder: &Embedder, rows: Rows) -> Result<TableFile> {
+    Ok(TableFile {
+        table: rows.into_table(&embedder.card().fingerprint)?,
+        tokenizer_json: embedder.card().tokenizer_json.clone(),
+        max_query_len: embedder.card().spec.max_query_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passage(title: &str, text: &str) -> Passage {
+        Passage { id: title.into(), title: title.into(), text: text.into(), url: None }
+    }
+
+    #[test]
+    fn pseudo_queries_are_titles_and_spans_drawn_by_the_seed() {
+        let ps = vec![
+            passage("Alpha", "The quick brown fox jumps over the lazy dog. Short."),
+            passage("alpha", "Tiny. Words."),
+            passage("Gamma", "One two three four five six seven eight nine ten eleven twelve thirteen"),
+        ];
+        let q = pseudo_queries(&ps, 100, 7);
+        assert_eq!(q, pseudo_queries(&ps, 100, 7), "deterministic");
+        let titles: Vec<&str> = q.iter().filter(|q| q.text == ps[q.ordinal].title).map(|q| q.text.as_str()).collect();
+        assert_eq!(titles.len(), 2, "one query per distinct title (case-insensitive): {q:?}");
+        for pq in q.iter().filter(|q| q.text != ps[q.ordinal].title) {
+            let n = pq.text.split_whitespace().count();
+            assert!((4..=10).contains(&n) && ps[pq.ordinal].text.contains(&pq.text), "{pq:?}");
+        }
+        assert!(q.iter().all(|q| q.ordinal != 1 || q.text == "alpha"), "no sentence of 4 words in passage 1");
+        assert_eq!(pseudo_queries(&ps, 2, 7).len(), 2);
+    }
+}
