@@ -408,7 +408,11 @@ impl Retriever {
         };
         let ids = self.index.ids();
         let cands = Candidates::gather(&dense, Some(lexical), ids, FUSION_DEPTH.max(k));
-        let hits = cands.fuse(self.fusion, ids, k);
+        let fusion = match encoder {
+            Some(QueryEncoder::Table) => self.table.as_ref().and_then(|t| t.fusion).unwrap_or(self.fusion),
+            _ => self.fusion,
+        };
+        let hits = cands.fuse(fusion, ids, k);
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(dense[h.ordinal]), Some(lexical[h.ordinal])));
         Ok(Answer { hits: hits.collect(), mode: Mode::Hybrid, encoder, note: None })
     }

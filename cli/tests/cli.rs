@@ -560,6 +560,9 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     let table = &manifest["table"];
     assert!(table["head"].as_str().unwrap().starts_with("table/head."), "{manifest}");
     assert!(table["taught"].as_str().unwrap().contains("pseudo-queries"), "{manifest}");
+    // The table's own hybrid weight, tuned without labels on held-out pseudo-queries.
+    assert_eq!(table["fusion"]["method"].as_str(), Some("convex"), "{manifest}");
+    assert!(table["fusion"]["tuned_on"].as_str().unwrap().contains("held-out pseudo-queries"), "{manifest}");
 
     // The table answers with no transformer; both encoders side by side.
     let query = corpus_words(&corpus, 3);
@@ -573,7 +576,7 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     // `table eval` reads the index's own table; `table adapt` writes the same
     // table again (same corpus, same seed).
     let report = ok(&["table", "eval", "--index", s(&idx), "--data", s(&data)]);
-    assert!(report.contains("| table dense |"), "{report}");
+    assert!(report.contains("| table dense |") && report.contains("(unlabelled default) |"), "{report}");
     let again = tmp.path().join("again.tbl");
     ok(&["table", "adapt", "--index", s(&idx), "--out", s(&again), "--table-steps", "40"]);
     let parts: Vec<u8> = std::iter::once(table["head"].as_str().unwrap())

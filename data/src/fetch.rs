@@ -104,11 +104,15 @@ pub fn wiki_dir(cache: &Path) -> PathBuf {
     cache.join("data").join("wiki")
 }
 
-/// The Wikipedia summaries as a BEIR corpus (`corpus.jsonl` only: `_id`
-/// `wiki-NNNNN` in title order, `title`, `text`, `url`).
+/// The Wikipedia summaries as a BEIR set: `corpus.jsonl` (`_id` `wiki-NNNNN`
+/// in title order, `title`, `text`, `url`), and as queries each article's
+/// short description ("Painting by Georges Seurat"), where no other article
+/// has the same one, judged relevant to its article only: a known-item set
+/// whose words are mostly not the article's. Fixed splits by position among
+/// those queries: 3 of 5 train, 1 dev, 1 test.
 pub fn fetch_wiki(cache: &Path) -> Result<PathBuf> {
     let dest = wiki_dir(cache);
-    if dest.join("corpus.jsonl").is_file() {
+    if dest.join("corpus.jsonl").is_file() && dest.join("qrels").join("test.tsv").is_file() {
         eprintln!("wiki already in {}", dest.display());
         return Ok(dest);
     }
@@ -123,38 +127,72 @@ pub fn fetch_wiki(cache: &Path) -> Result<PathBuf> {
     }
     let mut json = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut json)?;
-    let lines = wiki_corpus(&json).with_context(|| format!("reading {name}"))?;
+    let set = wiki_set(&json).with_context(|| format!("reading {name}"))?;
     let tmp = staging(&dest)?;
-    std::fs::write(tmp.join("corpus.jsonl"), lines.join("\n") + "\n")?;
+    std::fs::create_dir_all(tmp.join("qrels"))?;
+    let lines = |v: &[String]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(tmp.join("corpus.jsonl"), lines(&set.corpus))?;
+    std::fs::write(tmp.join("queries.jsonl"), lines(&set.queries))?;
+    for (split, rows) in ["train", "dev", "test"].iter().zip(&set.qrels) {
+        std::fs::write(
+            tmp.join("qrels").join(format!("{split}.tsv")),
+            format!("query-id\tcorpus-id\tscore\n{}", lines(rows)),
+        )?;
+    }
     commit(tmp, &dest)?;
-    println!("wiki: {} passages", lines.len());
+    let [train, dev, test] = set.qrels.each_ref().map(Vec::len);
+    println!(
+        "wiki: {} passages, {} queries (train {train}, dev {dev}, test {test})",
+        set.corpus.len(),
+        set.queries.len()
+    );
     Ok(dest)
 }
 
-/// `{title: {title, extract, ...}}` into corpus lines, sorted by title.
-fn wiki_corpus(json: &[u8]) -> Result<Vec<String>> {
+struct WikiSet {
+    corpus: Vec<String>,
+    queries: Vec<String>,
+    /// train, dev, test: `query-id\tcorpus-id\t1` lines.
+    qrels: [Vec<String>; 3],
+}
+
+/// `{title: {title, extract, description, ...}}` into a BEIR set, sorted by title.
+fn wiki_set(json: &[u8]) -> Result<WikiSet> {
     #[derive(serde::Deserialize)]
     struct Summary {
         #[serde(default)]
         title: String,
         #[serde(default)]
         extract: String,
+        #[serde(default)]
+        description: String,
     }
     let all: std::collections::BTreeMap<String, Summary> = serde_json::from_slice(json)?;
-    let mut out = Vec::with_capacity(all.len());
+    let mut uses = std::collections::HashMap::new();
+    for s in all.values() {
+        *uses.entry(s.description.trim().to_lowercase()).or_insert(0) += 1;
+    }
+    let mut set = WikiSet { corpus: Vec::with_capacity(all.len()), queries: Vec::new(), qrels: Default::default() };
     for (key, s) in all {
         if s.extract.trim().is_empty() {
             continue;
         }
         let title = if s.title.trim().is_empty() { key } else { s.title };
         let url = format!("https://en.wikipedia.org/wiki/{}", title.replace(' ', "_"));
-        let id = format!("wiki-{:05}", out.len());
-        out.push(serde_json::json!({"_id": id, "title": title, "text": s.extract, "url": url}).to_string());
+        let id = format!("wiki-{:05}", set.corpus.len());
+        set.corpus.push(serde_json::json!({"_id": id, "title": title, "text": s.extract, "url": url}).to_string());
+        let desc = s.description.trim();
+        if !desc.is_empty() && uses.get(&desc.to_lowercase()) == Some(&1) {
+            let qid = format!("wq-{:05}", set.queries.len());
+            let split = [0, 0, 0, 1, 2][set.queries.len() % 5];
+            set.qrels[split].push(format!("{qid}\t{id}\t1"));
+            set.queries.push(serde_json::json!({"_id": qid, "text": desc}).to_string());
+        }
     }
-    if out.is_empty() {
+    if set.corpus.is_empty() {
         bail!("no summary with text");
     }
-    Ok(out)
+    Ok(set)
 }
 
 /// A BIG-bench QA task, converted into the BEIR layout (DATA.md). Prints the counts.

@@ -210,6 +210,17 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             None => None,
         };
         let dir = tmp.join(b.tag);
+        // One folder carries a token table (two chunks) with its own fusion.
+        let table = (b.tag == "f32-windows-hybrid")
+            .then(|| {
+                use ernie_search::format::table::TableFile;
+                let vocab = 12;
+                let rows: Vec<f32> = (0..vocab * b.dim).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect();
+                let t = ernie_search::table::TokenTable::from_f32(&fp, b.dim, &rows, vec![1.0; vocab], 8)?;
+                Ok::<_, ernie_search::Error>(TableFile { table: t, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 })
+            })
+            .transpose()?;
+        let table_fusion = FusionSetting { fusion: Fusion::Convex { alpha: 0.3 }, tuned_on: Some("fuzz seed".into()) };
         let parts = IndexParts {
             index: &index,
             passages: &ps,
@@ -225,7 +236,11 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             model_name: "fuzz-seed",
             model_path: Some(Path::new("models/fuzz-seed.gguf")),
             model_bytes: (b.tag == "f32-windows-hybrid").then_some(&b"not really a model"[..]),
-            table: None,
+            table: table.as_ref().map(|file| ernie_search::index::dir::TablePart {
+                file,
+                taught: "fuzz seed",
+                fusion: Some(&table_fusion),
+            }),
         };
         let m = write_dir(&dir, &parts)?;
         let copy = |from: &str, target: &str, name: String| std::fs::copy(dir.join(from), root.join(target).join(name));
@@ -244,7 +259,7 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             let mut v1 = serde_json::to_value(&m)?;
             let o = v1.as_object_mut().unwrap();
             o.insert("format_version".into(), 1.into());
-            for k in ["windows", "lexical", "fusion", "model_file", "model_path"] {
+            for k in ["windows", "lexical", "fusion", "model_file", "model_path", "table"] {
                 o.remove(k);
             }
             let bytes = serde_json::to_vec(&v1)?;

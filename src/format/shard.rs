@@ -114,6 +114,10 @@ pub struct TableFiles {
     /// How the table was taught, e.g. "adapted to this corpus: 20,000 pseudo-queries".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taught: Option<String>,
+    /// How `hybrid` fuses the table's queries (tuned at index time without
+    /// labels); absent: the index's own fusion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<FusionSetting>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,18 +284,11 @@ impl Manifest {
                 Part::TableChunk.check_name(&format!("table.chunks[{i}]"), c)?;
             }
         }
-        // Numbers JSON cannot write back (an f32 overflowing to infinity) are refused.
-        match self.fusion.as_ref().map(|f| f.fusion) {
-            Some(crate::Fusion::Convex { alpha }) if !(0.0..=1.0).contains(&alpha) => {
-                Err(Error::format("manifest", format!("fusion alpha {alpha} is outside 0..=1")))
-            }
-            Some(crate::Fusion::Rrf { k }) if !(k.is_finite() && k > 0.0) => {
-                Err(Error::format("manifest", format!("fusion k {k} is not a positive number")))
-            }
-            _ => Ok(()),
+        if let Some(f) = self.table.as_ref().and_then(|t| t.fusion.as_ref()) {
+            check_fusion(f.fusion)?;
         }
+        self.fusion.as_ref().map_or(Ok(()), |f| check_fusion(f.fusion))
     }
-
     /// The most bytes a reader takes of `part`: the size this manifest
     /// records, else the part's default.
     pub fn cap(&self, part: Part) -> u64 {
@@ -319,6 +316,19 @@ pub fn shard_to_bytes(passages: &[Passage]) -> Result<Vec<u8>> {
 
 pub fn shard_from_bytes(bytes: &[u8]) -> Result<Vec<Passage>> {
     serde_json::from_slice(bytes).map_err(|e| Error::format("passage shard", e.to_string()))
+}
+
+/// Numbers JSON cannot write back (an f32 overflowing to infinity) are refused.
+fn check_fusion(fusion: crate::Fusion) -> Result<()> {
+    match fusion {
+        crate::Fusion::Convex { alpha } if !(0.0..=1.0).contains(&alpha) => {
+            Err(Error::format("manifest", format!("fusion alpha {alpha} is outside 0..=1")))
+        }
+        crate::Fusion::Rrf { k } if !(k.is_finite() && k > 0.0) => {
+            Err(Error::format("manifest", format!("fusion k {k} is not a positive number")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `stem.<first 16 hex of sha256>.ext`: a new content gets a new name.

@@ -230,8 +230,8 @@ pub struct WriteOptions<'a> {
     pub model_path: Option<&'a std::path::Path>,
     /// The model file's bytes, to bundle into a folder that is published.
     pub model_bytes: Option<&'a [u8]>,
-    /// The token-table query encoder, and how it was taught.
-    pub table: Option<(&'a crate::format::table::TableFile, String)>,
+    /// The token-table query encoder.
+    pub table: Option<super::dir::TablePart<'a>>,
 }
 
 /// Writes `built` and its passages as an index folder at `out` (replacing
@@ -254,7 +254,7 @@ pub fn write(
         model_name: &embedder.card().name,
         model_path: opts.model_path,
         model_bytes: opts.model_bytes,
-        table: opts.table.as_ref().map(|(t, how)| (*t, how.clone())),
+        table: opts.table,
     };
     super::dir::write_dir(out, &parts)
 }

@@ -41,8 +41,18 @@ pub struct IndexParts<'a> {
     pub model_path: Option<&'a Path>,
     /// The model file's bytes, to bundle into the folder.
     pub model_bytes: Option<&'a [u8]>,
-    /// The token-table query encoder, and how it was taught.
-    pub table: Option<(&'a TableFile, String)>,
+    /// The token-table query encoder.
+    pub table: Option<TablePart<'a>>,
+}
+
+/// The token table as an index folder carries it.
+#[derive(Clone, Copy)]
+pub struct TablePart<'a> {
+    pub file: &'a TableFile,
+    /// How it was taught (recorded in the manifest).
+    pub taught: &'a str,
+    /// How hybrid fuses the table's queries, when tuned for it.
+    pub fusion: Option<&'a FusionSetting>,
 }
 
 /// Writes `parts` as a directory at `dir`, replacing what was there only
@@ -76,10 +86,7 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
         max_shard_bytes = max_shard_bytes.max(b.len() as u64);
     }
     let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
-    let table = match &parts.table {
-        Some((t, taught)) => Some(write_table(tmp, index, t, taught)?),
-        None => None,
-    };
+    let table = parts.table.map(|t| write_table(tmp, index, t)).transpose()?;
     let model_file = match parts.model_bytes {
         Some(b) => {
             let name = shard::content_name("model", b, "gguf");
@@ -146,7 +153,8 @@ fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
     })
 }
 
-fn write_table(root: &Path, index: &FlatIndex, t: &TableFile, taught: &str) -> Result<TableFiles> {
+fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableFiles> {
+    let t = part.file;
     if t.table.fingerprint != index.fingerprint() || t.table.dim != index.dim() {
         return Err(Error::Invalid("the token table was distilled against another encoder than the index's".into()));
     }
@@ -167,7 +175,8 @@ fn write_table(root: &Path, index: &FlatIndex, t: &TableFile, taught: &str) -> R
         head_bytes: head.len() as u64,
         max_chunk_bytes: chunks.iter().map(|c| c.len() as u64).max().unwrap_or(0),
         bytes: (head.len() + chunks.iter().map(Vec::len).sum::<usize>()) as u64,
-        taught: Some(taught.to_string()).filter(|s| !s.is_empty()),
+        taught: Some(part.taught.to_string()).filter(|s| !s.is_empty()),
+        fusion: part.fusion.cloned(),
     })
 }
 
@@ -284,7 +293,9 @@ impl IndexDir {
         if head.fingerprint != shards.manifest.model_fingerprint {
             return Err(Error::format("index directory", "the token table was distilled against another encoder"));
         }
-        Ok(Some(TableEncoder::from_head(head)?))
+        let mut encoder = TableEncoder::from_head(head)?;
+        encoder.fusion = files.fusion.as_ref().map(|f| f.fusion);
+        Ok(Some(encoder))
     }
 
     /// Reads the chunks `ids` need that `encoder` has not loaded; returns how many.

@@ -169,6 +169,10 @@ impl TokenTable {
 /// A table with the tokenizer that splits queries into its rows.
 pub struct TableEncoder {
     pub table: TokenTable,
+    /// How hybrid fuses this encoder's queries (a table's dense side is
+    /// weaker than the transformer's, so it gets its own weight); `None`:
+    /// the retriever's fusion.
+    pub fusion: Option<crate::Fusion>,
     tokenizer: TextTokenizer,
     /// Where the table came from a head alone: what checks the chunks added later.
     head: Option<Head>,
@@ -182,7 +186,7 @@ impl TableEncoder {
                 format!("{} rows for a tokenizer of {} tokens", table.vocab(), tokenizer.vocab_size()),
             ));
         }
-        Ok(Self { table, tokenizer, head: None })
+        Ok(Self { table, tokenizer, fusion: None, head: None })
     }
 
     /// From a table file's contents (its own tokenizer).

@@ -15,9 +15,12 @@ use ernie_search::format::shard::Passage;
 use ernie_search::format::table::{TableFile, DEFAULT_CHUNK_ROWS};
 use ernie_search::index::builder::{embed_queries, Progress};
 use ernie_search::index::dir::IndexDir;
-use ernie_search::table::TokenTable;
+use ernie_search::metrics::Qrels;
+use ernie_search::table::{TableEncoder, TokenTable};
 use ernie_search::tokenize::Tokens;
+use ernie_search::LexicalIndex;
 use ernie_search::{Embedder, FlatIndex};
+use ernie_search_data::eval;
 
 use crate::rng::Rng;
 
@@ -414,6 +417,61 @@ pub fn adapt(
     report.train_seconds = t.elapsed().as_secs_f64();
     report.queries = queries.len();
     Ok((table_file(embedder, rows)?, report))
+}
+
+/// How many held-out pseudo-queries tune the table's hybrid weight.
+pub const FUSION_QUERIES: usize = 1000;
+
+/// The table's hybrid weight, chosen with no labels, and how it compares.
+#[derive(Debug, Clone, Copy)]
+pub struct FusionTuning {
+    pub alpha: f32,
+    pub queries: usize,
+    /// MRR@10 on the held-out pseudo-queries: the tuned hybrid, RRF, BM25 alone.
+    pub mrr: f64,
+    pub rrf_mrr: f64,
+    pub lexical_mrr: f64,
+}
+
+/// Tunes the convex weight of the table's hybrid ranking on pseudo-queries
+/// the table did not learn from (another seed, other texts), each judged
+/// relevant to its own passage. BM25 alone (alpha 0) is on the grid, so on
+/// these queries the fused ranking is never worse than keywords: the
+/// unlabelled default. `None` when the corpus gives too few queries.
+pub fn tune_fusion(
+    encoder: &TableEncoder,
+    passages: &[Passage],
+    index: &FlatIndex,
+    lexical: &LexicalIndex,
+    opts: &AdaptOptions,
+) -> Result<Option<FusionTuning>> {
+    let learnt: std::collections::HashSet<String> =
+        pseudo_queries(passages, opts.max_queries, opts.train.seed).into_iter().map(|q| q.text).collect();
+    let held_out: Vec<PseudoQuery> = pseudo_queries(passages, usize::MAX, opts.train.seed ^ 0x7e57)
+        .into_iter()
+        .filter(|q| !learnt.contains(&q.text))
+        .take(FUSION_QUERIES)
+        .collect();
+    if held_out.len() < 20 {
+        return Ok(None);
+    }
+    let ids = index.ids();
+    let qids: Vec<String> = (0..held_out.len()).map(|i| format!("pq{i}")).collect();
+    let texts: Vec<String> = held_out.iter().map(|q| q.text.clone()).collect();
+    let qrels: Qrels =
+        qids.iter().zip(&held_out).map(|(q, p)| (q.clone(), [(ids[p.ordinal].clone(), 1)].into())).collect();
+    let vectors: Vec<Option<Vec<f32>>> = texts.iter().map(|t| encoder.encode(t)).collect::<Result<_, _>>()?;
+    let cands = eval::candidates_from(index, lexical, &qids, &texts, &vectors)?;
+    let (alpha, curve) = eval::tune(&cands, &qrels, ids);
+    let rows = eval::encoder_rows("table", &cands, &qrels, ids, Some(alpha));
+    let mrr = curve.iter().find(|(a, _)| *a == alpha).map_or(0.0, |(_, s)| s.mrr_10);
+    Ok(Some(FusionTuning {
+        alpha,
+        queries: held_out.len(),
+        mrr,
+        rrf_mrr: rows[1].1.mrr_10,
+        lexical_mrr: eval::lexical_row(&cands, &qrels, ids).1.mrr_10,
+    }))
 }
 
 /// A table's rows back as floats (a distilled table as the start of an adaptation).

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
+use ernie_search::index::dir::TablePart;
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
@@ -89,7 +90,7 @@ pub fn index_passages(
     let built = builder::build(&embedder, passages, build, &mut Bar::new(0, "passages"))?;
     let seconds = start.elapsed().as_secs_f64();
     let table = match &layout.table {
-        Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, args)?),
+        Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args)?),
         None => None,
     };
     let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
@@ -101,7 +102,7 @@ pub fn index_passages(
         }),
         model_path: (!layout.bundle_model).then_some(model_abs.as_path()),
         model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
-        table: table.as_ref().map(|(t, how)| (t, how.clone())),
+        table: table.as_ref().map(|t| TablePart { file: &t.file, taught: &t.taught, fusion: t.fusion.as_ref() }),
     };
     let m = builder::write(out, &embedder, passages, &built, &write)
         .with_context(|| format!("cannot write index {}", out.display()))?;

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ernie_search::format::shard::Passage;
+use ernie_search::format::shard::{FusionSetting, Passage};
 use ernie_search::format::table::TableFile;
 use ernie_search::format::{self, table as table_file};
 use ernie_search::index::builder::{embed_queries, passage_input, Progress};
 use ernie_search::index::dir::IndexDir;
 use ernie_search::table::TableEncoder;
-use ernie_search::{Embedder, FlatIndex};
+use ernie_search::{Embedder, FlatIndex, Fusion, LexicalIndex};
 use ernie_search_data::progress::Bar;
 use ernie_search_data::{beir, eval};
 use ernie_search_train::table::{self, distil, Rows, TableJob, TrainOptions};
@@ -74,6 +74,10 @@ pub enum What {
         /// Hybrid weight of the dense side [default: tuned on this split, an upper bound]
         #[arg(long, value_parser = alpha)]
         alpha: Option<f32>,
+        /// The table's unlabelled default weight, to report as its own row
+        /// [default: the one the index stores for its table]
+        #[arg(long, value_parser = alpha)]
+        table_alpha: Option<f32>,
         #[command(flatten)]
         cache: CacheArg,
     },
@@ -105,15 +109,21 @@ pub fn run(what: What) -> Result<()> {
             Ok(())
         }
         What::Adapt { index, out, table } => {
-            let (r, shards, _) = crate::load::index(&index, None)?;
+            let (mut r, shards, _) = crate::load::index(&index, None)?;
             let passages: Vec<Passage> = (0..r.index().len()).map(|o| shards.passage(o)).collect::<Result<_, _>>()?;
-            let (file, _) = for_index(r.embedder(), &passages, r.index(), &table)?;
-            format::write_atomic(&out, &table_file::to_bytes(&file)?)
+            if let Some(lexical) = r.lexical_mut() {
+                for b in 0..lexical.n_blocks() {
+                    let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
+                    lexical.add_block(n, &corpus, block)?;
+                }
+            }
+            let t = for_index(r.embedder(), &passages, r.index(), r.lexical(), &table)?;
+            format::write_atomic(&out, &table_file::to_bytes(&t.file)?)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("-> {}", out.display());
             Ok(())
         }
-        What::Eval { index, table, data, split, alpha, cache } => {
+        What::Eval { index, table, data, split, alpha, table_alpha, cache } => {
             let data_dir = crate::load::beir_dir(&data, &cache.dir())?;
             let (mut r, shards, _) = crate::load::index(&index, None)?;
             let encoder = match &table {
@@ -154,6 +164,14 @@ pub fn run(what: What) -> Result<()> {
             let mut rows = vec![eval::lexical_row(&a, &qrels, ids)];
             rows.extend(eval::encoder_rows("transformer", &a, &qrels, ids, alpha));
             rows.extend(eval::encoder_rows("table", &b, &qrels, ids, alpha));
+            let stored = match encoder.fusion {
+                Some(Fusion::Convex { alpha }) => Some(alpha),
+                _ => None,
+            };
+            if let Some(a) = table_alpha.or(stored) {
+                let (_, scores) = eval::encoder_rows("table", &b, &qrels, ids, Some(a)).swap_remove(2);
+                rows.push((format!("table hybrid alpha {a:.2} (unlabelled default)"), scores));
+            }
             println!(
                 "{} {split}: {} queries ({fallbacks} with no table token: BM25 only)",
                 data_dir.display(),
@@ -165,15 +183,24 @@ pub fn run(what: What) -> Result<()> {
     }
 }
 
+/// The table an index folder carries, with what its manifest records.
+pub struct IndexTable {
+    pub file: TableFile,
+    pub taught: String,
+    pub fusion: Option<FusionSetting>,
+}
+
 /// The table `index` and `index-site` write beside the vectors: the start
 /// (a distilled table, or the encoder's rows with the corpus's IDF), adapted
-/// to the corpus's pseudo-queries; with how it was taught, for the manifest.
+/// to the corpus's pseudo-queries, and its hybrid weight tuned on held-out
+/// ones (when the index has BM25).
 pub fn for_index(
     embedder: &Embedder,
     passages: &[Passage],
     index: &FlatIndex,
+    lexical: Option<&LexicalIndex>,
     args: &TableArgs,
-) -> Result<(TableFile, String)> {
+) -> Result<IndexTable> {
     let t = Instant::now();
     let (rows, start) = match &args.table_base {
         Some(path) => {
@@ -212,7 +239,36 @@ pub fn for_index(
         r.train_seconds,
         if r.queries > 0 { format!(" (loss {:.3} -> {:.3})", r.loss.0, r.loss.1) } else { String::new() }
     );
-    Ok((file, taught))
+    let fusion = match lexical {
+        Some(lexical) => tuned_fusion(&file, passages, index, lexical, args)?,
+        None => None,
+    };
+    Ok(IndexTable { file, taught, fusion })
+}
+
+fn tuned_fusion(
+    file: &TableFile,
+    passages: &[Passage],
+    index: &FlatIndex,
+    lexical: &LexicalIndex,
+    args: &TableArgs,
+) -> Result<Option<FusionSetting>> {
+    let copy = TableFile {
+        table: file.table.clone(),
+        tokenizer_json: file.tokenizer_json.clone(),
+        max_query_len: file.max_query_len,
+    };
+    let Some(t) = table::tune_fusion(&TableEncoder::from_file(copy)?, passages, index, lexical, &args.options())?
+    else {
+        println!("  too few held-out pseudo-queries to tune the table's hybrid weight: RRF");
+        return Ok(None);
+    };
+    let how = format!(
+        "{} held-out pseudo-queries of this corpus (MRR@10 {:.3}, RRF {:.3}, BM25 {:.3})",
+        t.queries, t.mrr, t.rrf_mrr, t.lexical_mrr
+    );
+    println!("  table hybrid weight alpha {:.2}, tuned on {how}", t.alpha);
+    Ok(Some(FusionSetting { fusion: Fusion::convex(t.alpha)?, tuned_on: Some(how) }))
 }
 
 /// The encoder's own rows, computed once per model (a pass over every token
