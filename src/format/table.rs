@@ -91,7 +91,8 @@ impl Head {
         TokenTable::empty(self.fingerprint.clone(), self.dim, self.vocab, self.chunk_rows)
     }
 
-    /// Reads chunk `c` from its bytes (exactly its length), checked against its CRC.
+    /// Reads chunk `c` from its bytes (exactly its length), checked against
+    /// its CRC; weights and scales must be finite and non-negative.
     pub fn chunk(&self, c: usize, bytes: &[u8]) -> Result<Chunk> {
         if c >= self.crcs.len() {
             return Err(Error::format(WHAT, format!("chunk {c} of {}", self.crcs.len())));
@@ -108,11 +109,13 @@ impl Head {
         }
         let n = bytes.len() / (8 + self.dim);
         let f = |i: usize| f32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        Ok(Chunk {
+        let chunk = Chunk {
             weights: (0..n).map(|i| f(4 * i)).collect(),
             scales: (0..n).map(|i| f(4 * (n + i))).collect(),
             rows: bytes[8 * n..].iter().map(|&x| x as i8).collect(),
-        })
+        };
+        chunk.check(n, self.dim)?;
+        Ok(chunk)
     }
 }
 

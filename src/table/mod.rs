@@ -24,7 +24,7 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    fn check(&self, n: usize, dim: usize) -> Result<()> {
+    pub(crate) fn check(&self, n: usize, dim: usize) -> Result<()> {
         if self.weights.len() != n || self.scales.len() != n || self.rows.len() != n * dim {
             return Err(Error::format("token table", "a chunk's rows, scales and weights disagree on its size"));
         }
@@ -127,6 +127,9 @@ impl TokenTable {
 
     /// Token `id`'s weight and row, when its chunk is loaded.
     fn entry(&self, id: usize) -> Option<(f32, f32, &[i8])> {
+        if id >= self.vocab {
+            return None;
+        }
         let chunk = self.chunks.get(id / self.chunk_rows)?.as_ref()?;
         let i = id % self.chunk_rows;
         Some((chunk.weights[i], chunk.scales[i], &chunk.rows[i * self.dim..(i + 1) * self.dim]))
@@ -249,6 +252,9 @@ mod tests {
         let rows: Vec<f32> = (0..10 * 3).map(|i| (i as f32 * 0.7).cos()).collect();
         let full = TokenTable::from_f32("fp", 3, &rows, vec![1.0; 10], 4).unwrap();
         assert_eq!((full.n_chunks(), full.chunk_span(2)), (3, (8, 10)));
+        // Ids past the vocabulary, in the last chunk's unused span or beyond, have no row.
+        assert_eq!((full.row(10), full.row(11), full.row(usize::MAX)), (None, None, None));
+        assert_eq!(full.encode_ids(&[10, 11]).unwrap(), None);
         let mut part = TokenTable::empty("fp".into(), 3, 10, 4).unwrap();
         let ids = [1, 9, 2];
         assert_eq!(part.missing_chunks(&ids), vec![0, 2]);
