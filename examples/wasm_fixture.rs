@@ -154,7 +154,7 @@ mod native {
         });
         let mut queries = Vec::new();
         for q in QUERIES {
-            let embedding = retriever.embedder().embed_queries(&[q])?.remove(0);
+            let embedding = retriever.embedder()?.embed_queries(&[q])?.remove(0);
             let dense = retriever.search(q, K, Mode::Dense)?;
             // Stop words only: lexical refuses (null here), hybrid answers densely.
             let lexical = retriever.search(q, K, Mode::Lexical).ok().map(|a| a.hits);
@@ -168,12 +168,12 @@ mod native {
         let dense = Retriever::new(Embedder::from_bytes_with(&model, Kernel::Dense)?, retriever.index().clone())?;
         let mut gpu_queries = Vec::new();
         for q in QUERIES {
-            let embedding = dense.embedder().embed_queries(&[q])?.remove(0);
+            let embedding = dense.embedder()?.embed_queries(&[q])?.remove(0);
             gpu_queries.push(json!({"embedding": embedding, "top": dense.search(q, K, Mode::Dense)?.hits}));
         }
         let gpu_expected = json!({
             "kernel": "dense",
-            "passage_batch": dense.embedder().embed_passages(batch)?,
+            "passage_batch": dense.embedder()?.embed_passages(batch)?,
             "queries": gpu_queries,
         });
         let expected = json!({
@@ -186,7 +186,7 @@ mod native {
             "rows": retriever.index().rows(),
             "passages": "passages.json",
             "fingerprint": fingerprint,
-            "dim": retriever.embedder().dim(),
+            "dim": retriever.embedder()?.dim(),
             "count": passages.len(),
             "k": K,
             "passage_batch": {"texts": batch, "embeddings": batch_vectors},

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the browser package into pkg/: the wasm core plus wasm-bindgen's JS glue.
 #
-#   scripts/build-wasm.sh
+#   scripts/build-wasm.sh           the full build (transformer, WebGPU, table) -> pkg/
+#   scripts/build-wasm.sh --light   the light build for static sites (no candle,
+#                                   no wgpu: BM25, the token table, the scan,
+#                                   fusion) -> target/pkg-light/
 #
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli at the version in
 # Cargo.lock, and wasm-opt (binaryen). See /work/shared/TOOLCHAIN.md.
@@ -12,6 +15,13 @@ cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/pkg"
 name=ernie_search
+cargo_args=()
+if [ "${1:-}" = "--light" ]; then
+    # Its own target folder: the full build's artifact keeps its place.
+    out="$target_dir/pkg-light"
+    target_dir="$target_dir/light"
+    cargo_args=(--no-default-features --target-dir "$target_dir")
+fi
 
 fail() { echo "build-wasm: $*" >&2; exit 1; }
 
@@ -33,7 +43,7 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
 # in Cargo.toml: with both, cargo silently drops LTO. RUSTFLAGS for wasm32
 # (+simd128, getrandom's wasm_js backend) come from .cargo/config.toml.
 t0=$SECONDS
-cargo rustc --lib --crate-type cdylib --profile wasm --target wasm32-unknown-unknown
+cargo rustc --lib --crate-type cdylib --profile wasm --target wasm32-unknown-unknown "${cargo_args[@]}"
 t_cargo=$((SECONDS - t0))
 wasm="$target_dir/wasm32-unknown-unknown/wasm/$name.wasm"
 [ -f "$wasm" ] || fail "cargo did not produce $wasm"

@@ -24,6 +24,8 @@ fi
 echo "== habits: rustfmt and clippy"
 cargo fmt --all --check
 cargo clippy --release --workspace -- -D warnings
+# The light build (no transformer: the token table encodes queries) stays clean too.
+cargo clippy --release --lib --no-default-features -- -D warnings
 
 echo "== tier 1: unit and integration tests (tiny models)"
 cargo build --release --workspace --bins
@@ -43,6 +45,8 @@ cargo test --release -p ernie-search-cli --test real_model -- --nocapture
 
 echo "== tier 3: wasm in headless Chromium"
 bash scripts/test-browser.sh
+echo "== the light wasm build (no candle, no wgpu), its size"
+bash scripts/build-wasm.sh --light
 echo "== tier 4: fuzz every file reader for 10 s on the committed seeds and regressions (scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${ERNIE_SEARCH_FUZZ_SECONDS:-10}"
 echo "== all tests passed"

@@ -128,6 +128,7 @@ impl BackendInfo {
 
 /// Says `msg` on stderr (natively) or the console (browser). Used once per
 /// fallback: the GPU is then off for good.
+#[cfg_attr(not(feature = "encoder"), allow(dead_code))]
 pub(crate) fn warn(msg: &str) {
     #[cfg(target_arch = "wasm32")]
     {

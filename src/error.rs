@@ -39,6 +39,7 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
+    #[cfg(feature = "encoder")]
     #[error("model: {0}")]
     Model(#[from] candle_core::Error),
 

@@ -20,7 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod retriever;
 pub mod rng;
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "encoder"))]
 pub mod synthetic;
 pub mod table;
 pub mod tokenize;
@@ -35,7 +35,9 @@ pub use error::{Error, Result};
 pub use fusion::{Fusion, Mode, QueryEncoder};
 pub use index::{FlatIndex, Hit, VectorDType};
 pub use lexical::{Bm25Params, LexicalIndex};
-pub use model::{BertConfig, Embedder, Kernel, Pooling};
+pub use model::{BertConfig, Pooling};
+#[cfg(feature = "encoder")]
+pub use model::{Embedder, Kernel};
 pub use retriever::{Answer, Retriever, SearchHit};
 pub use table::{TableEncoder, TokenTable};
 pub use tokenize::TextTokenizer;

@@ -4,12 +4,16 @@
 use serde::Serialize;
 
 use crate::backend::BackendInfo;
+#[cfg(feature = "encoder")]
 use crate::format::shard::Passage;
 use crate::fusion::{Candidates, Fusion, Mode, QueryEncoder, FUSION_DEPTH};
+#[cfg(feature = "encoder")]
 use crate::index::builder::{self, BuildOptions};
 use crate::index::Hit;
 use crate::lexical::{corpus_digest, LexicalIndex};
-use crate::model::{check_query, Embedder};
+use crate::model::check_query;
+#[cfg(feature = "encoder")]
+use crate::model::Embedder;
 use crate::table::TableEncoder;
 use crate::{Error, FlatIndex, Result};
 
@@ -43,7 +47,9 @@ pub struct Answer {
 }
 
 pub struct Retriever {
-    embedder: Embedder,
+    /// The transformer; `None` in a table-only engine (the light build has no field at all).
+    #[cfg(feature = "encoder")]
+    embedder: Option<Embedder>,
     index: FlatIndex,
     lexical: Option<LexicalIndex>,
     fusion: Fusion,
@@ -68,6 +74,7 @@ enum Dense {
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     Hits(Vec<Hit>),
     /// Every passage's score (hybrid mode).
+    #[cfg_attr(not(feature = "encoder"), allow(dead_code))]
     Scores(Vec<f32>),
     /// The token table's query vector; `None`: no query token has a row.
     Table(Option<Vec<f32>>),
@@ -75,6 +82,7 @@ enum Dense {
 
 impl Retriever {
     /// Refuses an index built by another model: its vectors live in another space.
+    #[cfg(feature = "encoder")]
     pub fn new(embedder: Embedder, index: FlatIndex) -> Result<Self> {
         let model = &embedder.card().fingerprint;
         if index.fingerprint() != model {
@@ -87,7 +95,28 @@ impl Retriever {
                 embedder.dim()
             )));
         }
-        Ok(Self { embedder, index, lexical: None, fusion: Fusion::default(), table: None, gpu: GpuScan::default() })
+        let mut r = Self::bare(index);
+        r.embedder = Some(embedder);
+        Ok(r)
+    }
+
+    /// An engine with no transformer: queries are encoded by `table`, the
+    /// token table distilled against the encoder that built `index` (what a
+    /// static site's visitors load: no model file).
+    pub fn with_table_only(index: FlatIndex, table: TableEncoder) -> Result<Self> {
+        Self::bare(index).with_table(table)
+    }
+
+    fn bare(index: FlatIndex) -> Self {
+        Self {
+            #[cfg(feature = "encoder")]
+            embedder: None,
+            index,
+            lexical: None,
+            fusion: Fusion::default(),
+            table: None,
+            gpu: GpuScan::default(),
+        }
     }
 
     /// Adds the lexical index built over the same passages, in the same order.
@@ -148,8 +177,18 @@ impl Retriever {
         self.fusion = fusion;
     }
 
-    pub fn embedder(&self) -> &Embedder {
-        &self.embedder
+    /// The transformer, when this engine carries one.
+    #[cfg(feature = "encoder")]
+    pub fn embedder(&self) -> Result<&Embedder> {
+        self.embedder.as_ref().ok_or_else(no_transformer)
+    }
+
+    /// Whether queries can be encoded by the transformer.
+    pub fn has_transformer(&self) -> bool {
+        #[cfg(feature = "encoder")]
+        return self.embedder.is_some();
+        #[cfg(not(feature = "encoder"))]
+        false
     }
     pub fn index(&self) -> &FlatIndex {
         &self.index
@@ -165,6 +204,7 @@ impl Retriever {
         self.fusion
     }
 
+    #[cfg(feature = "encoder")]
     /// Indexes passages at run time (a user's own documents in the browser)
     /// through the index builder, so an engine that starts empty ends up with
     /// the very index `ernie-search index` builds from the same passages and
@@ -187,13 +227,13 @@ impl Retriever {
         }
         let opts = BuildOptions { dtype: self.index.dtype(), ..*opts };
         if self.index.is_empty() {
-            let built = builder::build(&self.embedder, passages, &opts, &mut ())?;
+            let built = builder::build(self.embedder()?, passages, &opts, &mut ())?;
             self.index = built.index;
             self.lexical = Some(built.lexical);
             return Ok(());
         }
         let texts: Vec<String> = passages.iter().map(|p| builder::passage_input(&p.title, &p.text)).collect();
-        let emb = builder::embed_passages(&self.embedder, &texts, opts.batch, opts.windows, &mut ())?;
+        let emb = builder::embed_passages(self.embedder()?, &texts, opts.batch, opts.windows, &mut ())?;
         for (p, v) in passages.iter().zip(&emb.vectors) {
             self.index.push_windows(&p.id, v)?;
         }
@@ -209,8 +249,18 @@ impl Retriever {
     /// lexical mode refuses both. Natively this runs on the GPU when the
     /// embedder's GPU is on (blocking); in the browser use
     /// [`search_async`](Self::search_async) for the GPU.
+    /// The query encoder is the transformer, or the table in an engine
+    /// without one ([`default_encoder`](Self::default_encoder)).
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
-        self.search_with(query, k, mode, QueryEncoder::Transformer)
+        self.search_with(query, k, mode, self.default_encoder())
+    }
+
+    /// The transformer when the engine carries one, else the token table.
+    pub fn default_encoder(&self) -> QueryEncoder {
+        match self.has_transformer() {
+            true => QueryEncoder::Transformer,
+            false => QueryEncoder::Table,
+        }
     }
 
     /// As [`search`](Self::search), with the query encoded by `encoder`. The
@@ -226,11 +276,11 @@ impl Retriever {
             return self.answer(query, k, mode, Dense::Table(table.encode(query)?));
         }
         #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-        if self.embedder.on_gpu() {
+        if let Some(e) = self.gpu_embedder() {
             if let Some(answer) = crate::backend::block_on(self.search_async(query, k, mode)) {
                 return answer;
             }
-            self.embedder.disable_gpu("a GPU search did not finish in time; using the CPU".into());
+            e.disable_gpu("a GPU search did not finish in time; using the CPU".into());
         }
         self.answer(query, k, mode, Dense::Cpu)
     }
@@ -240,13 +290,20 @@ impl Retriever {
     /// CPU, with a warning, and the search still answers.
     pub async fn search_async(&self, query: &str, k: usize, mode: Mode) -> Result<Answer> {
         check_query(query)?;
-        if self.index.is_empty() || mode == Mode::Lexical || !self.embedder.on_gpu() {
-            return self.answer(query, k, mode, Dense::Cpu);
+        #[cfg(feature = "encoder")]
+        if let Some(e) = self.gpu_embedder().filter(|_| !self.index.is_empty() && mode != Mode::Lexical) {
+            let q = e.embed_queries_async(&[query]).await?;
+            let q = q.first().ok_or_else(|| Error::Query("no embedding produced".into()))?;
+            let dense = self.scan_async(q, k, mode == Mode::Dense).await?;
+            return self.answer(query, k, mode, dense);
         }
-        let q = self.embedder.embed_queries_async(&[query]).await?;
-        let q = q.first().ok_or_else(|| Error::Query("no embedding produced".into()))?;
-        let dense = self.scan_async(q, k, mode == Mode::Dense).await?;
-        self.answer(query, k, mode, dense)
+        self.answer(query, k, mode, Dense::Cpu)
+    }
+
+    /// The transformer, when it runs on the GPU.
+    #[cfg(feature = "encoder")]
+    fn gpu_embedder(&self) -> Option<&Embedder> {
+        self.embedder.as_ref().filter(|e| e.on_gpu())
     }
 
     /// Uploads the index to the GPU now (it is otherwise uploaded by the
@@ -260,7 +317,13 @@ impl Retriever {
     /// Where embedding and the scan run, on which adapter, and why not on
     /// the GPU when they are not.
     pub fn backend(&self) -> BackendInfo {
-        let mut info = self.embedder.backend();
+        #[cfg(feature = "encoder")]
+        let mut info = match &self.embedder {
+            Some(e) => e.backend(),
+            None => BackendInfo::cpu(crate::Backend::Cpu, None),
+        };
+        #[cfg(not(feature = "encoder"))]
+        let mut info = BackendInfo::cpu(crate::Backend::Cpu, None);
         let scan_fallback = self.gpu.fallback.lock().ok().and_then(|f| f.clone());
         if let Some(why) = scan_fallback {
             info.scan = "cpu";
@@ -269,6 +332,7 @@ impl Retriever {
         info
     }
 
+    #[cfg(feature = "encoder")]
     /// The dense side on the GPU (the index's copy there, else the CPU scan
     /// of a GPU-embedded query): the top `k` when `hits_only`, else every score.
     async fn scan_async(&self, q: &[f32], k: usize, hits_only: bool) -> Result<Dense> {
@@ -295,7 +359,7 @@ impl Retriever {
 
     #[cfg(feature = "gpu")]
     async fn gpu_index(&self) -> Option<std::sync::Arc<crate::gpu::GpuIndex>> {
-        let enc = self.embedder.gpu_encoder()?;
+        let enc = self.embedder.as_ref()?.gpu_encoder()?;
         if self.gpu.fallback.lock().map(|f| f.is_some()).unwrap_or(true) || self.index.is_empty() {
             return None;
         }
@@ -364,15 +428,19 @@ impl Retriever {
     /// Every passage's dense score: from the table's vector when given,
     /// else from the transformer's; `None` when the table has no row for
     /// any query token.
+    #[cfg_attr(not(feature = "encoder"), allow(unused_variables))]
     fn query_scores(&self, query: &str, pre: Dense) -> Result<Option<Vec<f32>>> {
         let q = match pre {
             Dense::Scores(s) if s.len() == self.index.len() => return Ok(Some(s)),
             Dense::Table(None) => return Ok(None),
             Dense::Table(Some(v)) => v,
+            #[cfg(feature = "encoder")]
             _ => {
-                let q = self.embedder.embed_queries(&[query])?;
+                let q = self.embedder()?.embed_queries(&[query])?;
                 q.into_iter().next().ok_or_else(|| Error::Query("no embedding produced".into()))?
             }
+            #[cfg(not(feature = "encoder"))]
+            _ => return Err(no_transformer()),
         };
         let mut scores = Vec::new();
         self.index.passage_scores(&q, &mut scores)?;
@@ -429,6 +497,10 @@ impl Dense {
             _ => QueryEncoder::Transformer,
         }
     }
+}
+
+fn no_transformer() -> Error {
+    Error::Invalid("this engine carries no transformer (a table-only engine): search with the token table".into())
 }
 
 fn no_table_token() -> Error {

@@ -27,21 +27,31 @@
 //! const gpu = await Engine.loadAsync(modelBytes, indexBytes, "auto");
 //! gpu.backend();                           // { backend, scan, adapter, fallback }
 //! await gpu.searchAsync(query, 10, "dense");
+//!
+//! // No model at all (the light build has only this): the index and its
+//! // token table's head; the table encodes queries.
+//! const light = Engine.loadTableOnly(indexBytes, headBytes);
 //! ```
 
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
+#[cfg(feature = "encoder")]
 use js_sys::Float32Array;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "encoder")]
 use crate::format::model::ModelCard;
+#[cfg(feature = "encoder")]
 use crate::format::shard::Passage;
 use crate::fusion::{Fusion, Mode, QueryEncoder};
+#[cfg(feature = "encoder")]
 use crate::index::builder::BuildOptions;
 use crate::table::TableEncoder;
-use crate::{format, Backend, Embedder, Error, FlatIndex, GpuOptions, Kernel, LexicalIndex, Retriever, VectorDType};
+use crate::{format, Error, LexicalIndex, Retriever, VectorDType};
+#[cfg(feature = "encoder")]
+use crate::{Backend, Embedder, FlatIndex, GpuOptions, Kernel};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -53,13 +63,14 @@ export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid
 export interface NewPassage { id: string; text: string; title?: string; }
 /** `Engine.info()`: the model card, the vector length and the index, if loaded. */
 export interface EngineInfo {
-    model: { name: string; weights: string; fingerprint: string; tensor_count: number;
+    model: null | { name: string; weights: string; fingerprint: string; tensor_count: number;
              spec: { pooling: "mean" | "cls"; normalize: boolean; max_query_len: number;
                      max_passage_len: number; bert: Record<string, unknown> };
              provenance: unknown };
     dim: number;
     index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
     lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
+    table: { vocab: number; chunks: number; loaded_chunks: number } | null;
     fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
     backend: BackendInfo;
 }
@@ -85,12 +96,24 @@ pub struct Engine {
 
 #[derive(Serialize)]
 struct Info<'a> {
-    model: &'a ModelCard,
+    /// `None` in a table-only engine.
+    #[cfg(feature = "encoder")]
+    model: Option<&'a ModelCard>,
+    #[cfg(not(feature = "encoder"))]
+    model: Option<&'a ()>,
     dim: usize,
     index: Option<IndexInfo>,
     lexical: Option<LexicalInfo>,
+    table: Option<TableInfo>,
     fusion: Option<Fusion>,
     backend: crate::BackendInfo,
+}
+
+#[derive(Serialize)]
+struct TableInfo {
+    vocab: usize,
+    chunks: usize,
+    loaded_chunks: usize,
 }
 
 #[derive(Serialize)]
@@ -115,53 +138,16 @@ struct IndexInfo {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Loads a model file (GGUF bytes) and, optionally, an index file built
-    /// with that model. An index from another model is refused.
-    pub fn load(model: &[u8], index: Option<Vec<u8>>) -> Result<Engine, JsError> {
+    /// Loads an index file and its token table's head, with no model: the
+    /// query encoder is the table (`missingTableChunks`, `addTableChunk`),
+    /// which must have been distilled against the encoder that built the
+    /// index. What the light build (no transformer) offers.
+    #[wasm_bindgen(js_name = loadTableOnly)]
+    pub fn load_table_only(index: &[u8], table_head: &[u8]) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
-        let embedder = Embedder::from_bytes(model)?;
-        let index = match index {
-            Some(bytes) => format::index::from_bytes(&bytes)?,
-            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
-        };
-        Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::new(embedder, index)?)) })
-    }
-
-    /// A model file's card (name, settings, provenance) without loading the
-    /// weights: the layout is checked, the weights are not hashed.
-    #[wasm_bindgen(js_name = modelCard)]
-    pub fn model_card(model: &[u8]) -> Result<JsValue, JsError> {
-        to_js(&format::model::read_card(model)?)
-    }
-
-    /// Checks a model file whole (layout, and the fingerprint recomputed
-    /// over every weight) without loading it; resolves to its card. `load`
-    /// runs the same check.
-    #[wasm_bindgen(js_name = verifyModel)]
-    pub fn verify_model(model: &[u8]) -> Result<JsValue, JsError> {
-        to_js(&format::model::verify_model(model)?)
-    }
-
-    /// As `load`, with a backend: "auto" (WebGPU when the browser has an
-    /// adapter), "gpu" or "cpu". The model and the index are uploaded to the
-    /// GPU here; when that fails the engine runs on the CPU and `backend()`
-    /// says why. Resolves to the engine.
-    #[wasm_bindgen(js_name = loadAsync)]
-    pub async fn load_async(
-        model: Vec<u8>,
-        index: Option<Vec<u8>>,
-        backend: Option<String>,
-    ) -> Result<Engine, JsError> {
-        console_error_panic_hook::set_once();
-        let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
-        let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
-        let index = match index {
-            Some(bytes) => format::index::from_bytes(&bytes)?,
-            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
-        };
-        let retriever = Retriever::new(embedder, index)?;
-        retriever.prepare_gpu().await;
-        Ok(Engine { retriever: Rc::new(RefCell::new(retriever)) })
+        let index = format::index::from_bytes(index)?;
+        let table = TableEncoder::from_head(format::table::head_from_bytes(table_head, None)?)?;
+        Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::with_table_only(index, table)?)) })
     }
 
     /// Where the encoder and the scan run now, the adapter, and why not on
@@ -169,57 +155,6 @@ impl Engine {
     #[wasm_bindgen(unchecked_return_type = "BackendInfo")]
     pub fn backend(&self) -> Result<JsValue, JsError> {
         to_js(&self.get()?.backend())
-    }
-
-    /// As `embed`, on the GPU when it is on. Resolves to a Float32Array.
-    #[wasm_bindgen(js_name = embedAsync, unchecked_return_type = "Promise<Float32Array>")]
-    pub fn embed_async(&self, texts: Vec<String>) -> js_sys::Promise {
-        let inner = self.retriever.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let r = inner.try_borrow().map_err(|_| busy())?;
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let rows = r.embedder().embed_passages_async(&refs).await.map_err(js)?;
-            Ok(flatten(&rows).into())
-        })
-    }
-
-    /// As `embedQuery`, on the GPU when it is on.
-    #[wasm_bindgen(js_name = embedQueryAsync, unchecked_return_type = "Promise<Float32Array>")]
-    pub fn embed_query_async(&self, text: String) -> js_sys::Promise {
-        let inner = self.retriever.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let r = inner.try_borrow().map_err(|_| busy())?;
-            let rows = r.embedder().embed_queries_async(&[&text]).await.map_err(js)?;
-            Ok(flatten(&rows).into())
-        })
-    }
-
-    /// As `search`, with the query embedded and the index scanned on the GPU
-    /// when it is on (any GPU failure answers on the CPU instead).
-    #[wasm_bindgen(js_name = searchAsync, unchecked_return_type = "Promise<Answer>")]
-    pub fn search_async(&self, query: String, k: usize, mode: Option<String>) -> js_sys::Promise {
-        let inner = self.retriever.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let mode = mode.as_deref().map(Mode::parse).transpose().map_err(js)?.unwrap_or_default();
-            let r = inner.try_borrow().map_err(|_| busy())?;
-            if r.index().is_empty() {
-                return Err(js(no_index()));
-            }
-            let answer = r.search_async(&query, k, mode).await.map_err(js)?;
-            to_js(&answer).map_err(JsValue::from)
-        })
-    }
-
-    /// Embeds passages as one batch: `texts.length * dim()` values, row after row.
-    pub fn embed(&self, texts: Vec<String>) -> Result<Float32Array, JsError> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(flatten(&self.get()?.embedder().embed_passages(&refs)?))
-    }
-
-    /// Embeds one query (`dim()` values). Empty queries are refused.
-    #[wasm_bindgen(js_name = embedQuery)]
-    pub fn embed_query(&self, text: &str) -> Result<Float32Array, JsError> {
-        Ok(flatten(&self.get()?.embedder().embed_queries(&[text])?))
     }
 
     /// The best `k` passages, best first, with the mode used: `mode` is
@@ -304,22 +239,6 @@ impl Engine {
         Ok(lexical.add_block(n, &corpus, block)?)
     }
 
-    /// Indexes passages given as `[{id, text, title?}]` (title + text is what
-    /// is searched), e.g. a user's own documents, into this engine: its vectors
-    /// and BM25. Works on an engine loaded without an index too. Returns how
-    /// many passages the engine holds.
-    #[wasm_bindgen(js_name = addPassages)]
-    pub fn add_passages(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "NewPassage[]")] passages: JsValue,
-    ) -> Result<usize, JsError> {
-        let list: Vec<Passage> = serde_wasm_bindgen::from_value(passages)
-            .map_err(|e| Error::Invalid(format!("addPassages takes [{{id, text, title?}}]: {e}")))?;
-        let mut r = self.get_mut()?;
-        r.add_passages(&list, &BuildOptions::default())?;
-        Ok(r.index().len())
-    }
-
     /// Hybrid fusion: the dense side's weight in 0..1 (`manifest.fusion.alpha`),
     /// or null for reciprocal rank fusion.
     #[wasm_bindgen(js_name = setFusion)]
@@ -354,19 +273,148 @@ impl Engine {
             b: l.meta().params.b,
         });
         let fusion = index.as_ref().map(|_| r.fusion());
-        let e = r.embedder();
-        to_js(&Info { model: e.card(), dim: e.dim(), index, lexical, fusion, backend: r.backend() })
+        #[cfg(feature = "encoder")]
+        let model = r.embedder().ok().map(|e| e.card());
+        #[cfg(not(feature = "encoder"))]
+        let model = None;
+        let table = r.table().map(|t| TableInfo {
+            vocab: t.table.vocab(),
+            chunks: t.table.n_chunks(),
+            loaded_chunks: t.table.loaded_chunks(),
+        });
+        to_js(&Info { model, dim: r.index().dim(), index, lexical, table, fusion, backend: r.backend() })
     }
 
-    /// Length of the vectors the model produces.
+    /// Length of the vectors (the model's, the index's, the table's).
     pub fn dim(&self) -> usize {
-        self.get().map(|r| r.embedder().dim()).unwrap_or(0)
+        self.get().map(|r| r.index().dim()).unwrap_or(0)
     }
 
     /// Whether an index is loaded (whether `search` can answer).
     #[wasm_bindgen(getter, js_name = hasIndex)]
     pub fn has_index(&self) -> bool {
         self.get().map(|r| !r.index().is_empty()).unwrap_or(false)
+    }
+}
+
+/// The transformer's part of the API: not in the light build (no `encoder` feature).
+#[cfg(feature = "encoder")]
+#[wasm_bindgen]
+impl Engine {
+    /// Loads a model file (GGUF bytes) and, optionally, an index file built
+    /// with that model. An index from another model is refused.
+    pub fn load(model: &[u8], index: Option<Vec<u8>>) -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let embedder = Embedder::from_bytes(model)?;
+        let index = match index {
+            Some(bytes) => format::index::from_bytes(&bytes)?,
+            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
+        };
+        Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::new(embedder, index)?)) })
+    }
+
+    /// A model file's card (name, settings, provenance) without loading the
+    /// weights: the layout is checked, the weights are not hashed.
+    #[wasm_bindgen(js_name = modelCard)]
+    pub fn model_card(model: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&format::model::read_card(model)?)
+    }
+
+    /// Checks a model file whole (layout, and the fingerprint recomputed
+    /// over every weight) without loading it; resolves to its card. `load`
+    /// runs the same check.
+    #[wasm_bindgen(js_name = verifyModel)]
+    pub fn verify_model(model: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&format::model::verify_model(model)?)
+    }
+
+    /// As `load`, with a backend: "auto" (WebGPU when the browser has an
+    /// adapter), "gpu" or "cpu". The model and the index are uploaded to the
+    /// GPU here; when that fails the engine runs on the CPU and `backend()`
+    /// says why. Resolves to the engine.
+    #[wasm_bindgen(js_name = loadAsync)]
+    pub async fn load_async(
+        model: Vec<u8>,
+        index: Option<Vec<u8>>,
+        backend: Option<String>,
+    ) -> Result<Engine, JsError> {
+        console_error_panic_hook::set_once();
+        let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
+        let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
+        let index = match index {
+            Some(bytes) => format::index::from_bytes(&bytes)?,
+            None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
+        };
+        let retriever = Retriever::new(embedder, index)?;
+        retriever.prepare_gpu().await;
+        Ok(Engine { retriever: Rc::new(RefCell::new(retriever)) })
+    }
+
+    /// As `embed`, on the GPU when it is on. Resolves to a Float32Array.
+    #[wasm_bindgen(js_name = embedAsync, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_async(&self, texts: Vec<String>) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let rows = r.embedder().map_err(js)?.embed_passages_async(&refs).await.map_err(js)?;
+            Ok(flatten(&rows).into())
+        })
+    }
+
+    /// As `embedQuery`, on the GPU when it is on.
+    #[wasm_bindgen(js_name = embedQueryAsync, unchecked_return_type = "Promise<Float32Array>")]
+    pub fn embed_query_async(&self, text: String) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            let rows = r.embedder().map_err(js)?.embed_queries_async(&[&text]).await.map_err(js)?;
+            Ok(flatten(&rows).into())
+        })
+    }
+
+    /// As `search`, with the query embedded and the index scanned on the GPU
+    /// when it is on (any GPU failure answers on the CPU instead).
+    #[wasm_bindgen(js_name = searchAsync, unchecked_return_type = "Promise<Answer>")]
+    pub fn search_async(&self, query: String, k: usize, mode: Option<String>) -> js_sys::Promise {
+        let inner = self.retriever.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mode = mode.as_deref().map(Mode::parse).transpose().map_err(js)?.unwrap_or_default();
+            let r = inner.try_borrow().map_err(|_| busy())?;
+            if r.index().is_empty() {
+                return Err(js(no_index()));
+            }
+            let answer = r.search_async(&query, k, mode).await.map_err(js)?;
+            to_js(&answer).map_err(JsValue::from)
+        })
+    }
+
+    /// Embeds passages as one batch: `texts.length * dim()` values, row after row.
+    pub fn embed(&self, texts: Vec<String>) -> Result<Float32Array, JsError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(flatten(&self.get()?.embedder()?.embed_passages(&refs)?))
+    }
+
+    /// Embeds one query (`dim()` values). Empty queries are refused.
+    #[wasm_bindgen(js_name = embedQuery)]
+    pub fn embed_query(&self, text: &str) -> Result<Float32Array, JsError> {
+        Ok(flatten(&self.get()?.embedder()?.embed_queries(&[text])?))
+    }
+
+    /// Indexes passages given as `[{id, text, title?}]` (title + text is what
+    /// is searched), e.g. a user's own documents, into this engine: its vectors
+    /// and BM25. Works on an engine loaded without an index too. Returns how
+    /// many passages the engine holds.
+    #[wasm_bindgen(js_name = addPassages)]
+    pub fn add_passages(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "NewPassage[]")] passages: JsValue,
+    ) -> Result<usize, JsError> {
+        let list: Vec<Passage> = serde_wasm_bindgen::from_value(passages)
+            .map_err(|e| Error::Invalid(format!("addPassages takes [{{id, text, title?}}]: {e}")))?;
+        let mut r = self.get_mut()?;
+        r.add_passages(&list, &BuildOptions::default())?;
+        Ok(r.index().len())
     }
 }
 
@@ -405,14 +453,17 @@ fn busy_error() -> Error {
     Error::Invalid("the engine is busy with an async call; await it first".into())
 }
 
+#[cfg(feature = "encoder")]
 fn busy() -> JsValue {
     js(busy_error())
 }
 
+#[cfg(feature = "encoder")]
 fn js(e: Error) -> JsValue {
     JsError::from(e).into()
 }
 
+#[cfg(feature = "encoder")]
 fn flatten(rows: &[Vec<f32>]) -> Float32Array {
     let flat: Vec<f32> = rows.concat();
     Float32Array::from(flat.as_slice())

@@ -255,3 +255,52 @@ fn added_passages_build_the_same_bytes_as_the_indexer() {
         assert_eq!(block(a), block(b), "BM25 block {i}");
     }
 }
+
+/// A token table from the tiny model's own rows (each token alone through the
+/// encoder), every token weighing 1 but the special ones.
+fn table_of(e: &Embedder) -> ernie_search::TableEncoder {
+    use ernie_search::tokenize::Tokens;
+    let vocab = e.card().spec.bert.vocab_size;
+    let tokens: Vec<Tokens> = (0..vocab as u32).map(|t| Tokens { ids: vec![2, t, 3] }).collect();
+    let rows: Vec<f32> = e.embed_tokens(&tokens).unwrap().concat();
+    let weights = (0..vocab).map(|t| if t < 5 { 0.0 } else { 1.0 }).collect();
+    let table = ernie_search::TokenTable::from_f32(&e.card().fingerprint, e.dim(), &rows, weights, 16).unwrap();
+    let card = e.card();
+    let tok = ernie_search::TextTokenizer::from_bytes(card.tokenizer_json.as_bytes(), card.spec.max_query_len).unwrap();
+    ernie_search::TableEncoder::new(table, tok).unwrap()
+}
+
+#[test]
+fn a_table_only_engine_answers_as_the_table_does_beside_the_transformer() {
+    use ernie_search::QueryEncoder;
+    let e = embedder();
+    let ps = corpus();
+    let (index, lexical) = build(&e, &ps, 16);
+    let both = Retriever::new(embedder(), index.clone())
+        .unwrap()
+        .with_lexical(lexical.clone())
+        .unwrap()
+        .with_table(table_of(&e))
+        .unwrap();
+    let light = Retriever::with_table_only(index.clone(), table_of(&e)).unwrap().with_lexical(lexical).unwrap();
+    assert!(!light.has_transformer() && light.default_encoder() == QueryEncoder::Table);
+    let query = ps[3].text.split(' ').take(3).collect::<Vec<_>>().join(" ");
+    for mode in [Mode::Dense, Mode::Hybrid, Mode::Lexical] {
+        let want = both.search_with(&query, 5, mode, QueryEncoder::Table).unwrap();
+        let got = light.search(&query, 5, mode).unwrap();
+        assert_eq!(got, want, "{mode:?}");
+        assert_eq!(got.encoder, (mode != Mode::Lexical).then_some(QueryEncoder::Table), "{mode:?}");
+    }
+    let by_transformer = both.search(&query, 5, Mode::Dense).unwrap();
+    assert_eq!(by_transformer.encoder, Some(QueryEncoder::Transformer));
+    let err = light.search_with(&query, 5, Mode::Dense, QueryEncoder::Transformer).unwrap_err();
+    assert!(err.to_string().contains("no transformer"), "{err}");
+    assert!(light.embedder().is_err());
+
+    // Only special or unknown tokens: no row to encode with, said as such.
+    let err = light.search("[UNK] [SEP]", 5, Mode::Dense).unwrap_err();
+    assert!(err.to_string().contains("no word of the query has a row"), "{err}");
+    // A table distilled against another encoder is refused.
+    let other = Embedder::from_bytes(&tiny_model(9, WeightDType::Q8_0, Pooling::Mean).unwrap()).unwrap();
+    assert!(Retriever::with_table_only(index, table_of(&other)).is_err());
+}

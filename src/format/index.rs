@@ -82,7 +82,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
         .ok_or_else(|| Error::format(WHAT, format!("unknown vector dtype code {}", u32_at(12))))?;
     let dim = u32_at(16) as usize;
     let count = u64_at(24);
-    let fingerprint = crate::format::model::hex(&bytes[32..64]);
+    let fingerprint = crate::format::hex(&bytes[32..64]);
     let body_len = u64_at(64);
     let stored = u32_at(72);
     let mut body = &bytes[HEADER..];

@@ -2,6 +2,7 @@
 
 pub mod index;
 pub mod lexical;
+#[cfg(feature = "encoder")]
 pub mod model;
 pub mod shard;
 pub mod table;
@@ -11,3 +12,8 @@ pub(crate) mod varint;
 pub mod files;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{read_capped, sibling, write_atomic, Staging};
+
+/// Lowercase hex of `bytes` (fingerprints, content names).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

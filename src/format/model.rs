@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 use gguf_file::Value;
 use sha2::{Digest, Sha256};
 
+use super::hex;
 use crate::model::config::{BertConfig, ModelSpec, Pooling};
 use crate::{Error, Result};
 
@@ -165,10 +166,6 @@ fn fingerprint_of<'a>(
         h.update(data);
     }
     Ok(hex(&h.finalize()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads the card only: the layout of the tensors is checked, their bytes

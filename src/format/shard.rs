@@ -334,5 +334,5 @@ fn check_fusion(fusion: crate::Fusion) -> Result<()> {
 /// `stem.<first 16 hex of sha256>.ext`: a new content gets a new name.
 pub fn content_name(stem: &str, bytes: &[u8], ext: &str) -> String {
     let h = Sha256::digest(bytes);
-    format!("{stem}.{}.{ext}", &crate::format::model::hex(&h)[..16])
+    format!("{stem}.{}.{ext}", &crate::format::hex(&h)[..16])
 }

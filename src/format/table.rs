@@ -168,7 +168,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
     let tokenizer_json =
         std::str::from_utf8(tok).map_err(|_| Error::format(WHAT, "the tokenizer JSON is not UTF-8"))?.to_string();
     let crcs = (0..n_chunks).map(|c| u32_at(bytes, HEADER + tok_len + 4 * c) as u32).collect();
-    let fingerprint = super::model::hex(&bytes[32..64]);
+    let fingerprint = super::hex(&bytes[32..64]);
     Ok(Head { dim, vocab, chunk_rows: r, max_query_len, fingerprint, tokenizer_json, crcs })
 }
 

@@ -4,8 +4,11 @@
 //! browser's `addPassages` all build through here, with the defaults below, so
 //! the same passages give the same bytes whichever way they came in.
 
-use crate::format::shard::{Passage, WindowSpec};
+#[cfg(feature = "encoder")]
+use crate::format::shard::Passage;
+use crate::format::shard::WindowSpec;
 use crate::lexical::{Bm25Params, LexicalIndex};
+#[cfg(feature = "encoder")]
 use crate::model::Embedder;
 use crate::{Error, FlatIndex, Result, VectorDType};
 
@@ -109,6 +112,7 @@ pub struct Embedded {
     pub overlap: usize,
 }
 
+#[cfg(feature = "encoder")]
 /// Encodes passages: long ones cut into overlapping windows, all windows
 /// sorted longest first so each batch pads little.
 pub fn embed_passages<S: AsRef<str>>(
@@ -139,6 +143,7 @@ pub fn embed_passages<S: AsRef<str>>(
     Ok(Embedded { vectors, windowed, truncated, rows, overlap })
 }
 
+#[cfg(feature = "encoder")]
 /// Encodes queries in batches.
 pub fn embed_queries<S: AsRef<str>>(
     embedder: &Embedder,
@@ -166,6 +171,7 @@ pub struct Built {
     pub truncated: usize,
 }
 
+#[cfg(feature = "encoder")]
 /// Builds the vectors and the BM25 index of `passages` (ids unique).
 pub fn build(
     embedder: &Embedder,
@@ -236,7 +242,7 @@ pub struct WriteOptions<'a> {
 
 /// Writes `built` and its passages as an index folder at `out` (replacing
 /// what was there only once everything is written, and only if it is ours).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
 pub fn write(
     out: &std::path::Path,
     embedder: &Embedder,

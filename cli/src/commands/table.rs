@@ -117,7 +117,7 @@ pub fn run(what: What) -> Result<()> {
                     lexical.add_block(n, &corpus, block)?;
                 }
             }
-            let t = for_index(r.embedder(), &passages, r.index(), r.lexical(), &table)?;
+            let t = for_index(r.embedder()?, &passages, r.index(), r.lexical(), &table)?;
             format::write_atomic(&out, &table_file::to_bytes(&t.file)?)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("-> {}", out.display());
@@ -130,7 +130,7 @@ pub fn run(what: What) -> Result<()> {
                 Some(path) => {
                     let bytes = format::read_capped(path, 1 << 30, "token table")?;
                     let file = table_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
-                    if file.table.fingerprint != r.embedder().card().fingerprint {
+                    if file.table.fingerprint != r.embedder()?.card().fingerprint {
                         bail!("{} was distilled against another encoder than the index's", path.display());
                     }
                     TableEncoder::from_file(file)?
@@ -154,7 +154,7 @@ pub fn run(what: What) -> Result<()> {
                 .iter()
                 .map(|q| queries.get(q).cloned().with_context(|| format!("query {q} has no text")))
                 .collect::<Result<_>>()?;
-            let dense = embed_queries(r.embedder(), &texts, 64, &mut Bar::new(0, "queries"))?;
+            let dense = embed_queries(r.embedder()?, &texts, 64, &mut Bar::new(0, "queries"))?;
             let dense: Vec<Option<Vec<f32>>> = dense.into_iter().map(Some).collect();
             let table: Vec<Option<Vec<f32>>> = texts.iter().map(|t| encoder.encode(t)).collect::<Result<_, _>>()?;
             let fallbacks = table.iter().filter(|v| v.is_none()).count();

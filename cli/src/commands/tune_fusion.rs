@@ -40,7 +40,7 @@ pub fn run(a: Args) -> Result<()> {
     let queries = beir::load_queries(&data.join("queries.jsonl"))?;
     let qrels = beir::load_qrels(&data, split)?;
     let lexical = r.lexical().context("lexical part")?;
-    let cands = eval::candidates(r.embedder(), r.index(), lexical, &queries, &qrels, split)?;
+    let cands = eval::candidates(r.embedder()?, r.index(), lexical, &queries, &qrels, split)?;
     let (alpha, curve) = eval::tune(&cands, &qrels, r.index().ids());
     println!("| alpha | MRR@10 | R@20 |\n|---|---|---|");
     for (x, s) in &curve {
