@@ -40,7 +40,9 @@ pub use model::{BertConfig, Pooling};
 pub use model::{Embedder, Kernel};
 pub use retriever::{Answer, Retriever, SearchHit};
 pub use table::{TableEncoder, TokenTable};
+#[cfg(feature = "encoder")]
 pub use tokenize::TextTokenizer;
+pub use tokenize::WordPiece;
 
 /// Longest query, in characters, that the engine accepts. A question is short;
 /// the model sees only its first `max_query_len` tokens anyway.

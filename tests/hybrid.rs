@@ -266,7 +266,7 @@ fn table_of(e: &Embedder) -> ernie_search::TableEncoder {
     let weights = (0..vocab).map(|t| if t < 5 { 0.0 } else { 1.0 }).collect();
     let table = ernie_search::TokenTable::from_f32(&e.card().fingerprint, e.dim(), &rows, weights, 16).unwrap();
     let card = e.card();
-    let tok = ernie_search::TextTokenizer::from_bytes(card.tokenizer_json.as_bytes(), card.spec.max_query_len).unwrap();
+    let tok = ernie_search::WordPiece::from_json(card.tokenizer_json.as_bytes(), card.spec.max_query_len).unwrap();
     ernie_search::TableEncoder::new(table, tok).unwrap()
 }
 

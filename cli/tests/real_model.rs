@@ -202,3 +202,29 @@ fn quantized_student_matches_f32_bert() {
         }
     }
 }
+
+/// Our WordPiece (what the token table reads queries with, and all the light
+/// build has) gives the ids `tokenizers` gives, on every passage and query
+/// of the real corpus, at the query and the passage length.
+#[test]
+fn wordpiece_matches_the_tokenizers_crate_on_real_text() {
+    let Some((checkpoint, real)) = real_inputs() else { return };
+    let json = std::fs::read(checkpoint.join("tokenizer.json")).unwrap();
+    let passages = jsonl_texts(&real.corpus, "text", usize::MAX);
+    let titles = jsonl_texts(&real.corpus, "title", usize::MAX);
+    let texts: Vec<&str> =
+        passages.iter().chain(&titles).map(|p| p.1.as_str()).chain(real.queries.iter().map(String::as_str)).collect();
+    for max_len in [64, 256] {
+        let ours = ernie_search::WordPiece::from_json(&json, max_len).unwrap();
+        let theirs = TextTokenizer::from_bytes(&json, max_len).unwrap();
+        let mut differ = Vec::new();
+        for t in &texts {
+            let want = theirs.encode_batch(&[t]).unwrap().remove(0).ids;
+            if ours.encode(t) != want {
+                differ.push(t.chars().take(80).collect::<String>());
+            }
+        }
+        eprintln!("wordpiece at {max_len} tokens: {} of {} texts differ", differ.len(), texts.len());
+        assert!(differ.is_empty(), "{} texts differ, e.g. {:?}", differ.len(), &differ[..differ.len().min(3)]);
+    }
+}

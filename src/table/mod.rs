@@ -10,7 +10,7 @@
 //! needs ([`TokenTable::missing_chunks`]) never loads the other 29,000 rows.
 
 use crate::format::table::Head;
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::WordPiece;
 use crate::{Error, Result};
 
 /// Rows `c * chunk_rows ..` of the table: one weight per token (0: the token
@@ -176,13 +176,13 @@ pub struct TableEncoder {
     /// weaker than the transformer's, so it gets its own weight); `None`:
     /// the retriever's fusion.
     pub fusion: Option<crate::Fusion>,
-    tokenizer: TextTokenizer,
+    tokenizer: WordPiece,
     /// Where the table came from a head alone: what checks the chunks added later.
     head: Option<Head>,
 }
 
 impl TableEncoder {
-    pub fn new(table: TokenTable, tokenizer: TextTokenizer) -> Result<Self> {
+    pub fn new(table: TokenTable, tokenizer: WordPiece) -> Result<Self> {
         if tokenizer.vocab_size() > table.vocab() {
             return Err(Error::format(
                 "token table",
@@ -194,13 +194,13 @@ impl TableEncoder {
 
     /// From a table file's contents (its own tokenizer).
     pub fn from_file(file: crate::format::table::TableFile) -> Result<Self> {
-        let tok = TextTokenizer::from_bytes(file.tokenizer_json.as_bytes(), file.max_query_len)?;
+        let tok = WordPiece::from_json(file.tokenizer_json.as_bytes(), file.max_query_len)?;
         Self::new(file.table, tok)
     }
 
     /// From a table's head alone: no row loaded until [`add_chunk`](Self::add_chunk).
     pub fn from_head(head: Head) -> Result<Self> {
-        let tok = TextTokenizer::from_bytes(head.tokenizer_json.as_bytes(), head.max_query_len)?;
+        let tok = WordPiece::from_json(head.tokenizer_json.as_bytes(), head.max_query_len)?;
         let mut encoder = Self::new(head.empty_table()?, tok)?;
         encoder.head = Some(head);
         Ok(encoder)
@@ -213,15 +213,14 @@ impl TableEncoder {
         self.table.set_chunk(c, chunk)
     }
 
-    pub fn tokenizer(&self) -> &TextTokenizer {
+    pub fn tokenizer(&self) -> &WordPiece {
         &self.tokenizer
     }
 
     /// The query's token ids (what decides which chunks it needs).
     pub fn token_ids(&self, query: &str) -> Result<Vec<u32>> {
         crate::model::check_query(query)?;
-        let tokens = self.tokenizer.encode_batch(&[query])?;
-        Ok(tokens.into_iter().next().map(|t| t.ids).unwrap_or_default())
+        Ok(self.tokenizer.encode(query))
     }
 
     /// A query's vector; `None` when none of its tokens carries weight.

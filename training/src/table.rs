@@ -17,7 +17,7 @@ use ernie_search::index::builder::{embed_queries, Progress};
 use ernie_search::index::dir::IndexDir;
 use ernie_search::metrics::Qrels;
 use ernie_search::table::{TableEncoder, TokenTable};
-use ernie_search::tokenize::Tokens;
+use ernie_search::tokenize::{Tokens, WordPiece};
 use ernie_search::LexicalIndex;
 use ernie_search::{Embedder, FlatIndex};
 use ernie_search_data::eval;
@@ -229,11 +229,13 @@ fn step_loss(
     Ok((mse + ce)?)
 }
 
-/// Token ids of `texts` as the table reads them (the model's query tokenizer).
+/// Token ids of `texts` as the table reads them at query time (our
+/// WordPiece over the model's tokenizer, cut at the query length).
 pub fn query_ids(embedder: &Embedder, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let tokens = embedder.query_tokenizer().encode_batch(&refs).context("tokenizing the training queries")?;
-    Ok(tokens.into_iter().map(|t| t.ids).collect())
+    let card = embedder.card();
+    let tok = WordPiece::from_json(card.tokenizer_json.as_bytes(), card.spec.max_query_len)
+        .context("the table's tokenizer")?;
+    Ok(texts.iter().map(|t| tok.encode(t)).collect())
 }
 
 /// One `table` run: a DE model, the index its passages were encoded into

@@ -1,11 +1,17 @@
 //! The model's tokenizer: Hugging Face `tokenizers` loaded from the JSON text
 //! stored in the model file, with padding off (we pad per batch ourselves, so
 //! mean pooling never averages padding) and truncation set to the model's
-//! query or passage window.
+//! query or passage window. The token table reads queries with our own
+//! WordPiece ([`wordpiece`]), which the light build carries alone.
 
+pub mod wordpiece;
+
+#[cfg(feature = "encoder")]
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+#[cfg(feature = "encoder")]
 use crate::{Error, Result};
+pub use wordpiece::WordPiece;
 
 /// Token ids of one text, `[CLS] ... [SEP]`, already truncated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +20,13 @@ pub struct Tokens {
 }
 
 /// A tokenizer bound to one window length (queries and passages get one each).
+#[cfg(feature = "encoder")]
 pub struct TextTokenizer {
     inner: Tokenizer,
     max_len: usize,
 }
 
+#[cfg(feature = "encoder")]
 impl TextTokenizer {
     /// `max_len` counts special tokens; longer texts are cut at the end.
     pub fn from_bytes(json: &[u8], max_len: usize) -> Result<Self> {

@@ -1,0 +1,293 @@
+//! BERT's WordPiece tokenizer, on its own: what the token table needs to
+//! turn a query into row ids, with no `tokenizers` crate (the light build
+//! carries only this). It reads the same `tokenizer.json` and gives the same
+//! ids as `tokenizers` for BERT models (`BertNormalizer`,
+//! `BertPreTokenizer`, `WordPiece`, `[CLS] ... [SEP]`); a tokenizer of
+//! another kind is refused. Parity with `tokenizers` is tested on the real
+//! model's text (`cli/tests/real_model.rs`) and on crafted strings.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use unicode_categories::UnicodeCategories;
+use unicode_normalization_alignments::UnicodeNormalization;
+
+use crate::{Error, Result};
+
+pub struct WordPiece {
+    vocab: HashMap<String, u32>,
+    /// Special tokens written in the text itself (`[UNK]`, `[MASK]`...), matched first.
+    added: Vec<(String, u32)>,
+    unk: u32,
+    cls: u32,
+    sep: u32,
+    prefix: String,
+    max_word_chars: usize,
+    norm: Normalizer,
+    /// Tokens kept, `[CLS]` and `[SEP]` included.
+    max_len: usize,
+    vocab_size: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Normalizer {
+    clean_text: bool,
+    chinese: bool,
+    strip_accents: bool,
+    lowercase: bool,
+}
+
+fn bad(what: &str) -> Error {
+    Error::Tokenizer(format!("the token table reads BERT WordPiece tokenizers only: {what}"))
+}
+
+impl WordPiece {
+    /// From a Hugging Face `tokenizer.json`; `max_len` counts `[CLS]` and `[SEP]`.
+    pub fn from_json(json: &[u8], max_len: usize) -> Result<Self> {
+        if max_len < 2 {
+            return Err(Error::Invalid(format!("max length {max_len} leaves no room for [CLS] and [SEP]")));
+        }
+        let v: Value =
+            serde_json::from_slice(json).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
+        let model = &v["model"];
+        if model["type"] != "WordPiece" {
+            return Err(bad(&format!("model type {}", model["type"])));
+        }
+        let vocab: HashMap<String, u32> = serde_json::from_value(model["vocab"].clone())
+            .map_err(|e| Error::Tokenizer(format!("the WordPiece vocabulary: {e}")))?;
+        let id = |tok: &str| vocab.get(tok).copied().ok_or_else(|| bad(&format!("no {tok} in the vocabulary")));
+        let unk = id(model["unk_token"].as_str().unwrap_or("[UNK]"))?;
+        let n = &v["normalizer"];
+        let norm = match n["type"].as_str() {
+            Some("BertNormalizer") => {
+                let lowercase = n["lowercase"].as_bool().unwrap_or(true);
+                Normalizer {
+                    clean_text: n["clean_text"].as_bool().unwrap_or(true),
+                    chinese: n["handle_chinese_chars"].as_bool().unwrap_or(true),
+                    strip_accents: n["strip_accents"].as_bool().unwrap_or(lowercase),
+                    lowercase,
+                }
+            }
+            _ => return Err(bad(&format!("normalizer {}", n["type"]))),
+        };
+        if v["pre_tokenizer"]["type"] != "BertPreTokenizer" {
+            return Err(bad(&format!("pre-tokenizer {}", v["pre_tokenizer"]["type"])));
+        }
+        let added: Vec<(String, u32)> = v["added_tokens"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| Some((t["content"].as_str()?.to_string(), u32::try_from(t["id"].as_u64()?).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let vocab_size = vocab.values().chain(added.iter().map(|(_, i)| i)).max().map_or(0, |&m| m as usize + 1);
+        Ok(Self {
+            cls: id("[CLS]")?,
+            sep: id("[SEP]")?,
+            unk,
+            prefix: model["continuing_subword_prefix"].as_str().unwrap_or("##").to_string(),
+            max_word_chars: model["max_input_chars_per_word"].as_u64().unwrap_or(100) as usize,
+            vocab,
+            added,
+            norm,
+            max_len,
+            vocab_size,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// `[CLS]`, the text's tokens (cut to fit `max_len`), `[SEP]`.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut ids = vec![self.cls];
+        let room = self.max_len - 2;
+        for (piece, special) in self.split_added(text) {
+            if let Some(id) = special {
+                ids.push(id);
+                continue;
+            }
+            for word in pre_tokenize(&self.norm.apply(piece)) {
+                self.word_pieces(word, &mut ids);
+            }
+            if ids.len() > room + 1 {
+                break;
+            }
+        }
+        ids.truncate(room + 1);
+        ids.push(self.sep);
+        ids
+    }
+
+    /// The text cut around the added tokens written in it (leftmost, longest first).
+    fn split_added<'t>(&self, text: &'t str) -> Vec<(&'t str, Option<u32>)> {
+        let mut out = Vec::new();
+        let (mut start, mut at) = (0, 0);
+        while at < text.len() {
+            let hit = self
+                .added
+                .iter()
+                .filter(|(s, _)| !s.is_empty() && text[at..].starts_with(s.as_str()))
+                .max_by_key(|(s, _)| s.len());
+            match hit {
+                Some((s, id)) => {
+                    if start < at {
+                        out.push((&text[start..at], None));
+                    }
+                    out.push((&text[at..at + s.len()], Some(*id)));
+                    at += s.len();
+                    start = at;
+                }
+                None => at += text[at..].chars().next().map_or(1, char::len_utf8),
+            }
+        }
+        if start < text.len() {
+            out.push((&text[start..], None));
+        }
+        out
+    }
+
+    /// Greedy longest-match-first; a word with no split is `[UNK]` whole.
+    fn word_pieces(&self, word: &str, ids: &mut Vec<u32>) {
+        if word.chars().count() > self.max_word_chars {
+            ids.push(self.unk);
+            return;
+        }
+        let mark = ids.len();
+        let mut start = 0;
+        let mut piece = String::new();
+        while start < word.len() {
+            let mut end = word.len();
+            let mut found = None;
+            while start < end {
+                piece.clear();
+                if start > 0 {
+                    piece.push_str(&self.prefix);
+                }
+                piece.push_str(&word[start..end]);
+                if let Some(&id) = self.vocab.get(&piece) {
+                    found = Some(id);
+                    break;
+                }
+                end -= word[start..end].chars().next_back().map_or(1, char::len_utf8);
+            }
+            match found {
+                Some(id) => ids.push(id),
+                None => {
+                    ids.truncate(mark);
+                    ids.push(self.unk);
+                    return;
+                }
+            }
+            start = end;
+        }
+    }
+}
+
+impl Normalizer {
+    fn apply(self, text: &str) -> String {
+        let mut s: String = match self.clean_text {
+            true => text
+                .chars()
+                .filter(|&c| !(c == '\0' || c == '\u{fffd}' || is_control(c)))
+                .map(|c| if is_whitespace(c) { ' ' } else { c })
+                .collect(),
+            false => text.to_string(),
+        };
+        if self.chinese {
+            let mut out = String::with_capacity(s.len());
+            for c in s.chars() {
+                if is_chinese_char(c) {
+                    out.extend([' ', c, ' ']);
+                } else {
+                    out.push(c);
+                }
+            }
+            s = out;
+        }
+        if self.strip_accents {
+            s = s.nfd().map(|(c, _)| c).filter(|c| !c.is_mark_nonspacing()).collect();
+        }
+        if self.lowercase {
+            s = s.chars().flat_map(char::to_lowercase).collect();
+        }
+        s
+    }
+}
+
+/// Words split at whitespace (dropped) and at punctuation (kept, one per piece).
+fn pre_tokenize(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for word in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        let mut start = 0;
+        for (i, c) in word.char_indices() {
+            if c.is_ascii_punctuation() || c.is_punctuation() {
+                if start < i {
+                    out.push(&word[start..i]);
+                }
+                out.push(&word[i..i + c.len_utf8()]);
+                start = i + c.len_utf8();
+            }
+        }
+        if start < word.len() {
+            out.push(&word[start..]);
+        }
+    }
+    out
+}
+
+fn is_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
+}
+
+fn is_control(c: char) -> bool {
+    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+}
+
+fn is_chinese_char(c: char) -> bool {
+    matches!(c as u32,
+        0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0x2A700..=0x2B73F |
+        0x2B740..=0x2B81F | 0x2B920..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
+}
+
+#[cfg(all(test, feature = "encoder"))]
+mod tests {
+    use super::*;
+    use crate::tokenize::TextTokenizer;
+
+    /// Same ids as `tokenizers` on the tiny model's tokenizer, through every rule.
+    #[test]
+    fn the_same_ids_as_the_tokenizers_crate() {
+        let json = crate::synthetic::tiny_tokenizer_json();
+        let ours = WordPiece::from_json(json.as_bytes(), 16).unwrap();
+        let theirs = TextTokenizer::from_bytes(json.as_bytes(), 16).unwrap();
+        let words = crate::synthetic::WORDS;
+        let texts = [
+            String::new(),
+            "   ".into(),
+            words[..5].join(" "),
+            format!("{}!{}?? ({}) «{}»", words[0], words[1], words[2], words[3]),
+            format!("{} [UNK] [CLS]{}[MASK]", words[4].to_uppercase(), words[5]),
+            format!("Ça {} éÉ naïve {}\u{301}", words[6], words[7]),
+            format!("東京{}都\t\n{}\u{0}\u{fffd}\u{200b}x", words[8], words[9]),
+            format!("{}{}", words[0], words[1]),
+            "z".repeat(150),
+            words.iter().cycle().take(40).copied().collect::<Vec<_>>().join(" "),
+        ];
+        for t in &texts {
+            let want = theirs.encode_batch(&[t]).unwrap().remove(0).ids;
+            assert_eq!(ours.encode(t), want, "{t:?}");
+        }
+        assert_eq!(ours.vocab_size(), theirs.vocab_size());
+    }
+
+    #[test]
+    fn other_tokenizers_are_refused() {
+        let json = crate::synthetic::tiny_tokenizer_json().replace("\"WordPiece\"", "\"BPE\"");
+        assert!(WordPiece::from_json(json.as_bytes(), 16).is_err());
+        assert!(WordPiece::from_json(b"not json", 16).is_err());
+        assert!(WordPiece::from_json(crate::synthetic::tiny_tokenizer_json().as_bytes(), 1).is_err());
+    }
+}
