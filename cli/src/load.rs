@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use ernie_search::format::{self, shard::Part};
 use ernie_search::index::dir::{IndexDir, Shards};
 use ernie_search::{Embedder, Retriever};
-use ernie_search_data::bigbench::Source;
 use ernie_search_data::fetch;
 
 /// A model file, capped at the largest model an index may bundle.
@@ -51,12 +50,7 @@ pub fn index(dir: &Path, model: Option<&Path>) -> Result<(Retriever, Shards, Pat
 
 /// `nq` / `drop` / `wiki` (the fetched sets) or a BEIR folder.
 pub fn beir_dir(data: &str, cache: &Path) -> Result<PathBuf> {
-    let dir = match data {
-        "nq" => fetch::data_dir(cache, Source::Nq),
-        "drop" => fetch::data_dir(cache, Source::Drop),
-        "wiki" => fetch::wiki_dir(cache),
-        p => PathBuf::from(p),
-    };
+    let dir = fetch::set_dir(cache, data);
     if !dir.join("corpus.jsonl").is_file() {
         bail!("{} is not a BEIR folder (no corpus.jsonl); run `ernie-search fetch {data}` first", dir.display());
     }

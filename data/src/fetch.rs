@@ -100,6 +100,31 @@ pub fn fetch_model(cache: &Path) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// Where set `name` lives: a fetched set's folder in the cache (`nq`,
+/// `drop`, `wiki`), else `name` itself, a folder in the BEIR layout.
+pub fn set_dir(cache: &Path, name: &str) -> PathBuf {
+    match name {
+        "nq" => data_dir(cache, Source::Nq),
+        "drop" => data_dir(cache, Source::Drop),
+        "wiki" => wiki_dir(cache),
+        path => PathBuf::from(path),
+    }
+}
+
+/// As [`set_dir`], fetching a named set first when it is not in the cache.
+pub fn fetch_set(cache: &Path, name: &str) -> Result<PathBuf> {
+    let dir = set_dir(cache, name);
+    if !dir.join("corpus.jsonl").is_file() {
+        match name {
+            "nq" => fetch_data(cache, Source::Nq)?,
+            "drop" => fetch_data(cache, Source::Drop)?,
+            "wiki" => fetch_wiki(cache)?,
+            _ => bail!("{} is not a BEIR folder (no corpus.jsonl)", dir.display()),
+        };
+    }
+    Ok(dir)
+}
+
 pub fn wiki_dir(cache: &Path) -> PathBuf {
     cache.join("data").join("wiki")
 }

@@ -72,7 +72,7 @@ impl Default for AblateConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// A fetched set ("nq", "drop") or a folder in the BEIR layout.
+    /// A fetched set ("nq", "drop", "wiki") or a folder in the BEIR layout.
     pub set: String,
     #[serde(default = "d_train_split")]
     pub train_split: String,
@@ -366,11 +366,7 @@ impl Recipe {
 
     /// The data folder: a fetched set by name, or a path.
     pub fn data_dir(&self, cache: &Path) -> PathBuf {
-        match self.data.set.as_str() {
-            "nq" => ernie_search_data::fetch::data_dir(cache, ernie_search_data::bigbench::Source::Nq),
-            "drop" => ernie_search_data::fetch::data_dir(cache, ernie_search_data::bigbench::Source::Drop),
-            other => PathBuf::from(other),
-        }
+        ernie_search_data::fetch::set_dir(cache, &self.data.set)
     }
 
     /// Every stage table with its name: warm-up, CE, cascade and, when given, [ablate.small].

@@ -62,17 +62,7 @@ impl Context {
             path => PathBuf::from(path),
         };
         let (init_cfg, init_tensors, tokenizer_json) = ernie_search_data::convert::read_checkpoint(&init_dir)?;
-        let data_dir = recipe.data_dir(cache);
-        if !data_dir.join("corpus.jsonl").exists() {
-            match recipe.data.set.as_str() {
-                "nq" => {
-                    ernie_search_data::fetch::fetch_data(cache, ernie_search_data::bigbench::Source::Nq).map(|_| ())?
-                }
-                "drop" => ernie_search_data::fetch::fetch_data(cache, ernie_search_data::bigbench::Source::Drop)
-                    .map(|_| ())?,
-                _ => bail!("{} has no corpus.jsonl", data_dir.display()),
-            }
-        }
+        let data_dir = ernie_search_data::fetch::fetch_set(cache, &recipe.data.set)?;
         let d = &recipe.data;
         let data = TrainData::load(
             &data_dir,
