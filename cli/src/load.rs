@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ernie_search::format::table::TableFile;
 use ernie_search::format::{self, shard::Part};
 use ernie_search::index::dir::{IndexDir, Shards};
 use ernie_search::{Embedder, Retriever};
@@ -18,6 +19,16 @@ pub fn model_file(path: &Path) -> Result<Vec<u8>> {
 pub fn model(path: &Path) -> Result<Embedder> {
     let bytes = model_file(path)?;
     Embedder::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+/// The most bytes a token-table file may have (a BERT vocabulary's is 12.4 MB).
+const MAX_TABLE_FILE_BYTES: u64 = 1 << 30;
+
+/// A token-table file (`ernie-search table distil` / `adapt`), whole.
+pub fn table_file(path: &Path) -> Result<TableFile> {
+    let bytes = format::read_capped(path, MAX_TABLE_FILE_BYTES, "token table")
+        .with_context(|| format!("cannot read token table {}", path.display()))?;
+    ernie_search::format::table::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
 }
 
 /// An index directory with its model (the manifest's, unless given).

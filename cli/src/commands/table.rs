@@ -112,10 +112,7 @@ pub fn run(what: What) -> Result<()> {
             let (mut r, shards, _) = crate::load::index(&index, None)?;
             let passages: Vec<Passage> = (0..r.index().len()).map(|o| shards.passage(o)).collect::<Result<_, _>>()?;
             if let Some(lexical) = r.lexical_mut() {
-                for b in 0..lexical.n_blocks() {
-                    let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
-                    lexical.add_block(n, &corpus, block)?;
-                }
+                IndexDir::load_blocks(&shards, lexical)?;
             }
             let t = for_index(r.embedder()?, &passages, r.index(), r.lexical(), &table)?;
             format::write_atomic(&out, &table_file::to_bytes(&t.file)?)
@@ -128,8 +125,7 @@ pub fn run(what: What) -> Result<()> {
             let (mut r, shards, _) = crate::load::index(&index, None)?;
             let encoder = match &table {
                 Some(path) => {
-                    let bytes = format::read_capped(path, 1 << 30, "token table")?;
-                    let file = table_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+                    let file = crate::load::table_file(path)?;
                     if file.table.fingerprint != r.embedder()?.card().fingerprint {
                         bail!("{} was distilled against another encoder than the index's", path.display());
                     }
@@ -142,11 +138,7 @@ pub fn run(what: What) -> Result<()> {
                     e
                 }
             };
-            let lexical = r.lexical_mut().context("the index has no BM25 part")?;
-            for b in 0..lexical.n_blocks() {
-                let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
-                lexical.add_block(n, &corpus, block)?;
-            }
+            IndexDir::load_blocks(&shards, r.lexical_mut().context("the index has no BM25 part")?)?;
             let queries = beir::load_queries(&data_dir.join("queries.jsonl"))?;
             let qrels = beir::load_qrels(&data_dir, &split)?;
             let qids: Vec<String> = qrels.keys().cloned().collect();
@@ -204,8 +196,7 @@ pub fn for_index(
     let t = Instant::now();
     let (rows, start) = match &args.table_base {
         Some(path) => {
-            let bytes = format::read_capped(path, 1 << 30, "token table")?;
-            let file = table_file::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+            let file = crate::load::table_file(path)?;
             if file.table.fingerprint != embedder.card().fingerprint {
                 bail!("{} was distilled against another model than {}", path.display(), embedder.card().name);
             }
@@ -253,13 +244,7 @@ fn tuned_fusion(
     lexical: &LexicalIndex,
     args: &TableArgs,
 ) -> Result<Option<FusionSetting>> {
-    let copy = TableFile {
-        table: file.table.clone(),
-        tokenizer_json: file.tokenizer_json.clone(),
-        max_query_len: file.max_query_len,
-    };
-    let Some(t) = table::tune_fusion(&TableEncoder::from_file(copy)?, passages, index, lexical, &args.options())?
-    else {
+    let Some(t) = table::tune_fusion(file, passages, index, lexical, &args.options())? else {
         println!("  too few held-out pseudo-queries to tune the table's hybrid weight: RRF");
         return Ok(None);
     };
@@ -276,8 +261,8 @@ fn tuned_fusion(
 fn cached_encoder_rows(embedder: &Embedder, cache: &Path) -> Result<Vec<f32>> {
     let fp = &embedder.card().fingerprint;
     let path = cache.join("tables").join(format!("encoder-rows.{}.tbl", &fp[..16.min(fp.len())]));
-    if let Ok(bytes) = format::read_capped(&path, 1 << 30, "token table") {
-        match table_file::from_bytes(&bytes) {
+    if path.is_file() {
+        match crate::load::table_file(&path) {
             Ok(f) if &f.table.fingerprint == fp && f.table.dim == embedder.dim() => {
                 return Ok(table::rows_of(&f.table)?.rows);
             }

@@ -33,10 +33,7 @@ pub fn run(a: Args) -> Result<()> {
     let Some(lexical) = r.lexical_mut() else {
         bail!("{} has no BM25 part (built by an older version): rebuild it with `ernie-search index`", dir.display());
     };
-    for b in 0..lexical.n_blocks() {
-        let (n, corpus, block) = IndexDir::read_block(&shards, b)?;
-        lexical.add_block(n, &corpus, block)?;
-    }
+    IndexDir::load_blocks(&shards, lexical)?;
     let queries = beir::load_queries(&data.join("queries.jsonl"))?;
     let qrels = beir::load_qrels(&data, split)?;
     let lexical = r.lexical().context("lexical part")?;
