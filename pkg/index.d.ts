@@ -23,6 +23,14 @@ export interface LoadOptions {
   model?: string;
   /** Default "auto". */
   backend?: Backend;
+  /**
+   * What encodes queries. "auto" (default): the light engine (no model; the
+   * token table, vectors fetched by cluster) when the folder carries a table
+   * and clusters, as `index-site` writes it; else the transformer.
+   */
+  encoder?: "auto" | "table" | "transformer";
+  /** With the table: load the transformer after the first search and answer later searches with it. */
+  progressive?: boolean;
   onProgress?: (progress: LoadProgress) => void;
 }
 
@@ -39,10 +47,12 @@ export interface Result {
   title: string;
   text: string;
   url: string | null;
+  /** Why the text could not be loaded (then title and text are empty). */
+  error?: string;
 }
 
 export interface FileRead {
-  kind: "manifest" | "model" | "index" | "lexical" | "block" | "shard";
+  kind: "manifest" | "model" | "index" | "lexical" | "block" | "shard" | "table" | "vectors";
   url: string;
   bytes: number;
   /** Read from the Cache API rather than the network. */
@@ -63,6 +73,12 @@ export interface AdapterInfo {
 }
 
 export interface RetrieverInfo {
+  /** "light": the build with no transformer (ernie_search_light.js). */
+  build: "full" | "light";
+  /** What encodes queries now. */
+  encoder: "transformer" | "table";
+  /** With `progressive`: the transformer's background load. */
+  upgrade: { state: "waiting" | "loading" | "done" | "failed"; error?: string } | null;
   /** Where the encoder runs now. */
   backend: "cpu" | "gpu";
   /** Where the vector scan runs now. */
@@ -73,7 +89,8 @@ export interface RetrieverInfo {
   fallback?: string;
   /** With "auto": why the GPU is not used (no WebGPU adapter is not a fallback). */
   note?: string;
-  model: {
+  /** null in the light engine (no model). */
+  model: null | {
     name: string;
     weights: string;
     fingerprint: string;
@@ -82,8 +99,13 @@ export interface RetrieverInfo {
     provenance: unknown;
   };
   dim: number;
-  index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+  index: {
+    count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string;
+    /** When the vectors arrive by cluster: how many, how many a query probes, how many are loaded. */
+    clusters?: { clusters: number; nprobe: number; loaded: number };
+  } | null;
   lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
+  table: { vocab: number; chunks: number; loaded_chunks: number } | null;
   fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
   /** Bytes read so far, by kind of file. */
   sizes: Partial<Record<FileRead["kind"], number>>;
@@ -105,7 +127,15 @@ export class Retriever {
   static load(options: LoadOptions): Promise<Retriever>;
   search(query: string, options?: SearchOptions & { details?: false }): Promise<Result[]>;
   /** With `details: true`: the hits, the mode that answered ("dense" for a query of stop words only) and why. */
-  search(query: string, options: SearchOptions & { details: true }): Promise<{ hits: Result[]; mode: "dense" | "lexical" | "hybrid"; note: string | null }>;
+  search(query: string, options: SearchOptions & { details: true }): Promise<{
+    hits: Result[];
+    mode: "dense" | "lexical" | "hybrid";
+    /** What encoded the query (null in lexical mode). */
+    encoder: "transformer" | "table" | null;
+    note: string | null;
+    /** A part (table rows, term blocks, clusters, texts) failed to load: the hits come from the rest. */
+    partial: boolean;
+  }>;
   /** One vector (of `info().dim` values) per text. */
   embed(texts: string[]): Promise<Float32Array[]>;
   /** Indexes your own passages in the browser (in memory); resolves to the passages searchable. */

@@ -29,15 +29,19 @@ export class Retriever {
   /**
    * Starts a worker and loads the index folder at `index` (its manifest.json,
    * the model it names, the vector index, the BM25 meta file); or, with
-   * `model` alone, a model for embedding only.
+   * `model` alone, a model for embedding only. `encoder`: "auto" (the light
+   * engine, with no model, when the folder carries a token table and
+   * clusters, as index-site writes them), "table" or "transformer";
+   * `progressive`: with the table, load the transformer after the first
+   * search and answer later ones with it.
    */
-  static async load({ index, model, backend = "auto", onProgress } = {}) {
+  static async load({ index, model, backend = "auto", encoder = "auto", progressive = false, onProgress } = {}) {
     const r = new Retriever();
     const abs = (u) => (u == null ? u : new URL(u, globalThis.location?.href).href);
     // The folder's URL is the base of the files it names: it must end in "/".
     const folder = index == null ? index : abs(String(index).replace(/\/?$/, "/"));
     try {
-      await r.#call("load", { index: folder, model: abs(model), backend }, onProgress);
+      await r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive }, onProgress);
     } catch (e) {
       r.close();
       throw e;
@@ -48,8 +52,9 @@ export class Retriever {
   /** The best passages for `query`: [{ id, score, title, text, url }], best first. */
   search(query, { k = 10, mode = "hybrid", details = false } = {}) {
     if (typeof query !== "string") return Promise.reject(new Error("the query must be a string"));
-    // details: { hits, mode, note }, with the mode that answered and why it
-    // differs from the one asked for.
+    // details: { hits, mode, encoder, note, partial }, with the mode and the
+    // query encoder that answered, why the mode differs from the one asked
+    // for, and whether a part failed to load (the next search retries it).
     return this.#call("search", { query, k, mode }).then((a) => (details ? a : a.hits));
   }
 

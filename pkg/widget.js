@@ -2,7 +2,11 @@
 //
 // Attributes: index (the folder's URL), model, backend ("auto" | "cpu" |
 // "gpu"), mode ("hybrid" | "dense" | "lexical"), k (results, default 8),
-// placeholder, preload (load at once instead of on first focus).
+// placeholder, preload (load at once instead of on first focus), encoder
+// ("auto" | "table" | "transformer": what encodes queries; auto takes the
+// light engine when the folder has a token table and clusters), progressive
+// (with the table: load the transformer after the first search and use it
+// for later ones). The host's data-encoder says which encoder answered.
 // Theme with CSS custom properties (--ernie-accent, --ernie-bg, --ernie-fg,
 // --ernie-muted, --ernie-border, --ernie-radius, --ernie-font, --ernie-mark,
 // --ernie-error, --ernie-max-height) or ::part(input | listbox | option |
@@ -64,6 +68,7 @@ export class ErnieSearchBox extends HTMLElement {
   #statusText;
   #progress;
   #notice;
+  #baseNotice = ""; // shown until a search has its own notice
   #error;
   #loading = null; // Promise<Retriever>, once a load has started
   #loadError = null; // shown for good: the page must be reloaded to retry
@@ -135,6 +140,8 @@ export class ErnieSearchBox extends HTMLElement {
         index: this.getAttribute("index") ?? undefined,
         model: this.getAttribute("model") ?? undefined,
         backend: this.getAttribute("backend") ?? "auto",
+        encoder: this.getAttribute("encoder") ?? "auto",
+        progressive: this.hasAttribute("progressive"),
         onProgress: (p) => {
           files.set(p.file, p);
           const { text, bar } = loadProgress(files.values());
@@ -142,10 +149,8 @@ export class ErnieSearchBox extends HTMLElement {
         },
       });
       const info = await r.info();
-      if (info.fallback) {
-        this.#notice.textContent = `GPU requested; searching on the CPU instead (${info.fallback}).`;
-        this.#notice.hidden = false;
-      }
+      if (info.fallback) this.#baseNotice = `GPU requested; searching on the CPU instead (${info.fallback}).`;
+      this.#showNotice(null);
       this.#status.hidden = true;
       return r;
     } catch (e) {
@@ -169,13 +174,22 @@ export class ErnieSearchBox extends HTMLElement {
     if (seq !== this.#seq) return;
     const k = Number(this.getAttribute("k") ?? 8);
     try {
-      const results = await retriever.search(query, { k, mode: this.getAttribute("mode") ?? "hybrid" });
-      if (seq === this.#seq) this.#render(results, query);
+      const a = await retriever.search(query, { k, mode: this.getAttribute("mode") ?? "hybrid", details: true });
+      if (seq !== this.#seq) return;
+      this.dataset.encoder = a.encoder ?? "";
+      // A part that failed to load: the results come from the rest, and the next search retries.
+      this.#showNotice(a.partial ? `Some results may be missing: ${a.note}` : null);
+      this.#render(a.hits, query);
     } catch (e) {
       if (seq !== this.#seq) return;
       this.#render([], query);
       this.#showError(`Search failed: ${e.message}`);
     }
+  }
+
+  #showNotice(text) {
+    this.#notice.textContent = text ?? this.#baseNotice;
+    this.#notice.hidden = !this.#notice.textContent;
   }
 
   #render(results, query) {

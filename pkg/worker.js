@@ -2,8 +2,13 @@
 // messages: { id, op, args } in; { id, progress } (any number), then
 // { id, ok: true, value } or { id, ok: false, error } out. Fetching, caching,
 // the wasm engine and passage texts all live here, so the page never blocks.
-
-import init, { Engine } from "./ernie_search.js";
+//
+// Two engines: the full build (ernie_search.js: the transformer, WebGPU) and
+// the light one (ernie_search_light.js: no model; the token table encodes
+// queries, vectors arrive by cluster). A folder that carries a table and
+// clusters (what index-site writes) is searched light unless told otherwise;
+// with `progressive`, the full engine loads in the background after the
+// first search and answers the later ones.
 
 const CACHE_PREFIX = "ernie-search-";
 const MiB = 2 ** 20;
@@ -20,12 +25,20 @@ const PARTS = {
   lexical: { field: "lexical.meta", name: /^lexical\/meta\.[0-9a-f]{16}\.bin$/, expected: "lexical/meta.<16 hex>.bin", unrecorded: 256 * MiB, ceiling: 1024 * MiB },
   block: { field: "lexical.blocks", name: /^lexical\/terms\.[0-9a-f]{16}\.bin$/, expected: "lexical/terms.<16 hex>.bin", unrecorded: 64 * MiB, ceiling: 256 * MiB },
   shard: { field: "shards", name: /^passages\/shard\.[0-9a-f]{16}\.json$/, expected: "passages/shard.<16 hex>.json", unrecorded: 64 * MiB, ceiling: 256 * MiB },
+  tableHead: { field: "table.head", name: /^table\/head\.[0-9a-f]{16}\.bin$/, expected: "table/head.<16 hex>.bin", ceiling: 128 * MiB },
+  tableChunk: { field: "table.chunks", name: /^table\/rows\.[0-9a-f]{16}\.bin$/, expected: "table/rows.<16 hex>.bin", ceiling: 256 * MiB },
+  clusterHead: { field: "clusters.head", name: /^vectors\/head\.[0-9a-f]{16}\.bin$/, expected: "vectors/head.<16 hex>.bin", ceiling: 1024 * MiB },
+  clusterList: { field: "clusters.lists", name: /^vectors\/list\.[0-9a-f]{16}\.bin$/, expected: "vectors/list.<16 hex>.bin", ceiling: 256 * MiB },
 };
+const MAX_TABLE_CHUNKS = 65536;
+const MAX_CLUSTERS = 65536;
 const MAX_MANIFEST_BYTES = 16 * MiB;
 const MAX_LEXICAL_BLOCKS = 65536;
 
 /** State of the one retriever this worker serves (set by `load`). */
 let engine = null;
+let encoder = "transformer"; // what encodes queries: "transformer" or "table"
+let upgrade = null; // { state: "waiting" | "loading" | "done" | "failed", error? } with `progressive`
 let manifest = null;
 let base = null; // the index folder's URL
 let cache = null; // a Cache, or null when the Cache API is unusable
@@ -49,16 +62,13 @@ self.onmessage = ({ data: { id, op, args } }) => {
 };
 
 const OPS = {
-  async load({ index, model, backend: wanted = "auto" }, progress) {
+  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
+    if (!["auto", "transformer", "table"].includes(want)) throw new Error(`unknown encoder ${JSON.stringify(want)}: use "auto", "transformer" or "table"`);
     requested = wanted;
 
     if (!index && !model) throw new Error("give an index folder URL (index) or a model URL (model)");
-    // The wasm module compiles while the files download.
-    const wasm = init().catch((e) => {
-      throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
-    });
     let mf = null;
     let modelBytes; // the model's size, when manifest.json records it
     if (index) {
@@ -66,6 +76,19 @@ const OPS = {
       mf = await readManifest(new URL("manifest.json", base).href);
       manifest = mf.manifest;
       await openCache(manifest.model_fingerprint);
+    }
+    if (want === "table" && !manifest?.table) throw new Error(`${base ?? "this retriever"}: the index carries no token table (rebuild it with ernie-search index-site), so encoder "table" cannot be used`);
+    if (want === "table" || (want === "auto" && !model && manifest?.table && manifest?.clusters)) {
+      await loadLight(mf, progress);
+      if (progressive) upgrade = { state: "waiting" };
+      return info();
+    }
+    // The wasm module compiles while the files download.
+    const { default: init, Engine } = await import("./ernie_search.js");
+    const wasm = init().catch((e) => {
+      throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
+    });
+    if (index) {
       if (!model) {
         if (!manifest.model_file) throw new Error(`${base}manifest.json names no model_file (index built without --bundle-model): pass a model URL`);
         model = new URL(manifest.model_file, base).href;
@@ -95,34 +118,39 @@ const OPS = {
     // Only bytes the engine accepted are cached: a corrupt download is not kept.
     await Promise.all([mf, m, ix, lx].map((f) => f?.store()));
     if (index) await dropOtherCaches();
+    encoder = "transformer";
     return info();
   },
 
   async search({ query, k = 10, mode = "hybrid" }) {
     if (!engine?.hasIndex) throw new Error("no index is loaded: Retriever.load({ index }) or addPassages to search");
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, not ${k}`);
-    const blocks = manifest?.lexical?.blocks ?? [];
-    const missing = manifest ? Array.from(engine.missingBlocks(query)) : [];
-    const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block", null, limit("block", manifest.lexical.max_block_bytes))));
-    for (const f of fetched) {
-      engine.addBlock(f.bytes);
-      await f.store();
-    }
+    if (!["hybrid", "dense", "lexical"].includes(mode)) throw new Error(`unknown search mode ${JSON.stringify(mode)}: use "hybrid", "dense" or "lexical"`);
+    // What the query needs is fetched first; a part that fails to load
+    // leaves the search to answer from the rest, says so, and is asked for
+    // again by the next search.
+    const failed = [];
+    const part = (what) => (e) => failed.push({ what, error: String(e?.message ?? e) });
+    const table = encoder === "table" && mode !== "lexical";
+    await Promise.all([
+      table ? fetchTableRows(query).catch(part("table")) : null,
+      mode !== "dense" ? fetchBlocks(query).catch(part("blocks")) : null,
+    ]);
+    const tableFailed = failed.some((f) => f.what === "table");
+    if (mode !== "lexical" && !tableFailed) await fetchClusters(query).catch(part("clusters"));
+    let asked = mode;
+    if (tableFailed) asked = mode === "dense" ? null : "lexical";
+    if (failed.some((f) => f.what === "blocks")) asked = asked === "lexical" ? null : asked && "dense";
+    if (!asked) throw new Error(`cannot search: ${failed.map((f) => f.error).join("; ")}`);
     // On the GPU when it is on; the CPU answers otherwise (and after a GPU failure).
-    const answer = await engine.searchAsync(query, k, mode);
-    const hits = await Promise.all(
-      answer.hits.map(async (h) => {
-        const own = added.get(h.ordinal);
-        if (own) return { id: own.id, score: h.score, title: own.title ?? "", text: own.text, url: own.url ?? null };
-        const shard = Math.floor(h.ordinal / manifest.shard_size);
-        const p = (await passages(shard))[h.ordinal % manifest.shard_size];
-        if (p?.id !== h.id) throw new Error(`${manifest.shards[shard]} does not hold passage ${h.id} where the index says: the folder mixes two builds`);
-        return { id: h.id, score: h.score, title: p.title ?? "", text: p.text, url: p.url ?? null };
-      }),
-    );
+    const answer = encoder === "table" ? engine.searchWith(query, k, asked, "table") : await engine.searchAsync(query, k, asked);
+    const notes = [answer.note, ...failed.map((f) => `partial results: ${f.error}`)].filter(Boolean);
+    const hits = await Promise.all(answer.hits.map((h) => hit(h).catch((e) => ({ id: h.id, score: h.score, title: "", text: "", url: null, error: String(e?.message ?? e) }))));
+    if (hits.some((h) => h.error)) notes.push(`partial results: the text of ${hits.filter((h) => h.error).length} result(s) could not be loaded`);
+    if (upgrade?.state === "waiting") startUpgrade();
     // The mode that answered can differ from the one asked for (a query of
     // stop words only is answered densely); the note says why.
-    return { hits, mode: answer.mode, note: answer.note ?? null };
+    return { hits, mode: answer.mode, encoder: answer.encoder ?? null, note: notes.length ? notes.join("; ") : null, partial: failed.length > 0 || hits.some((h) => h.error) };
   },
 
   async addPassages({ passages }) {
@@ -149,6 +177,122 @@ const OPS = {
   },
 };
 
+/** The text of one hit: from addPassages, or from its text shard. */
+async function hit(h) {
+  const own = added.get(h.ordinal);
+  if (own) return { id: own.id, score: h.score, title: own.title ?? "", text: own.text, url: own.url ?? null };
+  const shard = Math.floor(h.ordinal / manifest.shard_size);
+  const p = (await passages(shard))[h.ordinal % manifest.shard_size];
+  if (p?.id !== h.id) throw new Error(`${manifest.shards[shard]} does not hold passage ${h.id} where the index says: the folder mixes two builds`);
+  return { id: h.id, score: h.score, title: p.title ?? "", text: p.text, url: p.url ?? null };
+}
+
+/** The BM25 term blocks the query needs, fetched once each. */
+async function fetchBlocks(query) {
+  if (!manifest?.lexical) return;
+  const blocks = manifest.lexical.blocks;
+  const missing = Array.from(engine.missingBlocks(query));
+  const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block", null, limit("block", manifest.lexical.max_block_bytes))));
+  for (const f of fetched) {
+    engine.addBlock(f.bytes);
+    await f.store();
+  }
+}
+
+/** The token table's row chunks the query's tokens fall in. */
+async function fetchTableRows(query) {
+  const chunks = manifest.table.chunks;
+  const missing = Array.from(engine.missingTableChunks(query));
+  const fetched = await Promise.all(missing.map((c) => read(new URL(chunks[c], base).href, "table", null, limit("tableChunk", manifest.table.max_chunk_bytes)).then((f) => [c, f])));
+  for (const [c, f] of fetched) {
+    engine.addTableChunk(c, f.bytes);
+    await f.store();
+  }
+}
+
+/** The vector clusters the query probes (none for an index loaded whole). */
+async function fetchClusters(query) {
+  if (!manifest?.clusters || !engine.info().index?.clusters) return;
+  const lists = manifest.clusters.lists;
+  const missing = Array.from(engine.missingClusters(query, encoder));
+  const fetched = await Promise.all(missing.map((c) => read(new URL(lists[c], base).href, "vectors", null, limit("clusterList", manifest.clusters.max_list_bytes))));
+  for (const f of fetched) {
+    engine.addCluster(f.bytes);
+    await f.store();
+  }
+}
+
+/**
+ * The light engine: no model. The token table's head, the vectors' cluster
+ * head (or the whole index file when the folder has no clusters) and the
+ * BM25 meta; table rows, clusters and term blocks follow per query.
+ */
+async function loadLight(mf, progress) {
+  const { default: init, Engine } = await import("./ernie_search_light.js");
+  const wasm = init().catch((e) => {
+    throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
+  });
+  const t = manifest.table;
+  const c = manifest.clusters;
+  const vectors = c
+    ? read(new URL(c.head, base).href, "vectors", progress, limit("clusterHead", c.head_bytes))
+    : read(new URL(manifest.index_file, base).href, "index", progress, limit("index", manifest.index_bytes));
+  const lexical = manifest.lexical ? read(new URL(manifest.lexical.meta, base).href, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null;
+  const [v, th, lx] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, wasm]);
+  engine = Engine.loadTableOnly(v.bytes, th.bytes);
+  if (engine.info().index.count !== manifest.count) throw new Error(`${v.url} holds ${engine.info().index.count} passages but manifest.json says ${manifest.count}: the folder mixes two builds`);
+  if (lx) {
+    engine.loadLexical(lx.bytes);
+    const n = engine.info().lexical.blocks;
+    if (n !== manifest.lexical.blocks.length) throw new Error(`the lexical meta file ${lx.url} has ${n} term blocks but manifest.json names ${manifest.lexical.blocks.length}: the folder mixes two builds`);
+  }
+  engine.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
+  engine.setTableFusion(t.fusion?.method === "convex" ? t.fusion.alpha : null);
+  encoder = "table";
+  await Promise.all([mf, v, th, lx].map((f) => f?.store()));
+  await dropOtherCaches();
+}
+
+/**
+ * Progressive quality: after the first search, the full engine (the
+ * transformer, the whole vector file) loads in the background; once it is
+ * ready it answers, with the blocks this page already fetched (from the
+ * cache). A failure keeps the light engine and is reported by info().
+ */
+function startUpgrade() {
+  upgrade = { state: "loading" };
+  const light = engine;
+  (async () => {
+    if (!manifest.model_file) throw new Error("manifest.json names no model_file: nothing to upgrade to");
+    const { default: init, Engine } = await import("./ernie_search.js");
+    const [m, ix, lx] = await Promise.all([
+      read(new URL(manifest.model_file, base).href, "model", null, limit("model", manifest.model_bytes)),
+      read(new URL(manifest.index_file, base).href, "index", null, limit("index", manifest.index_bytes)),
+      manifest.lexical ? read(new URL(manifest.lexical.meta, base).href, "lexical", null, limit("lexical", manifest.lexical.meta_bytes)) : null,
+      init(),
+    ]);
+    const full = requested === "cpu" ? Engine.load(m.bytes, ix.bytes) : await Engine.loadAsync(m.bytes, ix.bytes, requested);
+    if (lx) full.loadLexical(lx.bytes);
+    full.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
+    await Promise.all([m, ix].map((f) => f.store()));
+    return full;
+  })().then(
+    (full) => {
+      // Swapped between requests: the queue runs one at a time.
+      queue = queue.then(() => {
+        if (engine !== light) return;
+        engine = full;
+        encoder = "transformer";
+        upgrade = { state: "done" };
+        light.free?.();
+      });
+    },
+    (e) => {
+      upgrade = { state: "failed", error: String(e?.message ?? e) };
+    },
+  );
+}
+
 function need() {
   if (!engine) throw new Error("the retriever is not loaded");
   return engine;
@@ -162,7 +306,7 @@ function info() {
   const backend = { backend: b.backend, requested, scan: b.scan, adapter: b.adapter ?? null };
   if (b.fallback) backend.fallback = b.fallback;
   if (b.note) backend.note = b.note;
-  return { ...backend, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
+  return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
 }
 
 function transferables(value) {
@@ -253,6 +397,22 @@ function checkManifest(m, url) {
     l.blocks.forEach((b, i) => named("block", b, `lexical.blocks[${i}]`));
     if (l.meta_bytes != null) sized("lexical.meta_bytes", l.meta_bytes, PARTS.lexical.ceiling);
     if (l.max_block_bytes != null) sized("lexical.max_block_bytes", l.max_block_bytes, PARTS.block.ceiling);
+  }
+  const t = m.table;
+  if (t != null) {
+    named("tableHead", t.head);
+    if (!Array.isArray(t.chunks) || t.chunks.length < 1 || t.chunks.length > MAX_TABLE_CHUNKS) bad(`table.chunks must list 1 to ${MAX_TABLE_CHUNKS} files, not ${show(t.chunks)}`);
+    t.chunks.forEach((c, i) => named("tableChunk", c, `table.chunks[${i}]`));
+    sized("table.head_bytes", t.head_bytes, PARTS.tableHead.ceiling);
+    sized("table.max_chunk_bytes", t.max_chunk_bytes, PARTS.tableChunk.ceiling);
+  }
+  const c = m.clusters;
+  if (c != null) {
+    named("clusterHead", c.head);
+    if (!Array.isArray(c.lists) || c.lists.length < 1 || c.lists.length > MAX_CLUSTERS) bad(`clusters.lists must list 1 to ${MAX_CLUSTERS} files, not ${show(c.lists)}`);
+    c.lists.forEach((l, i) => named("clusterList", l, `clusters.lists[${i}]`));
+    sized("clusters.head_bytes", c.head_bytes, PARTS.clusterHead.ceiling);
+    sized("clusters.max_list_bytes", c.max_list_bytes, PARTS.clusterList.ceiling);
   }
 }
 

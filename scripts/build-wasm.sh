@@ -4,7 +4,8 @@
 #   scripts/build-wasm.sh           the full build (transformer, WebGPU, table) -> pkg/
 #   scripts/build-wasm.sh --light   the light build for static sites (no candle,
 #                                   no wgpu: BM25, the token table, the scan,
-#                                   fusion) -> target/pkg-light/
+#                                   fusion) -> pkg/ernie_search_light{.js,_bg.wasm},
+#                                   beside the full build (the worker picks one)
 #
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli at the version in
 # Cargo.lock, and wasm-opt (binaryen). See /work/shared/TOOLCHAIN.md.
@@ -15,10 +16,11 @@ cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/pkg"
 name=ernie_search
+out_name=ernie_search
 cargo_args=()
 if [ "${1:-}" = "--light" ]; then
     # Its own target folder: the full build's artifact keeps its place.
-    out="$target_dir/pkg-light"
+    out_name=ernie_search_light
     target_dir="$target_dir/light"
     cargo_args=(--no-default-features --target-dir "$target_dir")
 fi
@@ -73,9 +75,9 @@ t_opt=$((SECONDS - t0))
 
 t0=$SECONDS
 mkdir -p "$out"
-wasm-bindgen --target web --out-dir "$out" --out-name "$name" "$opt"
+wasm-bindgen --target web --out-dir "$out" --out-name "$out_name" "$opt"
 t_bindgen=$((SECONDS - t0))
-bg="$out/${name}_bg.wasm"
+bg="$out/${out_name}_bg.wasm"
 
 # Guard against the table mix-up above, whatever produced it: the export must
 # name an externref table ("anyref" in binaryen 108's text).
@@ -99,6 +101,6 @@ kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 raw=$(stat -c %s "$bg")
 raw_before=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$bg" | wc -c)
-js=$(stat -c %s "$out/$name.js")
+js=$(stat -c %s "$out/$out_name.js")
 echo "build-wasm: cargo ${t_cargo}s, wasm-opt ${t_opt}s, wasm-bindgen ${t_bindgen}s"
-echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $name.js $(kb "$js")"
+echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $out_name.js $(kb "$js")"

@@ -19,8 +19,9 @@ t0=$SECONDS
 cargo run --release --example wasm_fixture -- "$fixture"
 echo "test-browser: fixture $((SECONDS - t0))s"
 
-echo "== wasm package: pkg/"
+echo "== wasm package: pkg/ (the full build, then the light one beside it)"
 scripts/build-wasm.sh
+scripts/build-wasm.sh --light
 
 echo "== node dependencies: tests/browser"
 command -v node >/dev/null || { echo "test-browser: node is not installed" >&2; exit 1; }

@@ -35,6 +35,7 @@ if [ "$build" = 1 ]; then
     [ -x "$bin" ] || cargo build --release -p ernie-search-cli
     echo "== wasm package: pkg/"
     scripts/build-wasm.sh
+    scripts/build-wasm.sh --light
 fi
 
 echo "== node dependencies: tests/browser"
@@ -47,6 +48,9 @@ ERNIE_SEARCH_BIN="$bin" tests/browser/make_site.sh "$site"
 
 echo "== npm package and widget in Chromium"
 node tests/browser/e2e.mjs --site "$site" --out target/e2e
+
+echo "== the light engine (token table, vectors by cluster) in Chromium"
+node tests/browser/light.mjs --site "$site"
 
 echo "== hostile index folders in Chromium"
 node tests/browser/hostile.mjs --site "$site" --out target/e2e-hostile

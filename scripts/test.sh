@@ -45,8 +45,6 @@ cargo test --release -p ernie-search-cli --test real_model -- --nocapture
 
 echo "== tier 3: wasm in headless Chromium"
 bash scripts/test-browser.sh
-echo "== the light wasm build (no candle, no wgpu), its size"
-bash scripts/build-wasm.sh --light
 echo "== tier 4: fuzz every file reader for 10 s on the committed seeds and regressions (scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${ERNIE_SEARCH_FUZZ_SECONDS:-10}"
 echo "== all tests passed"

@@ -360,7 +360,11 @@ impl Retriever {
     #[cfg(feature = "gpu")]
     async fn gpu_index(&self) -> Option<std::sync::Arc<crate::gpu::GpuIndex>> {
         let enc = self.embedder.as_ref()?.gpu_encoder()?;
-        if self.gpu.fallback.lock().map(|f| f.is_some()).unwrap_or(true) || self.index.is_empty() {
+        // A clustered index scores its missing clusters by centroid: the CPU's job.
+        if self.gpu.fallback.lock().map(|f| f.is_some()).unwrap_or(true)
+            || self.index.is_empty()
+            || self.index.clusters().is_some()
+        {
             return None;
         }
         if let Some(gi) = self.gpu.index.lock().ok()?.as_ref() {
@@ -427,11 +431,12 @@ impl Retriever {
 
     /// Every passage's dense score: from the table's vector when given,
     /// else from the transformer's; `None` when the table has no row for
-    /// any query token.
+    /// any query token. With a note when clusters the query probes are
+    /// missing (their rows scored as their centroid).
     #[cfg_attr(not(feature = "encoder"), allow(unused_variables))]
-    fn query_scores(&self, query: &str, pre: Dense) -> Result<Option<Vec<f32>>> {
+    fn query_scores(&self, query: &str, pre: Dense) -> Result<Option<(Vec<f32>, Option<String>)>> {
         let q = match pre {
-            Dense::Scores(s) if s.len() == self.index.len() => return Ok(Some(s)),
+            Dense::Scores(s) if s.len() == self.index.len() => return Ok(Some((s, None))),
             Dense::Table(None) => return Ok(None),
             Dense::Table(Some(v)) => v,
             #[cfg(feature = "encoder")]
@@ -444,20 +449,49 @@ impl Retriever {
         };
         let mut scores = Vec::new();
         self.index.passage_scores(&q, &mut scores)?;
-        Ok(Some(scores))
+        let partial = self.index.clusters().map(|c| (c.missing(&q).len(), c.nprobe())).filter(|(m, _)| *m > 0);
+        let note = partial.map(|(m, n)| {
+            format!("partial results: {m} of the {n} vector clusters this query needs are not loaded (scored by their centroid)")
+        });
+        Ok(Some((scores, note)))
+    }
+
+    /// The clusters `query` probes that are not loaded yet (none for an
+    /// index read whole, or a query the table has no row for): fetch them,
+    /// [`add_cluster`](Self::add_cluster), then search.
+    pub fn missing_clusters(&self, query: &str, encoder: QueryEncoder) -> Result<Vec<u32>> {
+        let Some(c) = self.index.clusters() else { return Ok(Vec::new()) };
+        let q = match encoder {
+            QueryEncoder::Table => {
+                let table =
+                    self.table.as_ref().ok_or_else(|| Error::Invalid("this engine carries no token table".into()))?;
+                table.encode(query)?
+            }
+            #[cfg(feature = "encoder")]
+            QueryEncoder::Transformer => self.embedder()?.embed_queries(&[query])?.into_iter().next(),
+            #[cfg(not(feature = "encoder"))]
+            QueryEncoder::Transformer => return Err(no_transformer()),
+        };
+        Ok(q.map(|q| c.missing(&q)).unwrap_or_default())
+    }
+
+    /// Adds one cluster list (`format::clusters`) to an index read by cluster; returns its number.
+    pub fn add_cluster(&mut self, bytes: &[u8]) -> Result<u32> {
+        crate::format::clusters::add_list(&mut self.index, bytes)
     }
 
     fn dense(&self, query: &str, k: usize, pre: Dense, note: Option<&str>) -> Result<Answer> {
         let encoder = Some(pre.encoder());
-        let hits = match pre {
-            Dense::Hits(h) => h,
+        let (hits, partial) = match pre {
+            Dense::Hits(h) => (h, None),
             pre => {
-                let scores = self.query_scores(query, pre)?.ok_or_else(no_table_token)?;
-                crate::index::top_k(scores.iter().copied().enumerate(), self.index.ids(), k)
+                let (scores, partial) = self.query_scores(query, pre)?.ok_or_else(no_table_token)?;
+                (crate::index::top_k(scores.iter().copied().enumerate(), self.index.ids(), k), partial)
             }
         };
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(h.score), None)).collect();
-        Ok(Answer { hits, mode: Mode::Dense, encoder, note: note.map(str::to_string) })
+        let note = [note.map(str::to_string), partial].into_iter().flatten().collect::<Vec<_>>();
+        Ok(Answer { hits, mode: Mode::Dense, encoder, note: (!note.is_empty()).then(|| note.join("; ")) })
     }
 
     fn lexical_only(&self, scores: &[f32], k: usize) -> Answer {
@@ -469,7 +503,7 @@ impl Retriever {
 
     fn hybrid(&self, query: &str, lexical: &[f32], k: usize, pre: Dense) -> Result<Answer> {
         let encoder = Some(pre.encoder());
-        let Some(dense) = self.query_scores(query, pre)? else {
+        let Some((dense, partial)) = self.query_scores(query, pre)? else {
             let mut answer = self.lexical_only(lexical, k);
             answer.note = Some(format!("{}: keyword ranking only", no_table_token()));
             return Ok(answer);
@@ -482,7 +516,7 @@ impl Retriever {
         };
         let hits = cands.fuse(fusion, ids, k);
         let hits = hits.iter().map(|h| self.hit(h.ordinal, h.score, Some(dense[h.ordinal]), Some(lexical[h.ordinal])));
-        Ok(Answer { hits: hits.collect(), mode: Mode::Hybrid, encoder, note: None })
+        Ok(Answer { hits: hits.collect(), mode: Mode::Hybrid, encoder, note: partial })
     }
 
     fn hit(&self, ordinal: usize, score: f32, dense: Option<f32>, lexical: Option<f32>) -> SearchHit {

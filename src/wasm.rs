@@ -63,12 +63,14 @@ export interface Answer { hits: SearchHit[]; mode: "dense" | "lexical" | "hybrid
 export interface NewPassage { id: string; text: string; title?: string; }
 /** `Engine.info()`: the model card, the vector length and the index, if loaded. */
 export interface EngineInfo {
+    build: "full" | "light";
     model: null | { name: string; weights: string; fingerprint: string; tensor_count: number;
              spec: { pooling: "mean" | "cls"; normalize: boolean; max_query_len: number;
                      max_passage_len: number; bert: Record<string, unknown> };
              provenance: unknown };
     dim: number;
-    index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string } | null;
+    index: { count: number; rows: number; dim: number; dtype: "f32" | "f16" | "int8"; bytes: number; fingerprint: string;
+             clusters?: { clusters: number; nprobe: number; loaded: number } } | null;
     lexical: { passages: number; blocks: number; loaded_blocks: number; k1: number; b: number } | null;
     table: { vocab: number; chunks: number; loaded_chunks: number } | null;
     fusion: { method: "rrf"; k: number } | { method: "convex"; alpha: number } | null;
@@ -96,6 +98,8 @@ pub struct Engine {
 
 #[derive(Serialize)]
 struct Info<'a> {
+    /// "full" (transformer, WebGPU) or "light" (table only: `--light`).
+    build: &'static str,
     /// `None` in a table-only engine.
     #[cfg(feature = "encoder")]
     model: Option<&'a ModelCard>,
@@ -134,18 +138,29 @@ struct IndexInfo {
     /// Bytes one query scans.
     bytes: usize,
     fingerprint: String,
+    /// Present when the vectors arrive by cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clusters: Option<ClusterInfo>,
+}
+
+#[derive(Serialize)]
+struct ClusterInfo {
+    clusters: usize,
+    nprobe: usize,
+    loaded: usize,
 }
 
 #[wasm_bindgen]
 impl Engine {
-    /// Loads an index file and its token table's head, with no model: the
-    /// query encoder is the table (`missingTableChunks`, `addTableChunk`),
-    /// which must have been distilled against the encoder that built the
-    /// index. What the light build (no transformer) offers.
+    /// Loads an index file (or the head of its clusters,
+    /// `manifest.clusters.head`) and its token table's head, with no model:
+    /// the query encoder is the table (`missingTableChunks`,
+    /// `addTableChunk`), which must have been distilled against the encoder
+    /// that built the index. What the light build (no transformer) offers.
     #[wasm_bindgen(js_name = loadTableOnly)]
     pub fn load_table_only(index: &[u8], table_head: &[u8]) -> Result<Engine, JsError> {
         console_error_panic_hook::set_once();
-        let index = format::index::from_bytes(index)?;
+        let index = format::index::vectors_from_bytes(index)?;
         let table = TableEncoder::from_head(format::table::head_from_bytes(table_head, None)?)?;
         Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::with_table_only(index, table)?)) })
     }
@@ -209,6 +224,26 @@ impl Engine {
         Ok(t.add_chunk(number as usize, bytes)?)
     }
 
+    /// Numbers of the vector clusters `query` probes that are not loaded yet
+    /// (`manifest.clusters.lists[n]` names cluster n's file); none for an
+    /// index loaded whole. Load the table chunks the query needs first.
+    #[wasm_bindgen(js_name = missingClusters)]
+    pub fn missing_clusters(&self, query: &str, encoder: Option<String>) -> Result<Vec<u32>, JsError> {
+        crate::model::check_query(query)?;
+        let r = self.retriever()?;
+        let encoder = match encoder.as_deref() {
+            Some(e) => QueryEncoder::parse(e)?,
+            None => r.default_encoder(),
+        };
+        Ok(r.missing_clusters(query, encoder)?)
+    }
+
+    /// Adds one cluster list file of the loaded cluster head; returns its number.
+    #[wasm_bindgen(js_name = addCluster)]
+    pub fn add_cluster(&mut self, bytes: &[u8]) -> Result<u32, JsError> {
+        Ok(self.retriever_mut()?.add_cluster(bytes)?)
+    }
+
     /// Loads the BM25 part's meta file (`manifest.lexical.meta`); term blocks
     /// follow with `addBlock`. It must come from the same index build.
     #[wasm_bindgen(js_name = loadLexical)]
@@ -251,6 +286,17 @@ impl Engine {
         Ok(())
     }
 
+    /// The token table's own hybrid weight (`manifest.table.fusion.alpha`,
+    /// tuned at index time without labels), or null for the index's fusion.
+    #[wasm_bindgen(js_name = setTableFusion)]
+    pub fn set_table_fusion(&mut self, alpha: Option<f32>) -> Result<(), JsError> {
+        let fusion = alpha.map(Fusion::convex).transpose()?;
+        let mut r = self.retriever_mut()?;
+        let t = r.table_mut().ok_or_else(|| Error::Invalid("this engine carries no token table".into()))?;
+        t.fusion = fusion;
+        Ok(())
+    }
+
     /// The model card, the vector length and, when loaded, the index's size,
     /// dtype and count.
     #[wasm_bindgen(unchecked_return_type = "EngineInfo")]
@@ -264,6 +310,11 @@ impl Engine {
             dtype: i.dtype(),
             bytes: i.scan_bytes(),
             fingerprint: i.fingerprint().to_string(),
+            clusters: i.clusters().map(|c| ClusterInfo {
+                clusters: c.k(),
+                nprobe: c.nprobe(),
+                loaded: c.loaded_count(),
+            }),
         });
         let lexical = r.lexical().map(|l| LexicalInfo {
             passages: l.len(),
@@ -282,7 +333,8 @@ impl Engine {
             chunks: t.table.n_chunks(),
             loaded_chunks: t.table.loaded_chunks(),
         });
-        to_js(&Info { model, dim: r.index().dim(), index, lexical, table, fusion, backend: r.backend() })
+        let build = if cfg!(feature = "encoder") { "full" } else { "light" };
+        to_js(&Info { build, model, dim: r.index().dim(), index, lexical, table, fusion, backend: r.backend() })
     }
 
     /// Length of the vectors (the model's, the index's, the table's).
@@ -307,7 +359,7 @@ impl Engine {
         console_error_panic_hook::set_once();
         let embedder = Embedder::from_bytes(model)?;
         let index = match index {
-            Some(bytes) => format::index::from_bytes(&bytes)?,
+            Some(bytes) => format::index::vectors_from_bytes(&bytes)?,
             None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
         };
         Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::new(embedder, index)?)) })
@@ -342,7 +394,7 @@ impl Engine {
         let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
         let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
         let index = match index {
-            Some(bytes) => format::index::from_bytes(&bytes)?,
+            Some(bytes) => format::index::vectors_from_bytes(&bytes)?,
             None => FlatIndex::new(embedder.dim(), VectorDType::F32, &embedder.card().fingerprint)?,
         };
         let retriever = Retriever::new(embedder, index)?;

@@ -311,6 +311,7 @@ fn index_dir(root: &Path) -> PathBuf {
         model_path: None,
         model_bytes: Some(&bytes),
         table: None,
+        clusters: None,
     };
     write_dir(&dir, &parts).unwrap();
     dir
@@ -408,6 +409,7 @@ fn a_folder_that_is_not_an_index_is_never_replaced() {
         model_path: None,
         model_bytes: None,
         table: None,
+        clusters: None,
     };
     let err = err_text(write_dir(&theirs, &parts));
     assert!(err.contains("not written by ernie-search"), "{err}");

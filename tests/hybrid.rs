@@ -176,6 +176,7 @@ fn index_directory_loads_only_the_term_blocks_a_query_needs() {
         model_path: None,
         model_bytes: Some(b"not really a model"),
         table: None,
+        clusters: None,
     };
     let m = write_dir(&dir, &parts).unwrap();
     assert_eq!(m.lexical.as_ref().unwrap().blocks.len(), 3);
@@ -303,4 +304,54 @@ fn a_table_only_engine_answers_as_the_table_does_beside_the_transformer() {
     // A table distilled against another encoder is refused.
     let other = Embedder::from_bytes(&tiny_model(9, WeightDType::Q8_0, Pooling::Mean).unwrap()).unwrap();
     assert!(Retriever::with_table_only(index, table_of(&other)).is_err());
+}
+
+/// A light engine whose vectors arrive by cluster: it asks for the clusters
+/// a query probes, answers with a note until they are there, refuses lists
+/// of another build, and with every cluster probed ranks as the int8 flat
+/// index does.
+#[test]
+fn a_clustered_engine_fetches_what_a_query_probes_and_says_when_it_lacks_some() {
+    use ernie_search::format::clusters;
+    use ernie_search::index::clusters::kmeans;
+    use ernie_search::QueryEncoder;
+    let e = embedder();
+    let ps = corpus();
+    let (index, lexical) = build(&e, &ps, 16);
+    let c = kmeans(index.store(), index.dim(), index.rows(), 6, 1).unwrap();
+    let (head, lists) = clusters::to_parts(&index, &c, 2).unwrap();
+    let mut light = Retriever::with_table_only(index_file::vectors_from_bytes(&head).unwrap(), table_of(&e))
+        .unwrap()
+        .with_lexical(lexical.clone())
+        .unwrap();
+    let query = ps[3].text.split(' ').take(3).collect::<Vec<_>>().join(" ");
+    let missing = light.missing_clusters(&query, QueryEncoder::Table).unwrap();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    let before = light.search(&query, 5, Mode::Hybrid).unwrap();
+    assert!(before.note.as_deref().unwrap_or("").contains("partial results: 2 of the 2"), "{before:?}");
+    // A list of another build is refused and changes nothing.
+    let other = kmeans(index.store(), index.dim(), index.rows(), 5, 1).unwrap();
+    let (_, foreign) = clusters::to_parts(&index, &other, 2).unwrap();
+    assert!(light.add_cluster(&foreign[0]).is_err());
+    for &m in &missing {
+        assert_eq!(light.add_cluster(&lists[m as usize]).unwrap(), m);
+    }
+    assert!(light.missing_clusters(&query, QueryEncoder::Table).unwrap().is_empty());
+    let after = light.search(&query, 5, Mode::Hybrid).unwrap();
+    assert_eq!(after.note, None, "{after:?}");
+
+    // Every cluster probed and loaded: the int8 flat index's ranking.
+    let all = clusters::loaded(&index, &c, 6).unwrap();
+    assert!(index_file::to_bytes(&all).is_err(), "an index read by cluster is never written back");
+    let mut flat = FlatIndex::new(index.dim(), VectorDType::Int8, index.fingerprint()).unwrap();
+    for o in 0..index.len() {
+        flat.push_windows(index.id(o).unwrap(), &index.passage_vectors(o).unwrap()).unwrap();
+    }
+    let whole = Retriever::with_table_only(flat, table_of(&e)).unwrap().with_lexical(lexical.clone()).unwrap();
+    let probed = Retriever::with_table_only(all, table_of(&e)).unwrap().with_lexical(lexical).unwrap();
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        let (a, b) = (whole.search(&query, 8, mode).unwrap(), probed.search(&query, 8, mode).unwrap());
+        let ids = |x: &ernie_search::Answer| x.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "{mode:?}");
+    }
 }

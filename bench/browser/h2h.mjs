@@ -3,11 +3,16 @@
 // bench/browser/run.sh, which builds the site and the indexes first):
 //
 // 1. Retrieval: Pagefind's JS API and ernie-search's npm API (Retriever,
-//    hybrid) answer the same NQ dev questions over the same site, taking
+//    hybrid) answer the same dev questions over the same site, taking
 //    turns question by question (so machine noise falls on both alike), each
 //    in its own browser context (own HTTP cache and storage). Top 10 each,
 //    mapped back to passage ids by page URL; MRR@10, R@10, latency, bytes.
-// 2. Encoding: Transformers.js (feature-extraction pipeline, wasm backend,
+//    ernie-search twice: as a site's visitor gets it ("ernie": the light
+//    engine, the token table, vectors by cluster) and with the transformer
+//    over the same folder ("ernie-full").
+// 1b. Time to the first answer from a cold cache on Chromium's "slow 4G"
+//    (1.6 Mbps down, 150 ms latency): load, then one question, per system.
+// 2. Encoding (skipped with --encode-queries 0): Transformers.js (feature-extraction pipeline, wasm backend,
 //    mean pooling + normalisation, 8-bit ONNX) and ernie-search's wasm Engine
 //    (Q8_0 GGUF) embed the same questions, again taking turns; first-load
 //    bytes, load time, per-query encode latency, and the cosine between the
@@ -41,7 +46,8 @@ function args() {
     if (!(k in out) || argv[i + 1] === undefined) die(`unknown argument ${argv[i]}`);
     out[k] = argv[i + 1];
   }
-  for (const k of ["site", "out", "data", "tjs-models"]) if (!out[k]) die(`--${k} is required`);
+  for (const k of ["site", "out", "data"]) if (!out[k]) die(`--${k} is required`);
+  if (out["encode-queries"] !== "0" && !out["tjs-models"]) die("--tjs-models is required unless --encode-queries 0");
   return out;
 }
 
@@ -53,7 +59,7 @@ function die(msg) {
 const opt = args();
 const site = resolve(root, opt.site);
 const outDir = resolve(root, opt.out);
-const tjsModels = resolve(root, opt["tjs-models"]);
+const tjsModels = opt["tjs-models"] ? resolve(root, opt["tjs-models"]) : null;
 const nQueries = Number(opt.queries);
 const nEncode = Number(opt["encode-queries"]);
 const subset = Number(opt.subset);
@@ -61,8 +67,12 @@ const modules = join(here, "node_modules");
 for (const [p, what] of [
   [join(site, "_ernie/manifest.json"), "the ernie-search index (index-site)"],
   [join(site, "pagefind/pagefind.js"), "the Pagefind index"],
-  [join(modules, "@huggingface/transformers/dist/transformers.min.js"), "Transformers.js (npm ci in bench/browser)"],
-  [join(tjsModels, "all-MiniLM-L6-v2/onnx/model_quantized.onnx"), "the ONNX model in Transformers.js's layout"],
+  ...(nEncode > 0
+    ? [
+        [join(modules, "@huggingface/transformers/dist/transformers.min.js"), "Transformers.js (npm ci in bench/browser)"],
+        [join(tjsModels, "all-MiniLM-L6-v2/onnx/model_quantized.onnx"), "the ONNX model in Transformers.js's layout"],
+      ]
+    : []),
   [opt.chromium, "Chromium"],
 ]) {
   if (!existsSync(p)) die(`${what} not found at ${p}`);
@@ -103,6 +113,12 @@ const ROUTES = [
   // Pagefind's files under a second name for its keyword variant (pagefind.js finds its files beside itself).
   ["/pagefind-kw/", join(site, "pagefind"), "pagefind-kw"],
   ["/_ernie/", join(site, "_ernie"), "ernie"],
+  // The same folder searched with the transformer (the full build).
+  ["/_ernie-full/", join(site, "_ernie"), "ernie-full"],
+  // And again for each cold slow-4G first answer (fresh names: nothing cached).
+  ["/cold-ernie/", join(site, "_ernie"), "cold-ernie"],
+  ["/cold-ernie-full/", join(site, "_ernie"), "cold-ernie-full"],
+  ["/cold-pagefind/", join(site, "pagefind"), "cold-pagefind"],
   // The same files under a second name, for the encoding comparison: its own HTTP cache entries and byte count.
   ["/ernie-enc/", join(site, "_ernie"), "ernie-enc"],
   ["/tjs/", join(modules, "@huggingface/transformers/dist"), "tjs"],
@@ -113,7 +129,7 @@ const ROUTES = [
   ["/tjs2/", join(modules, "@huggingface/transformers/dist"), "tjs-plain"],
   ["/ort2/", join(modules, "onnxruntime-web/dist"), "tjs-plain"],
   ["/tjs-models2/", tjsModels, "tjs-plain"],
-];
+].filter(([, dir]) => dir);
 /** Every request served: { system, path, status, bytes }. */
 const served = [];
 const bytesBy = {}; // system -> bytes served so far
@@ -210,6 +226,9 @@ const idOf = (url) => url?.match(/\/p\/([^/?#]+)\.html/)?.[1] ?? null;
 
 // ------------------------------------------------------------------ browser
 
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
+
 async function withTimeout(p, what) {
   let t;
   const timeout = new Promise((_, fail) => (t = setTimeout(() => fail(new Error(`${what}: no answer in ${QUERY_TIMEOUT_MS / 1000} s`)), QUERY_TIMEOUT_MS)));
@@ -244,14 +263,13 @@ async function main() {
     await page.goto(origin + "/h2h/blank.html");
     return page;
   }
-  const t0 = Date.now();
-  const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
 
   // ---------------------------------------------------------- 1. retrieval
   log(`retrieval: ${qids.length} questions, ${onSite.size} pages`);
   const pf = await open("pagefind");
   const pk = await open("pagefind-kw");
   const er = await open("ernie");
+  const ef = await open("ernie-full");
   const load = {};
   for (const [system, page] of [["pagefind", pf], ["pagefind-kw", pk]]) {
     const a = snap(system);
@@ -263,20 +281,31 @@ async function main() {
     }, system);
     load[system] = { ms: r2(ms), ...diff(a, snap(system)) };
   }
-  {
-    const a = snap("ernie");
-    const r = await er.evaluate(async () => {
-      const t = performance.now();
-      const { Retriever } = await import("/_ernie/index.js");
-      window.retriever = await Retriever.load({ index: "/_ernie/" });
-      const ms = performance.now() - t;
-      return { ms, info: await window.retriever.info() };
-    });
-    load.ernie = { ms: r2(r.ms), ...diff(a, snap("ernie")) };
-    load.ernie_info = { backend: r.info.backend, model: r.info.model?.name, weights: r.info.model?.weights, index: r.info.index, lexical: r.info.lexical, fusion: r.info.fusion, sizes: r.info.sizes, cache: r.info.cache };
+  for (const [system, page, encoder] of [["ernie", er, "auto"], ["ernie-full", ef, "transformer"]]) {
+    const a = snap(system);
+    const r = await page.evaluate(
+      async ({ folder, encoder }) => {
+        const t = performance.now();
+        const { Retriever } = await import(`${folder}index.js`);
+        window.retriever = await Retriever.load({ index: folder, encoder });
+        const ms = performance.now() - t;
+        return { ms, info: await window.retriever.info() };
+      },
+      { folder: `/${system === "ernie" ? "_ernie" : "_ernie-full"}/`, encoder },
+    );
+    load[system] = { ms: r2(r.ms), ...diff(a, snap(system)) };
+    const i = r.info;
+    load[`${system}_info`] = { build: i.build, encoder: i.encoder, backend: i.backend, model: i.model?.name, weights: i.model?.weights, index: i.index, lexical: i.lexical, table: i.table, fusion: i.fusion, sizes: i.sizes, cache: i.cache };
   }
-  log(`loaded: pagefind ${load.pagefind.bytes} B in ${load.pagefind.ms} ms, ernie ${load.ernie.bytes} B in ${load.ernie.ms} ms`);
+  log(`loaded: pagefind ${load.pagefind.bytes} B in ${load.pagefind.ms} ms, ernie (${load.ernie_info.build}) ${load.ernie.bytes} B in ${load.ernie.ms} ms, ernie-full ${load["ernie-full"].bytes} B in ${load["ernie-full"].ms} ms`);
 
+  const ernieAsk = (page, q) =>
+    page.evaluate(async (q) => {
+      const t = performance.now();
+      const a = await window.retriever.search(q, { k: 10, details: true });
+      const ms = performance.now() - t;
+      return { ms, urls: a.hits.map((h) => h.url), matched: a.hits.length, partial: a.partial };
+    }, q);
   const pagefindAsk = (page) => (q) =>
     page.evaluate(async (q) => {
       const t = performance.now();
@@ -290,15 +319,10 @@ async function main() {
     // The same question as keywords: Pagefind matches pages holding every word,
     // so a person would type fewer; this drops stop and question words.
     "pagefind-kw": (q) => pagefindAsk(pk)(keywords(q)),
-    ernie: (q) =>
-      er.evaluate(async (q) => {
-        const t = performance.now();
-        const hits = await window.retriever.search(q, { k: 10 });
-        const ms = performance.now() - t;
-        return { ms, urls: hits.map((h) => h.url), matched: hits.length };
-      }, q),
+    ernie: (q) => ernieAsk(er, q),
+    "ernie-full": (q) => ernieAsk(ef, q),
   };
-  const SYSTEMS = ["ernie", "pagefind", "pagefind-kw"];
+  const SYSTEMS = ["ernie", "ernie-full", "pagefind", "pagefind-kw"];
   const runs = Object.fromEntries(SYSTEMS.map((s) => [s, new Map()]));
   const per = Object.fromEntries(SYSTEMS.map((s) => [s, []])); // { ms, bytes, gzip, requests, matched }
   const failures = Object.fromEntries(SYSTEMS.map((s) => [s, []]));
@@ -309,7 +333,7 @@ async function main() {
       try {
         const r = await withTimeout(ask[system](questions.get(q)), `${system} on ${q}`);
         runs[system].set(q, r.urls.map(idOf).filter(Boolean));
-        per[system].push({ ms: r.ms, matched: r.matched, ...diff(a, snap(system)) });
+        per[system].push({ ms: r.ms, matched: r.matched, partial: r.partial ?? false, ...diff(a, snap(system)) });
       } catch (e) {
         failures[system].push({ q, error: String(e.message ?? e).slice(0, 300) });
         runs[system].set(q, []);
@@ -343,18 +367,71 @@ async function main() {
         // All further queries: the amortised cost over a long session.
         bytes_mean: Math.round(mean(rest.map((p) => p.bytes)) ?? 0),
         bytes_median: pct(rest.map((p) => p.bytes), 0.5),
+        bytes_p95: pct(rest.map((p) => p.bytes), 0.95),
         gzip_mean: Math.round(mean(rest.map((p) => p.gzip)) ?? 0),
+        gzip_median: pct(rest.map((p) => p.gzip), 0.5),
+        gzip_p95: pct(rest.map((p) => p.gzip), 0.95),
+        partial: per[system].filter((p) => p.partial).length,
         requests_mean: r2(mean(rest.map((p) => p.requests))),
       },
       total: snap(system),
     };
   }
   retrieval.ernie.info = load.ernie_info;
+  retrieval["ernie-full"].info = load["ernie-full_info"];
   log(`retrieval: ${SYSTEMS.map((s) => `${s} MRR@10 ${retrieval[s].mrr_10.toFixed(3)} R@10 ${retrieval[s].recall_10.toFixed(3)}`).join("; ")}`);
   await pf.context().close();
   await pk.context().close();
+  await ef.context().close();
+
+  // ---------------------------------------------------------- 1b. slow 4G
+  const firstAnswer = {};
+  const firstQ = questions.get(qids[0]);
+  for (const system of ["cold-ernie", "cold-ernie-full", "cold-pagefind"]) {
+    const page = await open(system);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Network.enable");
+    // Chromium DevTools' "Slow 4G" preset.
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 150, downloadThroughput: (1.6 * 1024 * 1024) / 8, uploadThroughput: (750 * 1024) / 8 });
+    const a = snap(system);
+    const r = await withTimeout(
+      page.evaluate(
+        async ({ system, q }) => {
+          const t = performance.now();
+          let n;
+          if (system === "cold-pagefind") {
+            const pagefind = await import("/cold-pagefind/pagefind.js");
+            await pagefind.init();
+            const s = await pagefind.search(q);
+            n = (await Promise.all((s?.results ?? []).slice(0, 10).map((x) => x.data()))).length;
+          } else {
+            const folder = `/${system}/`;
+            const { Retriever } = await import(`${folder}index.js`);
+            const r = await Retriever.load({ index: folder, encoder: system === "cold-ernie" ? "auto" : "transformer" });
+            n = (await r.search(q, { k: 10 })).length;
+          }
+          return { ms: performance.now() - t, n };
+        },
+        { system, q: firstQ },
+      ),
+      `${system} first answer on slow 4G`,
+    );
+    firstAnswer[system.slice("cold-".length)] = { ms: r2(r.ms), results: r.n, ...diff(a, snap(system)) };
+    await page.context().close();
+  }
+  for (const [s, f] of Object.entries(firstAnswer)) retrieval[s].first_answer_slow_4g = f;
+  log(`first answer on slow 4G from a cold cache: ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${(f.ms / 1000).toFixed(1)} s (${f.bytes} B)`).join(", ")}`);
 
   // ---------------------------------------------------------- 2. encoding
+  const enc = nEncode > 0 ? await encoding(open, er) : null;
+
+  const chromiumVersion = browser.version();
+  await browser.close();
+  server.close();
+  report(retrieval, enc, chromiumVersion, pageErrors, browserBytes);
+}
+
+async function encoding(open, er) {
   log(`encoding: ${encodeQids.length} questions`);
   const tj = await open("tjs");
   const tp = await open("tjs-plain");
@@ -457,10 +534,10 @@ async function main() {
   enc.retriever_embed = { latency: latency(encMs.retriever) };
   enc.cosine_tjs_vs_ernie = { mean: Math.round(mean(cos) * 1e5) / 1e5, min: Math.round(Math.min(...cos) * 1e5) / 1e5 };
   log(`encode median: transformers.js ${enc.tjs.latency.median_ms} ms (plain ort wasm ${enc["tjs-plain"].latency.median_ms} ms), ernie engine ${enc.ernie.latency.median_ms} ms, Retriever.embed ${enc.retriever_embed.latency.median_ms} ms; cosine mean ${enc.cosine_tjs_vs_ernie.mean}`);
+  return enc;
+}
 
-  const chromiumVersion = browser.version();
-  await browser.close();
-  server.close();
+function report(retrieval, enc, chromiumVersion, pageErrors, browserBytes) {
 
   const sizeOf = (dir) => readdirSync(dir, { recursive: true }).reduce((s, f) => {
     const st = statSync(join(dir, f));
@@ -473,8 +550,8 @@ async function main() {
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, chromium: chromiumVersion },
     versions: {
       pagefind: version("pagefind"),
-      transformers_js: version("@huggingface/transformers"),
-      onnxruntime_web: version("onnxruntime-web"),
+      transformers_js: enc ? version("@huggingface/transformers") : null,
+      onnxruntime_web: enc ? version("onnxruntime-web") : null,
       playwright_core: version("playwright-core"),
     },
     on_disk: { pagefind_bytes: sizeOf(join(site, "pagefind")), ernie_bytes: sizeOf(join(site, "_ernie")) },

@@ -56,6 +56,31 @@ impl TableArgs {
     }
 }
 
+/// How the vectors are stored for readers that fetch by need.
+#[derive(Args, Clone, Copy)]
+pub struct VectorArgs {
+    /// `flat`: one vector file a reader loads whole; `clusters`: the same,
+    /// plus the vectors split by k-means cluster, so a browser fetches only
+    /// the clusters a query probes
+    #[arg(long, value_enum)]
+    pub vectors: Option<VectorLayout>,
+    /// Clusters [default: one per ~100 rows]
+    #[arg(long, value_parser = positive)]
+    pub clusters: Option<usize>,
+    /// Clusters a query probes [default: the fewest whose dense top-10
+    /// keeps --probe-recall of the exact scan's, on pseudo-queries]
+    #[arg(long, value_parser = positive)]
+    pub nprobe: Option<usize>,
+    #[arg(long, default_value_t = 0.9)]
+    pub probe_recall: f64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VectorLayout {
+    Flat,
+    Clusters,
+}
+
 /// How passages longer than the model's window are indexed.
 #[derive(Args, Clone, Copy)]
 pub struct WindowArgs {

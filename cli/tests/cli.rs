@@ -304,14 +304,25 @@ fn index_site_writes_a_deployable_folder() {
     std::fs::create_dir_all(&assets).unwrap();
     std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
     std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+    let no_light = fails(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets)]);
+    assert!(no_light.contains("build-wasm.sh --light") && no_light.contains("--no-table"), "{no_light}");
+    fake_light_engine(&assets);
 
     let out = ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--block-kib", "1"]);
+    assert!(out.contains("a query probes"), "{out}");
     assert!(out.contains("3 pages (1 without content), 3 passages"), "{out}");
     assert!(out.contains("before the first search") && out.contains("per query"), "{out}");
     let web = site.join("_ernie");
     assert!(web.join("ernie_search_bg.wasm").is_file() && web.join("ernie_search.js").is_file());
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(web.join("manifest.json")).unwrap()).unwrap();
     assert!(web.join(m["model_file"].as_str().unwrap()).is_file());
+    assert!(web.join("ernie_search_light_bg.wasm").is_file());
+    // The vectors by cluster: a head and one list per cluster, probed by need.
+    let c = &m["clusters"];
+    assert!(web.join(c["head"].as_str().unwrap()).is_file(), "{m}");
+    let lists = c["lists"].as_array().unwrap();
+    assert!(!lists.is_empty() && lists.iter().all(|l| web.join(l.as_str().unwrap()).is_file()), "{m}");
+    assert!(c["measured"].as_str().unwrap().contains("R@10"), "{m}");
     assert!(m.get("model_path").is_none(), "a published manifest names no local path: {m}");
     let a: serde_json::Value =
         serde_json::from_str(&ok(&["search", s(&web), "battle ship", "--mode", "lexical", "--json"])).unwrap();
@@ -351,6 +362,7 @@ fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
     std::fs::create_dir_all(&assets).unwrap();
     std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
     std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+    fake_light_engine(&assets);
     ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--block-kib", "1"]);
     let web = site.join("_ernie");
     let manifest = |dir: &Path| -> serde_json::Value {
@@ -369,7 +381,7 @@ fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
     let corpus = tmp.path().join("site.jsonl");
     std::fs::write(&corpus, lines.join("\n")).unwrap();
     let out = tmp.path().join("idx");
-    let flags = ["--dtype", "int8", "--shard-size", "64", "--block-kib", "1", "--bundle-model"];
+    let flags = ["--dtype", "int8", "--shard-size", "8", "--block-kib", "1", "--bundle-model", "--vectors", "clusters"];
     ok(&[&["index", s(&corpus), "--model", s(&model), "--out", s(&out)][..], &flags[..]].concat());
     let cli_m = manifest(&out);
     assert_eq!(cli_m, site_m, "the same manifest: the same content-named files");
@@ -416,6 +428,7 @@ fn careless_flags_and_hostile_sites_lose_nothing() {
     std::fs::create_dir_all(&assets).unwrap();
     std::fs::write(assets.join("ernie_search.js"), "export default 1;").unwrap();
     std::fs::write(assets.join("ernie_search_bg.wasm"), b"\0asm").unwrap();
+    fake_light_engine(&assets);
     let site_args = |name: &str| {
         ["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--out-name", name].map(str::to_string)
     };
@@ -600,6 +613,12 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     assert!(!std::fs::read_to_string(bare.join("manifest.json")).unwrap().contains("\"table\""));
     let err = fails(&["search", s(&bare), &query, "--encoder", "table"]);
     assert!(err.contains("no token table"), "{err}");
+}
+
+/// Stand-ins for the light engine's files (index-site only copies them).
+fn fake_light_engine(assets: &Path) {
+    std::fs::write(assets.join("ernie_search_light.js"), "export default 1;").unwrap();
+    std::fs::write(assets.join("ernie_search_light_bg.wasm"), b"\0asm").unwrap();
 }
 
 /// Words 2..2+n of the corpus's first passage.

@@ -214,8 +214,10 @@ fn wordpiece_matches_the_tokenizers_crate_on_real_text() {
     let titles = jsonl_texts(&real.corpus, "title", usize::MAX);
     let texts: Vec<&str> =
         passages.iter().chain(&titles).map(|p| p.1.as_str()).chain(real.queries.iter().map(String::as_str)).collect();
-    for max_len in [64, 256] {
-        let ours = ernie_search::WordPiece::from_json(&json, max_len).unwrap();
+    // The compact form an index folder's table carries, too.
+    let compact = ernie_search::WordPiece::compact_json(std::str::from_utf8(&json).unwrap()).unwrap();
+    for (max_len, form) in [(64, &json[..]), (256, &json[..]), (64, compact.as_bytes())] {
+        let ours = ernie_search::WordPiece::from_json(form, max_len).unwrap();
         let theirs = TextTokenizer::from_bytes(&json, max_len).unwrap();
         let mut differ = Vec::new();
         for t in &texts {

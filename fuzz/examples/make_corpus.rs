@@ -19,7 +19,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table"] {
+    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table", "clusters"] {
         let d = root.join(t);
         if d.exists() {
             std::fs::remove_dir_all(&d)?;
@@ -28,6 +28,7 @@ fn main() -> Res<()> {
     }
     models(&root.join("model"))?;
     tables(&root.join("table"))?;
+    clusters(&root.join("clusters"))?;
     let tmp = std::env::temp_dir().join(format!("ernie-fuzz-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     index_dirs(&root, &tmp)?;
@@ -45,6 +46,26 @@ fn main() -> Res<()> {
         println!("{:<14} {n} seeds, {bytes} bytes", t.file_name().unwrap().to_string_lossy());
     }
     println!("total          {total} bytes");
+    Ok(())
+}
+
+/// Cluster heads with one of their lists (a u32 LE head length, the head,
+/// the list): int8 and f32 rows, with windows, one cluster and several.
+fn clusters(out: &Path) -> Res<()> {
+    use ernie_search::format::clusters::to_parts;
+    use ernie_search::index::clusters::kmeans;
+    for (name, dtype, n, k) in [("f32-three", VectorDType::F32, 9, 3), ("int8-one", VectorDType::Int8, 4, 1)] {
+        let mut index = FlatIndex::new(6, dtype, &"ab".repeat(32))?;
+        for (i, p) in passages(n).iter().enumerate() {
+            index.push_windows(&p.id, &vectors(6, i, 1 + i % 2))?;
+        }
+        let c = kmeans(index.store(), index.dim(), index.rows(), k, 1)?;
+        let (head, lists) = to_parts(&index, &c, k.min(2))?;
+        let mut seed = (head.len() as u32).to_le_bytes().to_vec();
+        seed.extend_from_slice(&head);
+        seed.extend_from_slice(&lists[lists.len() - 1]);
+        std::fs::write(out.join(format!("{name}.bin")), seed)?;
+    }
     Ok(())
 }
 
@@ -220,6 +241,10 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
                 Ok::<_, ernie_search::Error>(TableFile { table: t, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 })
             })
             .transpose()?;
+        // The same folder carries its vectors by cluster too.
+        let clustering = (b.tag == "f32-windows-hybrid")
+            .then(|| ernie_search::index::clusters::kmeans(index.store(), index.dim(), index.rows(), 2, 1))
+            .transpose()?;
         let table_fusion = FusionSetting { fusion: Fusion::Convex { alpha: 0.3 }, tuned_on: Some("fuzz seed".into()) };
         let parts = IndexParts {
             index: &index,
@@ -241,6 +266,11 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
                 taught: "fuzz seed",
                 fusion: Some(&table_fusion),
             }),
+            clusters: clustering.as_ref().map(|clustering| ernie_search::index::dir::ClusterPart {
+                clustering,
+                nprobe: 1,
+                measured: Some("fuzz seed"),
+            }),
         };
         let m = write_dir(&dir, &parts)?;
         let copy = |from: &str, target: &str, name: String| std::fs::copy(dir.join(from), root.join(target).join(name));
@@ -259,7 +289,7 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             let mut v1 = serde_json::to_value(&m)?;
             let o = v1.as_object_mut().unwrap();
             o.insert("format_version".into(), 1.into());
-            for k in ["windows", "lexical", "fusion", "model_file", "model_path", "table"] {
+            for k in ["windows", "lexical", "fusion", "model_file", "model_path", "table", "clusters"] {
                 o.remove(k);
             }
             let bytes = serde_json::to_vec(&v1)?;

@@ -87,6 +87,34 @@ pub fn repair_table(data: &[u8]) -> Option<Vec<u8>> {
     (out != data).then_some(out)
 }
 
+/// Cluster head and list (`format::clusters`): the head's body length at 72
+/// (u64) and CRC-32 of bytes 0..80 and the body at 80, body from 88; the
+/// list's length at 32 and CRC-32 of bytes 0..40 and the body at 40, body
+/// from 48, and the head's CRC at 24 (which build it belongs to).
+pub fn repair_clusters(head: &[u8], list: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn frame(data: &[u8], magic: &[u8; 8], header: usize) -> Option<(Vec<u8>, u32)> {
+        if data.len() < header || &data[..8] != magic {
+            return None;
+        }
+        let mut out = data.to_vec();
+        let len = (out.len() - header) as u64;
+        out[header - 16..header - 8].copy_from_slice(&len.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&out[..header - 8]);
+        h.update(&out[header..]);
+        let crc = h.finalize();
+        out[header - 8..header - 4].copy_from_slice(&crc.to_le_bytes());
+        Some((out, crc))
+    }
+    let (h, tag) = frame(head, b"ERNIECLH", 88)?;
+    let mut l = list.to_vec();
+    if l.len() >= 48 && &l[..8] == b"ERNIECLL" {
+        l[24..28].copy_from_slice(&tag.to_le_bytes());
+        l = frame(&l, b"ERNIECLL", 48)?.0;
+    }
+    (h != head || l != list).then_some((h, l))
+}
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -35,6 +35,11 @@ const HEADER: usize = 80;
 const WHAT: &str = "index file";
 
 pub fn to_bytes(index: &FlatIndex) -> Result<Vec<u8>> {
+    if index.clusters.is_some() {
+        return Err(Error::Invalid(
+            "an index read by cluster holds only the clusters loaded: it cannot be written".into(),
+        ));
+    }
     let fp = parse_fingerprint(&index.fingerprint)?;
     let mut body = Vec::with_capacity(index.store.bytes() + index.ids.len() * 21);
     index.windows.iter().for_each(|&w| varint::put(&mut body, w));
@@ -163,7 +168,16 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if !rest.is_empty() {
         return Err(Error::format(WHAT, format!("{} unexpected bytes after the last passage id", rest.len())));
     }
-    Ok(FlatIndex { dim, ids, windows, store, fingerprint })
+    Ok(FlatIndex { dim, ids, windows, store, fingerprint, clusters: None })
+}
+
+/// An index file, or the head of an index split by cluster
+/// ([`super::clusters`]), told apart by their magic.
+pub fn vectors_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
+    match bytes.starts_with(super::clusters::HEAD_MAGIC) {
+        true => super::clusters::head_from_bytes(bytes),
+        false => from_bytes(bytes),
+    }
 }
 
 /// CRC-32 over the header's first 72 bytes and the body.

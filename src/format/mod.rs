@@ -1,5 +1,6 @@
 //! Byte layouts. Only this module knows how files look on disk.
 
+pub mod clusters;
 pub mod index;
 pub mod lexical;
 #[cfg(feature = "encoder")]

@@ -68,6 +68,10 @@ pub struct Manifest {
     /// The token-table query encoder (`crate::table`), when the folder carries one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<TableFiles>,
+    /// The vectors again, split by cluster (`format::clusters`), for readers
+    /// that fetch only what a query probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<ClusterFiles>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,6 +124,24 @@ pub struct TableFiles {
     pub fusion: Option<FusionSetting>,
 }
 
+/// The vectors split by cluster: a head every dense query needs (ids,
+/// centroids, each row's cluster), and the lists a query probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFiles {
+    pub head: String,
+    /// List `c` holds the rows of cluster `c`.
+    pub lists: Vec<String>,
+    pub head_bytes: u64,
+    pub max_list_bytes: u64,
+    /// Head and lists together.
+    pub bytes: u64,
+    /// Clusters a query probes.
+    pub nprobe: usize,
+    /// How it was measured, e.g. "R@10 0.912 of the exact scan on 1,000 pseudo-queries".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FusionSetting {
     #[serde(flatten)]
@@ -141,6 +163,8 @@ pub enum Part {
     Shard,
     TableHead,
     TableChunk,
+    ClusterHead,
+    ClusterList,
 }
 
 impl Part {
@@ -155,6 +179,8 @@ impl Part {
             Part::Shard => ("passages/", "shard", "json", 64 * MIB, 256 * MIB),
             Part::TableHead => ("table/", "head", "bin", 64 * MIB, 128 * MIB),
             Part::TableChunk => ("table/", "rows", "bin", 16 * MIB, 256 * MIB),
+            Part::ClusterHead => ("vectors/", "head", "bin", 256 * MIB, 1024 * MIB),
+            Part::ClusterList => ("vectors/", "list", "bin", 64 * MIB, 256 * MIB),
         }
     }
 
@@ -284,6 +310,23 @@ impl Manifest {
                 Part::TableChunk.check_name(&format!("table.chunks[{i}]"), c)?;
             }
         }
+        if let Some(c) = &self.clusters {
+            Part::ClusterHead.check_name("clusters.head", &c.head)?;
+            Part::ClusterHead.check_size("clusters.head_bytes", c.head_bytes)?;
+            Part::ClusterList.check_size("clusters.max_list_bytes", c.max_list_bytes)?;
+            if c.lists.is_empty()
+                || c.lists.len() > crate::index::clusters::MAX_CLUSTERS
+                || !(1..=c.lists.len()).contains(&c.nprobe)
+            {
+                return Err(Error::format(
+                    "manifest",
+                    format!("{} cluster lists probed {} at a time", c.lists.len(), c.nprobe),
+                ));
+            }
+            for (i, l) in c.lists.iter().enumerate() {
+                Part::ClusterList.check_name(&format!("clusters.lists[{i}]"), l)?;
+            }
+        }
         if let Some(f) = self.table.as_ref().and_then(|t| t.fusion.as_ref()) {
             check_fusion(f.fusion)?;
         }
@@ -300,6 +343,8 @@ impl Manifest {
             Part::Shard => self.max_shard_bytes,
             Part::TableHead => self.table.as_ref().map(|t| t.head_bytes),
             Part::TableChunk => self.table.as_ref().map(|t| t.max_chunk_bytes),
+            Part::ClusterHead => self.clusters.as_ref().map(|c| c.head_bytes),
+            Part::ClusterList => self.clusters.as_ref().map(|c| c.max_list_bytes),
         };
         recorded.unwrap_or(part.layout().3)
     }

@@ -24,7 +24,8 @@ pub const DEFAULT_SHARD_SIZE: usize = 256;
 /// A static site's folder goes over the network: int8 vectors, smaller blocks
 /// and shards than a folder read from disk.
 pub const SITE_BLOCK_BYTES: usize = 32 * 1024;
-pub const SITE_SHARD_SIZE: usize = 64;
+/// Eight passages (a few KB) per shard: a result fetches little more than its own text.
+pub const SITE_SHARD_SIZE: usize = 8;
 
 /// How passages longer than the model's window are covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +239,8 @@ pub struct WriteOptions<'a> {
     pub model_bytes: Option<&'a [u8]>,
     /// The token-table query encoder.
     pub table: Option<super::dir::TablePart<'a>>,
+    /// The vectors split by cluster as well.
+    pub clusters: Option<super::dir::ClusterPart<'a>>,
 }
 
 /// Writes `built` and its passages as an index folder at `out` (replacing
@@ -261,6 +264,7 @@ pub fn write(
         model_path: opts.model_path,
         model_bytes: opts.model_bytes,
         table: opts.table,
+        clusters: opts.clusters,
     };
     super::dir::write_dir(out, &parts)
 }

@@ -9,6 +9,8 @@
 //! passages/shard.<hash>.json    passage texts, loaded per shown result
 //! table/head.<hash>.bin         the token table's head (format::table), when carried
 //! table/rows.<hash>.bin         its row chunks, loaded per query token
+//! vectors/head.<hash>.bin       the vectors by cluster (format::clusters): ids, centroids
+//! vectors/list.<hash>.bin       one cluster's rows, loaded when a query probes it
 //! ```
 //! Written into a temporary sibling and renamed into place, so a failed build
 //! never destroys the previous index; an existing folder is replaced only when
@@ -20,10 +22,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::format::shard::{
-    self, FusionSetting, LexicalFiles, Manifest, Part, Passage, TableFiles, WindowSpec, MANIFEST_FILE,
+    self, ClusterFiles, FusionSetting, LexicalFiles, Manifest, Part, Passage, TableFiles, WindowSpec, MANIFEST_FILE,
     MANIFEST_VERSION, MAX_MANIFEST_BYTES,
 };
 use crate::format::table::TableFile;
+use crate::index::Clustering;
 use crate::lexical::{LexicalIndex, TermBlock};
 use crate::table::TableEncoder;
 use crate::{format, Error, FlatIndex, Result};
@@ -43,6 +46,17 @@ pub struct IndexParts<'a> {
     pub model_bytes: Option<&'a [u8]>,
     /// The token-table query encoder.
     pub table: Option<TablePart<'a>>,
+    /// The vectors split by cluster as well, for readers that fetch by need.
+    pub clusters: Option<ClusterPart<'a>>,
+}
+
+/// The index's rows partitioned for fetching by need.
+#[derive(Clone, Copy)]
+pub struct ClusterPart<'a> {
+    pub clustering: &'a Clustering,
+    pub nprobe: usize,
+    /// How well the probe does (recorded in the manifest).
+    pub measured: Option<&'a str>,
 }
 
 /// The token table as an index folder carries it.
@@ -87,6 +101,7 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
     }
     let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
     let table = parts.table.map(|t| write_table(tmp, index, t)).transpose()?;
+    let clusters = parts.clusters.map(|c| write_clusters(tmp, index, c)).transpose()?;
     let model_file = match parts.model_bytes {
         Some(b) => {
             let name = shard::content_name("model", b, "gguf");
@@ -114,6 +129,7 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
         lexical,
         fusion: parts.fusion.clone(),
         table,
+        clusters,
     };
     std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
     staging.commit()?;
@@ -177,6 +193,28 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
         bytes: (head.len() + chunks.iter().map(Vec::len).sum::<usize>()) as u64,
         taught: Some(part.taught.to_string()).filter(|s| !s.is_empty()),
         fusion: part.fusion.cloned(),
+    })
+}
+
+fn write_clusters(root: &Path, index: &FlatIndex, part: ClusterPart) -> Result<ClusterFiles> {
+    let (head, lists) = format::clusters::to_parts(index, part.clustering, part.nprobe)?;
+    std::fs::create_dir_all(root.join("vectors"))?;
+    let head_name = format!("vectors/{}", shard::content_name("head", &head, "bin"));
+    std::fs::write(root.join(&head_name), &head)?;
+    let mut names = Vec::with_capacity(lists.len());
+    for l in &lists {
+        let name = format!("vectors/{}", shard::content_name("list", l, "bin"));
+        std::fs::write(root.join(&name), l)?;
+        names.push(name);
+    }
+    Ok(ClusterFiles {
+        head: head_name,
+        lists: names,
+        head_bytes: head.len() as u64,
+        max_list_bytes: lists.iter().map(|l| l.len() as u64).max().unwrap_or(0),
+        bytes: (head.len() + lists.iter().map(Vec::len).sum::<usize>()) as u64,
+        nprobe: part.nprobe,
+        measured: part.measured.map(str::to_string),
     })
 }
 

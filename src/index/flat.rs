@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use super::clusters::ClusterMap;
 use super::quant::{Store, VectorDType};
 use crate::{Error, Result};
 
@@ -26,6 +27,9 @@ pub struct FlatIndex {
     pub(crate) store: Store,
     /// Fingerprint of the model that made the vectors (hex sha256).
     pub(crate) fingerprint: String,
+    /// Set when the rows arrive by cluster (`format::clusters`): rows of
+    /// clusters not loaded hold zeros and score as their centroid.
+    pub(crate) clusters: Option<ClusterMap>,
 }
 
 impl FlatIndex {
@@ -39,6 +43,7 @@ impl FlatIndex {
             windows: Vec::new(),
             store: Store::empty(dtype),
             fingerprint: fingerprint.to_string(),
+            clusters: None,
         })
     }
 
@@ -49,6 +54,9 @@ impl FlatIndex {
 
     /// Adds a passage with one vector per window (at least one).
     pub fn push_windows<V: AsRef<[f32]>>(&mut self, id: &str, windows: &[V]) -> Result<()> {
+        if self.clusters.is_some() {
+            return Err(Error::Invalid("passages cannot be added to an index read by cluster".into()));
+        }
         if windows.is_empty() {
             return Err(Error::Invalid(format!("passage {id} has no vector")));
         }
@@ -98,6 +106,19 @@ impl FlatIndex {
     pub fn ids(&self) -> &[String] {
         &self.ids
     }
+    /// The vectors, row by row (windows are consecutive rows).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The cluster map, when rows arrive by cluster.
+    pub fn clusters(&self) -> Option<&ClusterMap> {
+        self.clusters.as_ref()
+    }
+    pub fn clusters_mut(&mut self) -> Option<&mut ClusterMap> {
+        self.clusters.as_mut()
+    }
+
     /// Bytes one query scans.
     pub fn scan_bytes(&self) -> usize {
         self.store.bytes()
@@ -124,6 +145,9 @@ impl FlatIndex {
         }
         check_query_vector(query)?;
         self.store.scan(self.dim, query, scores);
+        if let Some(c) = &self.clusters {
+            c.restrict(query, scores);
+        }
         if scores.len() != self.ids.len() {
             // Windows are consecutive rows: keep each passage's best, in place.
             let mut row = 0;

@@ -2,10 +2,12 @@
 //! natively, its on-disk directory.
 
 pub mod builder;
+pub mod clusters;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dir;
 mod flat;
 pub mod quant;
 
+pub use clusters::{ClusterMap, Clustering};
 pub use flat::{check_query_vector, top_k, FlatIndex, Hit};
 pub use quant::VectorDType;

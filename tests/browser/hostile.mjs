@@ -165,7 +165,8 @@ function variants(dir, m) {
   add({ name: "shard-xss", what: "passage shard whose texts are <img onerror> and <script>", files: { [m.shards[0]]: Buffer.from(JSON.stringify(xss)) }, widget: probes });
 
   // 10: a shard larger than the max_shard_bytes the manifest records: the
-  // search that needs it fails, the next one (another shard) answers.
+  // search that needs it answers without that text, saying the results are
+  // partial and why; the next one (another shard) answers whole.
   const maxShard = m.max_shard_bytes ?? Math.max(...m.shards.map((s) => statSync(join(dir, s)).size));
   const big = structuredClone(shard0);
   big[0].text += " padding".repeat(MiB / 8);
@@ -173,7 +174,7 @@ function variants(dir, m) {
     name: "shard-oversized",
     what: `passage shard of 1 MiB (max_shard_bytes ${maxShard})`,
     files: { ...manifest((x) => ((x.max_shard_bytes = maxShard), x)), [m.shards[0]]: Buffer.from(JSON.stringify(big)) },
-    search: [words, { mode: "lexical", k: 1 }, new RegExp(`the shard file \\S+/${esc(m.shards[0])} is larger than the ${maxShard} bytes manifest\\.json records: refusing to read more`)],
+    search: [words, { mode: "lexical", k: 1 }, new RegExp(`^partial: .*the shard file \\S+/${esc(m.shards[0])} is larger than the ${maxShard} bytes manifest\\.json records: refusing to read more`)],
   });
   return out;
 }
@@ -294,7 +295,9 @@ async function main() {
             }
             try {
               if (!search) return { load: "resolved" };
-              return { search: await r.search(search[0], search[1]).then(() => "resolved", (e) => e.message), after: (await r.search("keeper climbs spiral tower lamp", { k: 1 }))[0]?.id };
+              // A search that answers from what loaded says which part did not (details.partial).
+              const said = (a) => (a.partial ? `partial: ${[a.note, ...a.hits.map((h) => h.error)].filter(Boolean).join("; ")}` : "resolved");
+              return { search: await r.search(search[0], { ...search[1], details: true }).then(said, (e) => e.message), after: (await r.search("keeper climbs spiral tower lamp", { k: 1 }))[0]?.id };
             } finally {
               r.close();
             }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the site the end-to-end tests (e2e.mjs) serve: one self-contained
-# index folder, SITE/_ernie, with the tiny model bundled.
+# index folder, SITE/_ernie, with the tiny model bundled, and the same
+# passages in the light layout (token table, vectors by cluster) at
+# SITE/light/_ernie for light.mjs.
 #
 #   tests/browser/make_site.sh [SITE]      (default: target/e2e-site)
 #
@@ -43,3 +45,6 @@ fs.writeFileSync(out, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
 EOF
 
 "$bin" index "$corpus" --model "$fixture/tiny.gguf" --out "$site/_ernie" --bundle-model --block-kib 1 --shard-size 8
+# The light layout index-site writes (token table, vectors by cluster), for light.mjs.
+"$bin" index "$corpus" --model "$fixture/tiny.gguf" --out "$site/light/_ernie" --bundle-model --block-kib 1 --shard-size 8 \
+    --vectors clusters --clusters 6 --nprobe 2 --dtype int8

@@ -492,7 +492,8 @@ pub fn rows_of(table: &TokenTable) -> Result<Rows> {
 fn table_file(embedder: &Embedder, rows: Rows) -> Result<TableFile> {
     Ok(TableFile {
         table: rows.into_table(&embedder.card().fingerprint)?,
-        tokenizer_json: embedder.card().tokenizer_json.clone(),
+        // What the browser downloads first: only what WordPiece reads.
+        tokenizer_json: WordPiece::compact_json(&embedder.card().tokenizer_json)?,
         max_query_len: embedder.card().spec.max_query_len,
     })
 }

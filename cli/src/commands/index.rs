@@ -6,13 +6,17 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
+use ernie_search::index::builder::embed_queries;
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
-use ernie_search::index::dir::TablePart;
+use ernie_search::index::dir::{ClusterPart, TablePart};
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
+use ernie_search_train::table::query_ids;
 
-use crate::flags::{alpha, positive, Bm25Args, TableArgs, WindowArgs};
+use super::table::IndexTable;
+use super::vectors::{Chosen, Served};
+use crate::flags::{alpha, positive, Bm25Args, TableArgs, VectorArgs, VectorLayout, WindowArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,12 +49,22 @@ pub struct Args {
     bundle_model: bool,
     #[command(flatten)]
     table: TableArgs,
+    #[command(flatten)]
+    vectors: VectorArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
     let table = (!a.table.no_table).then_some(a.table);
-    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model, table };
+    let clusters = a.vectors.vectors == Some(VectorLayout::Clusters);
+    let write = Layout {
+        shard_size: a.shard_size,
+        alpha: a.alpha,
+        bundle_model: a.bundle_model,
+        table,
+        vectors: a.vectors,
+        clusters,
+    };
     index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
 }
 
@@ -74,6 +88,9 @@ pub struct Layout {
     pub bundle_model: bool,
     /// The token table to build beside the vectors (`None`: `--no-table`).
     pub table: Option<TableArgs>,
+    pub vectors: VectorArgs,
+    /// Write the vectors by cluster as well.
+    pub clusters: bool,
 }
 
 /// Builds and writes the index folder, then reports its parts.
@@ -93,6 +110,10 @@ pub fn index_passages(
         Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args)?),
         None => None,
     };
+    let chosen = match layout.clusters {
+        true => Some(cluster(&embedder, passages, &built, table.as_ref(), layout)?),
+        false => None,
+    };
     let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
     let write = WriteOptions {
         shard_size: layout.shard_size,
@@ -103,11 +124,45 @@ pub fn index_passages(
         model_path: (!layout.bundle_model).then_some(model_abs.as_path()),
         model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
         table: table.as_ref().map(|t| TablePart { file: &t.file, taught: &t.taught, fusion: t.fusion.as_ref() }),
+        clusters: chosen.as_ref().map(|c| ClusterPart {
+            clustering: &c.clustering,
+            nprobe: c.nprobe,
+            measured: Some(c.measured.as_str()),
+        }),
     };
     let m = builder::write(out, &embedder, passages, &built, &write)
         .with_context(|| format!("cannot write index {}", out.display()))?;
     report(out, &m, &built, seconds, model_bytes.len())?;
     Ok(m)
+}
+
+/// The vectors' clusters, the probe measured with the queries a visitor's
+/// page makes (the table's when the folder carries one, else the
+/// transformer's), ranked as the folder serves them.
+fn cluster(
+    embedder: &Embedder,
+    passages: &[Passage],
+    built: &Built,
+    table: Option<&IndexTable>,
+    layout: &Layout,
+) -> Result<Chosen> {
+    let encode = |texts: &[String]| -> Result<Vec<Option<Vec<f32>>>> {
+        match table {
+            Some(t) => query_ids(embedder, texts)?.iter().map(|ids| Ok(t.file.table.encode_ids(ids)?)).collect(),
+            None => Ok(embed_queries(embedder, texts, 64, &mut ())?.into_iter().map(Some).collect()),
+        }
+    };
+    let given = layout.alpha.map(|alpha| Fusion::Convex { alpha });
+    let fusion = match table {
+        Some(t) => t.fusion.as_ref().map(|f| f.fusion).or(given),
+        None => given,
+    };
+    let served = Served {
+        encoder: if table.is_some() { "token table" } else { "transformer" },
+        encode: &encode,
+        lexical: Some((&built.lexical, fusion.unwrap_or_default())),
+    };
+    super::vectors::choose(&built.index, passages, &served, &layout.vectors)
 }
 
 fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {
@@ -131,6 +186,16 @@ fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usiz
             t.chunk_rows,
             t.head_bytes as f64 / 1e6,
             t.bytes as f64 / 1e6
+        );
+    }
+    if let Some(c) = &m.clusters {
+        println!(
+            "  clusters {} lists (largest {:.0} KB), a query probes {} + a {:.0} KB head: {:.1} MB",
+            c.lists.len(),
+            c.max_list_bytes as f64 / 1e3,
+            c.nprobe,
+            c.head_bytes as f64 / 1e3,
+            c.bytes as f64 / 1e6
         );
     }
     Ok(())

@@ -8,7 +8,7 @@ use ernie_search::format::shard::Manifest;
 use ernie_search::index::builder::{BuildOptions, DEFAULT_BATCH, SITE_SHARD_SIZE};
 
 use super::index::{build_options, index_passages, Layout};
-use crate::flags::{alpha, positive, Bm25Args, TableArgs, WindowArgs};
+use crate::flags::{alpha, positive, Bm25Args, TableArgs, VectorArgs, VectorLayout, WindowArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,16 +39,29 @@ pub struct Args {
     alpha: Option<f32>,
     #[command(flatten)]
     table: TableArgs,
+    #[command(flatten)]
+    vectors: VectorArgs,
 }
 
 /// The files of the built npm package a site serves beside its index.
 const WIDGET_FILES: &[&str] = &["ernie_search.js", "ernie_search_bg.wasm"];
+/// The light engine's (no model): what a visitor loads when the folder
+/// carries a token table and clusters.
+const LIGHT_FILES: &[&str] = &["ernie_search_light.js", "ernie_search_light_bg.wasm"];
 
 pub fn run(a: Args) -> Result<()> {
     for f in WIDGET_FILES {
         if !a.assets.join(f).is_file() {
             bail!(
                 "{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR",
+                a.assets.display()
+            );
+        }
+    }
+    if !a.table.no_table {
+        if let Some(f) = LIGHT_FILES.iter().find(|f| !a.assets.join(f).is_file()) {
+            bail!(
+                "{} lacks {f}, the light engine a visitor runs with the token table: build it (bash scripts/build-wasm.sh --light), or pass --no-table",
                 a.assets.display()
             );
         }
@@ -76,7 +89,10 @@ pub fn run(a: Args) -> Result<()> {
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
     // A site's folder is published: the model always travels with it.
     let table = (!a.table.no_table).then_some(a.table);
-    let layout = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table };
+    // A site's visitors fetch vectors by cluster unless told `--vectors flat`.
+    let clusters = a.vectors.vectors != Some(VectorLayout::Flat);
+    let layout =
+        Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table, vectors: a.vectors, clusters };
     let m = index_passages(&passages, &a.model, &out, &build, &layout)?;
     let widget = copy_widget(&a.assets, &out)?;
     report_download(&out, &m, widget)

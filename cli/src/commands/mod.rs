@@ -16,6 +16,7 @@ mod search;
 mod table;
 mod train;
 mod tune_fusion;
+mod vectors;
 
 #[derive(Parser)]
 #[command(

@@ -78,6 +78,12 @@ pub enum What {
         /// [default: the one the index stores for its table]
         #[arg(long, value_parser = alpha)]
         table_alpha: Option<f32>,
+        /// Also as a browser reads clustered vectors: k-means into this many
+        /// clusters, then each --nprobe (rows from the probed clusters only)
+        #[arg(long)]
+        clusters: Option<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        nprobe: Vec<usize>,
         #[command(flatten)]
         cache: CacheArg,
     },
@@ -120,7 +126,7 @@ pub fn run(what: What) -> Result<()> {
             println!("-> {}", out.display());
             Ok(())
         }
-        What::Eval { index, table, data, split, alpha, table_alpha, cache } => {
+        What::Eval { index, table, data, split, alpha, table_alpha, clusters, nprobe, cache } => {
             let data_dir = crate::load::beir_dir(&data, &cache.dir())?;
             let (mut r, shards, _) = crate::load::index(&index, None)?;
             let encoder = match &table {
@@ -160,9 +166,14 @@ pub fn run(what: What) -> Result<()> {
                 Some(Fusion::Convex { alpha }) => Some(alpha),
                 _ => None,
             };
-            if let Some(a) = table_alpha.or(stored) {
+            let default_alpha = table_alpha.or(stored);
+            if let Some(a) = default_alpha {
                 let (_, scores) = eval::encoder_rows("table", &b, &qrels, ids, Some(a)).swap_remove(2);
                 rows.push((format!("table hybrid alpha {a:.2} (unlabelled default)"), scores));
+            }
+            if let Some(k) = clusters {
+                let probes = ClusterEval { k, nprobe: &nprobe, alpha: default_alpha, exact: &b };
+                rows.extend(probes.rows(r.index(), lex, &qrels, &qids, &texts, &table)?);
             }
             println!(
                 "{} {split}: {} queries ({fallbacks} with no table token: BM25 only)",
@@ -173,6 +184,67 @@ pub fn run(what: What) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The table's rows with clustered vectors, one set per `nprobe`: dense,
+/// hybrid at the unlabelled default, and how much of the exact dense
+/// top-10 the probe keeps.
+struct ClusterEval<'a> {
+    k: usize,
+    nprobe: &'a [usize],
+    alpha: Option<f32>,
+    exact: &'a [eval::QueryCandidates],
+}
+
+impl ClusterEval<'_> {
+    fn rows(
+        &self,
+        index: &FlatIndex,
+        lex: &LexicalIndex,
+        qrels: &ernie_search::metrics::Qrels,
+        qids: &[String],
+        texts: &[String],
+        vectors: &[Option<Vec<f32>>],
+    ) -> Result<Vec<(String, ernie_search::metrics::Scores)>> {
+        let t = Instant::now();
+        let clustering = ernie_search::index::clusters::kmeans(index.store(), index.dim(), index.rows(), self.k, 1)?;
+        let (_, lists) = ernie_search::format::clusters::to_parts(index, &clustering, 1)?;
+        let list_bytes = lists.iter().map(Vec::len).sum::<usize>() as f64 / lists.len() as f64;
+        println!(
+            "k-means: {} clusters of {} rows in {:.1}s, {:.1} KB per list",
+            lists.len(),
+            index.rows(),
+            t.elapsed().as_secs_f64(),
+            list_bytes / 1e3
+        );
+        let mut rows = Vec::new();
+        for &n in self.nprobe {
+            let ix = ernie_search::format::clusters::loaded(index, &clustering, n.clamp(1, lists.len()))?;
+            let c = eval::candidates_from(&ix, lex, qids, texts, vectors)?;
+            let kept = top10_overlap(self.exact, &c);
+            let name = format!(
+                "table, {n} of {} clusters ({:.0} KB/query, R@10 vs exact {kept:.3})",
+                lists.len(),
+                n as f64 * list_bytes / 1e3
+            );
+            let mut r = eval::encoder_rows(&name, &c, qrels, index.ids(), self.alpha);
+            rows.push(r.remove(0));
+            if self.alpha.is_some() {
+                rows.push(r.swap_remove(1));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// The mean share of each query's exact dense top-10 that `approx` finds in its top-10.
+fn top10_overlap(exact: &[eval::QueryCandidates], approx: &[eval::QueryCandidates]) -> f64 {
+    let share = |a: &eval::QueryCandidates, b: &eval::QueryCandidates| {
+        let want: Vec<usize> = a.cands.dense_top().iter().take(10).map(|h| h.ordinal).collect();
+        let got: Vec<usize> = b.cands.dense_top().iter().take(10).map(|h| h.ordinal).collect();
+        want.iter().filter(|o| got.contains(o)).count() as f64 / want.len().max(1) as f64
+    };
+    exact.iter().zip(approx).map(|(a, b)| share(a, b)).sum::<f64>() / exact.len().max(1) as f64
 }
 
 /// The table an index folder carries, with what its manifest records.

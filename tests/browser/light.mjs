@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// End-to-end test of the light engine (pkg/ernie_search_light.js: no model;
+// the token table encodes queries, vectors arrive by cluster) in headless
+// Chromium, over SITE/light/_ernie from tests/browser/make_site.sh: what it
+// downloads, that a query fetches only the clusters it probes, partial
+// answers when a part fails to load (and the retry), and the progressive
+// upgrade to the transformer.
+//
+//   node tests/browser/light.mjs [--site target/e2e-site] [--chromium /usr/bin/chromium]
+//
+// Run by scripts/test-e2e.sh after e2e.mjs. Exits non-zero, saying why, on any failure.
+
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { assert, launch, pageOpener, root, serveFiles, suite, within } from "./harness.mjs";
+
+const t = suite("light");
+const TIMEOUT_MS = 30_000;
+/** Keyword-rich questions (the tiny model knows no meaning), and their passage. */
+const QUESTIONS = [
+  ["paris capital france london england", "p038"],
+  ["keeper climbs spiral tower lamp", "lighthouse"],
+];
+
+/**
+ * /pkg/, the pages of tests/browser/e2e/, /_ernie/ (the light folder) and
+ * /flaky/_ernie/ (the same, where each cluster list fails once with a 503).
+ */
+function serve(site) {
+  const failed = new Set();
+  return serveFiles({
+    mount: (path) => {
+      const rel = path.replace(/^\/flaky(?=\/_ernie\/)/, "");
+      if (rel.startsWith("/pkg/")) return [[join(root, "pkg"), rel.slice("/pkg".length)]];
+      if (rel.startsWith("/_ernie/")) return [[join(site, "light"), rel]];
+      return [[join(root, "tests/browser/e2e"), rel]];
+    },
+    headers: () => ({ "cache-control": "no-store" }),
+    respond: ({ res, path }) => {
+      if (!/^\/flaky\/_ernie\/vectors\/list\./.test(path) || failed.has(path)) return false;
+      failed.add(path);
+      res.writeHead(503, { "content-type": "text/plain" });
+      res.end("try again");
+      return true;
+    },
+  });
+}
+
+async function main() {
+  const opt = t.args({ site: "target/e2e-site" });
+  const site = resolve(root, opt.site);
+  t.needSite(join(site, "light"), `${opt.site}/light`);
+  t.needPkg();
+  t.needChromium(opt.chromium);
+  const manifest = JSON.parse(readFileSync(join(site, "light/_ernie/manifest.json"), "utf8"));
+  assert(manifest.clusters && manifest.table, `${opt.site}/light/_ernie has no clusters or table`);
+
+  const server = await serve(site);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await launch(opt.chromium, { profile: "light", timeout: TIMEOUT_MS, viewport: { width: 900, height: 640 } });
+  const pageErrors = [];
+  const open = pageOpener(browser.context, origin, pageErrors);
+  const ready = (page) => page.waitForFunction(() => window.retriever || window.loadError).then(() => page.evaluate(() => window.loadError));
+  const ask = (page, q, opts = {}) => page.evaluate(([q, o]) => window.retriever.search(q, { k: 5, details: true, ...o }), [q, opts]);
+  const info = (page) => page.evaluate(() => window.retriever.info());
+
+  try {
+    const api = await open("/api.html");
+    await t.check("a folder with a table and clusters loads the light engine, with no model", async () => {
+      const error = await ready(api);
+      assert(!error, error);
+      const i = await info(api);
+      assert(i.build === "light" && i.encoder === "table" && i.model === null, JSON.stringify([i.build, i.encoder, i.model]));
+      const kinds = new Set(i.files.map((f) => f.kind));
+      assert(!kinds.has("model") && !kinds.has("index"), `read ${[...kinds]}`);
+      assert(i.index.count === manifest.count && i.index.clusters.loaded === 0, JSON.stringify(i.index));
+      return `first load: ${i.files.map((f) => `${f.kind} ${f.bytes}`).join(", ")}`;
+    });
+    for (const [q, want] of QUESTIONS) {
+      await t.check(`search ${JSON.stringify(q)} -> ${want}, by the table`, async () => {
+        const a = await ask(api, q);
+        assert(a.hits[0]?.id === want && a.encoder === "table" && a.mode === "hybrid" && !a.partial, JSON.stringify(a).slice(0, 300));
+        assert(a.hits[0].text && a.hits[0].url === `#${want}`, JSON.stringify(a.hits[0]));
+      });
+    }
+    await t.check("a query fetches only the clusters and table rows it needs", async () => {
+      const i = await info(api);
+      const c = i.index.clusters;
+      assert(c.loaded >= 1 && c.loaded <= c.nprobe * QUESTIONS.length && c.loaded < c.clusters, JSON.stringify(c));
+      assert(i.sizes.vectors < manifest.clusters.bytes, JSON.stringify(i.sizes));
+      return `${c.loaded} of ${c.clusters} clusters, ${i.table.loaded_chunks} of ${i.table.chunks} table chunks`;
+    });
+    await t.check("dense and lexical modes answer too", async () => {
+      const [d, l] = [await ask(api, QUESTIONS[1][0], { mode: "dense" }), await ask(api, QUESTIONS[1][0], { mode: "lexical" })];
+      assert(d.mode === "dense" && d.encoder === "table" && d.hits.length, JSON.stringify(d).slice(0, 200));
+      assert(l.mode === "lexical" && l.encoder === null && l.hits[0]?.id === "lighthouse", JSON.stringify(l).slice(0, 200));
+    });
+    await api.close();
+
+    const flaky = await open("/api.html?index=/flaky/_ernie/");
+    await t.check("a cluster that fails to load: partial results, said, and retried by the next search", async () => {
+      const error = await ready(flaky);
+      assert(!error, error);
+      const [q, want] = QUESTIONS[1];
+      const first = await ask(flaky, q);
+      assert(first.partial && /partial results/.test(first.note) && first.hits.length > 0, JSON.stringify(first).slice(0, 300));
+      const again = await ask(flaky, q);
+      assert(!again.partial && again.note === null && again.hits[0]?.id === want, JSON.stringify(again).slice(0, 300));
+      return first.note;
+    });
+    await flaky.close();
+
+    const progressive = await open("/api.html?progressive");
+    await t.check("progressive: the table answers first, then the transformer loaded in the background", async () => {
+      const error = await ready(progressive);
+      assert(!error, error);
+      const [q, want] = QUESTIONS[0];
+      const first = await ask(progressive, q);
+      assert(first.encoder === "table" && first.hits[0]?.id === want, JSON.stringify(first).slice(0, 200));
+      const upgraded = progressive.evaluate(async () => {
+        for (;;) {
+          const state = (await window.retriever.info()).upgrade?.state;
+          if (state === "done" || state === "failed") return state;
+          await new Promise((ok) => setTimeout(ok, 50));
+        }
+      });
+      await within(TIMEOUT_MS, upgraded, "the background load of the transformer");
+      const i = await info(progressive);
+      assert(i.upgrade.state === "done" && i.encoder === "transformer" && i.model?.fingerprint === manifest.model_fingerprint, JSON.stringify(i.upgrade));
+      const later = await ask(progressive, q);
+      assert(later.encoder === "transformer" && later.hits[0]?.id === want, JSON.stringify(later).slice(0, 200));
+      return `then by the transformer (${i.build} build)`;
+    });
+    await progressive.close();
+
+    const page = await open("/widget.html?encoder=auto");
+    await t.check("the widget answers by the table and says so on its host", async () => {
+      const [q, want] = QUESTIONS[1];
+      await page.locator("ernie-search-box input").pressSequentially(q, { delay: 10 });
+      await page.waitForFunction(([q, id]) => {
+        const box = document.querySelector("ernie-search-box");
+        return box.dataset.query === q && box.shadowRoot.querySelector("[role=option]")?.dataset.id === id;
+      }, [q, want]);
+      const encoder = await page.evaluate(() => document.querySelector("ernie-search-box").dataset.encoder);
+      assert(encoder === "table", `data-encoder ${encoder}`);
+    });
+    await page.close();
+    await t.check("no uncaught errors in any page", async () => {
+      assert(!pageErrors.length, pageErrors.join("; "));
+    });
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  t.report();
+}
+
+t.run(main);
