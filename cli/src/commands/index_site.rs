@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ernie_search::format::shard::Manifest;
+use ernie_search::format::shard::{Manifest, MANIFEST_FILE as MANIFEST};
 use ernie_search::index::builder::{BuildOptions, DEFAULT_BATCH, SITE_SHARD_SIZE};
 
 use super::index::{build_options, index_passages, Layout};
@@ -13,14 +13,17 @@ use crate::flags::{alpha, positive, Bm25Args, TableArgs, VectorArgs, VectorLayou
 #[derive(clap::Args)]
 pub struct Args {
     public_dir: PathBuf,
+    /// The model file [default: all-MiniLM-L6-v2 in Q8_0, fetched and
+    /// converted into the cache on first use]
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Folder inside PUBLIC_DIR to write
     #[arg(long, default_value = "_ernie")]
     out_name: String,
-    /// The built npm package (scripts/build-wasm.sh): widget and wasm files to copy
-    #[arg(long, default_value = "pkg")]
-    assets: PathBuf,
+    /// The built npm package (scripts/build-wasm.sh): widget and wasm files to
+    /// copy [default: the ones built into this binary]
+    #[arg(long)]
+    assets: Option<PathBuf>,
     /// Vector storage: f32, f16 or int8
     #[arg(long, default_value_t = BuildOptions::site().dtype.as_str().into())]
     dtype: String,
@@ -49,23 +52,66 @@ const WIDGET_FILES: &[&str] = &["ernie_search.js", "ernie_search_bg.wasm"];
 /// carries a token table and clusters.
 const LIGHT_FILES: &[&str] = &["ernie_search_light.js", "ernie_search_light_bg.wasm"];
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+}
+
+/// Where the widget's files come from.
+enum Assets {
+    Folder(PathBuf),
+    Embedded,
+}
+
+impl Assets {
+    /// `--assets DIR`, else the files built into the binary, if it has them all.
+    fn choose(dir: Option<PathBuf>, light: bool) -> Result<Self> {
+        let needed: Vec<&str> = WIDGET_FILES.iter().chain(if light { LIGHT_FILES } else { &[] }).copied().collect();
+        let Some(dir) = dir else {
+            let has = |f: &&str| embedded::EMBEDDED.iter().any(|(n, _)| n == f);
+            if let Some(f) = needed.iter().find(|f| !has(f)) {
+                bail!(
+                    "this binary was built without the browser package ({f} is missing): build it (bash scripts/build-wasm.sh{}), then this binary again (cargo build --release -p ernie-search-cli), or pass --assets DIR",
+                    if light { " && bash scripts/build-wasm.sh --light" } else { "" }
+                );
+            }
+            return Ok(Assets::Embedded);
+        };
+        for f in &needed {
+            if !dir.join(f).is_file() {
+                let build = if LIGHT_FILES.contains(f) {
+                    "the light engine a visitor runs with the token table: build it (bash scripts/build-wasm.sh --light), or pass --no-table"
+                } else {
+                    "build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR"
+                };
+                bail!("{} lacks {f}, {build}", dir.display());
+            }
+        }
+        Ok(Assets::Folder(dir))
+    }
+
+    /// Copies the widget's JS, wasm and CSS beside the index; returns their bytes.
+    fn copy_to(&self, out: &Path) -> Result<u64> {
+        match self {
+            Assets::Folder(dir) => copy_widget(dir, out),
+            Assets::Embedded => {
+                let mut total = 0;
+                for (name, bytes) in embedded::EMBEDDED {
+                    let to = out.join(name);
+                    std::fs::write(&to, bytes).with_context(|| format!("cannot write {}", to.display()))?;
+                    total += bytes.len() as u64;
+                }
+                Ok(total)
+            }
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    for f in WIDGET_FILES {
-        if !a.assets.join(f).is_file() {
-            bail!(
-                "{} lacks {f}: build the wasm package first (bash scripts/build-wasm.sh) or pass --assets DIR",
-                a.assets.display()
-            );
-        }
-    }
-    if !a.table.no_table {
-        if let Some(f) = LIGHT_FILES.iter().find(|f| !a.assets.join(f).is_file()) {
-            bail!(
-                "{} lacks {f}, the light engine a visitor runs with the token table: build it (bash scripts/build-wasm.sh --light), or pass --no-table",
-                a.assets.display()
-            );
-        }
-    }
+    let assets = Assets::choose(a.assets.clone(), !a.table.no_table)?;
+    let model = match &a.model {
+        Some(m) => m.clone(),
+        None => crate::load::default_model(&a.table.cache.dir())?,
+    };
     check_out_name(&a.out_name)?;
     let out = a.public_dir.join(&a.out_name);
     let (passages, stats) = ernie_search_data::site::read_site(&a.public_dir, &out)?;
@@ -93,9 +139,9 @@ pub fn run(a: Args) -> Result<()> {
     let clusters = a.vectors.vectors != Some(VectorLayout::Flat);
     let layout =
         Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table, vectors: a.vectors, clusters };
-    let m = index_passages(&passages, &a.model, &out, &build, &layout)?;
-    let widget = copy_widget(&a.assets, &out)?;
-    report_download(&out, &m, widget)
+    let m = index_passages(&passages, &model, &out, &build, &layout)?;
+    assets.copy_to(&out)?;
+    report_download(&out, &m)
 }
 
 /// `--out-name` is one plain folder name inside the site: never empty, `.`,
@@ -122,18 +168,33 @@ fn copy_widget(assets: &Path, out: &Path) -> Result<u64> {
     Ok(widget)
 }
 
-/// What a visitor downloads before the first search and per query.
-fn report_download(out: &Path, m: &Manifest, widget: u64) -> Result<()> {
+/// What a visitor downloads before the first search and per query: with
+/// the light engine (the default when the folder carries a table and
+/// clusters), and with the transformer.
+fn report_download(out: &Path, m: &Manifest) -> Result<()> {
     let size = |name: &str| std::fs::metadata(out.join(name)).map_or(0, |f| f.len());
+    let kb = |b: u64| b as f64 / 1e3;
     let lex = m.lexical.as_ref().context("lexical part")?;
-    let model_bytes = m.model_file.as_deref().map_or(0, size);
-    let first = model_bytes + m.index_bytes + size(&lex.meta) + widget;
     let block = (lex.bytes - size(&lex.meta)) / lex.blocks.len().max(1) as u64;
     let shard = m.shards.iter().map(|s| size(s)).sum::<u64>() / m.shards.len().max(1) as u64;
+    let js = ["index.js", "worker.js", "widget.js", "text.js"].iter().map(|f| size(f)).sum::<u64>();
+    let common = js + size(MANIFEST) + size(&lex.meta);
+    if let (Some(t), Some(c)) = (&m.table, &m.clusters) {
+        let engine = size("ernie_search_light.js") + size("ernie_search_light_bg.wasm");
+        let first = common + engine + t.head_bytes + c.head_bytes;
+        let chunk = (t.bytes - t.head_bytes) / t.chunks.len().max(1) as u64;
+        let list = (c.bytes - c.head_bytes) / c.lists.len().max(1) as u64;
+        println!(
+            "a visitor downloads, uncompressed (about a third gzipped): {:.0} KB before the first search (light engine {:.0} KB, token table head {:.0} KB, vector head {:.0} KB, BM25 meta {:.0} KB, scripts and manifest {:.0} KB; no model), then per query about one {:.0} KB table chunk per new token, {} vector cluster(s) of {:.0} KB, one {:.0} KB term block per new word and one {:.0} KB text shard per result, all cached after",
+            kb(first), kb(engine), kb(t.head_bytes), kb(c.head_bytes), kb(size(&lex.meta)), kb(js + size(MANIFEST)),
+            kb(chunk), c.nprobe, kb(list), kb(block), kb(shard)
+        );
+    }
+    let model = m.model_file.as_deref().map_or(0, size);
+    let engine = size("ernie_search.js") + size("ernie_search_bg.wasm");
     println!(
-        "a visitor downloads, uncompressed: {:.1} MB before the first search (model {:.1} MB, vectors {:.1} MB, BM25 meta {:.0} KB, widget + wasm {:.1} MB, all cached after), then per query about one {:.0} KB term block per new word and one {:.0} KB text shard per page of results",
-        first as f64 / 1e6, model_bytes as f64 / 1e6, m.index_bytes as f64 / 1e6, size(&lex.meta) as f64 / 1e3,
-        widget as f64 / 1e6, block as f64 / 1e3, shard as f64 / 1e3
+        "  with the transformer (encoder=\"transformer\", or `progressive` after the first search): {:.1} MB (model {:.1} MB, vectors {:.1} MB, full engine {:.1} MB)",
+        (common + engine + model + m.index_bytes) as f64 / 1e6, model as f64 / 1e6, m.index_bytes as f64 / 1e6, engine as f64 / 1e6
     );
     Ok(())
 }
