@@ -238,8 +238,17 @@ async function loadLight(mf, progress) {
     ? read(new URL(c.head, base).href, "vectors", progress, limit("clusterHead", c.head_bytes))
     : read(new URL(manifest.index_file, base).href, "index", progress, limit("index", manifest.index_bytes));
   const lexical = manifest.lexical ? read(new URL(manifest.lexical.meta, base).href, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null;
+  // The chunks of the commonest words come with the head (a failed one is left to the first search).
+  const hot = (t.hot ?? []).map((c) =>
+    read(new URL(t.chunks[c], base).href, "table", null, limit("tableChunk", t.max_chunk_bytes)).then((f) => [c, f], () => null),
+  );
   const [v, th, lx] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, wasm]);
   engine = Engine.loadTableOnly(v.bytes, th.bytes);
+  for (const got of await Promise.all(hot)) {
+    if (!got) continue;
+    engine.addTableChunk(got[0], got[1].bytes);
+    await got[1].store();
+  }
   if (engine.info().index.count !== manifest.count) throw new Error(`${v.url} holds ${engine.info().index.count} passages but manifest.json says ${manifest.count}: the folder mixes two builds`);
   if (lx) {
     engine.loadLexical(lx.bytes);
@@ -405,6 +414,7 @@ function checkManifest(m, url) {
     t.chunks.forEach((c, i) => named("tableChunk", c, `table.chunks[${i}]`));
     sized("table.head_bytes", t.head_bytes, PARTS.tableHead.ceiling);
     sized("table.max_chunk_bytes", t.max_chunk_bytes, PARTS.tableChunk.ceiling);
+    if (t.hot != null && (!Array.isArray(t.hot) || !t.hot.every((c) => Number.isInteger(c) && c >= 0 && c < t.chunks.length))) bad(`table.hot ${show(t.hot)} must list chunk numbers below ${t.chunks.length}`);
   }
   const c = m.clusters;
   if (c != null) {

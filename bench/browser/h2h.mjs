@@ -415,12 +415,13 @@ async function main() {
         { system, q: firstQ },
       ),
       `${system} first answer on slow 4G`,
-    );
-    firstAnswer[system.slice("cold-".length)] = { ms: r2(r.ms), results: r.n, ...diff(a, snap(system)) };
+    ).catch((e) => ({ ms: null, n: 0, error: String(e.message ?? e) }));
+    // The full build's 30 MB cannot arrive within the timeout at 1.6 Mbps: said, not fatal.
+    firstAnswer[system.slice("cold-".length)] = { ms: r2(r.ms), results: r.n, error: r.error, ...diff(a, snap(system)) };
     await page.context().close();
   }
   for (const [s, f] of Object.entries(firstAnswer)) retrieval[s].first_answer_slow_4g = f;
-  log(`first answer on slow 4G from a cold cache: ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${(f.ms / 1000).toFixed(1)} s (${f.bytes} B)`).join(", ")}`);
+  log(`first answer on slow 4G from a cold cache: ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${f.ms == null ? `none within ${QUERY_TIMEOUT_MS / 1000} s` : `${(f.ms / 1000).toFixed(1)} s`} (${f.bytes} B)`).join(", ")}`);
 
   // ---------------------------------------------------------- 2. encoding
   const enc = nEncode > 0 ? await encoding(open, er) : null;

@@ -78,7 +78,7 @@ for (const s of SYSTEMS) {
   const q = r.further_queries;
   const cold = r.first_answer_slow_4g;
   lines.push(
-    `| ${NAMES[s] ?? s} | ${f3(r.mrr_10)} | ${f3(r.recall_10)} | ${f3(r.recall_1)} | ${r.empty_results} | ${ms(l.median_ms)} (${ms(l.p95_ms)}) | ${kb(r.through_first_query.bytes)} (${kb(r.through_first_query.gzip)}) | ${kb(q.bytes_median)} (${kb(q.gzip_median)}); p95 ${kb(q.bytes_p95)} (${kb(q.gzip_p95)}) | ${cold ? `${s1(cold.ms)}, ${kb(cold.bytes)}` : "-"} |`,
+    `| ${NAMES[s] ?? s} | ${f3(r.mrr_10)} | ${f3(r.recall_10)} | ${f3(r.recall_1)} | ${r.empty_results} | ${ms(l.median_ms)} (${ms(l.p95_ms)}) | ${kb(r.through_first_query.bytes)} (${kb(r.through_first_query.gzip)}) | ${kb(q.bytes_median)} (${kb(q.gzip_median)}); p95 ${kb(q.bytes_p95)} (${kb(q.gzip_p95)}) | ${cold ? `${cold.ms == null ? "none within 120 s" : s1(cold.ms)}, ${kb(cold.bytes)}` : "-"} |`,
   );
 }
 if (E) {

@@ -71,7 +71,7 @@ pub struct VectorArgs {
     /// keeps --probe-recall of the exact scan's, on pseudo-queries]
     #[arg(long, value_parser = positive)]
     pub nprobe: Option<usize>,
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.8)]
     pub probe_recall: f64,
 }
 

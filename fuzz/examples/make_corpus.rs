@@ -265,6 +265,7 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
                 file,
                 taught: "fuzz seed",
                 fusion: Some(&table_fusion),
+                hot: &[0],
             }),
             clusters: clustering.as_ref().map(|clustering| ernie_search::index::dir::ClusterPart {
                 clustering,

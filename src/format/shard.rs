@@ -122,6 +122,10 @@ pub struct TableFiles {
     /// labels); absent: the index's own fusion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fusion: Option<FusionSetting>,
+    /// The chunks most of the corpus's pseudo-queries need (the commonest
+    /// words'): a browser fetches them with the head.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hot: Vec<usize>,
 }
 
 /// The vectors split by cluster: a head every dense query needs (ids,
@@ -308,6 +312,9 @@ impl Manifest {
             }
             for (i, c) in t.chunks.iter().enumerate() {
                 Part::TableChunk.check_name(&format!("table.chunks[{i}]"), c)?;
+            }
+            if let Some(c) = t.hot.iter().find(|&&c| c >= t.chunks.len()) {
+                return Err(Error::format("manifest", format!("table.hot names chunk {c} of {}", t.chunks.len())));
             }
         }
         if let Some(c) = &self.clusters {

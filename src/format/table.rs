@@ -36,10 +36,11 @@ const WHAT: &str = "token table";
 const MAX_VOCAB: usize = 1 << 20;
 const MAX_DIM: usize = 8192;
 const MAX_TOKENIZER_BYTES: usize = 64 << 20;
-/// Rows per chunk when writing: 64 rows of 384 int8 are 25 KB; a query's
+/// Rows per chunk when writing: 32 rows of 384 int8 are 12.5 KB; a query's
 /// tokens mostly fall in chunks of their own (median 6 on the wiki dev
-/// questions: 151 KB, against 1.2 MB with 512-row chunks; BENCHMARKS.md).
-pub const DEFAULT_CHUNK_ROWS: usize = 64;
+/// questions: 75 KB, against 151 KB with 64-row chunks and 1.2 MB with 512;
+/// BENCHMARKS.md), for a manifest that names twice as many files.
+pub const DEFAULT_CHUNK_ROWS: usize = 32;
 
 /// A table file's contents.
 pub struct TableFile {

@@ -67,6 +67,8 @@ pub struct TablePart<'a> {
     pub taught: &'a str,
     /// How hybrid fuses the table's queries, when tuned for it.
     pub fusion: Option<&'a FusionSetting>,
+    /// Chunks most queries need: a reader loads them with the head.
+    pub hot: &'a [usize],
 }
 
 /// Writes `parts` as a directory at `dir`, replacing what was there only
@@ -193,6 +195,7 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
         bytes: (head.len() + chunks.iter().map(Vec::len).sum::<usize>()) as u64,
         taught: Some(part.taught.to_string()).filter(|s| !s.is_empty()),
         fusion: part.fusion.cloned(),
+        hot: part.hot.iter().copied().filter(|&c| c < chunks.len()).collect(),
     })
 }
 

@@ -74,6 +74,8 @@ async function main() {
       const kinds = new Set(i.files.map((f) => f.kind));
       assert(!kinds.has("model") && !kinds.has("index"), `read ${[...kinds]}`);
       assert(i.index.count === manifest.count && i.index.clusters.loaded === 0, JSON.stringify(i.index));
+      // The commonest words' table chunks come with the head.
+      assert(manifest.table.hot?.length > 0 && i.table.loaded_chunks === manifest.table.hot.length, JSON.stringify([manifest.table.hot, i.table]));
       return `first load: ${i.files.map((f) => `${f.kind} ${f.bytes}`).join(", ")}`;
     });
     for (const [q, want] of QUESTIONS) {

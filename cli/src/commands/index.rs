@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
+use ernie_search::format::table::TableFile;
 use ernie_search::index::builder::embed_queries;
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
 use ernie_search::index::dir::{ClusterPart, TablePart};
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
-use ernie_search_train::table::query_ids;
+use ernie_search_train::table::{pseudo_queries, query_ids};
 
 use super::table::IndexTable;
 use super::vectors::{Chosen, Served};
@@ -110,6 +111,10 @@ pub fn index_passages(
         Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args)?),
         None => None,
     };
+    let hot = match &table {
+        Some(t) => hot_chunks(&embedder, passages, &t.file)?,
+        None => Vec::new(),
+    };
     let chosen = match layout.clusters {
         true => Some(cluster(&embedder, passages, &built, table.as_ref(), layout)?),
         false => None,
@@ -123,7 +128,12 @@ pub fn index_passages(
         }),
         model_path: (!layout.bundle_model).then_some(model_abs.as_path()),
         model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
-        table: table.as_ref().map(|t| TablePart { file: &t.file, taught: &t.taught, fusion: t.fusion.as_ref() }),
+        table: table.as_ref().map(|t| TablePart {
+            file: &t.file,
+            taught: &t.taught,
+            fusion: t.fusion.as_ref(),
+            hot: &hot,
+        }),
         clusters: chosen.as_ref().map(|c| ClusterPart {
             clustering: &c.clustering,
             nprobe: c.nprobe,
@@ -163,6 +173,24 @@ fn cluster(
         lexical: Some((&built.lexical, fusion.unwrap_or_default())),
     };
     super::vectors::choose(&built.index, passages, &served, &layout.vectors)
+}
+
+/// Table chunks at least a tenth of the corpus's pseudo-queries need (the
+/// commonest words'), the most needed first, at most four: loaded with the
+/// head, they save most queries a request.
+fn hot_chunks(embedder: &Embedder, passages: &[Passage], file: &TableFile) -> Result<Vec<usize>> {
+    let texts: Vec<String> = pseudo_queries(passages, 1000, 0x5EED_407).into_iter().map(|q| q.text).collect();
+    let rows = file.table.chunk_rows().max(1);
+    let mut counts = std::collections::HashMap::<usize, usize>::new();
+    for ids in query_ids(embedder, &texts)? {
+        let mut chunks: Vec<usize> = ids.iter().map(|&t| t as usize / rows).collect();
+        chunks.sort_unstable();
+        chunks.dedup();
+        chunks.into_iter().for_each(|c| *counts.entry(c).or_default() += 1);
+    }
+    let mut hot: Vec<(usize, usize)> = counts.into_iter().filter(|&(_, n)| n * 10 >= texts.len().max(1)).collect();
+    hot.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(hot.into_iter().take(4).map(|(c, _)| c).collect())
 }
 
 fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {
