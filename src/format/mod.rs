@@ -1,5 +1,7 @@
 //! Byte layouts. Only this module knows how files look on disk.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod embed_cache;
 pub mod index;
 pub mod lexical;
 #[cfg(feature = "encoder")]
