@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
 use ernie_search::index::dir::TablePart;
+use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
@@ -45,12 +46,17 @@ pub struct Args {
     bundle_model: bool,
     #[command(flatten)]
     table: TableArgs,
+    /// Encode every passage and pseudo-query again, ignoring (and not
+    /// updating) the embedding cache of rebuilds
+    #[arg(long)]
+    no_embed_cache: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
+    let embed_cache = (!a.no_embed_cache).then(|| a.table.cache.dir());
     let table = (!a.table.no_table).then_some(a.table);
-    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model, table };
+    let write = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: a.bundle_model, table, embed_cache };
     index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
 }
 
@@ -74,6 +80,9 @@ pub struct Layout {
     pub bundle_model: bool,
     /// The token table to build beside the vectors (`None`: `--no-table`).
     pub table: Option<TableArgs>,
+    /// The cache folder whose embedding cache the build reads and updates
+    /// (`None`: `--no-embed-cache`, every vector encoded).
+    pub embed_cache: Option<PathBuf>,
 }
 
 /// Builds and writes the index folder, then reports its parts.
@@ -86,13 +95,27 @@ pub fn index_passages(
 ) -> Result<Manifest> {
     let model_bytes = crate::load::model_file(model)?;
     let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
+    let mut cache = layout.embed_cache.as_deref().map(|dir| CacheAt::open(dir, &embedder));
     let start = Instant::now();
-    let built = builder::build(&embedder, passages, build, &mut Bar::new(0, "passages"))?;
+    let built = builder::build_cached(
+        &embedder,
+        passages,
+        build,
+        cache.as_mut().map(|c| &mut c.cache),
+        &mut Bar::new(0, "passages"),
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let table = match &layout.table {
-        Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args)?),
+        Some(args) => {
+            let cache = cache.as_mut().map(|c| &mut c.cache);
+            Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args, cache)?)
+        }
         None => None,
     };
+    let table_seconds = start.elapsed().as_secs_f64() - seconds;
+    if let Some(c) = &cache {
+        c.save();
+    }
     let model_abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
     let write = WriteOptions {
         shard_size: layout.shard_size,
@@ -104,10 +127,61 @@ pub fn index_passages(
         model_bytes: layout.bundle_model.then_some(model_bytes.as_slice()),
         table: table.as_ref().map(|t| TablePart { file: &t.file, taught: &t.taught, fusion: t.fusion.as_ref() }),
     };
+    let written = Instant::now();
     let m = builder::write(out, &embedder, passages, &built, &write)
         .with_context(|| format!("cannot write index {}", out.display()))?;
     report(out, &m, &built, seconds, model_bytes.len())?;
+    println!(
+        "  time     vectors and BM25 {seconds:.1}s, token table {table_seconds:.1}s, writing {:.1}s",
+        written.elapsed().as_secs_f64()
+    );
     Ok(m)
+}
+
+/// The embedding cache of one model in a cache folder, and where it lives.
+struct CacheAt {
+    cache: EmbedCache,
+    path: PathBuf,
+}
+
+impl CacheAt {
+    /// The cache file of `embedder`'s model; one that cannot be used is
+    /// reported and the build goes on without it.
+    fn open(dir: &Path, embedder: &Embedder) -> Self {
+        let fingerprint = &embedder.card().fingerprint;
+        let path = EmbedCache::path(dir, fingerprint);
+        let (cache, error) = EmbedCache::open(&path, fingerprint, embedder.dim());
+        if let Some(e) = error {
+            eprintln!("warning: embedding cache {} not used, every vector is encoded: {e}", path.display());
+        }
+        Self { cache, path }
+    }
+
+    /// Writes the cache (a failure is a warning: the index does not need it) and reports its use.
+    fn save(&self) {
+        if let Err(e) = self.cache.save(&self.path) {
+            eprintln!("warning: cannot write the embedding cache {}: {e}", self.path.display());
+        }
+        println!(
+            "embeddings: {} reused from the cache, {} encoded (cache {})",
+            thousands(self.cache.reused()),
+            thousands(self.cache.encoded()),
+            self.path.display()
+        );
+    }
+}
+
+/// 12345 as "12,345".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {

@@ -39,6 +39,10 @@ pub struct Args {
     alpha: Option<f32>,
     #[command(flatten)]
     table: TableArgs,
+    /// Encode every passage and pseudo-query again, ignoring (and not
+    /// updating) the embedding cache of rebuilds
+    #[arg(long)]
+    no_embed_cache: bool,
 }
 
 /// The files of the built npm package a site serves beside its index.
@@ -74,9 +78,11 @@ pub fn run(a: Args) -> Result<()> {
         passages.len()
     );
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
-    // A site's folder is published: the model always travels with it.
+    // A site's folder is published: the model always travels with it (the
+    // embedding cache never does: it lives in the user's cache folder).
+    let embed_cache = (!a.no_embed_cache).then(|| a.table.cache.dir());
     let table = (!a.table.no_table).then_some(a.table);
-    let layout = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table };
+    let layout = Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table, embed_cache };
     let m = index_passages(&passages, &a.model, &out, &build, &layout)?;
     let widget = copy_widget(&a.assets, &out)?;
     report_download(&out, &m, widget)
