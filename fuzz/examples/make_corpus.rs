@@ -19,7 +19,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table", "clusters"] {
+    for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table", "clusters", "embed_cache"] {
         let d = root.join(t);
         if d.exists() {
             std::fs::remove_dir_all(&d)?;
@@ -29,6 +29,7 @@ fn main() -> Res<()> {
     models(&root.join("model"))?;
     tables(&root.join("table"))?;
     clusters(&root.join("clusters"))?;
+    embed_caches(&root.join("embed_cache"))?;
     let tmp = std::env::temp_dir().join(format!("ernie-fuzz-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     index_dirs(&root, &tmp)?;
@@ -80,6 +81,21 @@ fn tables(out: &Path) -> Res<()> {
         let file = TableFile { table, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 };
         std::fs::write(out.join(format!("{name}.bin")), to_bytes(&file)?)?;
     }
+    Ok(())
+}
+
+/// Embedding caches: an empty one and one of a few passage windows and queries.
+fn embed_caches(out: &Path) -> Res<()> {
+    use ernie_search::index::embed_cache::{key, EmbedCache, InputKind};
+    let fp = "0f".repeat(32);
+    std::fs::write(out.join("empty.bin"), EmbedCache::new(&fp, 4).to_bytes()?)?;
+    let mut cache = EmbedCache::new(&fp, 4);
+    for i in 0..5u32 {
+        let kind = if i % 2 == 0 { InputKind::PassageWindow } else { InputKind::Query };
+        let v: Vec<f32> = (0..4).map(|j| (i * 4 + j) as f32 * 0.25 - 1.0).collect();
+        cache.insert(key(&fp, kind, 16, &[101, 7 + i, 102]), &v)?;
+    }
+    std::fs::write(out.join("five.bin"), cache.to_bytes()?)?;
     Ok(())
 }
 

@@ -8,8 +8,9 @@
 //! reports as a crash and saves the input. (A lazily-zeroed `vec![0; huge]`
 //! would otherwise slip under `-rss_limit_mb`.)
 //!
-//! The index and lexical files carry a body length and a CRC-32. A fuzzer
-//! almost never mutates a file and fixes its checksum too, so every target
+//! The index, lexical, table and embedding cache files carry a length and a
+//! CRC-32. A fuzzer almost never mutates a file and fixes its checksum too,
+//! so every target
 //! for those formats reads each input twice: as it is (the length and CRC
 //! checks themselves are fuzzed) and "repaired" (length and CRC rewritten to
 //! match), which lets the mutations reach the code behind the checksum.
@@ -113,6 +114,26 @@ pub fn repair_clusters(head: &[u8], list: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         l = frame(&l, b"ERNIECLL", 48)?.0;
     }
     (h != head || l != list).then_some((h, l))
+}
+
+/// Embedding cache (`format::embed_cache`): the entry count at 16 (u64) set
+/// to what the file's length holds at its dimension (12), and the CRC-32 of
+/// everything before it in the last 4 bytes.
+pub fn repair_embed_cache(data: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 56;
+    if data.len() < HEADER + 4 || &data[..8] != b"ERNIEEMB" {
+        return None;
+    }
+    let dim = u32::from_le_bytes([data[12], data[13], data[14], data[15]]) as usize;
+    let mut out = data.to_vec();
+    if (1..=8192).contains(&dim) {
+        let count = ((out.len() - HEADER - 4) / (32 + 4 * dim)) as u64;
+        out[16..24].copy_from_slice(&count.to_le_bytes());
+    }
+    let n = out.len() - 4;
+    let crc = crc32fast::hash(&out[..n]);
+    out[n..].copy_from_slice(&crc.to_le_bytes());
+    (out != data).then_some(out)
 }
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,6 +1,8 @@
 //! Byte layouts. Only this module knows how files look on disk.
 
 pub mod clusters;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod embed_cache;
 pub mod index;
 pub mod lexical;
 #[cfg(feature = "encoder")]

@@ -4,12 +4,16 @@
 //! browser's `addPassages` all build through here, with the defaults below, so
 //! the same passages give the same bytes whichever way they came in.
 
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+use super::embed_cache::{self, EmbedCache, InputKind, Key};
 #[cfg(feature = "encoder")]
 use crate::format::shard::Passage;
 use crate::format::shard::WindowSpec;
 use crate::lexical::{Bm25Params, LexicalIndex};
 #[cfg(feature = "encoder")]
 use crate::model::Embedder;
+#[cfg(feature = "encoder")]
+use crate::tokenize::Tokens;
 use crate::{Error, FlatIndex, Result, VectorDType};
 
 /// Passages per encoder batch. The batch changes padding, so vectors are only
@@ -115,6 +119,68 @@ pub struct Embedded {
 }
 
 #[cfg(feature = "encoder")]
+/// Passages cut into the windows the model reads.
+struct PassageWindows {
+    tokens: Vec<Vec<Tokens>>,
+    truncated: usize,
+    overlap: usize,
+}
+
+#[cfg(feature = "encoder")]
+impl PassageWindows {
+    fn new<S: AsRef<str>>(embedder: &Embedder, texts: &[S], windows: Windows) -> Result<Self> {
+        let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let overlap = windows.overlap.unwrap_or(embedder.card().spec.max_passage_len / 4);
+        let (tokens, truncated) = embedder.tokenize_passage_windows(&refs, overlap, windows.max)?;
+        Ok(Self { tokens, truncated, overlap })
+    }
+
+    /// Every window as (passage, window), longest first so each batch pads little.
+    fn longest_first(&self) -> Vec<(usize, usize)> {
+        let mut order: Vec<(usize, usize)> =
+            self.tokens.iter().enumerate().flat_map(|(p, w)| (0..w.len()).map(move |i| (p, i))).collect();
+        order.sort_by_key(|&(p, i)| std::cmp::Reverse(self.tokens[p][i].ids.len()));
+        order
+    }
+
+    fn inputs(&self, order: &[(usize, usize)]) -> Vec<&Tokens> {
+        order.iter().map(|&(p, i)| &self.tokens[p][i]).collect()
+    }
+
+    /// The vectors of the windows in `order` back in passage order.
+    fn into_embedded(self, order: &[(usize, usize)], vectors: Vec<Vec<f32>>) -> Result<Embedded> {
+        if vectors.len() != order.len() {
+            return Err(Error::Invalid(format!("{} vectors for {} windows", vectors.len(), order.len())));
+        }
+        let mut out: Vec<Vec<Vec<f32>>> = self.tokens.iter().map(|w| vec![Vec::new(); w.len()]).collect();
+        for (&(p, i), v) in order.iter().zip(vectors) {
+            out[p][i] = v;
+        }
+        let windowed = self.tokens.iter().filter(|w| w.len() > 1).count();
+        Ok(Embedded { vectors: out, windowed, truncated: self.truncated, rows: order.len(), overlap: self.overlap })
+    }
+}
+
+#[cfg(feature = "encoder")]
+/// Encodes `inputs` in batches of `batch`, in the order given; `done` of the
+/// `total` the caller reports were there before.
+fn encode_batches(
+    embedder: &Embedder,
+    inputs: &[&Tokens],
+    batch: usize,
+    (done, total): (usize, usize),
+    progress: &mut dyn Progress,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(batch.max(1)) {
+        let tokens: Vec<Tokens> = chunk.iter().map(|&t| t.clone()).collect();
+        out.extend(embedder.embed_tokens(&tokens)?);
+        progress.advance(done + out.len(), total);
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "encoder")]
 /// Encodes passages: long ones cut into overlapping windows, all windows
 /// sorted longest first so each batch pads little.
 pub fn embed_passages<S: AsRef<str>>(
@@ -124,25 +190,30 @@ pub fn embed_passages<S: AsRef<str>>(
     windows: Windows,
     progress: &mut dyn Progress,
 ) -> Result<Embedded> {
-    let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-    let overlap = windows.overlap.unwrap_or(embedder.card().spec.max_passage_len / 4);
-    let (tokens, truncated) = embedder.tokenize_passage_windows(&refs, overlap, windows.max)?;
-    let mut order: Vec<(usize, usize)> =
-        tokens.iter().enumerate().flat_map(|(p, w)| (0..w.len()).map(move |i| (p, i))).collect();
-    order.sort_by_key(|&(p, i)| std::cmp::Reverse(tokens[p][i].ids.len()));
-    let rows = order.len();
-    let mut vectors: Vec<Vec<Vec<f32>>> = tokens.iter().map(|w| vec![Vec::new(); w.len()]).collect();
-    let mut done = 0;
-    for chunk in order.chunks(batch.max(1)) {
-        let batch_tokens: Vec<_> = chunk.iter().map(|&(p, i)| tokens[p][i].clone()).collect();
-        for (&(p, i), v) in chunk.iter().zip(embedder.embed_tokens(&batch_tokens)?) {
-            vectors[p][i] = v;
-        }
-        done += chunk.len();
-        progress.advance(done, rows);
-    }
-    let windowed = tokens.iter().filter(|w| w.len() > 1).count();
-    Ok(Embedded { vectors, windowed, truncated, rows, overlap })
+    let w = PassageWindows::new(embedder, texts, windows)?;
+    let order = w.longest_first();
+    let vectors = encode_batches(embedder, &w.inputs(&order), batch, (0, order.len()), progress)?;
+    w.into_embedded(&order, vectors)
+}
+
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+/// As [`embed_passages`], with the windows `cache` holds taken from it and
+/// only the others encoded (in the same longest-first order) and added to it.
+/// Equal to a fresh build within float noise (see [`super::embed_cache`]);
+/// `None`: [`embed_passages`].
+pub fn embed_passages_cached<S: AsRef<str>>(
+    embedder: &Embedder,
+    texts: &[S],
+    batch: usize,
+    windows: Windows,
+    cache: Option<&mut EmbedCache>,
+    progress: &mut dyn Progress,
+) -> Result<Embedded> {
+    let Some(cache) = cache else { return embed_passages(embedder, texts, batch, windows, progress) };
+    let w = PassageWindows::new(embedder, texts, windows)?;
+    let order = w.longest_first();
+    let vectors = encode_cached(embedder, &w.inputs(&order), InputKind::PassageWindow, batch, cache, progress)?;
+    w.into_embedded(&order, vectors)
 }
 
 #[cfg(feature = "encoder")]
@@ -160,6 +231,56 @@ pub fn embed_queries<S: AsRef<str>>(
         progress.advance(out.len(), texts.len());
     }
     Ok(out)
+}
+
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+/// As [`embed_queries`], with the queries `cache` holds taken from it and
+/// only the others encoded (in input order) and added to it. `None`:
+/// [`embed_queries`].
+pub fn embed_queries_cached<S: AsRef<str>>(
+    embedder: &Embedder,
+    texts: &[S],
+    batch: usize,
+    cache: Option<&mut EmbedCache>,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Vec<f32>>> {
+    let Some(cache) = cache else { return embed_queries(embedder, texts, batch, progress) };
+    let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+    refs.iter().try_for_each(|t| crate::model::check_query(t))?;
+    let tokens = embedder.query_tokenizer().encode_batch(&refs)?;
+    let inputs: Vec<&Tokens> = tokens.iter().collect();
+    encode_cached(embedder, &inputs, InputKind::Query, batch, cache, progress)
+}
+
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+/// The vectors of `inputs`, in order: those `cache` holds, the others
+/// encoded (in the order given) and added to it.
+fn encode_cached(
+    embedder: &Embedder,
+    inputs: &[&Tokens],
+    kind: InputKind,
+    batch: usize,
+    cache: &mut EmbedCache,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Vec<f32>>> {
+    let card = embedder.card();
+    let max_len = match kind {
+        InputKind::PassageWindow => card.spec.max_passage_len,
+        InputKind::Query => card.spec.max_query_len,
+    };
+    let keys: Vec<Key> = inputs.iter().map(|t| embed_cache::key(&card.fingerprint, kind, max_len, &t.ids)).collect();
+    let mut out: Vec<Option<Vec<f32>>> = keys.iter().map(|k| cache.get(k)).collect();
+    let todo: Vec<usize> = (0..inputs.len()).filter(|&i| out[i].is_none()).collect();
+    let missing: Vec<&Tokens> = todo.iter().map(|&i| inputs[i]).collect();
+    let fresh = encode_batches(embedder, &missing, batch, (inputs.len() - todo.len(), inputs.len()), progress)?;
+    if fresh.len() != todo.len() {
+        return Err(Error::Invalid(format!("{} vectors for {} inputs", fresh.len(), todo.len())));
+    }
+    for (&i, v) in todo.iter().zip(fresh) {
+        cache.insert(keys[i], &v)?;
+        out[i] = Some(v);
+    }
+    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
 }
 
 /// An index built in memory, ready to search or to write.
@@ -181,13 +302,38 @@ pub fn build(
     opts: &BuildOptions,
     progress: &mut dyn Progress,
 ) -> Result<Built> {
+    build_with(embedder, passages, opts, |texts| embed_passages(embedder, texts, opts.batch, opts.windows, progress))
+}
+
+#[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+/// As [`build`], the windows `cache` holds taken from it
+/// ([`embed_passages_cached`]); `None`: [`build`].
+pub fn build_cached(
+    embedder: &Embedder,
+    passages: &[Passage],
+    opts: &BuildOptions,
+    cache: Option<&mut EmbedCache>,
+    progress: &mut dyn Progress,
+) -> Result<Built> {
+    build_with(embedder, passages, opts, |texts| {
+        embed_passages_cached(embedder, texts, opts.batch, opts.windows, cache, progress)
+    })
+}
+
+#[cfg(feature = "encoder")]
+fn build_with(
+    embedder: &Embedder,
+    passages: &[Passage],
+    opts: &BuildOptions,
+    embed: impl FnOnce(&[String]) -> Result<Embedded>,
+) -> Result<Built> {
     opts.check()?;
     check_ids(passages.iter().map(|p| p.id.as_str()))?;
     let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
     let texts: Vec<String> = passages.iter().map(|p| passage_input(&p.title, &p.text)).collect();
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let lexical = build_lexical(&ids, &text_refs, opts.bm25, opts.block_bytes)?;
-    let emb = embed_passages(embedder, &texts, opts.batch, opts.windows, progress)?;
+    let emb = embed(&texts)?;
     let mut index = FlatIndex::new(embedder.dim(), opts.dtype, &embedder.card().fingerprint)?;
     for (id, v) in ids.iter().zip(&emb.vectors) {
         index.push_windows(id, v)?;

@@ -23,6 +23,9 @@ pub struct Tokens {
 #[cfg(feature = "encoder")]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// `inner` without truncation, for windows: made once, on first use
+    /// (cloning a tokenizer per passage cost more than tokenizing it).
+    whole: std::sync::OnceLock<Tokenizer>,
     max_len: usize,
 }
 
@@ -44,7 +47,7 @@ impl TextTokenizer {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(Self { inner, max_len })
+        Ok(Self { inner, whole: std::sync::OnceLock::new(), max_len })
     }
 
     pub fn max_len(&self) -> usize {
@@ -74,9 +77,7 @@ impl TextTokenizer {
         if max_windows == 0 {
             return Err(Error::Invalid("at least one window per passage is needed".into()));
         }
-        let mut whole = self.inner.clone();
-        whole.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let enc = whole.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc = self.whole()?.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let (ids, special) = (enc.get_ids(), enc.get_special_tokens_mask());
         // The template's leading and trailing special tokens frame every window.
         let head = special.iter().take_while(|&&m| m == 1).count();
@@ -104,6 +105,15 @@ impl TextTokenizer {
             }
             start += step;
         }
+    }
+
+    fn whole(&self) -> Result<&Tokenizer> {
+        if let Some(t) = self.whole.get() {
+            return Ok(t);
+        }
+        let mut whole = self.inner.clone();
+        whole.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(self.whole.get_or_init(|| whole))
     }
 
     pub fn vocab_size(&self) -> usize {

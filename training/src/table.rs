@@ -13,8 +13,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use ernie_search::format::shard::Passage;
 use ernie_search::format::table::{TableFile, DEFAULT_CHUNK_ROWS};
-use ernie_search::index::builder::{embed_queries, Progress};
+use ernie_search::index::builder::{embed_queries, embed_queries_cached, Progress};
 use ernie_search::index::dir::IndexDir;
+use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::metrics::Qrels;
 use ernie_search::table::TokenTable;
 use ernie_search::tokenize::{Tokens, WordPiece};
@@ -385,12 +386,15 @@ pub struct AdaptReport {
 /// their passages' vectors (the window nearest the teacher vector) in `index`
 /// as positives. `rows` is the start: a distilled table's, or the encoder's
 /// own rows ([`encoder_rows`]) with the corpus's IDF ([`idf_weights`]).
+/// The teacher vectors come from `cache` where it holds them (a rebuild
+/// encodes only the pseudo-queries it has not seen).
 pub fn adapt(
     embedder: &Embedder,
     passages: &[Passage],
     index: &FlatIndex,
     mut rows: Rows,
     opts: &AdaptOptions,
+    cache: Option<&mut EmbedCache>,
     progress: &mut dyn Progress,
 ) -> Result<(TableFile, AdaptReport)> {
     if index.fingerprint() != embedder.card().fingerprint || index.len() != passages.len() {
@@ -403,7 +407,7 @@ pub fn adapt(
     }
     let texts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
     let t = std::time::Instant::now();
-    let teacher = embed_queries(embedder, &texts, 64, progress)?;
+    let teacher = embed_queries_cached(embedder, &texts, 64, cache, progress)?;
     report.teacher_seconds = t.elapsed().as_secs_f64();
     let mut positives = Vec::with_capacity(queries.len());
     for (q, v) in queries.iter().zip(&teacher) {

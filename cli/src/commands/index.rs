@@ -10,6 +10,7 @@ use ernie_search::format::table::TableFile;
 use ernie_search::index::builder::embed_queries;
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
 use ernie_search::index::dir::{ClusterPart, TablePart};
+use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
@@ -52,10 +53,15 @@ pub struct Args {
     table: TableArgs,
     #[command(flatten)]
     vectors: VectorArgs,
+    /// Encode every passage and pseudo-query again, ignoring (and not
+    /// updating) the embedding cache of rebuilds
+    #[arg(long)]
+    no_embed_cache: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
+    let embed_cache = (!a.no_embed_cache).then(|| a.table.cache.dir());
     let table = (!a.table.no_table).then_some(a.table);
     let clusters = a.vectors.vectors == Some(VectorLayout::Clusters);
     let write = Layout {
@@ -65,6 +71,7 @@ pub fn run(a: Args) -> Result<()> {
         table,
         vectors: a.vectors,
         clusters,
+        embed_cache,
     };
     index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
 }
@@ -92,6 +99,9 @@ pub struct Layout {
     pub vectors: VectorArgs,
     /// Write the vectors by cluster as well.
     pub clusters: bool,
+    /// The cache folder whose embedding cache the build reads and updates
+    /// (`None`: `--no-embed-cache`, every vector encoded).
+    pub embed_cache: Option<PathBuf>,
 }
 
 /// Builds and writes the index folder, then reports its parts.
@@ -104,13 +114,27 @@ pub fn index_passages(
 ) -> Result<Manifest> {
     let model_bytes = crate::load::model_file(model)?;
     let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
+    let mut cache = layout.embed_cache.as_deref().map(|dir| CacheAt::open(dir, &embedder));
     let start = Instant::now();
-    let built = builder::build(&embedder, passages, build, &mut Bar::new(0, "passages"))?;
+    let built = builder::build_cached(
+        &embedder,
+        passages,
+        build,
+        cache.as_mut().map(|c| &mut c.cache),
+        &mut Bar::new(0, "passages"),
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let table = match &layout.table {
-        Some(args) => Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args)?),
+        Some(args) => {
+            let cache = cache.as_mut().map(|c| &mut c.cache);
+            Some(super::table::for_index(&embedder, passages, &built.index, Some(&built.lexical), args, cache)?)
+        }
         None => None,
     };
+    let table_seconds = start.elapsed().as_secs_f64() - seconds;
+    if let Some(c) = &cache {
+        c.save();
+    }
     let hot = match &table {
         Some(t) => hot_chunks(&embedder, passages, &t.file)?,
         None => Vec::new(),
@@ -140,9 +164,14 @@ pub fn index_passages(
             measured: Some(c.measured.as_str()),
         }),
     };
+    let written = Instant::now();
     let m = builder::write(out, &embedder, passages, &built, &write)
         .with_context(|| format!("cannot write index {}", out.display()))?;
     report(out, &m, &built, seconds, model_bytes.len())?;
+    println!(
+        "  time     vectors and BM25 {seconds:.1}s, token table {table_seconds:.1}s, writing {:.1}s",
+        written.elapsed().as_secs_f64()
+    );
     Ok(m)
 }
 
@@ -179,7 +208,7 @@ fn cluster(
 /// commonest words'), the most needed first, at most four: loaded with the
 /// head, they save most queries a request.
 fn hot_chunks(embedder: &Embedder, passages: &[Passage], file: &TableFile) -> Result<Vec<usize>> {
-    let texts: Vec<String> = pseudo_queries(passages, 1000, 0x5EED_407).into_iter().map(|q| q.text).collect();
+    let texts: Vec<String> = pseudo_queries(passages, 1000, 0x5EED_0407).into_iter().map(|q| q.text).collect();
     let rows = file.table.chunk_rows().max(1);
     let mut counts = std::collections::HashMap::<usize, usize>::new();
     for ids in query_ids(embedder, &texts)? {
@@ -191,6 +220,52 @@ fn hot_chunks(embedder: &Embedder, passages: &[Passage], file: &TableFile) -> Re
     let mut hot: Vec<(usize, usize)> = counts.into_iter().filter(|&(_, n)| n * 10 >= texts.len().max(1)).collect();
     hot.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(hot.into_iter().take(4).map(|(c, _)| c).collect())
+}
+
+/// The embedding cache of one model in a cache folder, and where it lives.
+struct CacheAt {
+    cache: EmbedCache,
+    path: PathBuf,
+}
+
+impl CacheAt {
+    /// The cache file of `embedder`'s model; one that cannot be used is
+    /// reported and the build goes on without it.
+    fn open(dir: &Path, embedder: &Embedder) -> Self {
+        let fingerprint = &embedder.card().fingerprint;
+        let path = EmbedCache::path(dir, fingerprint);
+        let (cache, error) = EmbedCache::open(&path, fingerprint, embedder.dim());
+        if let Some(e) = error {
+            eprintln!("warning: embedding cache {} not used, every vector is encoded: {e}", path.display());
+        }
+        Self { cache, path }
+    }
+
+    /// Writes the cache (a failure is a warning: the index does not need it) and reports its use.
+    fn save(&self) {
+        if let Err(e) = self.cache.save(&self.path) {
+            eprintln!("warning: cannot write the embedding cache {}: {e}", self.path.display());
+        }
+        println!(
+            "embeddings: {} reused from the cache, {} encoded (cache {})",
+            thousands(self.cache.reused()),
+            thousands(self.cache.encoded()),
+            self.path.display()
+        );
+    }
+}
+
+/// 12345 as "12,345".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {

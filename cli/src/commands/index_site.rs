@@ -44,6 +44,10 @@ pub struct Args {
     table: TableArgs,
     #[command(flatten)]
     vectors: VectorArgs,
+    /// Encode every passage and pseudo-query again, ignoring (and not
+    /// updating) the embedding cache of rebuilds
+    #[arg(long)]
+    no_embed_cache: bool,
 }
 
 /// The files of the built npm package a site serves beside its index.
@@ -133,12 +137,21 @@ pub fn run(a: Args) -> Result<()> {
         passages.len()
     );
     let build = build_options(&a.dtype, a.batch, a.windows, a.bm25, a.block_kib)?;
-    // A site's folder is published: the model always travels with it.
+    // A site's folder is published: the model always travels with it (the
+    // embedding cache never does: it lives in the user's cache folder).
+    let embed_cache = (!a.no_embed_cache).then(|| a.table.cache.dir());
     let table = (!a.table.no_table).then_some(a.table);
     // A site's visitors fetch vectors by cluster unless told `--vectors flat`.
     let clusters = a.vectors.vectors != Some(VectorLayout::Flat);
-    let layout =
-        Layout { shard_size: a.shard_size, alpha: a.alpha, bundle_model: true, table, vectors: a.vectors, clusters };
+    let layout = Layout {
+        shard_size: a.shard_size,
+        alpha: a.alpha,
+        bundle_model: true,
+        table,
+        vectors: a.vectors,
+        clusters,
+        embed_cache,
+    };
     let m = index_passages(&passages, &model, &out, &build, &layout)?;
     assets.copy_to(&out)?;
     report_download(&out, &m)

@@ -11,6 +11,7 @@ use ernie_search::format::table::TableFile;
 use ernie_search::format::{self, table as table_file};
 use ernie_search::index::builder::{embed_queries, passage_input, Progress};
 use ernie_search::index::dir::IndexDir;
+use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::table::TableEncoder;
 use ernie_search::{Embedder, FlatIndex, Fusion, LexicalIndex};
 use ernie_search_data::progress::Bar;
@@ -120,7 +121,8 @@ pub fn run(what: What) -> Result<()> {
             if let Some(lexical) = r.lexical_mut() {
                 IndexDir::load_blocks(&shards, lexical)?;
             }
-            let t = for_index(r.embedder()?, &passages, r.index(), r.lexical(), &table)?;
+            // No embedding cache: it keeps only what one build used, and this is no build.
+            let t = for_index(r.embedder()?, &passages, r.index(), r.lexical(), &table, None)?;
             format::write_atomic(&out, &table_file::to_bytes(&t.file)?)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("-> {}", out.display());
@@ -257,13 +259,15 @@ pub struct IndexTable {
 /// The table `index` and `index-site` write beside the vectors: the start
 /// (a distilled table, or the encoder's rows with the corpus's IDF), adapted
 /// to the corpus's pseudo-queries, and its hybrid weight tuned on held-out
-/// ones (when the index has BM25).
+/// ones (when the index has BM25). The pseudo-queries' vectors come from
+/// `cache` where it holds them.
 pub fn for_index(
     embedder: &Embedder,
     passages: &[Passage],
     index: &FlatIndex,
     lexical: Option<&LexicalIndex>,
     args: &TableArgs,
+    cache: Option<&mut EmbedCache>,
 ) -> Result<IndexTable> {
     let t = Instant::now();
     let (rows, start) = match &args.table_base {
@@ -285,7 +289,7 @@ pub fn for_index(
         }
     };
     let start_seconds = t.elapsed().as_secs_f64();
-    let (file, r) = table::adapt(embedder, passages, index, rows, &args.options(), &mut Bar::new(0, "table"))?;
+    let (file, r) = table::adapt(embedder, passages, index, rows, &args.options(), cache, &mut Bar::new(0, "table"))?;
     let taught = if r.queries == 0 {
         format!("{start}, not adapted")
     } else {
