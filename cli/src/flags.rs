@@ -67,10 +67,12 @@ pub struct VectorArgs {
     /// Clusters [default: one per ~100 rows]
     #[arg(long, value_parser = positive)]
     pub clusters: Option<usize>,
-    /// Clusters a query probes [default: the fewest whose dense top-10
-    /// keeps --probe-recall of the exact scan's, on pseudo-queries]
+    /// Clusters a query probes [default: the fewest (1, 2, 4, ...) whose
+    /// top-10, in the mode the folder serves, keeps --probe-recall of the
+    /// exact scan's on the corpus's pseudo-queries]
     #[arg(long, value_parser = positive)]
     pub nprobe: Option<usize>,
+    /// The share of the exact top-10 the chosen probe must keep
     #[arg(long, default_value_t = 0.8)]
     pub probe_recall: f64,
 }
