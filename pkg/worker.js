@@ -189,35 +189,33 @@ async function hit(h) {
 
 /** The BM25 term blocks the query needs, fetched once each. */
 async function fetchBlocks(query) {
-  if (!manifest?.lexical) return;
-  const blocks = manifest.lexical.blocks;
-  const missing = Array.from(engine.missingBlocks(query));
-  const fetched = await Promise.all(missing.map((b) => read(new URL(blocks[b], base).href, "block", null, limit("block", manifest.lexical.max_block_bytes))));
-  for (const f of fetched) {
-    engine.addBlock(f.bytes);
-    await f.store();
-  }
+  const l = manifest?.lexical;
+  if (!l) return;
+  return fetchParts(Array.from(engine.missingBlocks(query)), l.blocks, "block", limit("block", l.max_block_bytes), (_, bytes) => engine.addBlock(bytes));
 }
 
 /** The token table's row chunks the query's tokens fall in. */
 async function fetchTableRows(query) {
-  const chunks = manifest.table.chunks;
-  const missing = Array.from(engine.missingTableChunks(query));
-  const fetched = await Promise.all(missing.map((c) => read(new URL(chunks[c], base).href, "table", null, limit("tableChunk", manifest.table.max_chunk_bytes)).then((f) => [c, f])));
-  for (const [c, f] of fetched) {
-    engine.addTableChunk(c, f.bytes);
-    await f.store();
-  }
+  const t = manifest.table;
+  return fetchParts(Array.from(engine.missingTableChunks(query)), t.chunks, "table", limit("tableChunk", t.max_chunk_bytes), (c, bytes) => engine.addTableChunk(c, bytes));
 }
 
 /** The vector clusters the query probes (none for an index loaded whole). */
 async function fetchClusters(query) {
-  if (!manifest?.clusters || !engine.info().index?.clusters) return;
-  const lists = manifest.clusters.lists;
-  const missing = Array.from(engine.missingClusters(query, encoder));
-  const fetched = await Promise.all(missing.map((c) => read(new URL(lists[c], base).href, "vectors", null, limit("clusterList", manifest.clusters.max_list_bytes))));
-  for (const f of fetched) {
-    engine.addCluster(f.bytes);
+  const c = manifest?.clusters;
+  if (!c || !engine.info().index?.clusters) return;
+  return fetchParts(Array.from(engine.missingClusters(query, encoder)), c.lists, "vectors", limit("clusterList", c.max_list_bytes), (_, bytes) => engine.addCluster(bytes));
+}
+
+/**
+ * Fetches the files `numbers` name in `names` (the folder's own, checked
+ * with the manifest), hands each to `add` (the engine checks it) and caches
+ * only what the engine accepted.
+ */
+async function fetchParts(numbers, names, kind, cap, add) {
+  const fetched = await Promise.all(numbers.map((n) => read(new URL(names[n], base).href, kind, null, cap).then((f) => [n, f])));
+  for (const [n, f] of fetched) {
+    add(n, f.bytes);
     await f.store();
   }
 }

@@ -90,26 +90,19 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
     let tmp = staging.path();
     std::fs::create_dir_all(tmp.join("passages"))?;
     let bytes = format::index::to_bytes(index)?;
-    let index_file = shard::content_name("index", &bytes, "bin");
-    std::fs::write(tmp.join(&index_file), &bytes)?;
+    let index_file = write_named(tmp, "", "index", "bin", &bytes)?;
     let mut shards = Vec::new();
     let mut max_shard_bytes = 0;
     for chunk in parts.passages.chunks(parts.shard_size) {
         let b = shard::shard_to_bytes(chunk)?;
-        let name = format!("passages/{}", shard::content_name("shard", &b, "json"));
-        std::fs::write(tmp.join(&name), &b)?;
-        shards.push(name);
+        shards.push(write_named(tmp, "passages/", "shard", "json", &b)?);
         max_shard_bytes = max_shard_bytes.max(b.len() as u64);
     }
     let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
     let table = parts.table.map(|t| write_table(tmp, index, t)).transpose()?;
     let clusters = parts.clusters.map(|c| write_clusters(tmp, index, c)).transpose()?;
     let model_file = match parts.model_bytes {
-        Some(b) => {
-            let name = shard::content_name("model", b, "gguf");
-            std::fs::write(tmp.join(&name), b)?;
-            Some(name)
-        }
+        Some(b) => Some(write_named(tmp, "", "model", "gguf", b)?),
         None => None,
     };
     let manifest = Manifest {
@@ -138,22 +131,27 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Writes `bytes` as `folder/stem.<content hash>.ext` under `root`; returns that name.
+fn write_named(root: &Path, folder: &str, stem: &str, ext: &str, bytes: &[u8]) -> Result<String> {
+    let name = format!("{folder}{}", shard::content_name(stem, bytes, ext));
+    std::fs::write(root.join(&name), bytes)?;
+    Ok(name)
+}
+
 fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
     if l.has_additions() {
         return Err(Error::Invalid("passages added after the build are not written; rebuild the lexical index".into()));
     }
     std::fs::create_dir_all(root.join("lexical"))?;
     let meta = format::lexical::meta_to_bytes(l.meta());
-    let meta_name = format!("lexical/{}", shard::content_name("meta", &meta, "bin"));
-    std::fs::write(root.join(&meta_name), &meta)?;
+    let meta_name = write_named(root, "lexical/", "meta", "bin", &meta)?;
     let mut total = meta.len() as u64;
     let mut max_block_bytes = 0;
     let mut blocks = Vec::new();
     for b in 0..l.n_blocks() {
         let block = l.block(b).ok_or_else(|| Error::Invalid(format!("lexical block {b} is not loaded")))?;
         let bytes = format::lexical::block_to_bytes(l.meta(), b, block);
-        let name = format!("lexical/{}", shard::content_name("terms", &bytes, "bin"));
-        std::fs::write(root.join(&name), &bytes)?;
+        let name = write_named(root, "lexical/", "terms", "bin", &bytes)?;
         total += bytes.len() as u64;
         max_block_bytes = max_block_bytes.max(bytes.len() as u64);
         blocks.push(name);
@@ -178,14 +176,8 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
     }
     std::fs::create_dir_all(root.join("table"))?;
     let (head, chunks) = format::table::to_parts(t)?;
-    let head_name = format!("table/{}", shard::content_name("head", &head, "bin"));
-    std::fs::write(root.join(&head_name), &head)?;
-    let mut names = Vec::with_capacity(chunks.len());
-    for c in &chunks {
-        let name = format!("table/{}", shard::content_name("rows", c, "bin"));
-        std::fs::write(root.join(&name), c)?;
-        names.push(name);
-    }
+    let head_name = write_named(root, "table/", "head", "bin", &head)?;
+    let names = chunks.iter().map(|c| write_named(root, "table/", "rows", "bin", c)).collect::<Result<Vec<_>>>()?;
     Ok(TableFiles {
         head: head_name,
         chunks: names,
@@ -202,14 +194,8 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
 fn write_clusters(root: &Path, index: &FlatIndex, part: ClusterPart) -> Result<ClusterFiles> {
     let (head, lists) = format::clusters::to_parts(index, part.clustering, part.nprobe)?;
     std::fs::create_dir_all(root.join("vectors"))?;
-    let head_name = format!("vectors/{}", shard::content_name("head", &head, "bin"));
-    std::fs::write(root.join(&head_name), &head)?;
-    let mut names = Vec::with_capacity(lists.len());
-    for l in &lists {
-        let name = format!("vectors/{}", shard::content_name("list", l, "bin"));
-        std::fs::write(root.join(&name), l)?;
-        names.push(name);
-    }
+    let head_name = write_named(root, "vectors/", "head", "bin", &head)?;
+    let names = lists.iter().map(|l| write_named(root, "vectors/", "list", "bin", l)).collect::<Result<Vec<_>>>()?;
     Ok(ClusterFiles {
         head: head_name,
         lists: names,
