@@ -37,6 +37,11 @@ pub const CLUSTERS_FORMAT_VERSION: u32 = 1;
 const HEAD_HEADER: usize = 88;
 const LIST_HEADER: usize = 48;
 const MAX_DIM: usize = 8192;
+/// The most int8 values (rows x dimension) a head may describe: its rows are
+/// held in memory as they arrive, and a head is far smaller than its rows,
+/// so a crafted one must not make a reader allocate gigabytes (1 GiB: 2.7
+/// million rows of 384).
+const MAX_VALUES: u64 = 1 << 30;
 
 /// Writes `index` (every row present) partitioned by `clustering`: the
 /// head, then one list per cluster.
@@ -200,6 +205,12 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
             String::from_utf8(id.to_vec()).map_err(|_| Error::format(WHAT, format!("passage id {i} is not UTF-8")))?,
         );
     }
+    if rows.saturating_mul(dim as u64) > MAX_VALUES {
+        return Err(Error::format(
+            WHAT,
+            format!("{rows} rows of {dim} values are more than a reader holds ({MAX_VALUES})"),
+        ));
+    }
     let row_cluster = varints(&mut body, rows, WHAT, "row clusters")?;
     let q = take(&mut body, (k * dim) as u64, WHAT, "the centroids")?;
     let scales = floats(take(&mut body, 4 * k as u64, WHAT, "the centroid scales")?, WHAT)?;
@@ -351,6 +362,30 @@ mod tests {
         assert!(hits.iter().all(|h| flat.passage_vectors(h.ordinal).is_some()));
         // The best hit comes from the probed cluster and matches the exact scan's.
         assert_eq!(hits[0].ordinal, flat.search(&q, 1).unwrap()[0].ordinal);
+    }
+
+    /// A small head that claims more rows than a reader may hold is refused
+    /// before anything is allocated for them.
+    #[test]
+    fn a_head_claiming_a_huge_index_is_refused() {
+        let (dim, rows) = (384u32, 3_000_000u64);
+        let mut body = Vec::new();
+        varint::put(&mut body, rows as u32); // one passage of 3 million windows
+        varint::put(&mut body, 1);
+        body.push(b'a');
+        let mut head = HEAD_MAGIC.to_vec();
+        for v in [CLUSTERS_FORMAT_VERSION, dim, 1, 1] {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+        head.extend_from_slice(&1u64.to_le_bytes());
+        head.extend_from_slice(&[0xab; 32]);
+        head.extend_from_slice(&rows.to_le_bytes());
+        head.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        head.extend_from_slice(&crc(&head, &body).to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&body);
+        let err = head_from_bytes(&head).err().expect("refused");
+        assert!(err.to_string().contains("more than a reader holds"), "{err}");
     }
 
     #[test]
