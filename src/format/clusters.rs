@@ -384,7 +384,7 @@ mod tests {
         head.extend_from_slice(&crc(&head, &body).to_le_bytes());
         head.extend_from_slice(&0u32.to_le_bytes());
         head.extend_from_slice(&body);
-        let err = head_from_bytes(&head).err().expect("refused");
+        let err = head_from_bytes(&head).expect_err("refused");
         assert!(err.to_string().contains("more than a reader holds"), "{err}");
     }
 
