@@ -388,6 +388,11 @@ function checkManifest(m, url) {
   const named = (part, v, field = PARTS[part].field) => {
     if (typeof v !== "string" || !PARTS[part].name.test(v)) bad(`${field} ${show(v)} is not a name inside the index folder (expected ${PARTS[part].expected})`);
   };
+  /** A list of 1 to `max` files of `part`, each by its own name pattern. */
+  const fileList = (part, list, field, max) => {
+    if (!Array.isArray(list) || list.length < 1 || list.length > max) bad(`${field} must list 1 to ${max} files, not ${show(list)}`);
+    list.forEach((f, i) => named(part, f, `${field}[${i}]`));
+  };
   for (const f of ["shard_size", "count", "dim"]) sized(f, m[f]);
   sized("index_bytes", m.index_bytes, PARTS.index.ceiling);
   const shards = Math.ceil(m.count / m.shard_size);
@@ -400,16 +405,14 @@ function checkManifest(m, url) {
   const l = m.lexical;
   if (l != null) {
     named("lexical", l.meta);
-    if (!Array.isArray(l.blocks) || l.blocks.length < 1 || l.blocks.length > MAX_LEXICAL_BLOCKS) bad(`lexical.blocks must list 1 to ${MAX_LEXICAL_BLOCKS} files, not ${show(l.blocks)}`);
-    l.blocks.forEach((b, i) => named("block", b, `lexical.blocks[${i}]`));
+    fileList("block", l.blocks, "lexical.blocks", MAX_LEXICAL_BLOCKS);
     if (l.meta_bytes != null) sized("lexical.meta_bytes", l.meta_bytes, PARTS.lexical.ceiling);
     if (l.max_block_bytes != null) sized("lexical.max_block_bytes", l.max_block_bytes, PARTS.block.ceiling);
   }
   const t = m.table;
   if (t != null) {
     named("tableHead", t.head);
-    if (!Array.isArray(t.chunks) || t.chunks.length < 1 || t.chunks.length > MAX_TABLE_CHUNKS) bad(`table.chunks must list 1 to ${MAX_TABLE_CHUNKS} files, not ${show(t.chunks)}`);
-    t.chunks.forEach((c, i) => named("tableChunk", c, `table.chunks[${i}]`));
+    fileList("tableChunk", t.chunks, "table.chunks", MAX_TABLE_CHUNKS);
     sized("table.head_bytes", t.head_bytes, PARTS.tableHead.ceiling);
     sized("table.max_chunk_bytes", t.max_chunk_bytes, PARTS.tableChunk.ceiling);
     if (t.hot != null && (!Array.isArray(t.hot) || !t.hot.every((c) => Number.isInteger(c) && c >= 0 && c < t.chunks.length))) bad(`table.hot ${show(t.hot)} must list chunk numbers below ${t.chunks.length}`);
@@ -417,8 +420,7 @@ function checkManifest(m, url) {
   const c = m.clusters;
   if (c != null) {
     named("clusterHead", c.head);
-    if (!Array.isArray(c.lists) || c.lists.length < 1 || c.lists.length > MAX_CLUSTERS) bad(`clusters.lists must list 1 to ${MAX_CLUSTERS} files, not ${show(c.lists)}`);
-    c.lists.forEach((l, i) => named("clusterList", l, `clusters.lists[${i}]`));
+    fileList("clusterList", c.lists, "clusters.lists", MAX_CLUSTERS);
     sized("clusters.head_bytes", c.head_bytes, PARTS.clusterHead.ceiling);
     sized("clusters.max_list_bytes", c.max_list_bytes, PARTS.clusterList.ceiling);
   }
