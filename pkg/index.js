@@ -2,6 +2,35 @@
 // (worker.js) as a message with a request id and comes back as a promise;
 // errors from the worker or the wasm engine reject it with their message.
 
+/** The most bytes a manifest may have (the worker's limit too). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** `url`'s bytes, or null on any failure (the worker then fetches it and says why). */
+async function prefetch(url) {
+  try {
+    const res = await fetch(url, { cache: "no-cache" });
+    if (!res.ok || !res.body) return null;
+    const reader = res.body.getReader();
+    const parts = [];
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.length;
+      if (n > MAX_MANIFEST_BYTES) {
+        reader.cancel().catch(() => {});
+        return null;
+      }
+      parts.push(value);
+    }
+    const bytes = new Uint8Array(n);
+    parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
 export class Retriever {
   #worker;
   #pending = new Map(); // request id -> { resolve, reject, onProgress }
@@ -41,7 +70,13 @@ export class Retriever {
     // The folder's URL is the base of the files it names: it must end in "/".
     const folder = index == null ? index : abs(String(index).replace(/\/?$/, "/"));
     try {
-      await r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive }, onProgress);
+      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, prefetched: folder != null }, onProgress);
+      // manifest.json downloads while the worker's script does: a round trip
+      // sooner. The worker checks it as its own (or fetches it, given null).
+      if (folder != null) {
+        prefetch(`${folder}manifest.json`).then((bytes) => r.#worker.postMessage({ manifest: bytes }, bytes ? [bytes.buffer] : []));
+      }
+      await loading;
     } catch (e) {
       r.close();
       throw e;

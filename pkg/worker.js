@@ -50,7 +50,11 @@ const added = new Map(); // ordinal -> passage added in the browser (addPassages
 
 /** One request at a time: a search must not see a half-done load or block fetch. */
 let queue = Promise.resolve();
-self.onmessage = ({ data: { id, op, args } }) => {
+/** manifest.json's bytes as the page fetched them (null: it could not). */
+let fromPage;
+const pageManifest = new Promise((resolve) => (fromPage = resolve));
+self.onmessage = ({ data: { id, op, args, manifest } }) => {
+  if (manifest !== undefined) return fromPage(manifest instanceof Uint8Array ? manifest : null);
   queue = queue.then(async () => {
     try {
       const value = await OPS[op](args, (progress) => self.postMessage({ id, progress }));
@@ -62,7 +66,7 @@ self.onmessage = ({ data: { id, op, args } }) => {
 };
 
 const OPS = {
-  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false }, progress) {
+  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, prefetched = false }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
     if (!["auto", "transformer", "table"].includes(want)) throw new Error(`unknown encoder ${JSON.stringify(want)}: use "auto", "transformer" or "table"`);
@@ -71,15 +75,19 @@ const OPS = {
     if (!index && !model) throw new Error("give an index folder URL (index) or a model URL (model)");
     let mf = null;
     let modelBytes; // the model's size, when manifest.json records it
+    // A folder index-site wrote (token table + clusters) runs the light
+    // engine: its wasm downloads beside the manifest, a round trip sooner on
+    // a slow link (190 KB spent for nothing on a folder with no table).
+    const light = index && !model && want !== "transformer" ? startLight() : null;
     if (index) {
       base = index;
-      mf = await readManifest(new URL("manifest.json", base).href);
+      mf = await readManifest(new URL("manifest.json", base).href, prefetched ? await pageManifest : null);
       manifest = mf.manifest;
       await openCache(manifest.model_fingerprint);
     }
     if (want === "table" && !manifest?.table) throw new Error(`${base ?? "this retriever"}: the index carries no token table (rebuild it with ernie-search index-site), so encoder "table" cannot be used`);
     if (want === "table" || (want === "auto" && !model && manifest?.table && manifest?.clusters)) {
-      await loadLight(mf, progress);
+      await loadLight(mf, progress, light ?? startLight());
       if (progressive) upgrade = { state: "waiting" };
       return info();
     }
@@ -132,12 +140,14 @@ const OPS = {
     const failed = [];
     const part = (what) => (e) => failed.push({ what, error: String(e?.message ?? e) });
     const table = encoder === "table" && mode !== "lexical";
+    // The clusters to probe follow from the query's vector alone: they are
+    // fetched as soon as the table rows are in, beside the term blocks.
+    const rows = table ? fetchTableRows(query).then(() => true, (e) => (part("table")(e), false)) : Promise.resolve(true);
     await Promise.all([
-      table ? fetchTableRows(query).catch(part("table")) : null,
+      mode !== "lexical" ? rows.then((ok) => ok && fetchClusters(query).catch(part("clusters"))) : rows,
       mode !== "dense" ? fetchBlocks(query).catch(part("blocks")) : null,
     ]);
     const tableFailed = failed.some((f) => f.what === "table");
-    if (mode !== "lexical" && !tableFailed) await fetchClusters(query).catch(part("clusters"));
     let asked = mode;
     if (tableFailed) asked = mode === "dense" ? null : "lexical";
     if (failed.some((f) => f.what === "blocks")) asked = asked === "lexical" ? null : asked && "dense";
@@ -225,11 +235,24 @@ async function fetchParts(numbers, names, kind, cap, add) {
  * head (or the whole index file when the folder has no clusters) and the
  * BM25 meta; table rows, clusters and term blocks follow per query.
  */
-async function loadLight(mf, progress) {
-  const { default: init, Engine } = await import("./ernie_search_light.js");
-  const wasm = init().catch((e) => {
-    throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
-  });
+/** The light engine's class, once its wasm has downloaded and compiled. */
+function startLight() {
+  // The wasm downloads beside its glue, not after it: a round trip sooner.
+  const wasm = fetch(new URL("./ernie_search_light_bg.wasm", import.meta.url));
+  wasm.catch(() => {});
+  const light = import("./ernie_search_light.js")
+    .then(async (mod) => {
+      await mod.default({ module_or_path: wasm });
+      return mod.Engine;
+    })
+    .catch((e) => {
+      throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
+    });
+  light.catch(() => {}); // awaited only when the folder turns out to be light
+  return light;
+}
+
+async function loadLight(mf, progress, light) {
   const t = manifest.table;
   const c = manifest.clusters;
   const vectors = c
@@ -240,7 +263,7 @@ async function loadLight(mf, progress) {
   const hot = (t.hot ?? []).map((c) =>
     read(new URL(t.chunks[c], base).href, "table", null, limit("tableChunk", t.max_chunk_bytes)).then((f) => [c, f], () => null),
   );
-  const [v, th, lx] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, wasm]);
+  const [v, th, lx, Engine] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, light]);
   engine = Engine.loadTableOnly(v.bytes, th.bytes);
   for (const got of await Promise.all(hot)) {
     if (!got) continue;
@@ -345,18 +368,21 @@ function passages(shard) {
  * network first, the cached copy only when the network is unreachable.
  * Returns the parsed manifest and a function that caches it.
  */
-async function readManifest(url) {
+async function readManifest(url, given) {
   let res;
   let cached = false;
-  try {
-    res = await fetch(url, { cache: "no-cache" });
-  } catch (e) {
-    res = typeof caches === "undefined" ? undefined : await caches.match(url).catch(() => undefined);
-    if (!res) throw new Error(`cannot fetch ${url} (${e.message}) and no copy is cached`);
-    cached = true;
+  let bytes = given?.length <= MAX_MANIFEST_BYTES ? given : null;
+  if (!bytes) {
+    try {
+      res = await fetch(url, { cache: "no-cache" });
+    } catch (e) {
+      res = typeof caches === "undefined" ? undefined : await caches.match(url).catch(() => undefined);
+      if (!res) throw new Error(`cannot fetch ${url} (${e.message}) and no copy is cached`);
+      cached = true;
+    }
+    if (!res.ok) throw new Error(`cannot load the index: GET ${url}: HTTP ${res.status} ${res.statusText}`.trim());
+    bytes = await body(res, url, "manifest", { max: MAX_MANIFEST_BYTES, why: "a manifest may have" });
   }
-  if (!res.ok) throw new Error(`cannot load the index: GET ${url}: HTTP ${res.status} ${res.statusText}`.trim());
-  const bytes = await body(res, url, "manifest", { max: MAX_MANIFEST_BYTES, why: "a manifest may have" });
   let m;
   try {
     m = JSON.parse(new TextDecoder().decode(bytes));
@@ -412,7 +438,12 @@ function checkManifest(m, url) {
   const t = m.table;
   if (t != null) {
     named("tableHead", t.head);
-    fileList("tableChunk", t.chunks, "table.chunks", MAX_TABLE_CHUNKS);
+    if (t.chunks == null) {
+      // Named after the head (checked above): table/rows.<its hash>.<n>.bin, n < chunk_count.
+      if (!Number.isInteger(t.chunk_count) || t.chunk_count < 1 || t.chunk_count > MAX_TABLE_CHUNKS) bad(`table.chunk_count must be 1 to ${MAX_TABLE_CHUNKS}, not ${show(t.chunk_count)}`);
+      const hash = t.head.slice("table/head.".length, -".bin".length);
+      t.chunks = Array.from({ length: t.chunk_count }, (_, c) => `table/rows.${hash}.${c}.bin`);
+    } else fileList("tableChunk", t.chunks, "table.chunks", MAX_TABLE_CHUNKS);
     sized("table.head_bytes", t.head_bytes, PARTS.tableHead.ceiling);
     sized("table.max_chunk_bytes", t.max_chunk_bytes, PARTS.tableChunk.ceiling);
     if (t.hot != null && (!Array.isArray(t.hot) || !t.hot.every((c) => Number.isInteger(c) && c >= 0 && c < t.chunks.length))) bad(`table.hot ${show(t.hot)} must list chunk numbers below ${t.chunks.length}`);

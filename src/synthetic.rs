@@ -98,9 +98,10 @@ pub fn tiny_config() -> BertConfig {
 /// A BERT WordPiece tokenizer.json over [`WORDS`] plus single letters.
 pub fn tiny_tokenizer_json() -> String {
     let mut vocab = serde_json::Map::new();
+    // Dense ids, each token once (WORDS holds "a", which the letters add again).
     let mut add = |t: String| {
         let id = vocab.len();
-        vocab.insert(t, id.into());
+        vocab.entry(t).or_insert(id.into());
     };
     for s in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] {
         add(s.to_string());

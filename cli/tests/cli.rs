@@ -606,17 +606,25 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     assert!(report.contains("| table dense |") && report.contains("(unlabelled default) |"), "{report}");
     let again = tmp.path().join("again.tbl");
     ok(&["table", "adapt", "--index", s(&idx), "--out", s(&again), "--table-steps", "40"]);
-    let parts: Vec<u8> = std::iter::once(table["head"].as_str().unwrap())
-        .chain(table["chunks"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()))
+    // Chunk files are named after the head: table/rows.<its hash>.<n>.bin.
+    let head = table["head"].as_str().unwrap();
+    let hash = head.trim_start_matches("table/head.").trim_end_matches(".bin");
+    let chunks: Vec<String> =
+        (0..table["chunk_count"].as_u64().unwrap()).map(|c| format!("table/rows.{hash}.{c}.bin")).collect();
+    assert!(table.get("chunks").is_none(), "{manifest}");
+    let parts: Vec<u8> = std::iter::once(head)
+        .chain(chunks.iter().map(String::as_str))
         .flat_map(|f| std::fs::read(idx.join(f)).unwrap())
         .collect();
     assert_eq!(std::fs::read(&again).unwrap(), parts, "the folder's head + chunks are the table file, rebuilt alike");
 
     // A damaged chunk is named when a query needs it; the transformer still answers.
-    let chunk = idx.join(table["chunks"][0].as_str().unwrap());
-    let mut bytes = std::fs::read(&chunk).unwrap();
-    bytes[0] ^= 1;
-    std::fs::write(&chunk, &bytes).unwrap();
+    for chunk in &chunks {
+        let chunk = idx.join(chunk);
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&chunk, &bytes).unwrap();
+    }
     let err = fails(&["search", s(&idx), &query, "--encoder", "table"]);
     assert!(err.contains("token table chunk"), "{err}");
     ok(&["search", s(&idx), &query]);

@@ -214,15 +214,25 @@ fn wordpiece_matches_the_tokenizers_crate_on_real_text() {
     let titles = jsonl_texts(&real.corpus, "title", usize::MAX);
     let texts: Vec<&str> =
         passages.iter().chain(&titles).map(|p| p.1.as_str()).chain(real.queries.iter().map(String::as_str)).collect();
-    // The compact form an index folder's table carries, too.
+    // The compact form, and the sorted one an index folder's table carries
+    // (its ids mapped back through the order it returns).
     let compact = ernie_search::WordPiece::compact_json(std::str::from_utf8(&json).unwrap()).unwrap();
-    for (max_len, form) in [(64, &json[..]), (256, &json[..]), (64, compact.as_bytes())] {
+    let (sorted, order) = ernie_search::WordPiece::sorted_json(std::str::from_utf8(&json).unwrap()).unwrap();
+    assert_eq!(order.len(), 30522, "BERT's vocabulary, sorted");
+    let identity: Vec<u32> = (0..order.len() as u32).collect();
+    for (max_len, form, ids) in [
+        (64, &json[..], &identity),
+        (256, &json[..], &identity),
+        (64, compact.as_bytes(), &identity),
+        (64, sorted.as_bytes(), &order),
+    ] {
         let ours = ernie_search::WordPiece::from_json(form, max_len).unwrap();
         let theirs = TextTokenizer::from_bytes(&json, max_len).unwrap();
         let mut differ = Vec::new();
         for t in &texts {
             let want = theirs.encode_batch(&[t]).unwrap().remove(0).ids;
-            if ours.encode(t) != want {
+            let got: Vec<u32> = ours.encode(t).iter().map(|&i| ids[i as usize]).collect();
+            if got != want {
                 differ.push(t.chars().take(80).collect::<String>());
             }
         }

@@ -54,7 +54,9 @@ pub fn repair_lexical(data: &[u8], magic: &[u8; 8]) -> Option<Vec<u8>> {
 }
 
 /// Token table (`format::table`): body length at 64 (u64), CRC-32 of bytes
-/// 0..72 and the tokenizer JSON at 72, then one CRC-32 per chunk; the
+/// 0..72 and the tokenizer JSON at 72. Version 1: then one CRC-32 per chunk
+/// after the JSON. Version 2: the CRC-32 of the chunks' CRCs at 76, and each
+/// chunk ends with the CRC-32 of its bytes, its number and bytes 72..80. The
 /// geometry (dim 12, vocab 16, rows per chunk 20, tokenizer length 28) is
 /// taken as it is, and the chunk CRCs rewritten only where it fits the file.
 pub fn repair_table(data: &[u8]) -> Option<Vec<u8>> {
@@ -63,7 +65,7 @@ pub fn repair_table(data: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let u = |at: usize| u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
-    let (dim, vocab, r, tok) = (u(12), u(16), u(20), u(28));
+    let (version, dim, vocab, r, tok) = (u(8), u(12), u(16), u(20), u(28));
     let mut out = data.to_vec();
     let body_len = (out.len() - HEADER) as u64;
     out[64..72].copy_from_slice(&body_len.to_le_bytes());
@@ -74,15 +76,37 @@ pub fn repair_table(data: &[u8]) -> Option<Vec<u8>> {
     out[72..76].copy_from_slice(&h.finalize().to_le_bytes());
     if r > 0 && r <= vocab && vocab <= 1 << 20 && dim <= 8192 {
         let n_chunks = vocab.div_ceil(r);
-        let mut at = tok_end + n_chunks * 4;
-        for c in 0..n_chunks {
-            let len = r.min(vocab - c * r) * (8 + dim);
-            if at + len > out.len() {
-                break;
+        let len = |c: usize| r.min(vocab - c * r) * (8 + dim);
+        if version == 1 {
+            let mut at = tok_end + n_chunks * 4;
+            for c in 0..n_chunks {
+                if at + len(c) > out.len() {
+                    break;
+                }
+                let crc = crc32fast::hash(&out[at..at + len(c)]);
+                out[tok_end + 4 * c..tok_end + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
+                at += len(c);
             }
-            let crc = crc32fast::hash(&out[at..at + len]);
-            out[tok_end + 4 * c..tok_end + 4 * c + 4].copy_from_slice(&crc.to_le_bytes());
-            at += len;
+        } else {
+            let (mut spans, mut at) = (Vec::new(), tok_end);
+            for c in 0..n_chunks {
+                if at + len(c) + 4 > out.len() {
+                    break;
+                }
+                spans.push(at..at + len(c));
+                at += len(c) + 4;
+            }
+            let mut all = crc32fast::Hasher::new();
+            spans.iter().for_each(|s| all.update(&crc32fast::hash(&out[s.clone()]).to_le_bytes()));
+            out[76..80].copy_from_slice(&all.finalize().to_le_bytes());
+            let tag: Vec<u8> = out[72..80].to_vec();
+            for (c, s) in spans.into_iter().enumerate() {
+                let mut h = crc32fast::Hasher::new();
+                h.update(&out[s.clone()]);
+                h.update(&(c as u32).to_le_bytes());
+                h.update(&tag);
+                out[s.end..s.end + 4].copy_from_slice(&h.finalize().to_le_bytes());
+            }
         }
     }
     (out != data).then_some(out)

@@ -5,7 +5,7 @@
 //! head                                    list (one per cluster)
 //! offset size  field                      offset size  field
 //!      0    8  magic "ERNIECLH"                0    8  magic "ERNIECLL"
-//!      8    4  format version = 1              8    4  format version = 1
+//!      8    4  format version = 2              8    4  format version = 2
 //!     12    4  dimension                      12    4  dimension
 //!     16    4  clusters (k)                   16    4  cluster number
 //!     20    4  clusters a query probes        20    4  rows it holds
@@ -16,8 +16,10 @@
 //!     80    4  CRC-32 of bytes 0..80, body    44    4  reserved (0)
 //!     84    4  reserved (0)                   48       body: row numbers (LEB128, the
 //!     88       body: windows per passage               first, then the gaps), int8 rows
-//!              (LEB128), passage ids (LEB128           (dim each), scales (f32 each)
-//!              length + UTF-8), each row's
+//!              (LEB128), passage ids (bytes           (dim each), scales (f32 each)
+//!              shared with the previous id,
+//!              LEB128; own length, LEB128;
+//!              UTF-8; v1: length + UTF-8), each row's
 //!              cluster (LEB128), centroids
 //!              (int8, dim each), their scales (f32)
 //! ```
@@ -33,7 +35,8 @@ use crate::{Error, FlatIndex, Result};
 
 pub const HEAD_MAGIC: &[u8; 8] = b"ERNIECLH";
 pub const LIST_MAGIC: &[u8; 8] = b"ERNIECLL";
-pub const CLUSTERS_FORMAT_VERSION: u32 = 1;
+/// 2: passage ids front-coded in the head; version 1 files are still read.
+pub const CLUSTERS_FORMAT_VERSION: u32 = 2;
 const HEAD_HEADER: usize = 88;
 const LIST_HEADER: usize = 48;
 const MAX_DIM: usize = 8192;
@@ -57,9 +60,16 @@ pub fn to_parts(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Re
     }
     let mut body = Vec::new();
     index.windows.iter().for_each(|&w| varint::put(&mut body, w));
+    let mut prev: &[u8] = &[];
     for id in index.ids() {
-        varint::put(&mut body, id.len() as u32);
-        body.extend_from_slice(id.as_bytes());
+        // Front-coded: a site's ids share long prefixes (/p/page-01234.html#section-1),
+        // 1 KB gzipped for 10,033 of them where whole they take 26 KB.
+        let id = id.as_bytes();
+        let shared = prev.iter().zip(id).take_while(|(a, b)| a == b).count();
+        varint::put(&mut body, shared as u32);
+        varint::put(&mut body, (id.len() - shared) as u32);
+        body.extend_from_slice(&id[shared..]);
+        prev = id;
     }
     clustering.assign.iter().for_each(|&c| varint::put(&mut body, c));
     let (q, scales) = quantize_centroids(&clustering.centroids, dim);
@@ -137,7 +147,7 @@ fn framed<'a>(bytes: &'a [u8], magic: &[u8; 8], header: usize, what: &'static st
         return Err(Error::format(what, format!("truncated: {} bytes, the header alone is {header}", bytes.len())));
     }
     let version = u32_at(bytes, 8);
-    if version != CLUSTERS_FORMAT_VERSION {
+    if !(1..=CLUSTERS_FORMAT_VERSION).contains(&version) {
         return Err(Error::Version { what, found: version, supported: CLUSTERS_FORMAT_VERSION });
     }
     let body = &bytes[header..];
@@ -197,14 +207,7 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if windows.contains(&0) || windows.iter().map(|&w| w as u64).sum::<u64>() != rows {
         return Err(Error::format(WHAT, format!("the window counts do not add up to {rows} rows")));
     }
-    let mut ids = Vec::with_capacity(windows.len());
-    for i in 0..windows.len() {
-        let len = varint::get(&mut body, WHAT)?;
-        let id = take(&mut body, len as u64, WHAT, "a passage id")?;
-        ids.push(
-            String::from_utf8(id.to_vec()).map_err(|_| Error::format(WHAT, format!("passage id {i} is not UTF-8")))?,
-        );
-    }
+    let ids = read_ids(&mut body, windows.len(), u32_at(bytes, 8))?;
     if rows.saturating_mul(dim as u64) > MAX_VALUES {
         return Err(Error::format(
             WHAT,
@@ -225,6 +228,28 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     let n = row_count(rows)?;
     let store = Store::Int8 { q: vec![0; n * dim], scales: vec![0.0; n] };
     Ok(FlatIndex { dim, ids, windows, store, fingerprint, clusters: Some(map) })
+}
+
+/// `n` passage ids: whole (version 1), or each as the bytes it shares with
+/// the one before, then its own (version 2).
+fn read_ids(body: &mut &[u8], n: usize, version: u32) -> Result<Vec<String>> {
+    const WHAT: &str = "cluster head";
+    let mut ids: Vec<String> = Vec::with_capacity(n.min(body.len()));
+    for i in 0..n {
+        let prev = ids.last().map_or(&[][..], |p| p.as_bytes());
+        let shared = match version {
+            1 => 0,
+            _ => varint::get(body, WHAT)? as usize,
+        };
+        if shared > prev.len() {
+            return Err(Error::format(WHAT, format!("passage id {i} shares more bytes than the id before it has")));
+        }
+        let len = varint::get(body, WHAT)?;
+        let own = take(body, len as u64, WHAT, "a passage id")?;
+        let id = [&prev[..shared], own].concat();
+        ids.push(String::from_utf8(id).map_err(|_| Error::format(WHAT, format!("passage id {i} is not UTF-8")))?);
+    }
+    Ok(ids)
 }
 
 fn row_count(rows: u64) -> Result<usize> {
@@ -371,6 +396,7 @@ mod tests {
         let (dim, rows) = (384u32, 3_000_000u64);
         let mut body = Vec::new();
         varint::put(&mut body, rows as u32); // one passage of 3 million windows
+        varint::put(&mut body, 0); // its id "a": no byte shared, one of its own
         varint::put(&mut body, 1);
         body.push(b'a');
         let mut head = HEAD_MAGIC.to_vec();

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 
 /// Version 2 added windows, the lexical index and the fusion setting;
 /// version 1 manifests (dense only) are still read.
-pub const MANIFEST_VERSION: u32 = 2;
+pub const MANIFEST_VERSION: u32 = 3;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The largest manifest read: a few KB in practice.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -108,8 +108,15 @@ pub struct LexicalFiles {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableFiles {
     pub head: String,
-    /// Chunk `c` holds the rows of token ids `c * chunk_rows ..`.
+    /// Chunk `c` holds the rows of token ids `c * chunk_rows ..`. Written
+    /// folders leave this empty and give `chunk_count`: chunk `c` is then
+    /// `table/rows.<the head's hash>.<c>.bin` ([`chunk_name`](Self::chunk_name)),
+    /// 3,816 names a manifest need not spell out (the head's hash covers
+    /// every chunk's checksum, so the names change whenever a chunk does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunk_count: usize,
     pub chunk_rows: usize,
     pub head_bytes: u64,
     pub max_chunk_bytes: u64,
@@ -126,6 +133,29 @@ pub struct TableFiles {
     /// words'): a browser fetches them with the head.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hot: Vec<usize>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl TableFiles {
+    /// How many chunks the table has.
+    pub fn n_chunks(&self) -> usize {
+        match self.chunks.is_empty() {
+            true => self.chunk_count,
+            false => self.chunks.len(),
+        }
+    }
+
+    /// Chunk `c`'s file: listed, or named after the head.
+    pub fn chunk_name(&self, c: usize) -> Option<String> {
+        if !self.chunks.is_empty() {
+            return self.chunks.get(c).cloned();
+        }
+        let hash = self.head.strip_prefix("table/head.")?.strip_suffix(".bin")?;
+        (c < self.chunk_count).then(|| format!("table/rows.{hash}.{c}.bin"))
+    }
 }
 
 /// The vectors split by cluster: a head every dense query needs (ids,
@@ -300,12 +330,12 @@ impl Manifest {
             Part::TableHead.check_name("table.head", &t.head)?;
             Part::TableHead.check_size("table.head_bytes", t.head_bytes)?;
             Part::TableChunk.check_size("table.max_chunk_bytes", t.max_chunk_bytes)?;
-            if t.chunks.is_empty() || t.chunks.len() > MAX_TABLE_CHUNKS || t.chunk_rows == 0 {
+            let n = t.n_chunks();
+            if n == 0 || n > MAX_TABLE_CHUNKS || t.chunk_rows == 0 || (!t.chunks.is_empty() && t.chunk_count != 0) {
                 return Err(Error::format(
                     "manifest",
                     format!(
-                        "{} table chunks of {} rows (1 to {MAX_TABLE_CHUNKS} allowed)",
-                        t.chunks.len(),
+                        "{n} table chunks of {} rows (1 to {MAX_TABLE_CHUNKS} allowed, listed or counted, not both)",
                         t.chunk_rows
                     ),
                 ));
@@ -313,8 +343,8 @@ impl Manifest {
             for (i, c) in t.chunks.iter().enumerate() {
                 Part::TableChunk.check_name(&format!("table.chunks[{i}]"), c)?;
             }
-            if let Some(c) = t.hot.iter().find(|&&c| c >= t.chunks.len()) {
-                return Err(Error::format("manifest", format!("table.hot names chunk {c} of {}", t.chunks.len())));
+            if let Some(c) = t.hot.iter().find(|&&c| c >= n) {
+                return Err(Error::format("manifest", format!("table.hot names chunk {c} of {n}")));
             }
         }
         if let Some(c) = &self.clusters {

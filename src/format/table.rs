@@ -3,7 +3,7 @@
 //! ```text
 //! offset size  field
 //!      0    8  magic "ERNIETBL"
-//!      8    4  format version (u32 LE) = 1
+//!      8    4  format version (u32 LE) = 2 (1 is still read)
 //!     12    4  dimension
 //!     16    4  vocabulary (rows)
 //!     20    4  rows per chunk
@@ -12,41 +12,75 @@
 //!     32   32  fingerprint of the passage encoder the table was distilled against
 //!     64    8  body length in bytes (u64)
 //!     72    4  CRC-32 of bytes 0..72 and the tokenizer JSON
-//!     76    4  reserved (0)
-//!     80       the tokenizer JSON; one CRC-32 per chunk          } the head
+//!     76    4  CRC-32 of every chunk's CRC (v1: reserved, 0)
+//!     80       the tokenizer JSON (v1: then one CRC-32 per chunk)  } the head
 //!              the chunks, in token-id order, chunk c holding rows c*R..
 //!              (R rows, fewer in the last): weights (f32 each), scales (f32
-//!              each), rows (int8, dim each)
+//!              each), rows (int8, dim each), then (v2) the CRC-32 of those
+//!              bytes, of c (u32) and of the head's CRC at 72
 //! ```
-//! The head says where every chunk lies and checks it, so a reader can take
-//! the head and then only the chunks a query's token ids fall in ([`Head`]);
+//! The head says where every chunk lies, so a reader can take the head and
+//! then only the chunks a query's token ids fall in ([`Head`]). Each chunk
+//! carries its own checksum, bound to its number and its head (a chunk of
+//! another build or place is refused), and the head's bytes depend on every
+//! chunk's, so a folder may name chunks after their head; version 1 kept
+//! the checksums in the head (15 KB of a head for 3,816 chunks);
 //! an index folder stores the head and each chunk as files of their own,
 //! whose concatenation is this file. Every size is checked against the file
 //! before anything is allocated.
 
 use super::index::parse_fingerprint;
 use crate::table::{Chunk, TokenTable};
+use crate::tokenize::WordPiece;
 use crate::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"ERNIETBL";
-pub const TABLE_FORMAT_VERSION: u32 = 1;
+pub const TABLE_FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 80;
 const WHAT: &str = "token table";
 /// Ceilings: a BERT vocabulary is 30,522 (multilingual ones up to 250k).
 const MAX_VOCAB: usize = 1 << 20;
 const MAX_DIM: usize = 8192;
 const MAX_TOKENIZER_BYTES: usize = 64 << 20;
-/// Rows per chunk when writing: 32 rows of 384 int8 are 12.5 KB; a query's
-/// tokens mostly fall in chunks of their own (median 6 on the wiki dev
-/// questions: 75 KB, against 151 KB with 64-row chunks and 1.2 MB with 512;
-/// BENCHMARKS.md), for a manifest that names twice as many files.
-pub const DEFAULT_CHUNK_ROWS: usize = 32;
+/// Rows per chunk: 8 rows of 384 int8 are 3.1 KB; a query's tokens mostly
+/// fall in chunks of their own (median 6 beyond the hot ones on the wiki
+/// dev questions: 19 KB, against 75 KB with 32-row chunks; BENCHMARKS.md),
+/// for 4 bytes of checksum per chunk in the head (15 KB for BERT's 3,816).
+pub const DEFAULT_CHUNK_ROWS: usize = 8;
 
 /// A table file's contents.
 pub struct TableFile {
     pub table: TokenTable,
     pub tokenizer_json: String,
     pub max_query_len: usize,
+}
+
+impl TableFile {
+    /// The table as an index folder carries it: the vocabulary sorted and
+    /// front-coded in the head ([`WordPiece::sorted_json`]: 54 KB gzipped
+    /// instead of 117 for BERT's), the rows in the new id order, in chunks
+    /// of `chunk_rows`.
+    pub fn sorted(&self, chunk_rows: usize) -> Result<TableFile> {
+        let (tokenizer_json, order) = WordPiece::sorted_json(&self.tokenizer_json)?;
+        if order.is_empty() {
+            // A vocabulary with gaps in its ids: the rows stay where they are.
+            let order: Vec<u32> = (0..self.table.vocab() as u32).collect();
+            let table = self.table.reordered(&order, chunk_rows)?;
+            return Ok(TableFile { table, tokenizer_json, max_query_len: self.max_query_len });
+        }
+        let rows = self.table.vocab() as u32;
+        if order.len() > rows as usize {
+            return Err(Error::Invalid(format!("a tokenizer of {} tokens for a table of {rows} rows", order.len())));
+        }
+        // Rows past the tokenizer's tokens (a model's padded vocabulary) stay last.
+        let n = order.len() as u32;
+        let order: Vec<u32> = order.into_iter().chain(n..rows).collect();
+        Ok(TableFile {
+            table: self.table.reordered(&order, chunk_rows)?,
+            tokenizer_json,
+            max_query_len: self.max_query_len,
+        })
+    }
 }
 
 /// Everything before the chunks: the geometry, the tokenizer and each chunk's checksum.
@@ -58,11 +92,30 @@ pub struct Head {
     pub max_query_len: usize,
     pub fingerprint: String,
     pub tokenizer_json: String,
-    crcs: Vec<u32>,
+    check: ChunkCheck,
+}
+
+/// Where a chunk's checksum is.
+#[derive(Debug, Clone)]
+enum ChunkCheck {
+    /// Version 1: in the head, one per chunk.
+    InHead(Vec<u32>),
+    /// Version 2: at the chunk's end, over its bytes, its number and the
+    /// head's two checksums (bytes 72..80).
+    InChunk { chunks: usize, head_tag: [u8; 8] },
 }
 
 fn chunk_bytes(rows: usize, dim: usize) -> usize {
     rows * (8 + dim)
+}
+
+/// A version 2 chunk's checksum.
+fn chunk_crc(payload: &[u8], c: usize, head_tag: &[u8; 8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(payload);
+    h.update(&(c as u32).to_le_bytes());
+    h.update(head_tag);
+    h.finalize()
 }
 
 fn u32_at(b: &[u8], at: usize) -> usize {
@@ -71,22 +124,35 @@ fn u32_at(b: &[u8], at: usize) -> usize {
 
 impl Head {
     pub fn n_chunks(&self) -> usize {
-        self.crcs.len()
+        match &self.check {
+            ChunkCheck::InHead(crcs) => crcs.len(),
+            ChunkCheck::InChunk { chunks, .. } => *chunks,
+        }
     }
     /// The head's own length in the file.
     pub fn len(&self) -> usize {
-        HEADER + self.tokenizer_json.len() + 4 * self.crcs.len()
+        match &self.check {
+            ChunkCheck::InHead(crcs) => HEADER + self.tokenizer_json.len() + 4 * crcs.len(),
+            ChunkCheck::InChunk { .. } => HEADER + self.tokenizer_json.len(),
+        }
+    }
+    /// Bytes a chunk carries besides its rows (its checksum, from version 2).
+    fn trailer(&self) -> usize {
+        match self.check {
+            ChunkCheck::InHead(_) => 0,
+            ChunkCheck::InChunk { .. } => 4,
+        }
     }
     pub fn is_empty(&self) -> bool {
         false
     }
     /// Chunk `c`'s length in bytes.
     pub fn chunk_len(&self, c: usize) -> usize {
-        chunk_bytes(self.chunk_rows.min(self.vocab.saturating_sub(c * self.chunk_rows)), self.dim)
+        chunk_bytes(self.chunk_rows.min(self.vocab.saturating_sub(c * self.chunk_rows)), self.dim) + self.trailer()
     }
     /// Chunk `c`'s offset in the file.
     pub fn chunk_offset(&self, c: usize) -> usize {
-        self.len() + c * chunk_bytes(self.chunk_rows, self.dim)
+        self.len() + c * (chunk_bytes(self.chunk_rows, self.dim) + self.trailer())
     }
     /// A table with none of its chunks loaded.
     pub fn empty_table(&self) -> Result<TokenTable> {
@@ -96,8 +162,8 @@ impl Head {
     /// Reads chunk `c` from its bytes (exactly its length), checked against
     /// its CRC; weights and scales must be finite and non-negative.
     pub fn chunk(&self, c: usize, bytes: &[u8]) -> Result<Chunk> {
-        if c >= self.crcs.len() {
-            return Err(Error::format(WHAT, format!("chunk {c} of {}", self.crcs.len())));
+        if c >= self.n_chunks() {
+            return Err(Error::format(WHAT, format!("chunk {c} of {}", self.n_chunks())));
         }
         if bytes.len() != self.chunk_len(c) {
             return Err(Error::format(
@@ -105,7 +171,11 @@ impl Head {
                 format!("chunk {c} holds {} bytes, not {}", bytes.len(), self.chunk_len(c)),
             ));
         }
-        let (stored, computed) = (self.crcs[c], crc32fast::hash(bytes));
+        let (bytes, trailer) = bytes.split_at(bytes.len() - self.trailer());
+        let (stored, computed) = match &self.check {
+            ChunkCheck::InHead(crcs) => (crcs[c], crc32fast::hash(bytes)),
+            ChunkCheck::InChunk { head_tag, .. } => (u32_at(trailer, 0) as u32, chunk_crc(bytes, c, head_tag)),
+        };
         if stored != computed {
             return Err(Error::Checksum { what: "token table chunk", stored, computed });
         }
@@ -129,7 +199,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
         return Err(Error::format(WHAT, "not an ernie-search token table (bad magic or shorter than its header)"));
     }
     let version = u32_at(bytes, 8) as u32;
-    if version != TABLE_FORMAT_VERSION {
+    if !(1..=TABLE_FORMAT_VERSION).contains(&version) {
         return Err(Error::format(WHAT, format!("format version {version}; this build reads {TABLE_FORMAT_VERSION}")));
     }
     let (dim, vocab, r, max_query_len, tok_len) =
@@ -141,6 +211,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
         return Err(Error::format(WHAT, format!("query length {max_query_len}, tokenizer of {tok_len} bytes")));
     }
     let n_chunks = vocab.div_ceil(r);
+    // A checksum per chunk, in the head (v1) or in the chunk (v2).
     // Up to 2^20 * 8200 bytes: checked, as usize is 32 bits on wasm32.
     let expected = vocab
         .checked_mul(8 + dim)
@@ -154,7 +225,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
             format!("{file_len:?} bytes where the header asks for {} (truncated or padded)", HEADER + expected),
         ));
     }
-    let head_len = HEADER + tok_len + 4 * n_chunks;
+    let head_len = HEADER + tok_len + if version == 1 { 4 * n_chunks } else { 0 };
     if bytes.len() < head_len {
         return Err(Error::format(WHAT, format!("{} bytes of a head of {head_len}", bytes.len())));
     }
@@ -168,9 +239,12 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
     }
     let tokenizer_json =
         std::str::from_utf8(tok).map_err(|_| Error::format(WHAT, "the tokenizer JSON is not UTF-8"))?.to_string();
-    let crcs = (0..n_chunks).map(|c| u32_at(bytes, HEADER + tok_len + 4 * c) as u32).collect();
+    let check = match version {
+        1 => ChunkCheck::InHead((0..n_chunks).map(|c| u32_at(bytes, HEADER + tok_len + 4 * c) as u32).collect()),
+        _ => ChunkCheck::InChunk { chunks: n_chunks, head_tag: bytes[72..80].try_into().unwrap_or_default() },
+    };
     let fingerprint = super::hex(&bytes[32..64]);
-    Ok(Head { dim, vocab, chunk_rows: r, max_query_len, fingerprint, tokenizer_json, crcs })
+    Ok(Head { dim, vocab, chunk_rows: r, max_query_len, fingerprint, tokenizer_json, check })
 }
 
 /// The file as its head and its chunks (what an index folder stores).
@@ -191,7 +265,7 @@ pub fn to_parts(t: &TableFile) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     }
     let tok = t.tokenizer_json.as_bytes();
     let body_len = tok.len() + 4 * chunks.len() + chunks.iter().map(Vec::len).sum::<usize>();
-    let mut head = Vec::with_capacity(HEADER + tok.len() + 4 * chunks.len());
+    let mut head = Vec::with_capacity(HEADER + tok.len());
     head.extend_from_slice(MAGIC);
     for v in [TABLE_FORMAT_VERSION, dim as u32, vocab as u32, r as u32, t.max_query_len as u32, tok.len() as u32] {
         head.extend_from_slice(&v.to_le_bytes());
@@ -202,9 +276,16 @@ pub fn to_parts(t: &TableFile) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     h.update(&head);
     h.update(tok);
     head.extend_from_slice(&h.finalize().to_le_bytes());
-    head.extend_from_slice(&0u32.to_le_bytes());
+    // The head changes whenever a chunk does (folders name chunks after it).
+    let mut all = crc32fast::Hasher::new();
+    chunks.iter().for_each(|c| all.update(&crc32fast::hash(c).to_le_bytes()));
+    head.extend_from_slice(&all.finalize().to_le_bytes());
     head.extend_from_slice(tok);
-    chunks.iter().for_each(|c| head.extend_from_slice(&crc32fast::hash(c).to_le_bytes()));
+    let tag: [u8; 8] = head[72..80].try_into().unwrap_or_default();
+    for (c, chunk) in chunks.iter_mut().enumerate() {
+        let crc = chunk_crc(chunk, c, &tag);
+        chunk.extend_from_slice(&crc.to_le_bytes());
+    }
     Ok((head, chunks))
 }
 
@@ -252,6 +333,51 @@ mod tests {
         let mut huge = bytes.clone();
         huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(from_bytes(&huge).is_err());
+    }
+
+    /// The sorted table encodes every query as the one it came from.
+    #[cfg(feature = "encoder")]
+    #[test]
+    fn a_sorted_table_encodes_as_the_original() {
+        use crate::table::TableEncoder;
+        let tokenizer_json = crate::synthetic::tiny_tokenizer_json();
+        let n = WordPiece::from_json(tokenizer_json.as_bytes(), 16).unwrap().vocab_size() + 3; // a padded vocabulary
+        let rows: Vec<f32> = (0..n * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+        let weights = (0..n).map(|i| 0.5 + (i % 5) as f32).collect();
+        let table = TokenTable::from_f32(&"ab".repeat(32), 4, &rows, weights, 32).unwrap();
+        let file = TableFile { table, tokenizer_json, max_query_len: 16 };
+        let sorted = file.sorted(8).unwrap();
+        assert_eq!((sorted.table.vocab(), sorted.table.chunk_rows()), (n, 8));
+        let back = from_bytes(&to_bytes(&sorted).unwrap()).unwrap();
+        let (a, b) = (TableEncoder::from_file(file).unwrap(), TableEncoder::from_file(back).unwrap());
+        for q in ["the who what", &crate::synthetic::WORDS[3..12].join(" "), "zq xk"] {
+            assert_eq!(a.encode(q).unwrap(), b.encode(q).unwrap(), "{q:?}");
+        }
+    }
+
+    /// Version 1 (checksums in the head; the encoder rows a cache holds) is still read.
+    #[test]
+    fn a_version_1_file_is_read() {
+        let file = sample();
+        let (head, chunks) = to_parts(&file).unwrap();
+        let tok_len = u32_at(&head, 28);
+        let payloads: Vec<&[u8]> = chunks.iter().map(|c| &c[..c.len() - 4]).collect();
+        let mut v1 = head[..72].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&v1);
+        h.update(&head[HEADER..HEADER + tok_len]);
+        v1.extend_from_slice(&h.finalize().to_le_bytes());
+        v1.extend_from_slice(&[0; 4]);
+        v1.extend_from_slice(&head[HEADER..]);
+        payloads.iter().for_each(|p| v1.extend_from_slice(&crc32fast::hash(p).to_le_bytes()));
+        payloads.iter().for_each(|p| v1.extend_from_slice(p));
+        let back = from_bytes(&v1).unwrap();
+        assert_eq!(back.table, file.table);
+        let mut bad = v1.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(from_bytes(&bad).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! lexical/terms.<hash>.bin      BM25 term blocks, loaded per query term
 //! passages/shard.<hash>.json    passage texts, loaded per shown result
 //! table/head.<hash>.bin         the token table's head (format::table), when carried
-//! table/rows.<hash>.bin         its row chunks, loaded per query token
+//! table/rows.<hash>.<n>.bin     its row chunks (named after the head), loaded per query token
 //! vectors/head.<hash>.bin       the vectors by cluster (format::clusters): ids, centroids
 //! vectors/list.<hash>.bin       one cluster's rows, loaded when a query probes it
 //! ```
@@ -177,10 +177,10 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
     std::fs::create_dir_all(root.join("table"))?;
     let (head, chunks) = format::table::to_parts(t)?;
     let head_name = write_named(root, "table/", "head", "bin", &head)?;
-    let names = chunks.iter().map(|c| write_named(root, "table/", "rows", "bin", c)).collect::<Result<Vec<_>>>()?;
-    Ok(TableFiles {
+    let files = TableFiles {
         head: head_name,
-        chunks: names,
+        chunks: Vec::new(),
+        chunk_count: chunks.len(),
         chunk_rows: t.table.chunk_rows(),
         head_bytes: head.len() as u64,
         max_chunk_bytes: chunks.iter().map(|c| c.len() as u64).max().unwrap_or(0),
@@ -188,7 +188,12 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
         taught: Some(part.taught.to_string()).filter(|s| !s.is_empty()),
         fusion: part.fusion.cloned(),
         hot: part.hot.iter().copied().filter(|&c| c < chunks.len()).collect(),
-    })
+    };
+    for (c, bytes) in chunks.iter().enumerate() {
+        let name = files.chunk_name(c).ok_or_else(|| Error::Invalid(format!("table chunk {c}")))?;
+        std::fs::write(root.join(name), bytes)?;
+    }
+    Ok(files)
 }
 
 fn write_clusters(root: &Path, index: &FlatIndex, part: ClusterPart) -> Result<ClusterFiles> {
@@ -320,7 +325,7 @@ impl IndexDir {
         let Some(files) = &shards.manifest.table else { return Ok(None) };
         let bytes = read_part(&shards.root, &shards.manifest, Part::TableHead, &files.head)?;
         let head = format::table::head_from_bytes(&bytes, None)?;
-        if head.len() != bytes.len() || head.n_chunks() != files.chunks.len() || head.chunk_rows != files.chunk_rows {
+        if head.len() != bytes.len() || head.n_chunks() != files.n_chunks() || head.chunk_rows != files.chunk_rows {
             return Err(Error::format("index directory", "the manifest and the token table's head disagree"));
         }
         if head.fingerprint != shards.manifest.model_fingerprint {
@@ -337,8 +342,8 @@ impl IndexDir {
             shards.manifest.table.as_ref().ok_or_else(|| Error::Invalid("the index has no token table".into()))?;
         let missing = encoder.table.missing_chunks(ids);
         for &c in &missing {
-            let name = files.chunks.get(c).ok_or_else(|| Error::Invalid(format!("table chunk {c}")))?;
-            let bytes = read_part(&shards.root, &shards.manifest, Part::TableChunk, name)?;
+            let name = files.chunk_name(c).ok_or_else(|| Error::Invalid(format!("table chunk {c}")))?;
+            let bytes = read_part(&shards.root, &shards.manifest, Part::TableChunk, &name)?;
             encoder.add_chunk(c, &bytes)?;
         }
         Ok(missing.len())

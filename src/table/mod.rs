@@ -74,6 +74,30 @@ impl TokenTable {
         Ok(table)
     }
 
+    /// The same rows in another order (row `i` is this table's row
+    /// `order[i]`) and cut in chunks of `chunk_rows`, with no requantizing.
+    pub fn reordered(&self, order: &[u32], chunk_rows: usize) -> Result<Self> {
+        if order.len() != self.vocab {
+            return Err(Error::Invalid(format!("an order of {} rows for a table of {}", order.len(), self.vocab)));
+        }
+        let mut out = Self::empty(self.fingerprint.clone(), self.dim, self.vocab, chunk_rows.clamp(1, self.vocab))?;
+        for c in 0..out.n_chunks() {
+            let (a, b) = out.chunk_span(c);
+            let mut chunk =
+                Chunk { weights: Vec::new(), scales: Vec::new(), rows: Vec::with_capacity((b - a) * self.dim) };
+            for &old in &order[a..b] {
+                let id = old as usize;
+                let (w, s, row) =
+                    self.entry(id).ok_or_else(|| Error::Invalid(format!("token table row {id} is not loaded")))?;
+                chunk.weights.push(w);
+                chunk.scales.push(s);
+                chunk.rows.extend_from_slice(row);
+            }
+            out.set_chunk(c, chunk)?;
+        }
+        Ok(out)
+    }
+
     /// A table with no chunk loaded yet (see [`set_chunk`](Self::set_chunk)).
     pub fn empty(fingerprint: String, dim: usize, vocab: usize, chunk_rows: usize) -> Result<Self> {
         if dim == 0 || vocab == 0 || chunk_rows == 0 || chunk_rows > vocab {
@@ -263,6 +287,12 @@ mod tests {
         }
         assert_eq!(part.loaded_chunks(), 2);
         assert_eq!(part.encode_ids(&ids).unwrap(), full.encode_ids(&ids).unwrap());
+        let order = [9, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let moved = full.reordered(&order, 3).unwrap();
+        assert_eq!((moved.n_chunks(), moved.row(0), moved.row(1)), (4, full.row(9), full.row(0)));
+        assert_eq!(moved.encode_ids(&[0, 2]).unwrap(), full.encode_ids(&[9, 1]).unwrap());
+        assert!(full.reordered(&order[1..], 3).is_err());
+        assert!(part.reordered(&order, 3).is_err(), "rows not loaded");
         let short = Chunk { weights: vec![1.0], scales: vec![1.0], rows: vec![0; 3] };
         assert!(part.set_chunk(1, short).is_err(), "a chunk of the wrong size");
         assert!(part.set_chunk(3, full.chunk(0).unwrap().clone()).is_err(), "no chunk 3");

@@ -4,6 +4,7 @@
 //! query or passage window. The token table reads queries with our own
 //! WordPiece ([`wordpiece`]), which the light build carries alone.
 
+mod accents;
 pub mod wordpiece;
 
 #[cfg(feature = "encoder")]

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
-use unicode_normalization_alignments::UnicodeNormalization;
 
 use crate::{Error, Result};
 
@@ -37,17 +36,54 @@ struct Normalizer {
     lowercase: bool,
 }
 
-/// The vocabulary: Hugging Face's object (token -> id), or our compact
-/// array (the token of id i at i, [`WordPiece::compact_json`]).
+/// The vocabulary: Hugging Face's object (token -> id), our compact array
+/// (the token of id i at i, [`WordPiece::compact_json`]) or that array
+/// front-coded in one string ([`WordPiece::sorted_json`]).
 fn read_vocab(v: &Value) -> Result<HashMap<String, u32>> {
     let err = |e: serde_json::Error| Error::Tokenizer(format!("the WordPiece vocabulary: {e}"));
-    match v {
-        Value::Array(_) => {
-            let list: Vec<String> = serde_json::from_value(v.clone()).map_err(err)?;
-            Ok(list.into_iter().enumerate().map(|(i, t)| (t, i as u32)).collect())
+    let list: Vec<String> = match v {
+        Value::Array(_) => serde_json::from_value(v.clone()).map_err(err)?,
+        Value::String(s) => front_decode(s)?,
+        _ => return serde_json::from_value(v.clone()).map_err(err),
+    };
+    Ok(list.into_iter().enumerate().map(|(i, t)| (t, i as u32)).collect())
+}
+
+/// A token list as one string, a line per token: the number of characters
+/// it shares with the token before it, a tab, the rest. Sorted tokens share
+/// long prefixes, so gzip takes this to 54 KB where the JSON array of the
+/// same sorted tokens is 87 KB (BERT's 30,522). `None`: a token holds a tab
+/// or a line break, which this form cannot carry.
+fn front_code(tokens: &[&str]) -> Option<String> {
+    let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 3).sum());
+    let mut prev = "";
+    for t in tokens {
+        if t.contains(['\t', '\n', '\r']) {
+            return None;
         }
-        _ => serde_json::from_value(v.clone()).map_err(err),
+        let shared = prev.chars().zip(t.chars()).take_while(|(a, b)| a == b).count();
+        let rest: String = t.chars().skip(shared).collect();
+        out.push_str(&format!("{shared}\t{rest}\n"));
+        prev = t;
     }
+    Some(out)
+}
+
+fn front_decode(s: &str) -> Result<Vec<String>> {
+    let bad = |i: usize, why: &str| Error::Tokenizer(format!("the front-coded vocabulary, token {i}: {why}"));
+    let mut out: Vec<String> = Vec::new();
+    for (i, line) in s.lines().enumerate() {
+        let (n, rest) = line.split_once('\t').ok_or_else(|| bad(i, "no tab"))?;
+        let n: usize = n.parse().map_err(|_| bad(i, "the shared length is not a number"))?;
+        let prev = out.last().map_or("", String::as_str);
+        let cut = match n {
+            0 => Some(0),
+            n => prev.char_indices().nth(n - 1).map(|(at, c)| at + c.len_utf8()),
+        }
+        .ok_or_else(|| bad(i, "it shares more characters than the token before it has"))?;
+        out.push(format!("{}{rest}", &prev[..cut]));
+    }
+    Ok(out)
 }
 
 fn bad(what: &str) -> Error {
@@ -141,6 +177,39 @@ impl WordPiece {
             }
         }
         Ok(out.to_string())
+    }
+
+    /// [`compact_json`](Self::compact_json) with the vocabulary sorted and
+    /// front-coded (40 % fewer bytes gzipped), so ids change: also returns,
+    /// for each new id, the old id (what a table's rows must be reordered by).
+    /// A vocabulary the front coding cannot carry stays in id order (the
+    /// identity order), and one whose ids have gaps as it is (no order).
+    pub fn sorted_json(json: &str) -> Result<(String, Vec<u32>)> {
+        let mut v: Value = serde_json::from_str(&Self::compact_json(json)?)
+            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
+        let list: Vec<String> = match &v["model"]["vocab"] {
+            Value::Array(_) => serde_json::from_value(v["model"]["vocab"].clone())
+                .map_err(|e| Error::Tokenizer(format!("the WordPiece vocabulary: {e}")))?,
+            Value::String(s) => front_decode(s)?,
+            // Ids with gaps: kept as they are.
+            _ => return Ok((v.to_string(), Vec::new())),
+        };
+        let mut order: Vec<u32> = (0..list.len() as u32).collect();
+        order.sort_by(|&a, &b| list[a as usize].cmp(&list[b as usize]));
+        let sorted: Vec<&str> = order.iter().map(|&i| list[i as usize].as_str()).collect();
+        let Some(front) = front_code(&sorted) else {
+            return Ok((v.to_string(), (0..list.len() as u32).collect()));
+        };
+        let mut new_id = vec![0u32; list.len()];
+        order.iter().enumerate().for_each(|(new, &old)| new_id[old as usize] = new as u32);
+        v["model"]["vocab"] = Value::String(front);
+        if let Some(added) = v["added_tokens"].as_array_mut() {
+            for t in added {
+                let id = t["id"].as_u64().and_then(|i| new_id.get(i as usize));
+                t["id"] = id.map_or(Value::Null, |&i| Value::from(i));
+            }
+        }
+        Ok((v.to_string(), order))
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -255,7 +324,7 @@ impl Normalizer {
             s = out;
         }
         if self.strip_accents {
-            s = s.nfd().map(|(c, _)| c).filter(|c| !c.is_mark_nonspacing()).collect();
+            s = super::accents::strip_accents(&s);
         }
         if self.lowercase {
             s = s.chars().flat_map(char::to_lowercase).collect();
@@ -342,6 +411,34 @@ mod tests {
         }
         assert_eq!(a.vocab_size(), b.vocab_size());
         assert_eq!(WordPiece::compact_json(&compact).unwrap(), compact, "compacting twice changes nothing");
+    }
+
+    #[test]
+    fn the_sorted_form_gives_the_same_tokens_under_new_ids() {
+        let json = crate::synthetic::tiny_tokenizer_json();
+        let (sorted, order) = WordPiece::sorted_json(&json).unwrap();
+        let (a, b) =
+            (WordPiece::from_json(json.as_bytes(), 16).unwrap(), WordPiece::from_json(sorted.as_bytes(), 16).unwrap());
+        assert_eq!(order.len(), a.vocab_size());
+        for t in ["", "Ça naïve [UNK] [MASK] 東京 !?", &crate::synthetic::WORDS.join(" ")] {
+            let old: Vec<u32> = b.encode(t).iter().map(|&i| order[i as usize]).collect();
+            assert_eq!(a.encode(t), old, "{t:?}");
+        }
+        assert_eq!(WordPiece::sorted_json(&sorted).unwrap().0, sorted, "sorting twice changes nothing");
+        let mut ids = order.clone();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..order.len() as u32).collect::<Vec<_>>(), "a permutation");
+    }
+
+    #[test]
+    fn front_coding_round_trips_and_refuses_what_it_cannot_read() {
+        let tokens = ["", "a", "ab", "abc", "abd", "b", "é", "éa", "東京", "東"];
+        let coded = front_code(&tokens).unwrap();
+        assert_eq!(front_decode(&coded).unwrap(), tokens);
+        assert!(front_code(&["a\tb"]).is_none());
+        for bad in ["1\tx\n", "x\n", "a\tb\n", "0\ta\n5\tb\n"] {
+            assert!(front_decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
-use ernie_search::format::table::TableFile;
 use ernie_search::index::builder::embed_queries;
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
 use ernie_search::index::dir::{ClusterPart, TablePart};
@@ -14,7 +13,7 @@ use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::{Embedder, Fusion, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use ernie_search_data::progress::Bar;
-use ernie_search_train::table::{pseudo_queries, query_ids};
+use ernie_search_train::table::pseudo_queries;
 
 use super::table::IndexTable;
 use super::vectors::{Chosen, Served};
@@ -136,7 +135,7 @@ pub fn index_passages(
         c.save();
     }
     let hot = match &table {
-        Some(t) => hot_chunks(&embedder, passages, &t.file)?,
+        Some(t) => hot_chunks(passages, t)?,
         None => Vec::new(),
     };
     let chosen = match layout.clusters {
@@ -187,7 +186,7 @@ fn cluster(
 ) -> Result<Chosen> {
     let encode = |texts: &[String]| -> Result<Vec<Option<Vec<f32>>>> {
         match table {
-            Some(t) => query_ids(embedder, texts)?.iter().map(|ids| Ok(t.file.table.encode_ids(ids)?)).collect(),
+            Some(t) => t.query_ids(texts)?.iter().map(|ids| Ok(t.file.table.encode_ids(ids)?)).collect(),
             None => Ok(embed_queries(embedder, texts, 64, &mut ())?.into_iter().map(Some).collect()),
         }
     };
@@ -205,13 +204,13 @@ fn cluster(
 }
 
 /// Table chunks at least a tenth of the corpus's pseudo-queries need (the
-/// commonest words'), the most needed first, at most four: loaded with the
+/// commonest words'), the most needed first, at most eight: loaded with the
 /// head, they save most queries a request.
-fn hot_chunks(embedder: &Embedder, passages: &[Passage], file: &TableFile) -> Result<Vec<usize>> {
+fn hot_chunks(passages: &[Passage], table: &IndexTable) -> Result<Vec<usize>> {
     let texts: Vec<String> = pseudo_queries(passages, 1000, 0x5EED_0407).into_iter().map(|q| q.text).collect();
-    let rows = file.table.chunk_rows().max(1);
+    let rows = table.file.table.chunk_rows().max(1);
     let mut counts = std::collections::HashMap::<usize, usize>::new();
-    for ids in query_ids(embedder, &texts)? {
+    for ids in table.query_ids(&texts)? {
         let mut chunks: Vec<usize> = ids.iter().map(|&t| t as usize / rows).collect();
         chunks.sort_unstable();
         chunks.dedup();
@@ -219,7 +218,7 @@ fn hot_chunks(embedder: &Embedder, passages: &[Passage], file: &TableFile) -> Re
     }
     let mut hot: Vec<(usize, usize)> = counts.into_iter().filter(|&(_, n)| n * 10 >= texts.len().max(1)).collect();
     hot.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(hot.into_iter().take(4).map(|(c, _)| c).collect())
+    Ok(hot.into_iter().take(8).map(|(c, _)| c).collect())
 }
 
 /// The embedding cache of one model in a cache folder, and where it lives.

@@ -195,7 +195,7 @@ fn report_download(out: &Path, m: &Manifest) -> Result<()> {
     if let (Some(t), Some(c)) = (&m.table, &m.clusters) {
         let engine = size("ernie_search_light.js") + size("ernie_search_light_bg.wasm");
         let first = common + engine + t.head_bytes + c.head_bytes;
-        let chunk = (t.bytes - t.head_bytes) / t.chunks.len().max(1) as u64;
+        let chunk = (t.bytes - t.head_bytes) / t.n_chunks().max(1) as u64;
         let list = (c.bytes - c.head_bytes) / c.lists.len().max(1) as u64;
         println!(
             "a visitor downloads, uncompressed (about a third gzipped): {:.0} KB before the first search (light engine {:.0} KB, token table head {:.0} KB, vector head {:.0} KB, BM25 meta {:.0} KB, scripts and manifest {:.0} KB; no model), then per query about one {:.0} KB table chunk per new token, {} vector cluster(s) of {:.0} KB, one {:.0} KB term block per new word and one {:.0} KB text shard per result, all cached after",

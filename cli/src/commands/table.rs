@@ -13,7 +13,7 @@ use ernie_search::index::builder::{embed_queries, passage_input, Progress};
 use ernie_search::index::dir::IndexDir;
 use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::table::TableEncoder;
-use ernie_search::{Embedder, FlatIndex, Fusion, LexicalIndex};
+use ernie_search::{Embedder, FlatIndex, Fusion, LexicalIndex, WordPiece};
 use ernie_search_data::progress::Bar;
 use ernie_search_data::{beir, eval};
 use ernie_search_train::table::{self, distil, Rows, TableJob, TrainOptions};
@@ -310,7 +310,18 @@ pub fn for_index(
         Some(lexical) => tuned_fusion(&file, passages, index, lexical, args)?,
         None => None,
     };
+    let file = file.sorted(table_file::DEFAULT_CHUNK_ROWS)?;
     Ok(IndexTable { file, taught, fusion })
+}
+
+impl IndexTable {
+    /// The token ids of `texts` as a visitor's page gives them: by the
+    /// table's own tokenizer (its ids are the sorted vocabulary's).
+    pub fn query_ids(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        let tok = WordPiece::from_json(self.file.tokenizer_json.as_bytes(), self.file.max_query_len)
+            .context("the token table's tokenizer")?;
+        Ok(texts.iter().map(|t| tok.encode(t)).collect())
+    }
 }
 
 fn tuned_fusion(
