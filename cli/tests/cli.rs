@@ -617,6 +617,17 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
         .flat_map(|f| std::fs::read(idx.join(f)).unwrap())
         .collect();
     assert_eq!(std::fs::read(&again).unwrap(), parts, "the folder's head + chunks are the table file, rebuilt alike");
+    // That table (its vocabulary sorted) starts another index: back in the model's order.
+    let based = tmp.path().join("based");
+    let args = ["index", s(&corpus), "--model", s(&model), "--out", s(&based), "--table-base", s(&again)];
+    let out = ok(&[&args[..], &["--table-steps", "40", "--no-embed-cache"]].concat());
+    assert!(out.contains(&format!("from {}", again.display())), "{out}");
+    let json = ok(&["search", s(&based), &query, "--encoder", "table", "--json", "-k", "5"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["hits"].as_array().unwrap().len(),
+        5,
+        "{json}"
+    );
 
     // A damaged chunk is named when a query needs it; the transformer still answers.
     for chunk in &chunks {

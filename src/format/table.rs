@@ -49,6 +49,7 @@ const MAX_TOKENIZER_BYTES: usize = 64 << 20;
 pub const DEFAULT_CHUNK_ROWS: usize = 8;
 
 /// A table file's contents.
+#[derive(Clone)]
 pub struct TableFile {
     pub table: TokenTable,
     pub tokenizer_json: String,
@@ -78,6 +79,27 @@ impl TableFile {
         Ok(TableFile {
             table: self.table.reordered(&order, chunk_rows)?,
             tokenizer_json,
+            max_query_len: self.max_query_len,
+        })
+    }
+}
+
+impl TableFile {
+    /// The table back in the id order of `model_tokenizer_json` (what a table
+    /// is trained in) when it is that tokenizer's [`sorted`](Self::sorted)
+    /// form, as an index folder carries it; any other table as it is.
+    pub fn in_model_order(self, model_tokenizer_json: &str) -> Result<TableFile> {
+        let (sorted, order) = WordPiece::sorted_json(model_tokenizer_json)?;
+        if order.is_empty() || self.tokenizer_json != sorted {
+            return Ok(self);
+        }
+        let mut back: Vec<u32> = vec![0; order.len()];
+        order.iter().enumerate().for_each(|(new, &old)| back[old as usize] = new as u32);
+        let n = back.len() as u32;
+        back.extend(n..self.table.vocab() as u32);
+        Ok(TableFile {
+            table: self.table.reordered(&back, self.table.chunk_rows())?,
+            tokenizer_json: WordPiece::compact_json(model_tokenizer_json)?,
             max_query_len: self.max_query_len,
         })
     }
@@ -349,6 +371,8 @@ mod tests {
         let sorted = file.sorted(8).unwrap();
         assert_eq!((sorted.table.vocab(), sorted.table.chunk_rows()), (n, 8));
         let back = from_bytes(&to_bytes(&sorted).unwrap()).unwrap();
+        let unsorted = back.clone().in_model_order(&file.tokenizer_json).unwrap();
+        assert_eq!(unsorted.table.reordered(&(0..n as u32).collect::<Vec<_>>(), 32).unwrap(), file.table);
         let (a, b) = (TableEncoder::from_file(file).unwrap(), TableEncoder::from_file(back).unwrap());
         for q in ["the who what", &crate::synthetic::WORDS[3..12].join(" "), "zq xk"] {
             assert_eq!(a.encode(q).unwrap(), b.encode(q).unwrap(), "{q:?}");

@@ -276,6 +276,8 @@ pub fn for_index(
             if file.table.fingerprint != embedder.card().fingerprint {
                 bail!("{} was distilled against another model than {}", path.display(), embedder.card().name);
             }
+            // A table from an index folder is in its sorted vocabulary's order.
+            let file = file.in_model_order(&embedder.card().tokenizer_json)?;
             (table::rows_of(&file.table)?, format!("from {}", path.display()))
         }
         None => {
