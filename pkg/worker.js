@@ -145,7 +145,7 @@ const OPS = {
     const rows = table ? fetchTableRows(query).then(() => true, (e) => (part("table")(e), false)) : Promise.resolve(true);
     await Promise.all([
       mode !== "lexical" ? rows.then((ok) => ok && fetchClusters(query).catch(part("clusters"))) : rows,
-      mode !== "dense" ? fetchBlocks(query).catch(part("blocks")) : null,
+      mode !== "dense" ? fetchBlocks(query).then(() => mode === "hybrid" && prefetchTexts(query, k), part("blocks")) : null,
     ]);
     const tableFailed = failed.some((f) => f.what === "table");
     let asked = mode;
@@ -186,6 +186,21 @@ const OPS = {
     return info();
   },
 };
+
+/**
+ * Starts fetching the text shards of the keyword ranking's top `k` while the
+ * vector clusters download: a hybrid answer shares most of them (the table's
+ * fusion leans on BM25), so its texts are mostly in by the time it is known.
+ */
+function prefetchTexts(query, k) {
+  try {
+    for (const h of engine.searchWith(query, k, "lexical", encoder).hits) {
+      if (!added.has(h.ordinal)) passages(Math.floor(h.ordinal / manifest.shard_size)).catch(() => {});
+    }
+  } catch {
+    // Only a head start: the search itself says what failed.
+  }
+}
 
 /** The text of one hit: from addPassages, or from its text shard. */
 async function hit(h) {
@@ -513,7 +528,9 @@ async function read(url, kind, progress, cap) {
   }
   let res;
   try {
-    res = await fetch(url);
+    // A query's table rows decide which vector cluster it needs next: they
+    // go first (fetch priority, where the browser has it).
+    res = await fetch(url, { priority: kind === "table" ? "high" : "auto" });
   } catch (e) {
     throw new Error(`cannot fetch the ${kind} file ${url}: ${e.message}`);
   }
