@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::{Error, Result};
 
 /// Version 2 added windows, the lexical index and the fusion setting;
-/// version 1 manifests (dense only) are still read.
+/// version 3 counts the token table's chunks (`table.chunk_count`, files
+/// named after the head) instead of listing them. Versions 1 (dense only)
+/// and 2 are still read.
 pub const MANIFEST_VERSION: u32 = 3;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The largest manifest read: a few KB in practice.
