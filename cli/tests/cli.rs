@@ -612,6 +612,7 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     let chunks: Vec<String> =
         (0..table["chunk_count"].as_u64().unwrap()).map(|c| format!("table/rows.{hash}.{c}.bin")).collect();
     assert!(table.get("chunks").is_none(), "{manifest}");
+    assert!(out.contains(&format!("table    {} chunks of 8 token rows", chunks.len())), "{out}");
     let parts: Vec<u8> = std::iter::once(head)
         .chain(chunks.iter().map(String::as_str))
         .flat_map(|f| std::fs::read(idx.join(f)).unwrap())

@@ -284,7 +284,7 @@ fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usiz
     if let Some(t) = &m.table {
         println!(
             "  table    {} chunks of {} token rows + a {:.1} MB head (tokenizer): {:.1} MB",
-            t.chunks.len(),
+            t.n_chunks(),
             t.chunk_rows,
             t.head_bytes as f64 / 1e6,
             t.bytes as f64 / 1e6
