@@ -63,17 +63,12 @@ impl TableFile {
     /// of `chunk_rows`.
     pub fn sorted(&self, chunk_rows: usize) -> Result<TableFile> {
         let (tokenizer_json, order) = WordPiece::sorted_json(&self.tokenizer_json)?;
-        if order.is_empty() {
-            // A vocabulary with gaps in its ids: the rows stay where they are.
-            let order: Vec<u32> = (0..self.table.vocab() as u32).collect();
-            let table = self.table.reordered(&order, chunk_rows)?;
-            return Ok(TableFile { table, tokenizer_json, max_query_len: self.max_query_len });
-        }
         let rows = self.table.vocab() as u32;
         if order.len() > rows as usize {
             return Err(Error::Invalid(format!("a tokenizer of {} tokens for a table of {rows} rows", order.len())));
         }
-        // Rows past the tokenizer's tokens (a model's padded vocabulary) stay last.
+        // Rows past the tokenizer's tokens (a model's padded vocabulary) stay
+        // last; an empty order (ids with gaps, not reordered) keeps them all.
         let n = order.len() as u32;
         let order: Vec<u32> = order.into_iter().chain(n..rows).collect();
         Ok(TableFile {
@@ -82,9 +77,7 @@ impl TableFile {
             max_query_len: self.max_query_len,
         })
     }
-}
 
-impl TableFile {
     /// The table back in the id order of `model_tokenizer_json` (what a table
     /// is trained in) when it is that tokenizer's [`sorted`](Self::sorted)
     /// form, as an index folder carries it; any other table as it is.
