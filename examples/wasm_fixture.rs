@@ -111,9 +111,9 @@ mod native {
         let model = tiny_model(7, WeightDType::Q8_0, Pooling::Mean)?;
         let other = tiny_model(8, WeightDType::Q8_0, Pooling::Mean)?;
         let twin = tiny_model(7, WeightDType::F32, Pooling::Mean)?;
-        // The browser runs the quantized kernel (Kernel::default() in wasm32),
-        // so the native reference must too.
-        let embedder = Embedder::from_bytes_with(&model, Kernel::Quantized)?;
+        // The browser runs our fused kernel (Kernel::default() everywhere),
+        // so the native reference does too.
+        let embedder = Embedder::from_bytes_with(&model, Kernel::Fused)?;
         let fingerprint = embedder.card().fingerprint.clone();
 
         let passages = passages();
@@ -139,10 +139,10 @@ mod native {
         let batch = &texts[..PASSAGE_BATCH];
         let batch_vectors = embedder.embed_passages(batch)?;
         let retriever = Retriever::new(embedder, index)?.with_lexical(lexical)?;
-        let convex = Retriever::new(Embedder::from_bytes_with(&model, Kernel::Quantized)?, retriever.index().clone())?
+        let convex = Retriever::new(Embedder::from_bytes_with(&model, Kernel::Fused)?, retriever.index().clone())?
             .with_lexical(LexicalIndex::build(&ids, &texts, Bm25Params::default(), BLOCKS)?)?
             .with_fusion(Fusion::Convex { alpha: ALPHA });
-        let twin_embedder = Embedder::from_bytes_with(&twin, Kernel::Quantized)?;
+        let twin_embedder = Embedder::from_bytes_with(&twin, Kernel::Fused)?;
         let twin_queries = QUERIES
             .iter()
             .map(|q| Ok(twin_embedder.embed_queries(&[q])?.remove(0)))

@@ -82,6 +82,60 @@ fn quantized_and_dense_kernels_agree() {
     }
 }
 
+/// Our fused encoder against candle's two kernels, for every weight type
+/// the converter writes, with every GEMM kernel this machine has, on 1 and 2
+/// threads (which must agree bit for bit: each text is encoded alone).
+#[test]
+fn fused_encoder_tracks_candle_for_every_weight_type_kernel_and_thread_count() {
+    use ernie_search::model::fused::gemm::Isa;
+    let texts = passages(23);
+    let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    refs.push("a"); // a one-word passage: [CLS] a [SEP]
+    for w in [WeightDType::Q8_0, WeightDType::Q4_0, WeightDType::F32] {
+        let bytes = tiny_model(5, w, Pooling::Mean).unwrap();
+        let dense = Embedder::from_bytes_with(&bytes, Kernel::Dense).unwrap().embed_passages(&refs).unwrap();
+        let quant = Embedder::from_bytes_with(&bytes, Kernel::Quantized).unwrap().embed_passages(&refs).unwrap();
+        let mut fused = Embedder::from_bytes_with(&bytes, Kernel::Fused).unwrap();
+        assert!(fused.cpu_kernel().starts_with("fused"), "{}", fused.cpu_kernel());
+        let mut scalar: Option<Vec<Vec<f32>>> = None;
+        for isa in [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Simd128].into_iter().filter(|i| i.available()) {
+            let mut run = |threads| {
+                let f = fused.fused_mut().unwrap();
+                f.set_isa(isa);
+                f.set_threads(threads);
+                fused.embed_passages(&refs).unwrap()
+            };
+            let (one, two) = (run(1), run(2));
+            assert_eq!(one, two, "{w:?} {isa:?}: threads changed the vectors");
+            for ((a, d), q) in one.iter().zip(&dense).zip(&quant) {
+                assert!(cosine(a, d) > 0.995, "{w:?} {isa:?}: cosine to dense {}", cosine(a, d));
+                // Both quantize activations to 8 bits per 32-block.
+                assert!(cosine(a, q) > 0.999, "{w:?} {isa:?}: cosine to quantized {}", cosine(a, q));
+            }
+            // Kernels differ only in the f32 order of the block sums.
+            let r = scalar.get_or_insert_with(|| one.clone());
+            for (a, b) in one.iter().zip(r.iter()) {
+                assert!(cosine(a, b) > 0.99999, "{w:?} {isa:?} vs scalar: {}", cosine(a, b));
+            }
+        }
+    }
+}
+
+/// Bad input to the fused encoder: an empty batch, an id past the
+/// vocabulary, a sequence past the positions: answers or clear errors.
+#[test]
+fn fused_encoder_refuses_what_it_cannot_encode() {
+    let e =
+        Embedder::from_bytes_with(&tiny_model(5, WeightDType::Q8_0, Pooling::Mean).unwrap(), Kernel::Fused).unwrap();
+    assert!(e.embed_passages(&[]).unwrap().is_empty());
+    let bad = ernie_search::tokenize::Tokens { ids: vec![0, 1_000_000] };
+    let err = e.embed_tokens_cpu(&[bad]).unwrap_err().to_string();
+    assert!(err.contains("outside the model"), "{err}");
+    let long = ernie_search::tokenize::Tokens { ids: vec![1; 100_000] };
+    let err = e.embed_tokens_cpu(&[long]).unwrap_err().to_string();
+    assert!(err.contains("positions"), "{err}");
+}
+
 #[test]
 fn long_passages_are_truncated_not_refused() {
     let e = embedder(3, WeightDType::Q8_0);

@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use super::encoder::{Encoder, Kernel, Weights};
+use super::fused::FusedEncoder;
 use super::{check_query, pool};
 use crate::backend::{warn, Backend, BackendInfo, GpuOptions};
 use crate::format::model::{read_model, ModelCard, ModelFile};
@@ -13,10 +14,16 @@ use crate::{Error, Result};
 /// Turns texts into vectors with one model file.
 pub struct Embedder {
     card: ModelCard,
-    encoder: Encoder,
+    encoder: CpuEncoder,
     query_tok: TextTokenizer,
     passage_tok: TextTokenizer,
     gpu: GpuSlot,
+}
+
+/// The CPU encoder: ours ([`Kernel::Fused`]) or candle's.
+enum CpuEncoder {
+    Fused(Box<FusedEncoder>),
+    Candle(Encoder),
 }
 
 /// The GPU side of an [`Embedder`]: what was asked, the resident encoder
@@ -45,7 +52,12 @@ impl Embedder {
     pub fn from_model_file(file: ModelFile, kernel: Kernel) -> Result<Self> {
         let ModelFile { card, mut tensors } = file;
         let spec = &card.spec;
-        let encoder = Encoder::load(&mut Weights::new(&mut tensors, kernel), &spec.bert)?;
+        let encoder = if kernel == Kernel::Fused && FusedEncoder::supports(&spec.bert) {
+            CpuEncoder::Fused(Box::new(FusedEncoder::load(&mut tensors, &spec.bert)?))
+        } else {
+            let kernel = if kernel == Kernel::Fused { Kernel::Dense } else { kernel };
+            CpuEncoder::Candle(Encoder::load(&mut Weights::new(&mut tensors, kernel), &spec.bert)?)
+        };
         let json = card.tokenizer_json.as_bytes();
         let max_pos = spec.bert.max_position_embeddings;
         let query_tok = TextTokenizer::from_bytes(json, spec.max_query_len.min(max_pos))?;
@@ -255,15 +267,43 @@ impl Embedder {
         self.embed_tokens_cpu(batch)
     }
 
-    /// The CPU encoder (candle), whatever the backend.
+    /// The kernel and threads the CPU encoder runs, e.g. "fused avx-vnni, 2
+    /// threads" or "candle dense".
+    pub fn cpu_kernel(&self) -> String {
+        match &self.encoder {
+            CpuEncoder::Fused(f) => {
+                let n = f.threads();
+                format!("fused {}, {n} thread{}", f.isa().as_str(), if n == 1 { "" } else { "s" })
+            }
+            CpuEncoder::Candle(_) => "candle".to_string(),
+        }
+    }
+
+    /// The fused encoder, when this embedder runs it (benchmarks pick its
+    /// kernel and threads).
+    pub fn fused_mut(&mut self) -> Option<&mut FusedEncoder> {
+        match &mut self.encoder {
+            CpuEncoder::Fused(f) => Some(f),
+            CpuEncoder::Candle(_) => None,
+        }
+    }
+
+    /// The CPU encoder, whatever the backend.
     pub fn embed_tokens_cpu(&self, batch: &[Tokens]) -> Result<Vec<Vec<f32>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let encoder = match &self.encoder {
+            CpuEncoder::Fused(f) => {
+                let seqs: Vec<&[u32]> = batch.iter().map(|t| t.ids.as_slice()).collect();
+                return f.embed(&seqs, self.card.spec.pooling, self.card.spec.normalize);
+            }
+            CpuEncoder::Candle(e) => e,
+        };
         let (ids, mask, len) = pad(batch);
         let ids = Tensor::from_vec(ids, (batch.len(), len), &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, (batch.len(), len), &Device::Cpu)?;
-        let hidden = self.encoder.forward(&ids, &mask)?;
+        let hidden = encoder.forward(&ids, &mask)?;
         let mut pooled = pool::pool(&hidden, &mask, self.card.spec.pooling)?;
         if self.card.spec.normalize {
             pooled = pool::l2_normalize(&pooled)?;

@@ -13,23 +13,30 @@ use super::BertConfig;
 use crate::{Error, Result};
 
 /// How the weight matrices are multiplied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernel {
-    /// candle's quantized matmul straight over the Q8_0/Q4_0 blocks: a quarter
-    /// of the memory, the default in wasm32 (simd128 kernels).
+    /// Our own path ([`super::fused`]): int8 GEMMs straight over the Q8_0/Q4_0
+    /// blocks (AVX-VNNI, AVX2 or wasm simd128, a scalar reference otherwise),
+    /// no padding, buffers reused, a batch split across every core natively.
+    /// The default everywhere; models whose sizes are not in 32-blocks run
+    /// [`Kernel::Dense`] instead.
+    #[default]
+    Fused,
+    /// candle's quantized matmul straight over the Q8_0/Q4_0 blocks.
     Quantized,
     /// Weights widened to f32 once at load and multiplied by candle's blocked
-    /// GEMM: about 2x the batch throughput of the quantized kernel on x86, the
-    /// default natively. Same stored weights, so the same model.
+    /// GEMM (what training and the WebGPU backend's reference use).
     Dense,
 }
 
-impl Default for Kernel {
-    fn default() -> Self {
-        if cfg!(target_arch = "wasm32") {
-            Kernel::Quantized
-        } else {
-            Kernel::Dense
+impl std::str::FromStr for Kernel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fused" => Ok(Kernel::Fused),
+            "quantized" => Ok(Kernel::Quantized),
+            "dense" => Ok(Kernel::Dense),
+            _ => Err(Error::Invalid(format!("unknown kernel {s:?} (fused, quantized or dense)"))),
         }
     }
 }
@@ -62,7 +69,7 @@ impl<'a> Weights<'a> {
         let w = self.take(&format!("{prefix}.weight"), &[out, inp])?;
         let b = self.f32(&format!("{prefix}.bias"), &[out])?;
         let w = match self.kernel {
-            Kernel::Quantized => Matrix::Quantized(QMatMul::from_arc(Arc::new(w))?),
+            Kernel::Quantized | Kernel::Fused => Matrix::Quantized(QMatMul::from_arc(Arc::new(w))?),
             // Stored transposed ([in, out]) so the GEMM reads it row by row.
             Kernel::Dense => Matrix::Dense(w.dequantize(&Device::Cpu)?.t()?.contiguous()?),
         };

@@ -9,6 +9,9 @@ pub(crate) mod config;
 mod embedder;
 #[cfg(feature = "encoder")]
 pub mod encoder;
+// Our own int8 inference path (GEMM kernels, fused layers, threads).
+#[cfg(feature = "encoder")]
+pub mod fused;
 #[cfg(feature = "encoder")]
 pub mod pool;
 

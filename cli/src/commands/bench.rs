@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ernie_search::{Embedder, FlatIndex, VectorDType};
 use ernie_search_data::corpus::read_corpus;
 use serde_json::json;
@@ -32,6 +32,9 @@ pub enum What {
         batch: usize,
         #[arg(long, default_value_t = 200, value_parser = positive)]
         queries: usize,
+        /// fused (ours, the default), quantized or dense (candle's)
+        #[arg(long, default_value = "fused")]
+        kernel: ernie_search::Kernel,
     },
     /// Training samples/s (forward + backward + AdamW, DE + LI) at a fixed batch shape
     Train {
@@ -77,8 +80,10 @@ pub fn run(what: What) -> Result<()> {
             ernie_search_train::bench::train(&dir, batch, query_len, passage_len, steps, &device)?
         }
         What::Load { model, runs } => load(&crate::load::model_file(&model)?, runs)?,
-        What::Encode { model, passages, batch, queries } => {
-            encode(&crate::load::model(&model)?, &passages, batch, queries)?
+        What::Encode { model, passages, batch, queries, kernel } => {
+            let bytes = crate::load::model_file(&model)?;
+            let embedder = Embedder::from_bytes_with(&bytes, kernel).with_context(|| format!("{}", model.display()))?;
+            encode(&embedder, &passages, batch, queries)?
         }
         What::Scan { n, dim, dtype, queries, k } => scan(n, dim, dtype.parse()?, queries, k)?,
     };
@@ -153,6 +158,7 @@ fn encode(embedder: &Embedder, passages: &Path, batch: usize, queries: usize) ->
         "batch_ms_median": median(&mut batch_ms),
         "query_ms_median": median(&mut q_ms),
         "query_ms_p90": p90(&mut q_ms),
+        "kernel": embedder.cpu_kernel(),
         "threads": candle_core::utils::get_num_threads(),
     }))
 }

@@ -1,0 +1,115 @@
+//! x86-64 kernels for [`super::gemm`]: one `rows x NR` tile per call, the
+//! [`NR`] weight rows of a block held in registers while each activation row
+//! streams past them. A block's four i32 dot products are folded into one
+//! register with two rounds of `vphaddd`, converted once and scaled with one
+//! FMA, so the per-block float work is shared by four outputs.
+
+use std::arch::x86_64::*;
+
+use super::gemm::{PackedMatrix, QuantRows, BLOCK, MR, NR};
+
+/// AVX2: `vpmaddubsw(|w|, sign(a, w))` then `vpmaddwd` by ones. `|w| <= 127`
+/// and `|a| <= 127` keep the i16 pair sums below saturation.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn panel_avx2(
+    a: &QuantRows,
+    m0: usize,
+    rows: usize,
+    w: &PackedMatrix,
+    p: usize,
+    tile: &mut [[f32; NR]; MR],
+) {
+    match rows {
+        1 => tile_avx2::<1>(a, m0, w, p, tile),
+        2 => tile_avx2::<2>(a, m0, w, p, tile),
+        3 => tile_avx2::<3>(a, m0, w, p, tile),
+        _ => tile_avx2::<4>(a, m0, w, p, tile),
+    }
+}
+
+/// AVX-VNNI: `vpdpbusd(a + 128, w)` minus `128 * sum(w)` (the packed offsets).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and AVX-VNNI.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+pub(super) unsafe fn panel_vnni(
+    a: &QuantRows,
+    m0: usize,
+    rows: usize,
+    w: &PackedMatrix,
+    p: usize,
+    tile: &mut [[f32; NR]; MR],
+) {
+    match rows {
+        1 => tile_vnni::<1>(a, m0, w, p, tile),
+        2 => tile_vnni::<2>(a, m0, w, p, tile),
+        3 => tile_vnni::<3>(a, m0, w, p, tile),
+        _ => tile_vnni::<4>(a, m0, w, p, tile),
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+    let (wq, ws, _) = w.panel(p);
+    let rows: [(&[i8], &[f32]); R] = std::array::from_fn(|r| a.row(m0 + r));
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..w.blocks() {
+        let wb = wq[b * NR * BLOCK..][..NR * BLOCK].as_ptr() as *const __m256i;
+        let wv: [__m256i; NR] = std::array::from_fn(|n| _mm256_loadu_si256(wb.add(n)));
+        let wabs: [__m256i; NR] = std::array::from_fn(|n| _mm256_abs_epi8(wv[n]));
+        let sw = _mm_loadu_ps(ws[b * NR..][..NR].as_ptr());
+        let sw = _mm256_set_m128(sw, sw);
+        for r in 0..R {
+            let x = _mm256_loadu_si256(rows[r].0[b * BLOCK..][..BLOCK].as_ptr() as *const __m256i);
+            let d: [__m256i; NR] = std::array::from_fn(|n| {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[n], _mm256_sign_epi8(x, wv[n])), ones)
+            });
+            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+            let s = _mm256_mul_ps(_mm256_set1_ps(rows[r].1[b]), sw);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), s, acc[r]);
+        }
+    }
+    store(&acc, tile);
+}
+
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn tile_vnni<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+    let (wq, ws, offsets) = w.panel(p);
+    let rows: [(&[i8], &[f32]); R] = std::array::from_fn(|r| a.row(m0 + r));
+    let flip = _mm256_set1_epi8(-128);
+    let zero = _mm256_setzero_si256();
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..w.blocks() {
+        let wb = wq[b * NR * BLOCK..][..NR * BLOCK].as_ptr() as *const __m256i;
+        let wv: [__m256i; NR] = std::array::from_fn(|n| _mm256_loadu_si256(wb.add(n)));
+        let sw = _mm_loadu_ps(ws[b * NR..][..NR].as_ptr());
+        let sw = _mm256_set_m128(sw, sw);
+        // Taken off the low half only: the high half's lanes are the same
+        // outputs' other 16 products, summed with the low half at the end.
+        let off = _mm_loadu_si128(offsets[b * NR..][..NR].as_ptr() as *const __m128i);
+        let off = _mm256_set_m128i(_mm_setzero_si128(), off);
+        for r in 0..R {
+            let x = _mm256_loadu_si256(rows[r].0[b * BLOCK..][..BLOCK].as_ptr() as *const __m256i);
+            let xu = _mm256_xor_si256(x, flip);
+            let d: [__m256i; NR] = std::array::from_fn(|n| _mm256_dpbusd_avx_epi32(zero, xu, wv[n]));
+            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+            let h = _mm256_sub_epi32(h, off);
+            let s = _mm256_mul_ps(_mm256_set1_ps(rows[r].1[b]), sw);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), s, acc[r]);
+        }
+    }
+    store(&acc, tile);
+}
+
+/// Lanes 0..4 and 4..8 hold the two halves of the same four outputs.
+#[target_feature(enable = "avx2")]
+unsafe fn store<const R: usize>(acc: &[__m256; R], tile: &mut [[f32; NR]; MR]) {
+    for r in 0..R {
+        let sum = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+        _mm_storeu_ps(tile[r].as_mut_ptr(), sum);
+    }
+}

@@ -1,0 +1,394 @@
+//! Our own inference path for the student: int8 GEMMs over the model file's
+//! block-quantized weights ([`gemm`]), one sequence at a time with no padding,
+//! every step writing into buffers that live as long as the encoder
+//! ([`Workspace`]), and a batch split across threads natively. candle still
+//! reads the file and trains; this is only the hot path.
+//!
+//! Per layer: quantize `x` once for the fused Q|K|V product, attention in
+//! f32, then `layer_norm(x + W_o ctx + b)`, `gelu(W_i x + b)` and
+//! `layer_norm(x + W_2 h + b)`, each bias/activation/residual/norm one pass.
+
+pub mod gemm;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod gemm_wasm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_x86;
+pub mod ops;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::Device;
+
+use self::gemm::{gemm, Isa, PackedMatrix, QuantRows, BLOCK};
+use self::ops::Activation;
+use super::{BertConfig, Pooling};
+use crate::{Error, Result};
+
+/// One encoder layer, weights packed for [`gemm`].
+struct Layer {
+    /// Queries, keys and values stacked: `[3 * hidden, hidden]`.
+    qkv: PackedMatrix,
+    qkv_bias: Vec<f32>,
+    attn_out: PackedMatrix,
+    attn_out_bias: Vec<f32>,
+    attn_norm: (Vec<f32>, Vec<f32>),
+    inter: PackedMatrix,
+    inter_bias: Vec<f32>,
+    out: PackedMatrix,
+    out_bias: Vec<f32>,
+    out_norm: (Vec<f32>, Vec<f32>),
+}
+
+/// The word embeddings stay int8 (the largest tensor; a row is widened when
+/// a token needs it).
+struct WordTable {
+    dim: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl WordTable {
+    fn add_row(&self, id: usize, out: &mut [f32]) {
+        let kb = self.dim / BLOCK;
+        let vals = &self.values[id * self.dim..][..self.dim];
+        for (b, (o, v)) in out.chunks_exact_mut(BLOCK).zip(vals.chunks_exact(BLOCK)).enumerate() {
+            let s = self.scales[id * kb + b];
+            for (o, &v) in o.iter_mut().zip(v) {
+                *o += v as f32 * s;
+            }
+        }
+    }
+}
+
+/// Buffers for one sequence, grown to the longest seen and reused.
+#[derive(Default)]
+struct Workspace {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    inter: Vec<f32>,
+    y: Vec<f32>,
+    attention: ops::AttentionScratch,
+    quant: QuantRows,
+}
+
+/// The fused encoder: token ids in, one pooled vector per text out.
+pub struct FusedEncoder {
+    cfg: BertConfig,
+    eps: f32,
+    act: Activation,
+    isa: Isa,
+    word: WordTable,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    emb_norm: (Vec<f32>, Vec<f32>),
+    layers: Vec<Layer>,
+    threads: usize,
+    workspaces: Mutex<Vec<Workspace>>,
+}
+
+impl FusedEncoder {
+    /// Whether this architecture fits the fused path: hidden and intermediate
+    /// sizes in whole 32-blocks (every Q8_0/Q4_0 file has them). Other models
+    /// run on candle.
+    pub fn supports(cfg: &BertConfig) -> bool {
+        cfg.hidden_size.is_multiple_of(BLOCK) && cfg.intermediate_size.is_multiple_of(BLOCK)
+    }
+
+    /// Takes the weights out of a model file's tensors (names as in
+    /// [`super::encoder`]).
+    pub fn load(tensors: &mut HashMap<String, QTensor>, cfg: &BertConfig) -> Result<Self> {
+        cfg.validate()?;
+        if !Self::supports(cfg) {
+            return Err(Error::format(
+                "model file",
+                format!(
+                    "the fused encoder needs sizes in 32-blocks, not {} / {}",
+                    cfg.hidden_size, cfg.intermediate_size
+                ),
+            ));
+        }
+        let mut t = Tensors(tensors);
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let (values, scales) = t.blocks("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
+        let word = WordTable { dim: h, values, scales };
+        let position = t.f32("embeddings.position_embeddings.weight", &[cfg.max_position_embeddings, h])?;
+        let mut token_type = t.f32("embeddings.token_type_embeddings.weight", &[cfg.type_vocab_size, h])?;
+        token_type.truncate(h);
+        let emb_norm = t.norm("embeddings.LayerNorm", h)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| {
+                let p = format!("encoder.layer.{l}");
+                let a = format!("{p}.attention.self");
+                let (mut qkv_v, mut qkv_s, mut qkv_bias) = (Vec::new(), Vec::new(), Vec::new());
+                for part in ["query", "key", "value"] {
+                    let (v, s) = t.blocks(&format!("{a}.{part}.weight"), &[h, h])?;
+                    qkv_v.extend(v);
+                    qkv_s.extend(s);
+                    qkv_bias.extend(t.f32(&format!("{a}.{part}.bias"), &[h])?);
+                }
+                Ok(Layer {
+                    qkv: PackedMatrix::from_rows(3 * h, h, &qkv_v, &qkv_s),
+                    qkv_bias,
+                    attn_out: t.matrix(&format!("{p}.attention.output.dense.weight"), h, h)?,
+                    attn_out_bias: t.f32(&format!("{p}.attention.output.dense.bias"), &[h])?,
+                    attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
+                    inter: t.matrix(&format!("{p}.intermediate.dense.weight"), i, h)?,
+                    inter_bias: t.f32(&format!("{p}.intermediate.dense.bias"), &[i])?,
+                    out: t.matrix(&format!("{p}.output.dense.weight"), h, i)?,
+                    out_bias: t.f32(&format!("{p}.output.dense.bias"), &[h])?,
+                    out_norm: t.norm(&format!("{p}.output.LayerNorm"), h)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let act = match cfg.hidden_act.as_str() {
+            "relu" => Activation::Relu,
+            "gelu_new" => Activation::GeluTanh,
+            _ => Activation::Gelu,
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            eps: cfg.layer_norm_eps as f32,
+            act,
+            isa: Isa::detect(),
+            word,
+            position,
+            token_type,
+            emb_norm,
+            layers,
+            threads: default_threads(),
+            workspaces: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The GEMM kernel in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Uses `isa` (the scalar reference, or a slower kernel in a benchmark);
+    /// an unavailable one runs the scalar kernel.
+    pub fn set_isa(&mut self, isa: Isa) {
+        self.isa = isa;
+    }
+
+    /// Threads a batch is split across (1 in wasm32).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub fn set_threads(&mut self, n: usize) {
+        self.threads = n.max(1);
+    }
+
+    /// Pooled vectors (L2-normalised when `normalize`), one per sequence of
+    /// ids. Each id must be below the vocabulary size and each sequence no
+    /// longer than the model's positions; an empty sequence gives zeros.
+    pub fn embed(&self, seqs: &[&[u32]], pooling: Pooling, normalize: bool) -> Result<Vec<Vec<f32>>> {
+        for s in seqs {
+            self.check(s)?;
+        }
+        let mut out = vec![Vec::new(); seqs.len()];
+        // Longest first, dealt round-robin: the threads finish together.
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
+        let threads = self.threads.min(seqs.len()).max(1);
+        if threads == 1 {
+            let mut ws = self.workspace();
+            for &i in &order {
+                out[i] = self.embed_one(&mut ws, seqs[i], pooling, normalize);
+            }
+            self.give_back(ws);
+            return Ok(out);
+        }
+        let parts: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<usize> = order.iter().copied().skip(t).step_by(threads).collect();
+                    scope.spawn(move || {
+                        let mut ws = self.workspace();
+                        let v =
+                            mine.iter().map(|&i| (i, self.embed_one(&mut ws, seqs[i], pooling, normalize))).collect();
+                        self.give_back(ws);
+                        v
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        for (i, v) in parts.into_iter().flatten() {
+            out[i] = v;
+        }
+        if out.iter().any(Vec::is_empty) {
+            return Err(Error::Invalid("an encoder thread panicked".into()));
+        }
+        Ok(out)
+    }
+
+    fn check(&self, ids: &[u32]) -> Result<()> {
+        if ids.len() > self.cfg.max_position_embeddings {
+            return Err(Error::Invalid(format!(
+                "sequence of {} tokens exceeds the model's {} positions",
+                ids.len(),
+                self.cfg.max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
+            return Err(Error::Invalid(format!(
+                "token id {bad} is outside the model's {} tokens",
+                self.cfg.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn workspace(&self) -> Workspace {
+        self.workspaces.lock().ok().and_then(|mut w| w.pop()).unwrap_or_default()
+    }
+
+    fn give_back(&self, ws: Workspace) {
+        if let Ok(mut w) = self.workspaces.lock() {
+            w.push(ws);
+        }
+    }
+
+    /// One sequence through every layer, then pooled.
+    fn embed_one(&self, ws: &mut Workspace, ids: &[u32], pooling: Pooling, normalize: bool) -> Vec<f32> {
+        let (len, h) = (ids.len(), self.cfg.hidden_size);
+        if len == 0 {
+            return vec![0.0; h];
+        }
+        self.hidden(ws, ids);
+        let mut v = match pooling {
+            Pooling::Cls => ws.x[..h].to_vec(),
+            Pooling::Mean => {
+                let mut v = vec![0f32; h];
+                for row in ws.x.chunks_exact(h) {
+                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                v.iter_mut().for_each(|a| *a /= len as f32);
+                v
+            }
+        };
+        if normalize {
+            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|a| *a /= norm);
+        }
+        v
+    }
+
+    /// The last layer's token vectors into `ws.x` (`[len, hidden]`).
+    fn hidden(&self, ws: &mut Workspace, ids: &[u32]) {
+        let (len, h, i) = (ids.len(), self.cfg.hidden_size, self.cfg.intermediate_size);
+        ws.x.clear();
+        ws.x.resize(len * h, 0.0);
+        ws.qkv.resize(len * 3 * h, 0.0);
+        ws.ctx.resize(len * h, 0.0);
+        ws.y.resize(len * h, 0.0);
+        ws.inter.resize(len * i, 0.0);
+        for (t, (&id, row)) in ids.iter().zip(ws.x.chunks_exact_mut(h)).enumerate() {
+            row.copy_from_slice(&self.position[t * h..][..h]);
+            row.iter_mut().zip(&self.token_type).for_each(|(a, b)| *a += b);
+            self.word.add_row(id as usize, row);
+        }
+        ops::layer_norm(&mut ws.x, &self.emb_norm.0, &self.emb_norm.1, self.eps);
+        for l in &self.layers {
+            ws.quant.quantize(&ws.x, len, h);
+            gemm(self.isa, &ws.quant, &l.qkv, &mut ws.qkv);
+            ops::add_bias(&mut ws.qkv, &l.qkv_bias);
+            ops::attention(&ws.qkv, len, h, self.cfg.num_attention_heads, &mut ws.ctx, &mut ws.attention);
+            ws.quant.quantize(&ws.ctx, len, h);
+            gemm(self.isa, &ws.quant, &l.attn_out, &mut ws.y);
+            ops::bias_residual_norm(&ws.y, &l.attn_out_bias, &mut ws.x, &l.attn_norm.0, &l.attn_norm.1, self.eps);
+            ws.quant.quantize(&ws.x, len, h);
+            gemm(self.isa, &ws.quant, &l.inter, &mut ws.inter);
+            ops::bias_activation(&mut ws.inter, &l.inter_bias, self.act);
+            ws.quant.quantize(&ws.inter, len, i);
+            gemm(self.isa, &ws.quant, &l.out, &mut ws.y);
+            ops::bias_residual_norm(&ws.y, &l.out_bias, &mut ws.x, &l.out_norm.0, &l.out_norm.1, self.eps);
+        }
+    }
+}
+
+/// Every core natively (`ERNIE_SEARCH_THREADS` overrides); one in wasm32.
+fn default_threads() -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
+    let env = std::env::var("ERNIE_SEARCH_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0);
+    env.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
+}
+
+/// Named tensors out of a model file, checked against the expected shape.
+struct Tensors<'a>(&'a mut HashMap<String, QTensor>);
+
+impl Tensors<'_> {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
+        let t = self.0.remove(name).ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
+        if t.shape().dims() != shape {
+            return Err(Error::format(
+                "model file",
+                format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape().dims()),
+            ));
+        }
+        Ok(t)
+    }
+
+    fn f32(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(self.take(name, shape)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    fn norm(&mut self, prefix: &str, dim: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.f32(&format!("{prefix}.weight"), &[dim])?, self.f32(&format!("{prefix}.bias"), &[dim])?))
+    }
+
+    fn matrix(&mut self, name: &str, n: usize, k: usize) -> Result<PackedMatrix> {
+        let (v, s) = self.blocks(name, &[n, k])?;
+        Ok(PackedMatrix::from_rows(n, k, &v, &s))
+    }
+
+    /// A `[rows, k]` matrix as int8 values and a scale per 32: Q8_0 as stored,
+    /// Q4_0 unpacked (value - 8), anything else quantized like Q8_0.
+    fn blocks(&mut self, name: &str, shape: &[usize]) -> Result<(Vec<i8>, Vec<f32>)> {
+        let t = self.take(name, shape)?;
+        let count: usize = shape.iter().product();
+        let bad = |what: &str| Error::format("model file", format!("tensor {name}: {what}"));
+        match t.dtype() {
+            GgmlDType::Q8_0 => {
+                let raw = t.data()?;
+                if raw.len() != count / BLOCK * 34 {
+                    return Err(bad("Q8_0 data has the wrong size"));
+                }
+                let mut values = Vec::with_capacity(count);
+                let mut scales = Vec::with_capacity(count / BLOCK);
+                for blk in raw.chunks_exact(34) {
+                    scales.push(half::f16::from_le_bytes([blk[0], blk[1]]).to_f32());
+                    values.extend(blk[2..].iter().map(|&b| b as i8));
+                }
+                Ok((values, scales))
+            }
+            GgmlDType::Q4_0 => {
+                let raw = t.data()?;
+                if raw.len() != count / BLOCK * 18 {
+                    return Err(bad("Q4_0 data has the wrong size"));
+                }
+                let mut values = Vec::with_capacity(count);
+                let mut scales = Vec::with_capacity(count / BLOCK);
+                for blk in raw.chunks_exact(18) {
+                    scales.push(half::f16::from_le_bytes([blk[0], blk[1]]).to_f32());
+                    values.extend(blk[2..].iter().map(|&b| (b & 0x0f) as i8 - 8));
+                    values.extend(blk[2..].iter().map(|&b| (b >> 4) as i8 - 8));
+                }
+                Ok((values, scales))
+            }
+            _ => {
+                let x = t.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut q = QuantRows::default();
+                q.quantize(&x, count / shape[shape.len() - 1], shape[shape.len() - 1]);
+                Ok(q.into_parts())
+            }
+        }
+    }
+}
