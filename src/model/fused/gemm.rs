@@ -12,18 +12,56 @@ use std::fmt;
 
 /// Inputs per scale block (Q8_0's and Q4_0's block).
 pub const BLOCK: usize = 32;
-/// Output rows per packed panel.
+/// Output rows per panel in the [`Layout::Rows`] layout.
 pub const NR: usize = 4;
 /// Activation rows a kernel call handles at once.
 pub const MR: usize = 4;
+/// The widest panel of any layout.
+pub const MAX_W: usize = 8;
+/// One kernel call's output: `MR` rows of up to `MAX_W` outputs.
+pub type Tile = [[f32; MAX_W]; MR];
+
+/// How a [`PackedMatrix`] lays out a panel's block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// [`NR`] rows per panel; each row's 32 bytes of a block contiguous
+    /// (a kernel takes one row's block in one load and reduces across lanes).
+    Rows,
+    /// 8 outputs per panel; a block is 8 groups of `[output][4 bytes]`, so one
+    /// 256-bit load holds 4 inputs of 8 outputs and `vpdpbusd` with a
+    /// broadcast activation word accumulates each output in its own lane.
+    Quads,
+}
+
+impl Layout {
+    /// Outputs per panel.
+    pub fn width(self) -> usize {
+        match self {
+            Layout::Rows => NR,
+            Layout::Quads => 8,
+        }
+    }
+
+    /// Where byte `j` of block `b` of panel row `r` lives, within panel-block
+    /// `pb = p * blocks + b`.
+    fn at(self, pb: usize, r: usize, j: usize) -> usize {
+        let w = self.width();
+        match self {
+            Layout::Rows => (pb * w + r) * BLOCK + j,
+            Layout::Quads => pb * w * BLOCK + (j / 4) * w * 4 + r * 4 + j % 4,
+        }
+    }
+}
 
 /// A weight matrix `[n, k]`, int8 with a scale per 32 inputs, packed in
-/// panels of [`NR`] rows: for panel `p` and block `b`, the bytes
-/// `qs[(p * kb + b) * NR * BLOCK..][..NR * BLOCK]` hold rows `p*NR..p*NR+NR`
-/// (zero rows past `n`), and `scales[(p * kb + b) * NR..][..NR]` their scales.
+/// panels of `layout.width()` rows (zero rows past `n`). For panel `p` and
+/// block `b` (`pb = p * k / 32 + b`) the bytes are
+/// `qs[pb * width * 32..][..width * 32]` in the layout's order and the scales
+/// `scales[pb * width..][..width]`.
 pub struct PackedMatrix {
     n: usize,
     k: usize,
+    layout: Layout,
     qs: Vec<i8>,
     scales: Vec<f32>,
     /// `128 * sum(qw)` per row and block, laid out like `scales`: the VNNI
@@ -33,7 +71,7 @@ pub struct PackedMatrix {
 
 impl fmt::Debug for PackedMatrix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PackedMatrix({} x {})", self.n, self.k)
+        write!(f, "PackedMatrix({} x {}, {:?})", self.n, self.k, self.layout)
     }
 }
 
@@ -42,29 +80,50 @@ impl PackedMatrix {
     /// multiple of 32 (the model loader checks). -128 becomes -127 so that
     /// `|w|` fits the unsigned 7-bit operands some kernels need; quantizers
     /// never write -128.
-    pub fn from_rows(n: usize, k: usize, values: &[i8], scales: &[f32]) -> Self {
+    pub fn from_rows(n: usize, k: usize, values: &[i8], scales: &[f32], layout: Layout) -> Self {
         assert!(k.is_multiple_of(BLOCK) && values.len() == n * k && scales.len() == n * (k / BLOCK));
-        let kb = k / BLOCK;
-        let panels = n.div_ceil(NR);
-        let mut qs = vec![0i8; panels * kb * NR * BLOCK];
-        let mut sc = vec![0f32; panels * kb * NR];
-        let mut offsets = vec![0i32; panels * kb * NR];
+        let (kb, w) = (k / BLOCK, layout.width());
+        let panels = n.div_ceil(w);
+        let mut qs = vec![0i8; panels * kb * w * BLOCK];
+        let mut sc = vec![0f32; panels * kb * w];
+        let mut offsets = vec![0i32; panels * kb * w];
         for row in 0..n {
-            let (p, r) = (row / NR, row % NR);
+            let (p, r) = (row / w, row % w);
             for b in 0..kb {
                 let src = &values[row * k + b * BLOCK..][..BLOCK];
-                let at = (p * kb + b) * NR + r;
-                let dst = &mut qs[at * BLOCK..][..BLOCK];
+                let pb = p * kb + b;
                 let mut sum = 0i32;
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = s.max(-127);
-                    sum += *d as i32;
+                for (j, &v) in src.iter().enumerate() {
+                    let v = v.max(-127);
+                    qs[layout.at(pb, r, j)] = v;
+                    sum += v as i32;
                 }
-                sc[at] = scales[row * kb + b];
-                offsets[at] = 128 * sum;
+                sc[pb * w + r] = scales[row * kb + b];
+                offsets[pb * w + r] = 128 * sum;
             }
         }
-        Self { n, k, qs, scales: sc, offsets }
+        Self { n, k, layout, qs, scales: sc, offsets }
+    }
+
+    /// The same matrix in another layout.
+    pub fn repack(&self, layout: Layout) -> PackedMatrix {
+        if layout == self.layout {
+            return Self { qs: self.qs.clone(), scales: self.scales.clone(), offsets: self.offsets.clone(), ..*self };
+        }
+        let (kb, w) = (self.blocks(), self.layout.width());
+        let mut values = vec![0i8; self.n * self.k];
+        let mut scales = vec![0f32; self.n * kb];
+        for row in 0..self.n {
+            let (p, r) = (row / w, row % w);
+            for b in 0..kb {
+                let pb = p * kb + b;
+                for j in 0..BLOCK {
+                    values[row * self.k + b * BLOCK + j] = self.qs[self.layout.at(pb, r, j)];
+                }
+                scales[row * kb + b] = self.scales[pb * w + r];
+            }
+        }
+        Self::from_rows(self.n, self.k, &values, &scales, layout)
     }
 
     pub fn n(&self) -> usize {
@@ -75,16 +134,21 @@ impl PackedMatrix {
         self.k
     }
 
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     pub(super) fn blocks(&self) -> usize {
         self.k / BLOCK
     }
 
+    /// Panel `p`: its bytes, scales and offsets for every block.
     pub(super) fn panel(&self, p: usize) -> (&[i8], &[f32], &[i32]) {
-        let kb = self.blocks();
+        let (kb, w) = (self.blocks(), self.layout.width());
         (
-            &self.qs[p * kb * NR * BLOCK..][..kb * NR * BLOCK],
-            &self.scales[p * kb * NR..][..kb * NR],
-            &self.offsets[p * kb * NR..][..kb * NR],
+            &self.qs[p * kb * w * BLOCK..][..kb * w * BLOCK],
+            &self.scales[p * kb * w..][..kb * w],
+            &self.offsets[p * kb * w..][..kb * w],
         )
     }
 
@@ -101,6 +165,8 @@ pub struct QuantRows {
     k: usize,
     qs: Vec<i8>,
     scales: Vec<f32>,
+    /// `qs + 128` as unsigned bytes, for `vpdpbusd` (x86-64 only).
+    flipped: Vec<u8>,
 }
 
 impl QuantRows {
@@ -122,13 +188,23 @@ impl QuantRows {
             }
             *s = d;
         }
+        self.flip();
+    }
+
+    fn flip(&mut self) {
+        if cfg!(target_arch = "x86_64") {
+            self.flipped.clear();
+            self.flipped.extend(self.qs.iter().map(|&v| v as u8 ^ 0x80));
+        }
     }
 
     /// Rows as they are (tests): `values` in [-127, 127], `scales` per block.
     pub fn from_parts(m: usize, k: usize, values: Vec<i8>, scales: Vec<f32>) -> Self {
         assert!(k.is_multiple_of(BLOCK) && values.len() == m * k && scales.len() == m * k / BLOCK);
         assert!(values.iter().all(|&v| v >= -127), "activations are in [-127, 127]");
-        Self { m, k, qs: values, scales }
+        let mut q = Self { m, k, qs: values, scales, flipped: Vec::new() };
+        q.flip();
+        q
     }
 
     pub fn rows(&self) -> usize {
@@ -143,6 +219,12 @@ impl QuantRows {
     pub(super) fn row(&self, m: usize) -> (&[i8], &[f32]) {
         let kb = self.k / BLOCK;
         (&self.qs[m * self.k..][..self.k], &self.scales[m * kb..][..kb])
+    }
+
+    /// Row `m` as `qs + 128` (x86-64 only).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn row_flipped(&self, m: usize) -> &[u8] {
+        &self.flipped[m * self.k..][..self.k]
     }
 }
 
@@ -203,6 +285,14 @@ impl Isa {
         }
     }
 
+    /// The weight layout this kernel reads.
+    pub fn layout(self) -> Layout {
+        match self {
+            Isa::AvxVnni => Layout::Quads,
+            _ => Layout::Rows,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
@@ -213,27 +303,73 @@ impl Isa {
     }
 }
 
-/// `out` (`a.rows() * w.n()`, row-major) = `a` times `w` transposed. An
-/// unavailable `isa` runs the scalar kernel.
+/// `out` (`a.rows() * w.n()`, row-major) = `a` times `w` transposed. The
+/// matrix's layout decides the kernel family; an `isa` that is unavailable
+/// or reads another layout runs the scalar reference.
 pub fn gemm(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32]) {
     assert_eq!(a.k, w.k, "inner dimensions differ");
     assert_eq!(out.len(), a.m * w.n, "output size");
-    let isa = if isa.available() { isa } else { Isa::Scalar };
-    for m0 in (0..a.m).step_by(MR) {
-        let rows = (a.m - m0).min(MR);
-        for p in 0..w.n.div_ceil(NR) {
-            let mut tile = [[0f32; NR]; MR];
+    let panels = w.n.div_ceil(w.layout.width());
+    gemm_panels(isa, a, w, 0..panels, out, w.n);
+}
+
+/// [`gemm`] with the panels split across `threads` (natively, on rayon's
+/// pool): for one short sequence, where there are no other sequences to
+/// spread. Each thread fills its own columns; the result is the same bits.
+pub fn gemm_threads(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32], threads: usize) {
+    let width = w.layout.width();
+    let panels = w.n.div_ceil(width);
+    #[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+    if threads > 1 && panels >= 4 * threads {
+        assert_eq!(a.k, w.k, "inner dimensions differ");
+        assert_eq!(out.len(), a.m * w.n, "output size");
+        use rayon::prelude::*;
+        let per = panels.div_ceil(threads);
+        let parts: Vec<(usize, usize, Vec<f32>)> = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let ps = t * per..((t + 1) * per).min(panels);
+                let (c0, c1) = (ps.start * width, (ps.end * width).min(w.n));
+                let mut part = vec![0f32; a.m * (c1 - c0)];
+                gemm_panels(isa, a, w, ps, &mut part, c1 - c0);
+                (c0, c1, part)
+            })
+            .collect();
+        for (c0, c1, part) in parts {
+            for (row, src) in out.chunks_exact_mut(w.n).zip(part.chunks_exact(c1 - c0)) {
+                row[c0..c1].copy_from_slice(src);
+            }
+        }
+        return;
+    }
+    let _ = threads;
+    gemm(isa, a, w, out)
+}
+
+/// Panels `ps` of the product into `out`, whose rows are `stride` wide and
+/// start at the first panel's first column.
+fn gemm_panels(isa: Isa, a: &QuantRows, w: &PackedMatrix, ps: std::ops::Range<usize>, out: &mut [f32], stride: usize) {
+    let isa = if isa.available() && isa.layout() == w.layout { isa } else { Isa::Scalar };
+    let width = w.layout.width();
+    let c0 = ps.start * width;
+    // Panels outside, rows inside: a panel (width x k bytes) stays in L1
+    // while every row passes, so the weights stream from memory once per
+    // product rather than once per MR rows.
+    for p in ps {
+        for m0 in (0..a.m).step_by(MR) {
+            let rows = (a.m - m0).min(MR);
+            let mut tile = [[0f32; MAX_W]; MR];
             panel(isa, a, m0, rows, w, p, &mut tile);
-            let cols = (w.n - p * NR).min(NR);
+            let cols = (w.n - p * width).min(width);
             for (r, t) in tile.iter().enumerate().take(rows) {
-                out[(m0 + r) * w.n + p * NR..][..cols].copy_from_slice(&t[..cols]);
+                out[(m0 + r) * stride + p * width - c0..][..cols].copy_from_slice(&t[..cols]);
             }
         }
     }
 }
 
-/// One `rows x NR` tile: activation rows `m0..m0+rows` against panel `p`.
-fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+/// One `rows x width` tile: activation rows `m0..m0+rows` against panel `p`.
+fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `available()` checked the CPU features the kernels enable.
@@ -247,17 +383,18 @@ fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: u
     }
 }
 
-/// The reference: block dot products in i32, scaled and summed in block order.
-fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
-    let (wq, ws, _) = w.panel(p);
+/// The reference, for either layout: block dot products in i32, scaled and
+/// summed in block order.
+fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    let (kb, width) = (w.blocks(), w.layout.width());
     for (r, t) in tile.iter_mut().enumerate().take(rows) {
         let (aq, sa) = a.row(m0 + r);
-        for b in 0..w.blocks() {
+        for b in 0..kb {
+            let pb = p * kb + b;
             let x = &aq[b * BLOCK..][..BLOCK];
-            for (n, acc) in t.iter_mut().enumerate() {
-                let at = b * NR + n;
-                let dot: i32 = x.iter().zip(&wq[at * BLOCK..][..BLOCK]).map(|(&u, &v)| u as i32 * v as i32).sum();
-                *acc += dot as f32 * (sa[b] * ws[at]);
+            for (n, acc) in t.iter_mut().enumerate().take(width) {
+                let dot: i32 = x.iter().enumerate().map(|(j, &u)| u as i32 * w.qs[w.layout.at(pb, n, j)] as i32).sum();
+                *acc += dot as f32 * (sa[b] * w.scales[pb * width + n]);
             }
         }
     }
@@ -290,7 +427,7 @@ mod tests {
         let sa = (0..m * kb).map(|_| pow2(rng)).collect();
         let w: Vec<i8> = (0..n * k).map(|_| rng.below(256) as u8 as i8).collect();
         let sw: Vec<f32> = (0..n * kb).map(|_| pow2(rng)).collect();
-        (QuantRows::from_parts(m, k, a, sa), PackedMatrix::from_rows(n, k, &w, &sw))
+        (QuantRows::from_parts(m, k, a, sa), PackedMatrix::from_rows(n, k, &w, &sw, Layout::Rows))
     }
 
     fn naive(a: &QuantRows, w: &[i8], sw: &[f32], n: usize) -> Vec<f32> {
@@ -325,9 +462,11 @@ mod tests {
             let w: Vec<i8> = (0..n * k).map(|_| rng.below(256) as u8 as i8).collect();
             let sw: Vec<f32> = (0..n * kb).map(|_| rng.unit() as f32).collect();
             let mut out = vec![0f32; m * n];
-            gemm(Isa::Scalar, &a, &PackedMatrix::from_rows(n, k, &w, &sw), &mut out);
-            for (x, y) in out.iter().zip(naive(&a, &w, &sw, n)) {
-                assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y} at {m}x{n}x{k}");
+            for layout in [Layout::Rows, Layout::Quads] {
+                gemm(Isa::Scalar, &a, &PackedMatrix::from_rows(n, k, &w, &sw, layout), &mut out);
+                for (x, y) in out.iter().zip(naive(&a, &w, &sw, n)) {
+                    assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y} at {m}x{n}x{k} {layout:?}");
+                }
             }
         }
     }
@@ -345,12 +484,38 @@ mod tests {
             gemm(Isa::Scalar, &a, &w, &mut want);
             for isa in isas.into_iter().filter(|i| i.available()) {
                 let mut got = vec![f32::NAN; m * n];
-                gemm(isa, &a, &w, &mut got);
+                gemm(isa, &a, &w.repack(isa.layout()), &mut got);
                 assert_eq!(got, want, "{isa:?} at {m}x{n}x{k}");
                 ran += 1;
             }
         }
         eprintln!("kernels checked against the reference: {ran} shape x kernel pairs");
+    }
+
+    #[test]
+    fn splitting_panels_across_threads_gives_the_same_bits() {
+        let mut rng = Rng::new(9);
+        for &(m, n, k) in &[(17, 384, 384), (3, 1536, 64), (1, 100, 32), (5, 30, 32)] {
+            let (a, w) = exact_problem(&mut rng, m, n, k);
+            let w = w.repack(Isa::detect().layout());
+            let (mut one, mut many) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
+            gemm(Isa::detect(), &a, &w, &mut one);
+            gemm_threads(Isa::detect(), &a, &w, &mut many, 3);
+            assert_eq!(one, many, "{m}x{n}x{k}");
+        }
+    }
+
+    #[test]
+    fn repacking_keeps_every_value_and_scale() {
+        let mut rng = Rng::new(5);
+        let (a, w) = exact_problem(&mut rng, 3, 21, 96);
+        let there_and_back = w.repack(Layout::Quads).repack(Layout::Rows);
+        assert_eq!((there_and_back.qs.clone(), there_and_back.scales.clone()), (w.qs.clone(), w.scales.clone()));
+        assert_eq!(there_and_back.offsets, w.offsets);
+        let (mut x, mut y) = (vec![0f32; 3 * 21], vec![0f32; 3 * 21]);
+        gemm(Isa::Scalar, &a, &w, &mut x);
+        gemm(Isa::Scalar, &a, &w.repack(Layout::Quads), &mut y);
+        assert_eq!(x, y);
     }
 
     #[test]

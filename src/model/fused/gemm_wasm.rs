@@ -6,16 +6,9 @@
 
 use std::arch::wasm32::*;
 
-use super::gemm::{PackedMatrix, QuantRows, BLOCK, MR, NR};
+use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK, NR};
 
-pub(super) fn panel_simd128(
-    a: &QuantRows,
-    m0: usize,
-    rows: usize,
-    w: &PackedMatrix,
-    p: usize,
-    tile: &mut [[f32; NR]; MR],
-) {
+pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     match rows {
         1 => tile_simd::<1>(a, m0, w, p, tile),
         2 => tile_simd::<2>(a, m0, w, p, tile),
@@ -34,7 +27,7 @@ fn widen(s: &[i8]) -> [v128; 4] {
 }
 
 #[inline(always)]
-fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     let (wq, ws, _) = w.panel(p);
     let rows: [(&[i8], &[f32]); R] = std::array::from_fn(|r| a.row(m0 + r));
     let mut acc = [f32x4_splat(0.0); R];
@@ -59,6 +52,6 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
     }
     for r in 0..R {
         // SAFETY: a row of the tile is NR = 4 floats.
-        unsafe { v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r]) };
+        unsafe { v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r]) }; // the first NR of MAX_W
     }
 }

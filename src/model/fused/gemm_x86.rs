@@ -1,12 +1,18 @@
-//! x86-64 kernels for [`super::gemm`]: one `rows x NR` tile per call, the
-//! [`NR`] weight rows of a block held in registers while each activation row
-//! streams past them. A block's four i32 dot products are folded into one
-//! register with two rounds of `vphaddd`, converted once and scaled with one
-//! FMA, so the per-block float work is shared by four outputs.
+//! x86-64 kernels for [`super::gemm`], one `rows x width` tile per call.
+//!
+//! AVX2 reads [`Layout::Rows`](super::gemm::Layout): the [`NR`] weight rows of
+//! a block sit in registers while each activation row streams past; a block's
+//! four i32 dot products are folded into one register by two `vphaddd`
+//! rounds, converted once and scaled with one FMA.
+//!
+//! AVX-VNNI reads [`Layout::Quads`](super::gemm::Layout): each 256-bit weight
+//! load holds 4 inputs of 8 outputs, so `vpdpbusd` with a broadcast 4-byte
+//! activation word accumulates each output in its own lane: no horizontal
+//! reduction, and one convert + FMA per block serves 8 outputs.
 
 use std::arch::x86_64::*;
 
-use super::gemm::{PackedMatrix, QuantRows, BLOCK, MR, NR};
+use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK, NR};
 
 /// AVX2: `vpmaddubsw(|w|, sign(a, w))` then `vpmaddwd` by ones. `|w| <= 127`
 /// and `|a| <= 127` keep the i16 pair sums below saturation.
@@ -14,14 +20,7 @@ use super::gemm::{PackedMatrix, QuantRows, BLOCK, MR, NR};
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn panel_avx2(
-    a: &QuantRows,
-    m0: usize,
-    rows: usize,
-    w: &PackedMatrix,
-    p: usize,
-    tile: &mut [[f32; NR]; MR],
-) {
+pub(super) unsafe fn panel_avx2(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     match rows {
         1 => tile_avx2::<1>(a, m0, w, p, tile),
         2 => tile_avx2::<2>(a, m0, w, p, tile),
@@ -30,19 +29,13 @@ pub(super) unsafe fn panel_avx2(
     }
 }
 
-/// AVX-VNNI: `vpdpbusd(a + 128, w)` minus `128 * sum(w)` (the packed offsets).
+/// AVX-VNNI: `vpdpbusd(a + 128, w)` minus `128 * sum(w)` (the packed offsets),
+/// on a [`Layout::Quads`](super::gemm::Layout) matrix.
 ///
 /// # Safety
 /// The CPU must have AVX2, FMA and AVX-VNNI.
 #[target_feature(enable = "avx2,fma,avxvnni")]
-pub(super) unsafe fn panel_vnni(
-    a: &QuantRows,
-    m0: usize,
-    rows: usize,
-    w: &PackedMatrix,
-    p: usize,
-    tile: &mut [[f32; NR]; MR],
-) {
+pub(super) unsafe fn panel_vnni(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     match rows {
         1 => tile_vnni::<1>(a, m0, w, p, tile),
         2 => tile_vnni::<2>(a, m0, w, p, tile),
@@ -52,7 +45,7 @@ pub(super) unsafe fn panel_vnni(
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+unsafe fn tile_avx2<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     let (wq, ws, _) = w.panel(p);
     let rows: [(&[i8], &[f32]); R] = std::array::from_fn(|r| a.row(m0 + r));
     let ones = _mm256_set1_epi16(1);
@@ -77,37 +70,43 @@ unsafe fn tile_avx2<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, 
 }
 
 #[target_feature(enable = "avx2,fma,avxvnni")]
-unsafe fn tile_vnni<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut [[f32; NR]; MR]) {
+unsafe fn tile_vnni<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    const W: usize = 8;
     let (wq, ws, offsets) = w.panel(p);
-    let rows: [(&[i8], &[f32]); R] = std::array::from_fn(|r| a.row(m0 + r));
-    let flip = _mm256_set1_epi8(-128);
-    let zero = _mm256_setzero_si256();
+    let rows: [(&[u8], &[f32]); R] = std::array::from_fn(|r| (a.row_flipped(m0 + r), a.row(m0 + r).1));
     let mut acc = [_mm256_setzero_ps(); R];
     for b in 0..w.blocks() {
-        let wb = wq[b * NR * BLOCK..][..NR * BLOCK].as_ptr() as *const __m256i;
-        let wv: [__m256i; NR] = std::array::from_fn(|n| _mm256_loadu_si256(wb.add(n)));
-        let sw = _mm_loadu_ps(ws[b * NR..][..NR].as_ptr());
-        let sw = _mm256_set_m128(sw, sw);
-        // Taken off the low half only: the high half's lanes are the same
-        // outputs' other 16 products, summed with the low half at the end.
-        let off = _mm_loadu_si128(offsets[b * NR..][..NR].as_ptr() as *const __m128i);
-        let off = _mm256_set_m128i(_mm_setzero_si128(), off);
+        let wb = wq[b * W * BLOCK..][..W * BLOCK].as_ptr() as *const __m256i;
+        let sw = _mm256_loadu_ps(ws[b * W..][..W].as_ptr());
+        let off = _mm256_loadu_si256(offsets[b * W..][..W].as_ptr() as *const __m256i);
+        // Two chains per row (even and odd groups): vpdpbusd's latency is
+        // hidden behind 2 * R independent sums.
+        let mut even = [_mm256_setzero_si256(); R];
+        let mut odd = [_mm256_setzero_si256(); R];
+        for g in (0..BLOCK / 4).step_by(2) {
+            let (w0, w1) = (_mm256_loadu_si256(wb.add(g)), _mm256_loadu_si256(wb.add(g + 1)));
+            for r in 0..R {
+                let words = rows[r].0[b * BLOCK + 4 * g..][..8].as_ptr() as *const i32;
+                let (x0, x1) =
+                    (_mm256_set1_epi32(words.read_unaligned()), _mm256_set1_epi32(words.add(1).read_unaligned()));
+                even[r] = _mm256_dpbusd_avx_epi32(even[r], x0, w0);
+                odd[r] = _mm256_dpbusd_avx_epi32(odd[r], x1, w1);
+            }
+        }
         for r in 0..R {
-            let x = _mm256_loadu_si256(rows[r].0[b * BLOCK..][..BLOCK].as_ptr() as *const __m256i);
-            let xu = _mm256_xor_si256(x, flip);
-            let d: [__m256i; NR] = std::array::from_fn(|n| _mm256_dpbusd_avx_epi32(zero, xu, wv[n]));
-            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
-            let h = _mm256_sub_epi32(h, off);
+            let dot = _mm256_sub_epi32(_mm256_add_epi32(even[r], odd[r]), off);
             let s = _mm256_mul_ps(_mm256_set1_ps(rows[r].1[b]), sw);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), s, acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), s, acc[r]);
         }
     }
-    store(&acc, tile);
+    for r in 0..R {
+        _mm256_storeu_ps(tile[r].as_mut_ptr(), acc[r]);
+    }
 }
 
 /// Lanes 0..4 and 4..8 hold the two halves of the same four outputs.
 #[target_feature(enable = "avx2")]
-unsafe fn store<const R: usize>(acc: &[__m256; R], tile: &mut [[f32; NR]; MR]) {
+unsafe fn store<const R: usize>(acc: &[__m256; R], tile: &mut Tile) {
     for r in 0..R {
         let sum = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
         _mm_storeu_ps(tile[r].as_mut_ptr(), sum);

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
-use self::gemm::{gemm, Isa, PackedMatrix, QuantRows, BLOCK};
+use self::gemm::{gemm_threads, Isa, Layout, PackedMatrix, QuantRows, BLOCK};
 use self::ops::Activation;
 use super::{BertConfig, Pooling};
 use crate::{Error, Result};
@@ -72,6 +72,8 @@ struct Workspace {
     y: Vec<f32>,
     attention: ops::AttentionScratch,
     quant: QuantRows,
+    /// Threads each product is split across (1 when sequences are).
+    gemm_threads: usize,
 }
 
 /// The fused encoder: token ids in, one pooled vector per text out.
@@ -101,6 +103,7 @@ impl FusedEncoder {
     /// [`super::encoder`]).
     pub fn load(tensors: &mut HashMap<String, QTensor>, cfg: &BertConfig) -> Result<Self> {
         cfg.validate()?;
+        let isa = Isa::detect();
         if !Self::supports(cfg) {
             return Err(Error::format(
                 "model file",
@@ -110,7 +113,7 @@ impl FusedEncoder {
                 ),
             ));
         }
-        let mut t = Tensors(tensors);
+        let mut t = Tensors(tensors, isa.layout());
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let (values, scales) = t.blocks("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
         let word = WordTable { dim: h, values, scales };
@@ -130,7 +133,7 @@ impl FusedEncoder {
                     qkv_bias.extend(t.f32(&format!("{a}.{part}.bias"), &[h])?);
                 }
                 Ok(Layer {
-                    qkv: PackedMatrix::from_rows(3 * h, h, &qkv_v, &qkv_s),
+                    qkv: PackedMatrix::from_rows(3 * h, h, &qkv_v, &qkv_s, isa.layout()),
                     qkv_bias,
                     attn_out: t.matrix(&format!("{p}.attention.output.dense.weight"), h, h)?,
                     attn_out_bias: t.f32(&format!("{p}.attention.output.dense.bias"), &[h])?,
@@ -152,7 +155,7 @@ impl FusedEncoder {
             cfg: cfg.clone(),
             eps: cfg.layer_norm_eps as f32,
             act,
-            isa: Isa::detect(),
+            isa,
             word,
             position,
             token_type,
@@ -168,9 +171,18 @@ impl FusedEncoder {
         self.isa
     }
 
-    /// Uses `isa` (the scalar reference, or a slower kernel in a benchmark);
-    /// an unavailable one runs the scalar kernel.
+    /// Uses `isa` (the scalar reference, or a slower kernel in a benchmark),
+    /// repacking the weights when it reads another layout; an unavailable
+    /// one runs the scalar kernel.
     pub fn set_isa(&mut self, isa: Isa) {
+        let layout = isa.layout();
+        for l in &mut self.layers {
+            for m in [&mut l.qkv, &mut l.attn_out, &mut l.inter, &mut l.out] {
+                if m.layout() != layout {
+                    *m = m.repack(layout);
+                }
+            }
+        }
         self.isa = isa;
     }
 
@@ -196,7 +208,9 @@ impl FusedEncoder {
         order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
         let threads = self.threads.min(seqs.len()).max(1);
         if threads == 1 {
+            // One text (a query): its products are split across the cores.
             let mut ws = self.workspace();
+            ws.gemm_threads = self.threads;
             for &i in &order {
                 out[i] = self.embed_one(&mut ws, seqs[i], pooling, normalize);
             }
@@ -209,6 +223,7 @@ impl FusedEncoder {
                     let mine: Vec<usize> = order.iter().copied().skip(t).step_by(threads).collect();
                     scope.spawn(move || {
                         let mut ws = self.workspace();
+                        ws.gemm_threads = 1;
                         let v =
                             mine.iter().map(|&i| (i, self.embed_one(&mut ws, seqs[i], pooling, normalize))).collect();
                         self.give_back(ws);
@@ -296,17 +311,17 @@ impl FusedEncoder {
         ops::layer_norm(&mut ws.x, &self.emb_norm.0, &self.emb_norm.1, self.eps);
         for l in &self.layers {
             ws.quant.quantize(&ws.x, len, h);
-            gemm(self.isa, &ws.quant, &l.qkv, &mut ws.qkv);
+            gemm_threads(self.isa, &ws.quant, &l.qkv, &mut ws.qkv, ws.gemm_threads);
             ops::add_bias(&mut ws.qkv, &l.qkv_bias);
             ops::attention(&ws.qkv, len, h, self.cfg.num_attention_heads, &mut ws.ctx, &mut ws.attention);
             ws.quant.quantize(&ws.ctx, len, h);
-            gemm(self.isa, &ws.quant, &l.attn_out, &mut ws.y);
+            gemm_threads(self.isa, &ws.quant, &l.attn_out, &mut ws.y, ws.gemm_threads);
             ops::bias_residual_norm(&ws.y, &l.attn_out_bias, &mut ws.x, &l.attn_norm.0, &l.attn_norm.1, self.eps);
             ws.quant.quantize(&ws.x, len, h);
-            gemm(self.isa, &ws.quant, &l.inter, &mut ws.inter);
+            gemm_threads(self.isa, &ws.quant, &l.inter, &mut ws.inter, ws.gemm_threads);
             ops::bias_activation(&mut ws.inter, &l.inter_bias, self.act);
             ws.quant.quantize(&ws.inter, len, i);
-            gemm(self.isa, &ws.quant, &l.out, &mut ws.y);
+            gemm_threads(self.isa, &ws.quant, &l.out, &mut ws.y, ws.gemm_threads);
             ops::bias_residual_norm(&ws.y, &l.out_bias, &mut ws.x, &l.out_norm.0, &l.out_norm.1, self.eps);
         }
     }
@@ -322,7 +337,7 @@ fn default_threads() -> usize {
 }
 
 /// Named tensors out of a model file, checked against the expected shape.
-struct Tensors<'a>(&'a mut HashMap<String, QTensor>);
+struct Tensors<'a>(&'a mut HashMap<String, QTensor>, Layout);
 
 impl Tensors<'_> {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
@@ -346,7 +361,7 @@ impl Tensors<'_> {
 
     fn matrix(&mut self, name: &str, n: usize, k: usize) -> Result<PackedMatrix> {
         let (v, s) = self.blocks(name, &[n, k])?;
-        Ok(PackedMatrix::from_rows(n, k, &v, &s))
+        Ok(PackedMatrix::from_rows(n, k, &v, &s, self.1))
     }
 
     /// A `[rows, k]` matrix as int8 values and a scale per 32: Q8_0 as stored,
