@@ -82,8 +82,8 @@ fn quantized_and_dense_kernels_agree() {
     }
 }
 
-/// Our fused encoder against candle's two kernels, for every weight type
-/// the converter writes, with every GEMM kernel this machine has, on 1 and 2
+/// Our fused encoder against candle's two kernels, for both block-quantized
+/// weight types, with every GEMM kernel this machine has, on 1 and 2
 /// threads (which must agree bit for bit: each text is encoded alone).
 #[test]
 fn fused_encoder_tracks_candle_for_every_weight_type_kernel_and_thread_count() {
@@ -91,7 +91,10 @@ fn fused_encoder_tracks_candle_for_every_weight_type_kernel_and_thread_count() {
     let texts = passages(23);
     let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     refs.push("a"); // a one-word passage: [CLS] a [SEP]
-    for w in [WeightDType::Q8_0, WeightDType::Q4_0, WeightDType::F32] {
+                    // An f32 file stays exact: candle's dense kernel, not ours.
+    let f32_file = Embedder::from_bytes_with(&tiny_model(5, WeightDType::F32, Pooling::Mean).unwrap(), Kernel::Fused);
+    assert_eq!(f32_file.unwrap().cpu_kernel(), "candle");
+    for w in [WeightDType::Q8_0, WeightDType::Q4_0] {
         let bytes = tiny_model(5, w, Pooling::Mean).unwrap();
         let dense = Embedder::from_bytes_with(&bytes, Kernel::Dense).unwrap().embed_passages(&refs).unwrap();
         let quant = Embedder::from_bytes_with(&bytes, Kernel::Quantized).unwrap().embed_passages(&refs).unwrap();

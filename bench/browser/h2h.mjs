@@ -545,7 +545,46 @@ async function encoding(open, er) {
   enc.retriever_embed = { latency: latency(encMs.retriever) };
   enc.cosine_tjs_vs_ernie = { mean: Math.round(mean(cos) * 1e5) / 1e5, min: Math.round(Math.min(...cos) * 1e5) / 1e5 };
   log(`encode median: transformers.js ${enc.tjs.latency.median_ms} ms (plain ort wasm ${enc["tjs-plain"].latency.median_ms} ms), ernie engine ${enc.ernie.latency.median_ms} ms, Retriever.embed ${enc.retriever_embed.latency.median_ms} ms; cosine mean ${enc.cosine_tjs_vs_ernie.mean}`);
+  enc.passages = await passageBatches(tj, tp, en);
   return enc;
+}
+
+// Passage throughput: batches of 32 passages of the corpus (the first with at
+// least 120 words, cut to 120, as bench/run.sh does natively), each engine
+// in turn per batch, one thread, in the page's main thread.
+async function passageBatches(tj, tp, en) {
+  const BATCH = 32;
+  const BATCHES = 5;
+  const texts = [];
+  for (const d of readJsonl(join(opt.data, "corpus.jsonl"))) {
+    const words = d.text.split(" ");
+    if (words.length >= 120) texts.push(words.slice(0, 120).join(" "));
+    if (texts.length === BATCH * (BATCHES + 1)) break;
+  }
+  const tjsBatch = (page) => (b) =>
+    page.evaluate(async (b) => {
+      const t = performance.now();
+      await window.extract(b, { pooling: "mean", normalize: true });
+      return performance.now() - t;
+    }, b);
+  const run = {
+    ernie: (b) => en.evaluate((b) => { const t = performance.now(); window.engine.embed(b); return performance.now() - t; }, b),
+    tjs: tjsBatch(tj),
+    "tjs-plain": tjsBatch(tp),
+  };
+  const names = Object.keys(run);
+  const ms = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i <= BATCHES; i++) {
+    const b = texts.slice(i * BATCH, (i + 1) * BATCH);
+    for (const n of names.slice(i % names.length).concat(names.slice(0, i % names.length))) {
+      const t = await withTimeout(run[n](b), `${n} passage batch ${i}`);
+      if (i > 0) ms[n].push(t); // batch 0 warms up
+    }
+  }
+  const out = { batch: BATCH, batches: BATCHES, words: 120 };
+  for (const n of names) out[n] = { ...latency(ms[n]), passages_per_s: r2((BATCH * 1000) / pct(ms[n], 0.5)) };
+  log(`passages/s (batch ${BATCH}): ernie ${out.ernie.passages_per_s}, transformers.js ${out.tjs.passages_per_s} (plain ort wasm ${out["tjs-plain"].passages_per_s})`);
+  return out;
 }
 
 function report(retrieval, enc, chromiumVersion, pageErrors, browserBytes) {

@@ -52,7 +52,9 @@ impl Embedder {
     pub fn from_model_file(file: ModelFile, kernel: Kernel) -> Result<Self> {
         let ModelFile { card, mut tensors } = file;
         let spec = &card.spec;
-        let encoder = if kernel == Kernel::Fused && FusedEncoder::supports(&spec.bert) {
+        // Ours multiplies int8 blocks: an f32 or f16 file stays exact on candle.
+        let blocks = matches!(card.weights.as_str(), "q8_0" | "q4_0");
+        let encoder = if kernel == Kernel::Fused && blocks && FusedEncoder::supports(&spec.bert) {
             CpuEncoder::Fused(Box::new(FusedEncoder::load(&mut tensors, &spec.bert)?))
         } else {
             let kernel = if kernel == Kernel::Fused { Kernel::Dense } else { kernel };

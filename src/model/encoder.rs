@@ -18,8 +18,8 @@ pub enum Kernel {
     /// Our own path ([`super::fused`]): int8 GEMMs straight over the Q8_0/Q4_0
     /// blocks (AVX-VNNI, AVX2 or wasm simd128, a scalar reference otherwise),
     /// no padding, buffers reused, a batch split across every core natively.
-    /// The default everywhere; models whose sizes are not in 32-blocks run
-    /// [`Kernel::Dense`] instead.
+    /// The default everywhere; f32/f16 files and models whose sizes are not
+    /// in 32-blocks run [`Kernel::Dense`] instead.
     #[default]
     Fused,
     /// candle's quantized matmul straight over the Q8_0/Q4_0 blocks.

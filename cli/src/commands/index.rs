@@ -56,6 +56,9 @@ pub struct Args {
     /// updating) the embedding cache of rebuilds
     #[arg(long)]
     no_embed_cache: bool,
+    /// The CPU encoder: fused (ours), or candle's quantized or dense kernel
+    #[arg(long, default_value = "fused")]
+    kernel: ernie_search::Kernel,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -71,6 +74,7 @@ pub fn run(a: Args) -> Result<()> {
         vectors: a.vectors,
         clusters,
         embed_cache,
+        kernel: a.kernel,
     };
     index_passages(&read_corpus(&a.corpus)?, &a.model, &a.out, &build, &write).map(|_| ())
 }
@@ -101,6 +105,8 @@ pub struct Layout {
     /// The cache folder whose embedding cache the build reads and updates
     /// (`None`: `--no-embed-cache`, every vector encoded).
     pub embed_cache: Option<PathBuf>,
+    /// The CPU encoder the passages go through (`--kernel`).
+    pub kernel: ernie_search::Kernel,
 }
 
 /// Builds and writes the index folder, then reports its parts.
@@ -112,8 +118,10 @@ pub fn index_passages(
     layout: &Layout,
 ) -> Result<Manifest> {
     let model_bytes = crate::load::model_file(model)?;
-    let embedder = Embedder::from_bytes(&model_bytes).with_context(|| format!("{}", model.display()))?;
+    let embedder =
+        Embedder::from_bytes_with(&model_bytes, layout.kernel).with_context(|| format!("{}", model.display()))?;
     let mut cache = layout.embed_cache.as_deref().map(|dir| CacheAt::open(dir, &embedder));
+    eprintln!("encoder: {}", embedder.cpu_kernel());
     let start = Instant::now();
     let built = builder::build_cached(
         &embedder,

@@ -48,6 +48,9 @@ pub struct Args {
     /// updating) the embedding cache of rebuilds
     #[arg(long)]
     no_embed_cache: bool,
+    /// The CPU encoder: fused (ours), or candle's quantized or dense kernel
+    #[arg(long, default_value = "fused")]
+    kernel: ernie_search::Kernel,
 }
 
 /// The files of the built npm package a site serves beside its index.
@@ -151,6 +154,7 @@ pub fn run(a: Args) -> Result<()> {
         vectors: a.vectors,
         clusters,
         embed_cache,
+        kernel: a.kernel,
     };
     let m = index_passages(&passages, &model, &out, &build, &layout)?;
     assets.copy_to(&out)?;

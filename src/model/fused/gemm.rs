@@ -317,10 +317,10 @@ pub fn gemm(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32]) {
 /// pool): for one short sequence, where there are no other sequences to
 /// spread. Each thread fills its own columns; the result is the same bits.
 pub fn gemm_threads(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32], threads: usize) {
-    let width = w.layout.width();
-    let panels = w.n.div_ceil(width);
     #[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
-    if threads > 1 && panels >= 4 * threads {
+    if threads > 1 && w.n.div_ceil(w.layout.width()) >= 4 * threads {
+        let width = w.layout.width();
+        let panels = w.n.div_ceil(width);
         assert_eq!(a.k, w.k, "inner dimensions differ");
         assert_eq!(out.len(), a.m * w.n, "output size");
         use rayon::prelude::*;
