@@ -177,6 +177,10 @@ const OPS = {
   async embed({ texts }) {
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) throw new Error("embed takes an array of strings");
     const dim = need().dim();
+    // The light engine has no transformer: passages need the model.
+    if (typeof engine.embedAsync !== "function") {
+      throw new Error('embedding texts needs the transformer: this index is searched with its token table (load it with encoder: "transformer")');
+    }
     const flat = await engine.embedAsync(texts);
     return texts.map((_, i) => flat.slice(i * dim, (i + 1) * dim));
   },

@@ -118,11 +118,15 @@ pub struct BackendInfo {
     /// With `auto`: why the GPU was not used (no adapter is not a fallback).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread"
+    /// (none without a transformer: the token table encodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_kernel: Option<String>,
 }
 
 impl BackendInfo {
     pub fn cpu(requested: Backend, fallback: Option<String>) -> Self {
-        Self { requested, backend: "cpu", scan: "cpu", adapter: None, fallback, note: None }
+        Self { requested, backend: "cpu", scan: "cpu", adapter: None, fallback, note: None, cpu_kernel: None }
     }
 }
 

@@ -83,6 +83,9 @@ export interface BackendInfo {
     scan: "gpu" | "cpu";
     adapter?: { name: string; api: string; device_type: string; driver: string; int8_dot4: boolean; max_storage_binding: number };
     fallback?: string;
+    note?: string;
+    /** The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread". */
+    cpu_kernel?: string;
 }
 "#;
 

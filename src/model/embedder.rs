@@ -139,9 +139,14 @@ impl Embedder {
                 adapter: Some(enc.context().report().clone()),
                 fallback,
                 note: None,
+                cpu_kernel: Some(self.cpu_kernel()),
             };
         }
-        BackendInfo { note: self.gpu.note.clone(), ..BackendInfo::cpu(self.gpu.requested, fallback) }
+        BackendInfo {
+            note: self.gpu.note.clone(),
+            cpu_kernel: Some(self.cpu_kernel()),
+            ..BackendInfo::cpu(self.gpu.requested, fallback)
+        }
     }
 
     /// The GPU encoder while it is usable.

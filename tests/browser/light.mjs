@@ -97,6 +97,13 @@ async function main() {
       assert(d.mode === "dense" && d.encoder === "table" && d.hits.length, JSON.stringify(d).slice(0, 200));
       assert(l.mode === "lexical" && l.encoder === null && l.hits[0]?.id === "lighthouse", JSON.stringify(l).slice(0, 200));
     });
+    await t.check("embedding texts on the light engine is a clear error, and the engine keeps working", async () => {
+      const err = await api.evaluate(() => window.retriever.embed(["a passage"]).then(() => null, (e) => String(e.message ?? e)));
+      assert(err && err.includes("needs the transformer"), err);
+      const a = await ask(api, QUESTIONS[0][0]);
+      assert(a.hits[0]?.id === QUESTIONS[0][1], JSON.stringify(a).slice(0, 200));
+      return err;
+    });
     await api.close();
 
     const flaky = await open("/api.html?index=/flaky/_ernie/");
