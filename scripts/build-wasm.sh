@@ -18,8 +18,14 @@ out="$root/pkg"
 name=ernie_search
 out_name=ernie_search
 cargo_args=()
+# Cargo.toml: wasm-full builds our crate at opt-level 3 (the kernels), wasm
+# everything at "s" (the light build, where every byte is a visitor's).
+profile=wasm-full
+wasm_opt_level=-O3
 if [ "${1:-}" = "--light" ]; then
     # Its own target folder: the full build's artifact keeps its place.
+    profile=wasm
+    wasm_opt_level=-Os
     out_name=ernie_search_light
     target_dir="$target_dir/light"
     cargo_args=(--no-default-features --target-dir "$target_dir")
@@ -45,9 +51,9 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
 # in Cargo.toml: with both, cargo silently drops LTO. RUSTFLAGS for wasm32
 # (+simd128, getrandom's wasm_js backend) come from .cargo/config.toml.
 t0=$SECONDS
-cargo rustc --lib --crate-type cdylib --profile wasm --target wasm32-unknown-unknown "${cargo_args[@]}"
+cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown "${cargo_args[@]}"
 t_cargo=$((SECONDS - t0))
-wasm="$target_dir/wasm32-unknown-unknown/wasm/$name.wasm"
+wasm="$target_dir/wasm32-unknown-unknown/$profile/$name.wasm"
 [ -f "$wasm" ] || fail "cargo did not produce $wasm"
 
 # wasm-opt runs on cargo's output, *before* wasm-bindgen. wasm-bindgen adds a
@@ -64,11 +70,11 @@ wasm="$target_dir/wasm32-unknown-unknown/wasm/$name.wasm"
 features=(--enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
     --enable-mutable-globals --enable-reference-types --enable-multivalue)
 t0=$SECONDS
-opt="$target_dir/wasm32-unknown-unknown/wasm/$name.opt.wasm"
+opt="$target_dir/wasm32-unknown-unknown/$profile/$name.opt.wasm"
 if [ "$opt" -nt "$wasm" ] && [ "$opt" -nt "$0" ]; then
     echo "build-wasm: $opt is up to date"
 else
-    wasm-opt -Os "${features[@]}" "$wasm" -o "$opt.tmp"
+    wasm-opt "$wasm_opt_level" "${features[@]}" "$wasm" -o "$opt.tmp"
     mv "$opt.tmp" "$opt"
 fi
 t_opt=$((SECONDS - t0))
