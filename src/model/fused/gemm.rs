@@ -31,6 +31,11 @@ pub enum Layout {
     /// 256-bit load holds 4 inputs of 8 outputs and `vpdpbusd` with a
     /// broadcast activation word accumulates each output in its own lane.
     Quads,
+    /// 8 outputs per panel, values widened to i16; a block is 16 groups of
+    /// `[output][2 values]`, so `i32x4.dot_i16x8_s` with a broadcast pair of
+    /// activations accumulates 4 outputs in the 4 lanes (wasm32: no
+    /// per-block horizontal sums, no widening in the loop).
+    Pairs,
 }
 
 impl Layout {
@@ -38,7 +43,7 @@ impl Layout {
     pub fn width(self) -> usize {
         match self {
             Layout::Rows => NR,
-            Layout::Quads => 8,
+            Layout::Quads | Layout::Pairs => 8,
         }
     }
 
@@ -49,6 +54,7 @@ impl Layout {
         match self {
             Layout::Rows => (pb * w + r) * BLOCK + j,
             Layout::Quads => pb * w * BLOCK + (j / 4) * w * 4 + r * 4 + j % 4,
+            Layout::Pairs => pb * w * BLOCK + (j / 2) * w * 2 + r * 2 + j % 2,
         }
     }
 }
@@ -62,7 +68,10 @@ pub struct PackedMatrix {
     n: usize,
     k: usize,
     layout: Layout,
+    /// The values ([`Layout::Rows`], [`Layout::Quads`]; empty for `Pairs`).
     qs: Vec<i8>,
+    /// The values widened ([`Layout::Pairs`] only).
+    wide: Vec<i16>,
     scales: Vec<f32>,
     /// `128 * sum(qw)` per row and block, laid out like `scales`: the VNNI
     /// kernel multiplies `qa + 128` (unsigned) and takes this back off.
@@ -84,7 +93,9 @@ impl PackedMatrix {
         assert!(k.is_multiple_of(BLOCK) && values.len() == n * k && scales.len() == n * (k / BLOCK));
         let (kb, w) = (k / BLOCK, layout.width());
         let panels = n.div_ceil(w);
-        let mut qs = vec![0i8; panels * kb * w * BLOCK];
+        let size = panels * kb * w * BLOCK;
+        let (mut qs, mut wide) =
+            if layout == Layout::Pairs { (Vec::new(), vec![0i16; size]) } else { (vec![0i8; size], Vec::new()) };
         let mut sc = vec![0f32; panels * kb * w];
         let mut offsets = vec![0i32; panels * kb * w];
         for row in 0..n {
@@ -95,20 +106,29 @@ impl PackedMatrix {
                 let mut sum = 0i32;
                 for (j, &v) in src.iter().enumerate() {
                     let v = v.max(-127);
-                    qs[layout.at(pb, r, j)] = v;
+                    match layout {
+                        Layout::Pairs => wide[layout.at(pb, r, j)] = v as i16,
+                        _ => qs[layout.at(pb, r, j)] = v,
+                    }
                     sum += v as i32;
                 }
                 sc[pb * w + r] = scales[row * kb + b];
                 offsets[pb * w + r] = 128 * sum;
             }
         }
-        Self { n, k, layout, qs, scales: sc, offsets }
+        Self { n, k, layout, qs, wide, scales: sc, offsets }
     }
 
     /// The same matrix in another layout.
     pub fn repack(&self, layout: Layout) -> PackedMatrix {
         if layout == self.layout {
-            return Self { qs: self.qs.clone(), scales: self.scales.clone(), offsets: self.offsets.clone(), ..*self };
+            return Self {
+                qs: self.qs.clone(),
+                wide: self.wide.clone(),
+                scales: self.scales.clone(),
+                offsets: self.offsets.clone(),
+                ..*self
+            };
         }
         let (kb, w) = (self.blocks(), self.layout.width());
         let mut values = vec![0i8; self.n * self.k];
@@ -118,12 +138,20 @@ impl PackedMatrix {
             for b in 0..kb {
                 let pb = p * kb + b;
                 for j in 0..BLOCK {
-                    values[row * self.k + b * BLOCK + j] = self.qs[self.layout.at(pb, r, j)];
+                    values[row * self.k + b * BLOCK + j] = self.value(self.layout.at(pb, r, j));
                 }
                 scales[row * kb + b] = self.scales[pb * w + r];
             }
         }
         Self::from_rows(self.n, self.k, &values, &scales, layout)
+    }
+
+    /// The value at an index of [`Layout::at`], whatever the storage.
+    fn value(&self, at: usize) -> i8 {
+        match self.layout {
+            Layout::Pairs => self.wide[at] as i8,
+            _ => self.qs[at],
+        }
     }
 
     pub fn n(&self) -> usize {
@@ -152,9 +180,16 @@ impl PackedMatrix {
         )
     }
 
+    /// Panel `p` of a [`Layout::Pairs`] matrix: its widened values and scales.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(super) fn panel_wide(&self, p: usize) -> (&[i16], &[f32]) {
+        let (kb, w) = (self.blocks(), self.layout.width());
+        (&self.wide[p * kb * w * BLOCK..][..kb * w * BLOCK], &self.scales[p * kb * w..][..kb * w])
+    }
+
     /// Bytes held (weights, scales, offsets).
     pub fn bytes(&self) -> usize {
-        self.qs.len() + 4 * (self.scales.len() + self.offsets.len())
+        self.qs.len() + 2 * self.wide.len() + 4 * (self.scales.len() + self.offsets.len())
     }
 }
 
@@ -167,6 +202,8 @@ pub struct QuantRows {
     scales: Vec<f32>,
     /// `qs + 128` as unsigned bytes, for `vpdpbusd` (x86-64 only).
     flipped: Vec<u8>,
+    /// `qs` widened to i16, for the [`Layout::Pairs`] kernel (wasm32 only).
+    wide: Vec<i16>,
 }
 
 impl QuantRows {
@@ -191,10 +228,15 @@ impl QuantRows {
         self.flip();
     }
 
+    /// The forms the platform's kernels read besides `qs`.
     fn flip(&mut self) {
         if cfg!(target_arch = "x86_64") {
             self.flipped.clear();
             self.flipped.extend(self.qs.iter().map(|&v| v as u8 ^ 0x80));
+        }
+        if cfg!(target_arch = "wasm32") {
+            self.wide.clear();
+            self.wide.extend(self.qs.iter().map(|&v| v as i16));
         }
     }
 
@@ -202,7 +244,7 @@ impl QuantRows {
     pub fn from_parts(m: usize, k: usize, values: Vec<i8>, scales: Vec<f32>) -> Self {
         assert!(k.is_multiple_of(BLOCK) && values.len() == m * k && scales.len() == m * k / BLOCK);
         assert!(values.iter().all(|&v| v >= -127), "activations are in [-127, 127]");
-        let mut q = Self { m, k, qs: values, scales, flipped: Vec::new() };
+        let mut q = Self { m, k, qs: values, scales, flipped: Vec::new(), wide: Vec::new() };
         q.flip();
         q
     }
@@ -219,6 +261,12 @@ impl QuantRows {
     pub(super) fn row(&self, m: usize) -> (&[i8], &[f32]) {
         let kb = self.k / BLOCK;
         (&self.qs[m * self.k..][..self.k], &self.scales[m * kb..][..kb])
+    }
+
+    /// Row `m` widened to i16 (wasm32 only).
+    #[cfg(target_arch = "wasm32")]
+    pub(super) fn row_wide(&self, m: usize) -> &[i16] {
+        &self.wide[m * self.k..][..self.k]
     }
 
     /// Row `m` as `qs + 128` (x86-64 only).
@@ -289,6 +337,7 @@ impl Isa {
     pub fn layout(self) -> Layout {
         match self {
             Isa::AvxVnni => Layout::Quads,
+            Isa::Simd128 => Layout::Pairs,
             _ => Layout::Rows,
         }
     }
@@ -393,7 +442,8 @@ fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usiz
             let pb = p * kb + b;
             let x = &aq[b * BLOCK..][..BLOCK];
             for (n, acc) in t.iter_mut().enumerate().take(width) {
-                let dot: i32 = x.iter().enumerate().map(|(j, &u)| u as i32 * w.qs[w.layout.at(pb, n, j)] as i32).sum();
+                let dot: i32 =
+                    x.iter().enumerate().map(|(j, &u)| u as i32 * w.value(w.layout.at(pb, n, j)) as i32).sum();
                 *acc += dot as f32 * (sa[b] * w.scales[pb * width + n]);
             }
         }
@@ -462,7 +512,7 @@ mod tests {
             let w: Vec<i8> = (0..n * k).map(|_| rng.below(256) as u8 as i8).collect();
             let sw: Vec<f32> = (0..n * kb).map(|_| rng.unit() as f32).collect();
             let mut out = vec![0f32; m * n];
-            for layout in [Layout::Rows, Layout::Quads] {
+            for layout in [Layout::Rows, Layout::Quads, Layout::Pairs] {
                 gemm(Isa::Scalar, &a, &PackedMatrix::from_rows(n, k, &w, &sw, layout), &mut out);
                 for (x, y) in out.iter().zip(naive(&a, &w, &sw, n)) {
                     assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y} at {m}x{n}x{k} {layout:?}");
@@ -509,12 +559,14 @@ mod tests {
     fn repacking_keeps_every_value_and_scale() {
         let mut rng = Rng::new(5);
         let (a, w) = exact_problem(&mut rng, 3, 21, 96);
-        let there_and_back = w.repack(Layout::Quads).repack(Layout::Rows);
+        let there_and_back = w.repack(Layout::Quads).repack(Layout::Pairs).repack(Layout::Rows);
         assert_eq!((there_and_back.qs.clone(), there_and_back.scales.clone()), (w.qs.clone(), w.scales.clone()));
         assert_eq!(there_and_back.offsets, w.offsets);
         let (mut x, mut y) = (vec![0f32; 3 * 21], vec![0f32; 3 * 21]);
         gemm(Isa::Scalar, &a, &w, &mut x);
         gemm(Isa::Scalar, &a, &w.repack(Layout::Quads), &mut y);
+        assert_eq!(x, y);
+        gemm(Isa::Scalar, &a, &w.repack(Layout::Pairs), &mut y);
         assert_eq!(x, y);
     }
 

@@ -1,11 +1,16 @@
-//! wasm32 simd128 kernel for [`super::gemm`]: each block's 32 int8 products
-//! widened to i16 and summed pairwise by `i32x4.dot_i16x8_s`; a block's four
-//! outputs folded into one `i32x4` by two shuffle-add rounds, converted once
-//! and scaled once.
+//! wasm32 simd128 kernel for [`super::gemm`], on a
+//! [`Layout::Pairs`](super::gemm::Layout) matrix: the weights are stored as
+//! i16, 4 outputs x 2 inputs per vector, so `i32x4.dot_i16x8_s` against a
+//! broadcast pair of (i16) activations adds both products of each output
+//! into its own lane. No widening in the loop and no horizontal sums: a
+//! block ends with one convert and one scale per 4 outputs.
 
 use std::arch::wasm32::*;
 
-use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK, NR};
+use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK};
+
+/// Outputs per panel (two vectors of 4).
+const W: usize = 8;
 
 pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     match rows {
@@ -16,45 +21,43 @@ pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMat
     }
 }
 
-/// 32 int8 at `s` as four i16x8.
-#[inline(always)]
-fn widen(s: &[i8]) -> [v128; 4] {
-    let s = &s[..BLOCK];
-    // SAFETY: `s` holds 32 bytes; v128_load has no alignment requirement.
-    let (lo, hi) = unsafe { (v128_load(s.as_ptr() as *const v128), v128_load(s[16..].as_ptr() as *const v128)) };
-    [i16x8_extend_low_i8x16(lo), i16x8_extend_high_i8x16(lo), i16x8_extend_low_i8x16(hi), i16x8_extend_high_i8x16(hi)]
-}
-
 #[inline(always)]
 fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    let (wq, ws, _) = w.panel(p);
-    let mut acc = [f32x4_splat(0.0); R];
+    let (wq, ws) = w.panel_wide(p);
+    let mut acc = [[f32x4_splat(0.0); 2]; R];
     for b in 0..w.blocks() {
-        // SAFETY: four f32 scales for this block.
-        let sw = unsafe { v128_load(ws[b * NR..][..NR].as_ptr() as *const v128) };
-        let wb = &wq[b * NR * BLOCK..][..NR * BLOCK];
-        for r in 0..R {
-            // One row at a time keeps the live registers under V8's 16:
-            // 4 for the row, 4 for a weight row, 4 sums, the accumulators.
-            let (aq, sa) = a.row(m0 + r);
-            let x = widen(&aq[b * BLOCK..]);
-            let mut d = [i32x4_splat(0); NR];
-            for (n, dn) in d.iter_mut().enumerate() {
-                let wv = widen(&wb[n * BLOCK..]);
-                let s0 = i32x4_add(i32x4_dot_i16x8(x[0], wv[0]), i32x4_dot_i16x8(x[1], wv[1]));
-                let s1 = i32x4_add(i32x4_dot_i16x8(x[2], wv[2]), i32x4_dot_i16x8(x[3], wv[3]));
-                *dn = i32x4_add(s0, s1);
+        let wb = &wq[b * W * BLOCK..][..W * BLOCK];
+        let sw = &ws[b * W..][..W];
+        // SAFETY: eight f32 scales for this block.
+        let sw = unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] };
+        let xs: [&[i16]; R] = std::array::from_fn(|r| &a.row_wide(m0 + r)[b * BLOCK..][..BLOCK]);
+        // 2 * R independent sums: the multiply-add latency is hidden, and
+        // each weight vector is loaded once for all R rows.
+        let mut lo = [i32x4_splat(0); R];
+        let mut hi = [i32x4_splat(0); R];
+        for j in 0..BLOCK / 2 {
+            // SAFETY: wb holds 16 groups of 16 i16; each x 32 i16 (16 pairs).
+            unsafe {
+                let g = wb[j * 2 * W..].as_ptr() as *const v128;
+                let (w0, w1) = (v128_load(g), v128_load(g.add(1)));
+                for r in 0..R {
+                    let pair = v128_load32_splat(xs[r][2 * j..].as_ptr() as *const u32);
+                    lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(pair, w0));
+                    hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(pair, w1));
+                }
             }
-            // [d0 d1 d2 d3] -> [sum d0, sum d1, sum d2, sum d3].
-            let t01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(d[0], d[1]), i32x4_shuffle::<2, 6, 3, 7>(d[0], d[1]));
-            let t23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(d[2], d[3]), i32x4_shuffle::<2, 6, 3, 7>(d[2], d[3]));
-            let h = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t01, t23), i32x4_shuffle::<2, 3, 6, 7>(t01, t23));
-            let s = f32x4_mul(f32x4_splat(sa[b]), sw);
-            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(h), s));
+        }
+        for r in 0..R {
+            let s = f32x4_splat(a.row(m0 + r).1[b]);
+            acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(lo[r]), f32x4_mul(s, sw[0])));
+            acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(hi[r]), f32x4_mul(s, sw[1])));
         }
     }
     for r in 0..R {
-        // SAFETY: a row of the tile holds MAX_W >= NR = 4 floats.
-        unsafe { v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r]) };
+        // SAFETY: a row of the tile holds MAX_W = 8 floats.
+        unsafe {
+            v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r][0]);
+            v128_store(tile[r][4..].as_mut_ptr() as *mut v128, acc[r][1]);
+        }
     }
 }
