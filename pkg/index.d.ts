@@ -89,6 +89,8 @@ export interface RetrieverInfo {
   fallback?: string;
   /** With "auto": why the GPU is not used (no WebGPU adapter is not a fallback). */
   note?: string;
+  /** The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread" (absent in the light engine). */
+  cpu_kernel?: string;
   /** null in the light engine (no model). */
   model: null | {
     name: string;

@@ -355,6 +355,8 @@ function info() {
   const backend = { backend: b.backend, requested, scan: b.scan, adapter: b.adapter ?? null };
   if (b.fallback) backend.fallback = b.fallback;
   if (b.note) backend.note = b.note;
+  // Which CPU kernel encodes (e.g. "fused simd128, 1 thread"); the light engine has none.
+  if (b.cpu_kernel) backend.cpu_kernel = b.cpu_kernel;
   return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
 }
 

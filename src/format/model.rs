@@ -177,6 +177,13 @@ pub fn read_card(bytes: &[u8]) -> Result<ModelCard> {
     Ok(card)
 }
 
+/// The blocks of a Q8_0 tensor (34 bytes each: an f16 scale, 32 i8) or a
+/// Q4_0 one (18 bytes: an f16 scale, 16 bytes of nibbles), as (scale,
+/// payload). The CPU and GPU encoders both repack from these.
+pub fn ggml_blocks(raw: &[u8], block_bytes: usize) -> impl Iterator<Item = (f32, &[u8])> {
+    raw.chunks_exact(block_bytes).map(|b| (half::f16::from_le_bytes([b[0], b[1]]).to_f32(), &b[2..]))
+}
+
 /// Reads a whole model file from memory. Nothing is allocated before the
 /// tensors are known to be the config's own, to fit the file without
 /// overlapping, and to hash to the recorded fingerprint (so a flipped byte

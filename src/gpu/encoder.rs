@@ -57,9 +57,9 @@ fn repack(t: &QTensor) -> Result<(u32, Vec<u32>, Vec<f32>)> {
             let blocks = raw.len() / 34;
             let mut words = Vec::with_capacity(blocks * 8);
             let mut scales = Vec::with_capacity(blocks);
-            for b in raw.chunks_exact(34) {
-                scales.push(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
-                words.extend(b[2..].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            for (d, q) in crate::format::model::ggml_blocks(&raw, 34) {
+                scales.push(d);
+                words.extend(q.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
             }
             Ok((KIND_Q8_0, words, scales))
         }
@@ -69,9 +69,9 @@ fn repack(t: &QTensor) -> Result<(u32, Vec<u32>, Vec<f32>)> {
             let blocks = raw.len() / 18;
             let mut words = Vec::with_capacity(blocks * 4);
             let mut scales = Vec::with_capacity(blocks);
-            for b in raw.chunks_exact(18) {
-                scales.push(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
-                words.extend(b[2..].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            for (d, q) in crate::format::model::ggml_blocks(&raw, 18) {
+                scales.push(d);
+                words.extend(q.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
             }
             Ok((KIND_Q4_0, words, scales))
         }

@@ -121,6 +121,8 @@ async function main() {
     await t.check("info(): backend, model, sizes, cache", async () => {
       const info = await api.evaluate(() => window.retriever.info());
       assert(info.backend === "cpu" && info.requested === "auto" && !info.fallback, `backend ${JSON.stringify([info.backend, info.requested, info.fallback])}`);
+      // Our fused kernel, wasm SIMD, one thread: the package says what it runs.
+      assert(info.cpu_kernel === "fused simd128, 1 thread", `cpu_kernel ${info.cpu_kernel}`);
       assert(info.model.fingerprint === manifest.model_fingerprint && info.index.count === manifest.count, "model or index mismatch");
       assert(info.sizes.model === modelBytes && info.sizes.index === manifest.index_bytes, `sizes ${JSON.stringify(info.sizes)}`);
       assert(info.sizes.block > 0 && info.sizes.shard > 0, `no term blocks or shards read: ${JSON.stringify(info.sizes)}`);

@@ -24,6 +24,7 @@ use candle_core::Device;
 use self::gemm::{gemm_threads, Isa, Layout, PackedMatrix, QuantRows, BLOCK};
 use self::ops::Activation;
 use super::{BertConfig, Pooling};
+use crate::format::model::ggml_blocks;
 use crate::{Error, Result};
 
 /// One encoder layer, weights packed for [`gemm`].
@@ -376,12 +377,12 @@ impl Tensors<'_> {
                 if raw.len() != count / BLOCK * 34 {
                     return Err(bad("Q8_0 data has the wrong size"));
                 }
-                let mut values = Vec::with_capacity(count);
-                let mut scales = Vec::with_capacity(count / BLOCK);
-                for blk in raw.chunks_exact(34) {
-                    scales.push(half::f16::from_le_bytes([blk[0], blk[1]]).to_f32());
-                    values.extend(blk[2..].iter().map(|&b| b as i8));
-                }
+                let (values, scales) =
+                    ggml_blocks(&raw, 34).fold((Vec::with_capacity(count), Vec::new()), |mut a, (d, q)| {
+                        a.0.extend(q.iter().map(|&b| b as i8));
+                        a.1.push(d);
+                        a
+                    });
                 Ok((values, scales))
             }
             GgmlDType::Q4_0 => {
@@ -389,13 +390,14 @@ impl Tensors<'_> {
                 if raw.len() != count / BLOCK * 18 {
                     return Err(bad("Q4_0 data has the wrong size"));
                 }
-                let mut values = Vec::with_capacity(count);
-                let mut scales = Vec::with_capacity(count / BLOCK);
-                for blk in raw.chunks_exact(18) {
-                    scales.push(half::f16::from_le_bytes([blk[0], blk[1]]).to_f32());
-                    values.extend(blk[2..].iter().map(|&b| (b & 0x0f) as i8 - 8));
-                    values.extend(blk[2..].iter().map(|&b| (b >> 4) as i8 - 8));
-                }
+                let (values, scales) =
+                    ggml_blocks(&raw, 18).fold((Vec::with_capacity(count), Vec::new()), |mut a, (d, q)| {
+                        // Low nibbles are the block's first 16 values, high nibbles the rest.
+                        a.0.extend(q.iter().map(|&b| (b & 0x0f) as i8 - 8));
+                        a.0.extend(q.iter().map(|&b| (b >> 4) as i8 - 8));
+                        a.1.push(d);
+                        a
+                    });
                 Ok((values, scales))
             }
             _ => {
