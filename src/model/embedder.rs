@@ -57,7 +57,6 @@ impl Embedder {
         let encoder = if kernel == Kernel::Fused && blocks && FusedEncoder::supports(&spec.bert) {
             CpuEncoder::Fused(Box::new(FusedEncoder::load(&mut tensors, &spec.bert)?))
         } else {
-            let kernel = if kernel == Kernel::Fused { Kernel::Dense } else { kernel };
             CpuEncoder::Candle(Encoder::load(&mut Weights::new(&mut tensors, kernel), &spec.bert)?)
         };
         let json = card.tokenizer_json.as_bytes();
@@ -275,7 +274,7 @@ impl Embedder {
     }
 
     /// The kernel and threads the CPU encoder runs, e.g. "fused avx-vnni, 2
-    /// threads" or "candle dense".
+    /// threads", or "candle".
     pub fn cpu_kernel(&self) -> String {
         match &self.encoder {
             CpuEncoder::Fused(f) => {

@@ -51,7 +51,7 @@ impl<'a> Weights<'a> {
     pub fn new(tensors: &'a mut HashMap<String, QTensor>, kernel: Kernel) -> Self {
         Self { tensors, kernel }
     }
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
+    pub(crate) fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
         let t =
             self.tensors.remove(name).ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
         if t.shape().dims() != shape {
@@ -62,16 +62,18 @@ impl<'a> Weights<'a> {
         }
         Ok(t)
     }
-    fn f32(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn f32(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         Ok(self.take(name, shape)?.dequantize(&Device::Cpu)?)
     }
     fn linear(&mut self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
         let w = self.take(&format!("{prefix}.weight"), &[out, inp])?;
         let b = self.f32(&format!("{prefix}.bias"), &[out])?;
         let w = match self.kernel {
-            Kernel::Quantized | Kernel::Fused => Matrix::Quantized(QMatMul::from_arc(Arc::new(w))?),
+            Kernel::Quantized => Matrix::Quantized(QMatMul::from_arc(Arc::new(w))?),
             // Stored transposed ([in, out]) so the GEMM reads it row by row.
-            Kernel::Dense => Matrix::Dense(w.dequantize(&Device::Cpu)?.t()?.contiguous()?),
+            // `Fused` reaches candle only for files ours does not take (f32,
+            // f16, sizes not in 32-blocks): they run dense.
+            Kernel::Dense | Kernel::Fused => Matrix::Dense(w.dequantize(&Device::Cpu)?.t()?.contiguous()?),
         };
         Ok(Linear { w, b })
     }

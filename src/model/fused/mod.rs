@@ -23,6 +23,7 @@ use candle_core::Device;
 
 use self::gemm::{gemm_threads, Isa, Layout, PackedMatrix, QuantRows, BLOCK};
 use self::ops::Activation;
+use super::encoder::{Kernel, Weights};
 use super::{BertConfig, Pooling};
 use crate::format::model::ggml_blocks;
 use crate::{Error, Result};
@@ -114,7 +115,7 @@ impl FusedEncoder {
                 ),
             ));
         }
-        let mut t = Tensors(tensors, isa.layout());
+        let mut t = Tensors(Weights::new(tensors, Kernel::Fused), isa.layout());
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let (values, scales) = t.blocks("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
         let word = WordTable { dim: h, values, scales };
@@ -337,23 +338,17 @@ fn default_threads() -> usize {
     env.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
 }
 
-/// Named tensors out of a model file, checked against the expected shape.
-struct Tensors<'a>(&'a mut HashMap<String, QTensor>, Layout);
+/// Named tensors out of a model file (candle's loader checks names and
+/// shapes), unpacked for our layouts.
+struct Tensors<'a>(Weights<'a>, Layout);
 
 impl Tensors<'_> {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
-        let t = self.0.remove(name).ok_or_else(|| Error::format("model file", format!("missing tensor {name}")))?;
-        if t.shape().dims() != shape {
-            return Err(Error::format(
-                "model file",
-                format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape().dims()),
-            ));
-        }
-        Ok(t)
+        self.0.take(name, shape)
     }
 
     fn f32(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        Ok(self.take(name, shape)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?)
+        Ok(self.0.f32(name, shape)?.flatten_all()?.to_vec1::<f32>()?)
     }
 
     fn norm(&mut self, prefix: &str, dim: usize) -> Result<(Vec<f32>, Vec<f32>)> {
