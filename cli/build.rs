@@ -14,6 +14,10 @@ const FILES: &[&str] = &[
     "text.js",
     "ernie_search.js",
     "ernie_search_bg.wasm",
+    // The relaxed-SIMD twin: loaded instead where the browser has relaxed
+    // SIMD; the worker falls back to the simd128 build without it.
+    "ernie_search_relaxed.js",
+    "ernie_search_relaxed_bg.wasm",
     "ernie_search_light.js",
     "ernie_search_light_bg.wasm",
 ];

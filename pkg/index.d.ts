@@ -31,6 +31,13 @@ export interface LoadOptions {
   encoder?: "auto" | "table" | "transformer";
   /** With the table: load the transformer after the first search and answer later searches with it. */
   progressive?: boolean;
+  /**
+   * Which build of the transformer's engine. "auto" (default): the
+   * relaxed-SIMD build where the browser validates relaxed SIMD (Chrome,
+   * Edge, Firefox), else the simd128 build (Safari); "simd128" forces the
+   * latter. `info().cpu_kernel` says which runs.
+   */
+  simd?: "auto" | "simd128";
   onProgress?: (progress: LoadProgress) => void;
 }
 
@@ -87,9 +94,11 @@ export interface RetrieverInfo {
   adapter: AdapterInfo | null;
   /** Why the requested backend is not the one running (a GPU that failed, or none with "gpu"). */
   fallback?: string;
+  /** Why the relaxed-SIMD build did not load in a browser that has relaxed SIMD (the simd128 build runs). */
+  simd_fallback?: string;
   /** With "auto": why the GPU is not used (no WebGPU adapter is not a fallback). */
   note?: string;
-  /** The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread" (absent in the light engine). */
+  /** The CPU encoder's kernel and threads, e.g. "fused relaxed-simd, 1 thread" or "fused simd128, 1 thread" (absent in the light engine). */
   cpu_kernel?: string;
   /** null in the light engine (no model). */
   model: null | {

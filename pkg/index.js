@@ -62,15 +62,17 @@ export class Retriever {
    * engine, with no model, when the folder carries a token table and
    * clusters, as index-site writes them), "table" or "transformer";
    * `progressive`: with the table, load the transformer after the first
-   * search and answer later ones with it.
+   * search and answer later ones with it. `simd`: which build of the
+   * transformer's engine, "auto" (relaxed SIMD where the browser validates
+   * it, else simd128) or "simd128".
    */
-  static async load({ index, model, backend = "auto", encoder = "auto", progressive = false, onProgress } = {}) {
+  static async load({ index, model, backend = "auto", encoder = "auto", progressive = false, simd = "auto", onProgress } = {}) {
     const r = new Retriever();
     const abs = (u) => (u == null ? u : new URL(u, globalThis.location?.href).href);
     // The folder's URL is the base of the files it names: it must end in "/".
     const folder = index == null ? index : abs(String(index).replace(/\/?$/, "/"));
     try {
-      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, prefetched: folder != null }, onProgress);
+      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, simd, prefetched: folder != null }, onProgress);
       // manifest.json downloads while the worker's script does: a round trip
       // sooner. The worker checks it as its own (or fetches it, given null).
       if (folder != null) {

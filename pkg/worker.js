@@ -43,6 +43,8 @@ let manifest = null;
 let base = null; // the index folder's URL
 let cache = null; // a Cache, or null when the Cache API is unusable
 let requested = "auto";
+let simd = "auto"; // "auto" (relaxed SIMD where the browser has it) or "simd128": the full engine's build
+let relaxedError = null; // why the relaxed-SIMD build did not load, where it should have
 const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0 };
 const files = []; // { kind, url, bytes, cached }: every file read
 const shards = new Map(); // shard number -> passages (a promise while in flight)
@@ -66,8 +68,10 @@ self.onmessage = ({ data: { id, op, args, manifest } }) => {
 };
 
 const OPS = {
-  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, prefetched = false }, progress) {
+  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, simd: simdWanted = "auto", prefetched = false }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
+    if (!["auto", "simd128"].includes(simdWanted)) throw new Error(`unknown simd ${JSON.stringify(simdWanted)}: use "auto" or "simd128"`);
+    simd = simdWanted;
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
     if (!["auto", "transformer", "table"].includes(want)) throw new Error(`unknown encoder ${JSON.stringify(want)}: use "auto", "transformer" or "table"`);
     requested = wanted;
@@ -92,10 +96,7 @@ const OPS = {
       return info();
     }
     // The wasm module compiles while the files download.
-    const { default: init, Engine } = await import("./ernie_search.js");
-    const wasm = init().catch((e) => {
-      throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
-    });
+    const wasm = startFull();
     if (index) {
       if (!model) {
         if (!manifest.model_file) throw new Error(`${base}manifest.json names no model_file (index built without --bundle-model): pass a model URL`);
@@ -104,7 +105,7 @@ const OPS = {
       }
     }
     const lexical = index && manifest.lexical ? new URL(manifest.lexical.meta, base).href : null;
-    const [m, ix, lx] = await Promise.all([
+    const [m, ix, lx, { Engine }] = await Promise.all([
       read(model, "model", progress, limit("model", modelBytes)),
       index ? read(new URL(manifest.index_file, base).href, "index", progress, limit("index", manifest.index_bytes)) : null,
       lexical ? read(lexical, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null,
@@ -254,6 +255,39 @@ async function fetchParts(numbers, names, kind, cap, add) {
  * head (or the whole index file when the folder has no clusters) and the
  * BM25 meta; table rows, clusters and term blocks follow per query.
  */
+/**
+ * A module that validates only where the browser has relaxed SIMD: one
+ * `i32x4.relaxed_dot_i8x16_i7x16_add_s`, the instruction the relaxed build's
+ * int8 kernel is made of.
+ */
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 1, 253, 15, 65, 2, 253, 15, 65, 3, 253, 15, 253, 147, 2, 11]);
+
+/**
+ * The transformer's engine, compiled and instantiated: the relaxed-SIMD
+ * build where this browser validates relaxed SIMD (its int8 kernel does 16
+ * multiplies per instruction), the simd128 build otherwise, when asked
+ * (`simd: "simd128"`), or when the package has no relaxed build.
+ */
+async function startFull() {
+  const relaxed = simd === "auto" && WebAssembly.validate(RELAXED_PROBE);
+  try {
+    if (relaxed) {
+      try {
+        const mod = await import("./ernie_search_relaxed.js");
+        await mod.default();
+        return mod;
+      } catch (e) {
+        relaxedError = String(e?.message ?? e);
+      }
+    }
+    const mod = await import("./ernie_search.js");
+    await mod.default();
+    return mod;
+  } catch (e) {
+    throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
+  }
+}
+
 /** The light engine's class, once its wasm has downloaded and compiled. */
 function startLight() {
   // The wasm downloads beside its glue, not after it: a round trip sooner.
@@ -313,12 +347,11 @@ function startUpgrade() {
   const light = engine;
   (async () => {
     if (!manifest.model_file) throw new Error("manifest.json names no model_file: nothing to upgrade to");
-    const { default: init, Engine } = await import("./ernie_search.js");
-    const [m, ix, lx] = await Promise.all([
+    const [m, ix, lx, { Engine }] = await Promise.all([
       read(new URL(manifest.model_file, base).href, "model", null, limit("model", manifest.model_bytes)),
       read(new URL(manifest.index_file, base).href, "index", null, limit("index", manifest.index_bytes)),
       manifest.lexical ? read(new URL(manifest.lexical.meta, base).href, "lexical", null, limit("lexical", manifest.lexical.meta_bytes)) : null,
-      init(),
+      startFull(),
     ]);
     const full = requested === "cpu" ? Engine.load(m.bytes, ix.bytes) : await Engine.loadAsync(m.bytes, ix.bytes, requested);
     if (lx) full.loadLexical(lx.bytes);
@@ -357,6 +390,8 @@ function info() {
   if (b.note) backend.note = b.note;
   // Which CPU kernel encodes (e.g. "fused simd128, 1 thread"); the light engine has none.
   if (b.cpu_kernel) backend.cpu_kernel = b.cpu_kernel;
+  // The relaxed-SIMD build failed to load where the browser has relaxed SIMD.
+  if (relaxedError) backend.simd_fallback = relaxedError;
   return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
 }
 

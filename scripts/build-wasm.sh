@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Builds the browser package into pkg/: the wasm core plus wasm-bindgen's JS glue.
 #
-#   scripts/build-wasm.sh           the full build (transformer, WebGPU, table) -> pkg/
+#   scripts/build-wasm.sh           the full build (transformer, WebGPU, table)
+#                                   -> pkg/ernie_search{.js,_bg.wasm}, and its
+#                                   relaxed-SIMD twin -> pkg/ernie_search_relaxed{.js,_bg.wasm}
+#                                   (the int8 kernel on i32x4.relaxed_dot_i8x16_i7x16_add_s;
+#                                   the worker loads it where the browser validates
+#                                   relaxed SIMD, the simd128 build elsewhere)
 #   scripts/build-wasm.sh --light   the light build for static sites (no candle,
 #                                   no wgpu: BM25, the token table, the scan,
 #                                   fusion) -> pkg/ernie_search_light{.js,_bg.wasm},
@@ -16,19 +21,15 @@ cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/pkg"
 name=ernie_search
-out_name=ernie_search
-cargo_args=()
 # Cargo.toml: wasm-full builds our crate at opt-level 3 (the kernels), wasm
 # everything at "s" (the light build, where every byte is a visitor's).
-profile=wasm-full
-wasm_opt_level=-O3
+# Each variant: output name, cargo profile, wasm-opt level, cargo arguments.
+# The relaxed twin differs only in our crate's feature (the kernel carries
+# its own #[target_feature]), so it reuses every compiled dependency.
+variants=("ernie_search wasm-full -O3" "ernie_search_relaxed wasm-full -O3 --features relaxed-simd")
 if [ "${1:-}" = "--light" ]; then
     # Its own target folder: the full build's artifact keeps its place.
-    profile=wasm
-    wasm_opt_level=-Os
-    out_name=ernie_search_light
-    target_dir="$target_dir/light"
-    cargo_args=(--no-default-features --target-dir "$target_dir")
+    variants=("ernie_search_light wasm -Os --no-default-features --target-dir $target_dir/light")
 fi
 
 fail() { echo "build-wasm: $*" >&2; exit 1; }
@@ -50,12 +51,7 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
 # `cargo rustc --crate-type cdylib` rather than crate-type = ["cdylib", "rlib"]
 # in Cargo.toml: with both, cargo silently drops LTO. RUSTFLAGS for wasm32
 # (+simd128, getrandom's wasm_js backend) come from .cargo/config.toml.
-t0=$SECONDS
-cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown "${cargo_args[@]}"
-t_cargo=$((SECONDS - t0))
-wasm="$target_dir/wasm32-unknown-unknown/$profile/$name.wasm"
-[ -f "$wasm" ] || fail "cargo did not produce $wasm"
-
+#
 # wasm-opt runs on cargo's output, *before* wasm-bindgen. wasm-bindgen adds a
 # second table (externref, exported as __wbindgen_externrefs), and binaryen
 # <= 108 (Debian 12's) rewrites that export onto the funcref table, after which
@@ -64,26 +60,12 @@ wasm="$target_dir/wasm32-unknown-unknown/$profile/$name.wasm"
 #
 # The features rustc uses: bulk memory and non-trapping float-to-int (default
 # since Rust 1.87), reference types and multivalue (since 1.82), sign-ext,
-# mutable globals, and simd128 from .cargo/config.toml. binaryen 108 reads
-# them from the module's target_features section too; naming them keeps the
-# build independent of that section (without them it rejects the module).
+# mutable globals, simd128 from .cargo/config.toml, and relaxed SIMD in the
+# relaxed twin. binaryen 108 reads them from the module's target_features
+# section too; naming them keeps the build independent of that section
+# (without them it rejects the module).
 features=(--enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
     --enable-mutable-globals --enable-reference-types --enable-multivalue)
-t0=$SECONDS
-opt="$target_dir/wasm32-unknown-unknown/$profile/$name.opt.wasm"
-if [ "$opt" -nt "$wasm" ] && [ "$opt" -nt "$0" ]; then
-    echo "build-wasm: $opt is up to date"
-else
-    wasm-opt "$wasm_opt_level" "${features[@]}" "$wasm" -o "$opt.tmp"
-    mv "$opt.tmp" "$opt"
-fi
-t_opt=$((SECONDS - t0))
-
-t0=$SECONDS
-mkdir -p "$out"
-wasm-bindgen --target web --out-dir "$out" --out-name "$out_name" "$opt"
-t_bindgen=$((SECONDS - t0))
-bg="$out/${out_name}_bg.wasm"
 
 # Guard against the table mix-up above, whatever produced it: the export must
 # name an externref table ("anyref" in binaryen 108's text).
@@ -101,12 +83,63 @@ check_externref_export() {
     fi
     rm -f "$dis"
 }
-command -v wasm-dis >/dev/null && check_externref_export "$bg"
 
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
-raw=$(stat -c %s "$bg")
-raw_before=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$bg" | wc -c)
-js=$(stat -c %s "$out/$out_name.js")
-echo "build-wasm: cargo ${t_cargo}s, wasm-opt ${t_opt}s, wasm-bindgen ${t_bindgen}s"
-echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $out_name.js $(kb "$js")"
+
+build() {
+    local out_name=$1 profile=$2 wasm_opt_level=$3
+    shift 3
+    local cargo_args=("$@") dir="$target_dir" extra=()
+    [ "${cargo_args[0]:-}" = "--no-default-features" ] && dir="${cargo_args[2]}"
+    [ "$out_name" = ernie_search_relaxed ] && extra=(--enable-relaxed-simd)
+    local t0=$SECONDS
+    cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown "${cargo_args[@]}"
+    local t_cargo=$((SECONDS - t0))
+    local built="$dir/wasm32-unknown-unknown/$profile/$name.wasm"
+    [ -f "$built" ] || fail "cargo did not produce $built"
+    # The full build and its twin share cargo's output path: keep each
+    # variant's copy (touched only when it changed, so wasm-opt's result
+    # below stays current).
+    local wasm="$dir/wasm32-unknown-unknown/$profile/$out_name.cargo.wasm"
+    cmp -s "$built" "$wasm" || cp "$built" "$wasm"
+
+    t0=$SECONDS
+    local opt="$dir/wasm32-unknown-unknown/$profile/$out_name.opt.wasm"
+    if [ "$opt" -nt "$wasm" ] && [ "$opt" -nt "$0" ]; then
+        echo "build-wasm: $opt is up to date"
+    elif wasm-opt "$wasm_opt_level" "${features[@]}" "${extra[@]}" "$wasm" -o "$opt.tmp" 2>"$opt.log"; then
+        mv "$opt.tmp" "$opt"
+    elif [ ${#extra[@]} -gt 0 ]; then
+        # binaryen < 111 (Debian 12 has 108) predates relaxed SIMD's final
+        # opcodes and cannot read the module ("invalid code after SIMD
+        # prefix"): ship cargo's output, without its name section. It is
+        # about 20 KiB larger gzipped and no slower (V8 optimises it anyway).
+        echo "build-wasm: wasm-opt cannot read $out_name ($(tail -n1 "$opt.log")); using cargo's output unoptimised"
+        cp "$wasm" "$opt"
+    else
+        cat "$opt.log" >&2
+        fail "wasm-opt failed on $wasm"
+    fi
+    local t_opt=$((SECONDS - t0))
+
+    t0=$SECONDS
+    mkdir -p "$out"
+    # No name section (wasm-opt drops it; the unoptimised twin must too).
+    wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$out" --out-name "$out_name" "$opt"
+    local t_bindgen=$((SECONDS - t0))
+    local bg="$out/${out_name}_bg.wasm"
+    if command -v wasm-dis >/dev/null; then check_externref_export "$bg"; fi
+
+    local raw raw_before gz js
+    raw=$(stat -c %s "$bg")
+    raw_before=$(stat -c %s "$wasm")
+    gz=$(gzip -9 -c "$bg" | wc -c)
+    js=$(stat -c %s "$out/$out_name.js")
+    echo "build-wasm: cargo ${t_cargo}s, wasm-opt ${t_opt}s, wasm-bindgen ${t_bindgen}s"
+    echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $out_name.js $(kb "$js")"
+}
+
+for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086 # a variant is words: name, profile, level, cargo arguments
+    build $v
+done

@@ -375,6 +375,16 @@ impl Engine {
         to_js(&format::model::read_card(model)?)
     }
 
+    /// Runs every int8 GEMM kernel this build has (simd128, relaxed SIMD)
+    /// against the scalar reference on ragged shapes whose sums are exact:
+    /// the number of (shape, kernel) pairs that matched bit for bit; throws
+    /// naming the first that did not. A diagnostic, and the browser tests'
+    /// check of the kernels the package ships.
+    #[wasm_bindgen(js_name = checkKernels)]
+    pub fn check_kernels() -> Result<usize, JsError> {
+        crate::model::fused::gemm::check_kernels().map_err(|e| JsError::new(&e))
+    }
+
     /// Checks a model file whole (layout, and the fingerprint recomputed
     /// over every weight) without loading it; resolves to its card. `load`
     /// runs the same check.

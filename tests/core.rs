@@ -101,7 +101,7 @@ fn fused_encoder_tracks_candle_for_every_weight_type_kernel_and_thread_count() {
         let mut fused = Embedder::from_bytes_with(&bytes, Kernel::Fused).unwrap();
         assert!(fused.cpu_kernel().starts_with("fused"), "{}", fused.cpu_kernel());
         let mut scalar: Option<Vec<Vec<f32>>> = None;
-        for isa in [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Simd128].into_iter().filter(|i| i.available()) {
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
             let mut run = |threads| {
                 let f = fused.fused_mut().unwrap();
                 f.set_isa(isa);

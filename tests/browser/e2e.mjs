@@ -121,8 +121,9 @@ async function main() {
     await t.check("info(): backend, model, sizes, cache", async () => {
       const info = await api.evaluate(() => window.retriever.info());
       assert(info.backend === "cpu" && info.requested === "auto" && !info.fallback, `backend ${JSON.stringify([info.backend, info.requested, info.fallback])}`);
-      // Our fused kernel, wasm SIMD, one thread: the package says what it runs.
-      assert(info.cpu_kernel === "fused simd128, 1 thread", `cpu_kernel ${info.cpu_kernel}`);
+      // Our fused kernel, one thread, from the relaxed-SIMD build (Chromium
+      // has relaxed SIMD): the package says what it runs.
+      assert(info.cpu_kernel === "fused relaxed-simd, 1 thread" && !info.simd_fallback, `cpu_kernel ${info.cpu_kernel} (${info.simd_fallback})`);
       assert(info.model.fingerprint === manifest.model_fingerprint && info.index.count === manifest.count, "model or index mismatch");
       assert(info.sizes.model === modelBytes && info.sizes.index === manifest.index_bytes, `sizes ${JSON.stringify(info.sizes)}`);
       assert(info.sizes.block > 0 && info.sizes.shard > 0, `no term blocks or shards read: ${JSON.stringify(info.sizes)}`);
@@ -212,12 +213,24 @@ async function main() {
         return message;
       });
     }
-    await t.check("unknown backend and mode are refused", async () => {
+    await t.check("unknown backend, simd build and mode are refused", async () => {
       const m = await api.evaluate(async () => [
         await window.Retriever.load({ index: "/_ernie/", backend: "tpu" }).then(() => "resolved", (e) => e.message),
         await window.retriever.search("paris", { mode: "fuzzy" }).then(() => "resolved", (e) => e.message),
+        await window.Retriever.load({ index: "/_ernie/", simd: "avx" }).then(() => "resolved", (e) => e.message),
       ]);
-      assert(/unknown backend/.test(m[0]) && /unknown search mode/.test(m[1]), JSON.stringify(m));
+      assert(/unknown backend/.test(m[0]) && /unknown search mode/.test(m[1]) && /unknown simd/.test(m[2]), JSON.stringify(m));
+    });
+    await t.check('simd: "simd128" loads the simd128 build, with the same answers', async () => {
+      const [kernel, ids] = await api.evaluate(async (q) => {
+        const r = await window.Retriever.load({ index: "/_ernie/", backend: "cpu", simd: "simd128" });
+        const out = [(await r.info()).cpu_kernel, (await r.search(q, { k: 3 })).map((h) => h.id)];
+        r.close();
+        return out;
+      }, QUESTIONS[0][0]);
+      assert(kernel === "fused simd128, 1 thread", `cpu_kernel ${kernel}`);
+      assert(ids[0] === QUESTIONS[0][1], `got ${ids}`);
+      return kernel;
     });
     await api.close();
 

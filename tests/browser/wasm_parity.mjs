@@ -241,6 +241,25 @@ async function main() {
     gpuSummary = `WebGPU (${a.name}, ${a.device_type}, int8 dot4 ${a.int8_dot4}): embeddings vs native dense ${Math.max(dPass, dQuery).toExponential(2)}, (limit ${GPU_TOL}; vs the quantized CPU kernel, which also rounds activations, ${dQuant.toExponential(2)}, not asserted); dense top-${expected.k} for ${expected.queries.length} queries ${failures.some((f) => f.startsWith("WebGPU top")) ? "MISMATCH" : "identical"}${gpuSwaps ? ` (${gpuSwaps} tied runs reordered)` : ""}; load ${gpu.loadMs.toFixed(0)} ms, search ${gpu.searchMs.toFixed(1)} ms (SwiftShader: not a speed figure)`;
   }
 
+  // The int8 kernels: each equals the scalar reference bit for bit inside
+  // the browser, and the relaxed-SIMD build gives this build's embeddings
+  // exactly.
+  const k = result.kernels;
+  check(k.simd128.kernel === "fused simd128, 1 thread" && k.simd128.checked > 0, `simd128 build: kernel ${k.simd128.kernel}, ${k.simd128.checked} kernel checks`);
+  let relaxedSummary;
+  if (result.relaxed.skipped) {
+    console.error(`\n!!!!!!!! wasm_parity: SKIPPED the relaxed-SIMD build: ${result.relaxed.skipped} !!!!!!!!\n`);
+    relaxedSummary = `relaxed SIMD: skipped (${result.relaxed.skipped})`;
+  } else if (result.relaxed.error) {
+    failures.push(`the relaxed-SIMD build failed: ${result.relaxed.error}`);
+  } else {
+    check(k.relaxed.kernel === "fused relaxed-simd, 1 thread" && k.relaxed.checked > k.simd128.checked, `relaxed build: kernel ${k.relaxed.kernel}, ${k.relaxed.checked} kernel checks (the simd128 build: ${k.simd128.checked})`);
+    const same = (a, b) => a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
+    const differ = [...result.relaxed.batch.map((r, i) => !same(r, result.batch[i]) && `passage ${i}`), ...result.relaxed.queries.map((r, i) => !same(r, result.queries[i].embedding) && `query ${i}`)].filter(Boolean);
+    check(differ.length === 0, `the relaxed-SIMD build's embeddings differ from the simd128 build's: ${differ.join(", ")}`);
+    relaxedSummary = `relaxed SIMD: ${k.relaxed.checked} (shape, kernel) pairs equal the scalar reference bit for bit (simd128 build: ${k.simd128.checked}); embeddings ${differ.length ? "DIFFER" : "identical"} to the simd128 build's`;
+  }
+
   // Bad input.
   check(result.hugeK.ok, `search(query, 2**31) should return all ${expected.count} passages, got: ${result.hugeK.message}`);
   for (const b of result.bad) check(b.ok, `${b.label}: expected an error containing ${JSON.stringify(b.substring)}, got: ${b.message}`);
@@ -254,6 +273,7 @@ async function main() {
   console.log(`wasm_parity: lexical, hybrid (RRF) and hybrid (convex, alpha ${expected.alpha}) top-${expected.k}: ${fusedProblems ? "MISMATCH" : "identical"}; term blocks fetched lazily: ${lazy.first.length} of ${lazy.blocks} for the first query, ${lazy.fetched} over all ${expected.queries.length}`);
   console.log(`wasm_parity: addPassages: ${added.counts[1]} passages indexed in the browser, lexical rankings as the built index`);
   console.log(`wasm_parity: ${gpuSummary}`);
+  if (relaxedSummary) console.log(`wasm_parity: ${relaxedSummary}`);
   console.log(`wasm_parity: bad input: ${result.bad.filter((b) => b.ok).length}/${result.bad.length} rejected with the expected message`);
   for (const b of result.bad) console.log(`  ${b.ok ? "ok  " : "FAIL"} ${b.label}: ${b.message}`);
   console.log(`  ${result.hugeK.ok ? "ok  " : "FAIL"} search(query, 2**31) returns every passage: ${result.hugeK.message}`);

@@ -171,6 +171,7 @@ impl PackedMatrix {
     }
 
     /// Panel `p`: its bytes, scales and offsets for every block.
+    #[cfg_attr(all(target_arch = "wasm32", not(feature = "relaxed-simd")), allow(dead_code))]
     pub(super) fn panel(&self, p: usize) -> (&[i8], &[f32], &[i32]) {
         let (kb, w) = (self.blocks(), self.layout.width());
         (
@@ -204,6 +205,12 @@ pub struct QuantRows {
     flipped: Vec<u8>,
     /// `qs` widened to i16, for the [`Layout::Pairs`] kernel (wasm32 only).
     wide: Vec<i16>,
+    /// `max(qs, 0)` and `max(-qs, 0)`: the 7-bit unsigned operands of the
+    /// relaxed-SIMD kernel (its build only).
+    pos: Vec<u8>,
+    neg: Vec<u8>,
+    /// The one kernel whose form `quantize` prepares (None: every form).
+    only: Option<Isa>,
 }
 
 impl QuantRows {
@@ -228,15 +235,33 @@ impl QuantRows {
         self.flip();
     }
 
+    /// Prepares only `isa`'s form from now on (the encoder's kernel): the
+    /// other forms cost a pass over the activations each for nothing.
+    pub fn only_for(&mut self, isa: Isa) {
+        self.only = Some(isa);
+    }
+
+    /// Whether `quantize` prepared the form `isa` reads.
+    fn ready_for(&self, isa: Isa) -> bool {
+        self.only.is_none_or(|only| only == isa || isa.layout() == Layout::Rows)
+    }
+
     /// The forms the platform's kernels read besides `qs`.
     fn flip(&mut self) {
-        if cfg!(target_arch = "x86_64") {
+        let want = |isa: Isa| self.only.is_none_or(|only| only == isa);
+        if cfg!(target_arch = "x86_64") && want(Isa::AvxVnni) {
             self.flipped.clear();
             self.flipped.extend(self.qs.iter().map(|&v| v as u8 ^ 0x80));
         }
-        if cfg!(target_arch = "wasm32") {
+        if cfg!(target_arch = "wasm32") && want(Isa::Simd128) {
             self.wide.clear();
             self.wide.extend(self.qs.iter().map(|&v| v as i16));
+        }
+        if cfg!(all(target_arch = "wasm32", feature = "relaxed-simd")) && want(Isa::RelaxedSimd) {
+            self.pos.clear();
+            self.pos.extend(self.qs.iter().map(|&v| v.max(0) as u8));
+            self.neg.clear();
+            self.neg.extend(self.qs.iter().map(|&v| (v as i16).min(0).unsigned_abs() as u8));
         }
     }
 
@@ -244,7 +269,7 @@ impl QuantRows {
     pub fn from_parts(m: usize, k: usize, values: Vec<i8>, scales: Vec<f32>) -> Self {
         assert!(k.is_multiple_of(BLOCK) && values.len() == m * k && scales.len() == m * k / BLOCK);
         assert!(values.iter().all(|&v| v >= -127), "activations are in [-127, 127]");
-        let mut q = Self { m, k, qs: values, scales, flipped: Vec::new(), wide: Vec::new() };
+        let mut q = Self { m, k, qs: values, scales, ..Self::default() };
         q.flip();
         q
     }
@@ -267,6 +292,12 @@ impl QuantRows {
     #[cfg(target_arch = "wasm32")]
     pub(super) fn row_wide(&self, m: usize) -> &[i16] {
         &self.wide[m * self.k..][..self.k]
+    }
+
+    /// Row `m` split into `max(qs, 0)` and `max(-qs, 0)` (the relaxed-SIMD build).
+    #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+    pub(super) fn row_split(&self, m: usize) -> (&[u8], &[u8]) {
+        (&self.pos[m * self.k..][..self.k], &self.neg[m * self.k..][..self.k])
     }
 
     /// Row `m` as `qs + 128` (x86-64 only).
@@ -299,9 +330,15 @@ pub enum Isa {
     AvxVnni,
     /// wasm32 simd128: i16 widening and `i32x4.dot_i16x8_s`.
     Simd128,
+    /// wasm32 relaxed SIMD (the second `.wasm`, feature `relaxed-simd`):
+    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s` on split activations.
+    RelaxedSimd,
 }
 
 impl Isa {
+    /// Every kernel, the reference first.
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Simd128, Isa::RelaxedSimd];
+
     /// The fastest kernel this CPU runs. `ERNIE_SEARCH_KERNEL=scalar` (or
     /// `avx2`) forces a slower one, e.g. to test a CPU without VNNI.
     pub fn detect() -> Isa {
@@ -315,7 +352,10 @@ impl Isa {
     }
 
     fn best() -> Isa {
-        [Isa::AvxVnni, Isa::Avx2, Isa::Simd128].into_iter().find(|i| i.available()).unwrap_or(Isa::Scalar)
+        [Isa::AvxVnni, Isa::Avx2, Isa::RelaxedSimd, Isa::Simd128]
+            .into_iter()
+            .find(|i| i.available())
+            .unwrap_or(Isa::Scalar)
     }
 
     /// Whether this machine (or this wasm build) runs the kernel.
@@ -328,6 +368,8 @@ impl Isa {
             Isa::AvxVnni => Isa::Avx2.available() && is_x86_feature_detected!("avxvnni"),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => true,
+            #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+            Isa::RelaxedSimd => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -336,7 +378,7 @@ impl Isa {
     /// The weight layout this kernel reads.
     pub fn layout(self) -> Layout {
         match self {
-            Isa::AvxVnni => Layout::Quads,
+            Isa::AvxVnni | Isa::RelaxedSimd => Layout::Quads,
             Isa::Simd128 => Layout::Pairs,
             _ => Layout::Rows,
         }
@@ -348,6 +390,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::AvxVnni => "avx-vnni",
             Isa::Simd128 => "simd128",
+            Isa::RelaxedSimd => "relaxed-simd",
         }
     }
 }
@@ -398,7 +441,7 @@ pub fn gemm_threads(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32], 
 /// Panels `ps` of the product into `out`, whose rows are `stride` wide and
 /// start at the first panel's first column.
 fn gemm_panels(isa: Isa, a: &QuantRows, w: &PackedMatrix, ps: std::ops::Range<usize>, out: &mut [f32], stride: usize) {
-    let isa = if isa.available() && isa.layout() == w.layout { isa } else { Isa::Scalar };
+    let isa = if isa.available() && isa.layout() == w.layout && a.ready_for(isa) { isa } else { Isa::Scalar };
     let width = w.layout.width();
     let c0 = ps.start * width;
     // Panels outside, rows inside: a panel (width x k bytes) stays in L1
@@ -428,6 +471,9 @@ fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: u
         Isa::AvxVnni => unsafe { super::gemm_x86::panel_vnni(a, m0, rows, w, p, tile) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Isa::Simd128 => super::gemm_wasm::panel_simd128(a, m0, rows, w, p, tile),
+        #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
+        // This build's module only validates where relaxed SIMD exists.
+        Isa::RelaxedSimd => super::gemm_wasm::panel_relaxed(a, m0, rows, w, p, tile),
         _ => panel_scalar(a, m0, rows, w, p, tile),
     }
 }
@@ -450,6 +496,49 @@ fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usiz
     }
 }
 
+/// Every SIMD kernel this build and CPU run, against [`Isa::Scalar`] on
+/// ragged shapes (1-row products, widths that are not a panel, long inner
+/// dimensions) whose f32 sums are exact, so any correct kernel gives the same
+/// bits: the number of (shape, kernel) pairs checked, or the first that
+/// differs. The wasm package exports it (`checkKernels`) so the browser
+/// tests run it on the engine's own kernels.
+pub fn check_kernels() -> Result<usize, String> {
+    let mut seed = 11u64;
+    let mut ran = 0;
+    for &(m, n, k) in &[(1, 1, 32), (1, 7, 64), (2, 4, 32), (5, 9, 128), (13, 17, 384), (4, 1536, 96), (31, 3, 1536)] {
+        let (a, w) = exact_problem(&mut seed, m, n, k);
+        let mut want = vec![0f32; m * n];
+        gemm(Isa::Scalar, &a, &w, &mut want);
+        for isa in Isa::ALL.into_iter().filter(|&i| i != Isa::Scalar && i.available()) {
+            let mut got = vec![f32::NAN; m * n];
+            gemm(isa, &a, &w.repack(isa.layout()), &mut got);
+            if let Some(i) = (0..m * n).find(|&i| got[i].to_bits() != want[i].to_bits()) {
+                return Err(format!(
+                    "{} kernel at {m}x{n}x{k}: output {i} is {} where the reference has {}",
+                    isa.as_str(),
+                    got[i],
+                    want[i]
+                ));
+            }
+            ran += 1;
+        }
+    }
+    Ok(ran)
+}
+
+/// A random product whose f32 sums are exact: power-of-two scales and
+/// sums below 2^22 (two fraction bits at most), so any summation order gives
+/// the same bits. Every weight byte occurs, -128 included.
+fn exact_problem(seed: &mut u64, m: usize, n: usize, k: usize) -> (QuantRows, PackedMatrix) {
+    let mut below = |n: u64| crate::rng::splitmix64(seed) % n;
+    let kb = k / BLOCK;
+    let a: Vec<i8> = (0..m * k).map(|_| (below(255) as i32 - 127) as i8).collect();
+    let sa = (0..m * kb).map(|_| [0.5f32, 1.0, 2.0][below(3) as usize]).collect();
+    let w: Vec<i8> = (0..n * k).map(|_| below(256) as u8 as i8).collect();
+    let sw: Vec<f32> = (0..n * kb).map(|_| [0.5f32, 1.0, 2.0][below(3) as usize]).collect();
+    (QuantRows::from_parts(m, k, a, sa), PackedMatrix::from_rows(n, k, &w, &sw, Layout::Rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,19 +554,6 @@ mod tests {
         pub(crate) fn unit(&mut self) -> f64 {
             (crate::rng::splitmix64(&mut self.0) >> 11) as f64 / (1u64 << 53) as f64
         }
-    }
-
-    /// A random problem whose f32 sums are exact: power-of-two scales and
-    /// sums below 2^22 (two fraction bits at most), so any summation order
-    /// gives the same bits.
-    fn exact_problem(rng: &mut Rng, m: usize, n: usize, k: usize) -> (QuantRows, PackedMatrix) {
-        let kb = k / BLOCK;
-        let pow2 = |rng: &mut Rng| [0.5f32, 1.0, 2.0][rng.below(3)];
-        let a: Vec<i8> = (0..m * k).map(|_| (rng.below(255) as i32 - 127) as i8).collect();
-        let sa = (0..m * kb).map(|_| pow2(rng)).collect();
-        let w: Vec<i8> = (0..n * k).map(|_| rng.below(256) as u8 as i8).collect();
-        let sw: Vec<f32> = (0..n * kb).map(|_| pow2(rng)).collect();
-        (QuantRows::from_parts(m, k, a, sa), PackedMatrix::from_rows(n, k, &w, &sw, Layout::Rows))
     }
 
     fn naive(a: &QuantRows, w: &[i8], sw: &[f32], n: usize) -> Vec<f32> {
@@ -523,30 +599,17 @@ mod tests {
 
     #[test]
     fn every_available_kernel_equals_the_scalar_reference_exactly() {
-        let mut rng = Rng::new(11);
-        let isas = [Isa::Avx2, Isa::AvxVnni, Isa::Simd128];
-        let mut ran = 0;
-        for &(m, n, k) in
-            &[(1, 1, 32), (1, 7, 64), (2, 4, 32), (5, 9, 128), (13, 17, 384), (4, 1536, 96), (31, 3, 1536)]
-        {
-            let (a, w) = exact_problem(&mut rng, m, n, k);
-            let mut want = vec![0f32; m * n];
-            gemm(Isa::Scalar, &a, &w, &mut want);
-            for isa in isas.into_iter().filter(|i| i.available()) {
-                let mut got = vec![f32::NAN; m * n];
-                gemm(isa, &a, &w.repack(isa.layout()), &mut got);
-                assert_eq!(got, want, "{isa:?} at {m}x{n}x{k}");
-                ran += 1;
-            }
-        }
-        eprintln!("kernels checked against the reference: {ran} shape x kernel pairs");
+        let checked = check_kernels().unwrap();
+        // Natively at least one SIMD kernel runs on any x86-64 CI machine.
+        assert!(checked > 0 || !cfg!(target_arch = "x86_64") || !Isa::Avx2.available());
+        eprintln!("kernels checked against the reference: {checked} shape x kernel pairs");
     }
 
     #[test]
     fn splitting_panels_across_threads_gives_the_same_bits() {
         let mut rng = Rng::new(9);
         for &(m, n, k) in &[(17, 384, 384), (3, 1536, 64), (1, 100, 32), (5, 30, 32)] {
-            let (a, w) = exact_problem(&mut rng, m, n, k);
+            let (a, w) = exact_problem(&mut rng.0, m, n, k);
             let w = w.repack(Isa::detect().layout());
             let (mut one, mut many) = (vec![0f32; m * n], vec![f32::NAN; m * n]);
             gemm(Isa::detect(), &a, &w, &mut one);
@@ -558,7 +621,7 @@ mod tests {
     #[test]
     fn repacking_keeps_every_value_and_scale() {
         let mut rng = Rng::new(5);
-        let (a, w) = exact_problem(&mut rng, 3, 21, 96);
+        let (a, w) = exact_problem(&mut rng.0, 3, 21, 96);
         let there_and_back = w.repack(Layout::Quads).repack(Layout::Pairs).repack(Layout::Rows);
         assert_eq!((there_and_back.qs.clone(), there_and_back.scales.clone()), (w.qs.clone(), w.scales.clone()));
         assert_eq!(there_and_back.offsets, w.offsets);

@@ -3,7 +3,8 @@
 //! i16, 4 outputs x 2 inputs per vector, so `i32x4.dot_i16x8_s` against a
 //! broadcast pair of (i16) activations adds both products of each output
 //! into its own lane. No widening in the loop and no horizontal sums: a
-//! block ends with one convert and one scale per 4 outputs.
+//! block ends with one convert and one scale per 4 outputs. A relaxed-SIMD
+//! kernel on the byte layout follows.
 
 use std::arch::wasm32::*;
 
@@ -44,6 +45,74 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
                     let pair = v128_load32_splat(xs[r][2 * j..].as_ptr() as *const u32);
                     lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(pair, w0));
                     hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(pair, w1));
+                }
+            }
+        }
+        for r in 0..R {
+            let s = f32x4_splat(a.row(m0 + r).1[b]);
+            acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(lo[r]), f32x4_mul(s, sw[0])));
+            acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(hi[r]), f32x4_mul(s, sw[1])));
+        }
+    }
+    for r in 0..R {
+        // SAFETY: a row of the tile holds MAX_W = 8 floats.
+        unsafe {
+            v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r][0]);
+            v128_store(tile[r][4..].as_mut_ptr() as *mut v128, acc[r][1]);
+        }
+    }
+}
+
+/// wasm32 relaxed-SIMD kernel (the build with feature `relaxed-simd`; a
+/// second `.wasm`, chosen at load where the browser validates it), on a
+/// [`Layout::Quads`](super::gemm::Layout) matrix: `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+/// adds 4 byte products per output lane, 16 multiplies per instruction.
+/// Its second operand must be 7-bit unsigned (x86 lowers it to `pmaddubsw`
+/// or `vpdpbusd`), so activations come split into `max(a, 0)` and
+/// `max(-a, 0)` ([`QuantRows`] keeps both) and the second half meets the
+/// negated weights: `w.a = w.a+ + (-w).a-`, exact in i32 and deterministic
+/// on every engine (no pair sum reaches the i16 saturation: 2 * 127 * 127).
+#[cfg(feature = "relaxed-simd")]
+#[target_feature(enable = "relaxed-simd")]
+pub(super) fn panel_relaxed(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    match rows {
+        1 => tile_relaxed::<1>(a, m0, w, p, tile),
+        2 => tile_relaxed::<2>(a, m0, w, p, tile),
+        3 => tile_relaxed::<3>(a, m0, w, p, tile),
+        _ => tile_relaxed::<4>(a, m0, w, p, tile),
+    }
+}
+
+#[cfg(feature = "relaxed-simd")]
+#[target_feature(enable = "relaxed-simd")]
+fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    let (wq, ws, _) = w.panel(p);
+    let mut acc = [[f32x4_splat(0.0); 2]; R];
+    for b in 0..w.blocks() {
+        let wb = &wq[b * W * BLOCK..][..W * BLOCK];
+        let sw = &ws[b * W..][..W];
+        // SAFETY: eight f32 scales for this block.
+        let sw = unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] };
+        let xs: [(&[u8], &[u8]); R] = std::array::from_fn(|r| {
+            let (pos, neg) = a.row_split(m0 + r);
+            (&pos[b * BLOCK..][..BLOCK], &neg[b * BLOCK..][..BLOCK])
+        });
+        let mut lo = [i32x4_splat(0); R];
+        let mut hi = [i32x4_splat(0); R];
+        for j in 0..BLOCK / 4 {
+            // SAFETY: wb holds 8 groups of 32 bytes (8 outputs x 4 inputs);
+            // each half-row 32 bytes (8 words).
+            unsafe {
+                let g = wb[j * 4 * W..].as_ptr() as *const v128;
+                let (w0, w1) = (v128_load(g), v128_load(g.add(1)));
+                let (n0, n1) = (i8x16_neg(w0), i8x16_neg(w1));
+                for r in 0..R {
+                    let pos = v128_load32_splat(xs[r].0[4 * j..].as_ptr() as *const u32);
+                    let neg = v128_load32_splat(xs[r].1[4 * j..].as_ptr() as *const u32);
+                    lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, pos, lo[r]);
+                    hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, pos, hi[r]);
+                    lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(n0, neg, lo[r]);
+                    hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(n1, neg, hi[r]);
                 }
             }
         }

@@ -311,6 +311,7 @@ impl FusedEncoder {
             self.word.add_row(id as usize, row);
         }
         ops::layer_norm(&mut ws.x, &self.emb_norm.0, &self.emb_norm.1, self.eps);
+        ws.quant.only_for(self.isa);
         for l in &self.layers {
             ws.quant.quantize(&ws.x, len, h);
             gemm_threads(self.isa, &ws.quant, &l.qkv, &mut ws.qkv, ws.gemm_threads);
