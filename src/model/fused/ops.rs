@@ -121,51 +121,117 @@ pub fn softmax(row: &mut [f32]) {
     }
 }
 
-/// Scratch for [`attention`]: one head's keys transposed and values packed.
+/// Scratch for [`attention`]: one head's keys transposed and values packed,
+/// and the scores of one block of query rows.
 #[derive(Default)]
 pub struct AttentionScratch {
     keys_t: Vec<f32>,
     values: Vec<f32>,
+    queries: Vec<f32>,
     scores: Vec<f32>,
 }
 
+/// Keys whose scores one pass keeps in registers.
+const KB: usize = 16;
+/// Query rows that share each load of a key or value row.
+const QB: usize = 4;
+
 /// Self-attention of one sequence. `qkv`: `[len, 3 * hidden]` (queries, keys,
 /// values side by side); `ctx`: `[len, hidden]` out. Per head the keys are
-/// transposed (`[dh, len]`) and the values packed (`[len, dh]`), so both
-/// products run as unit-stride multiply-adds over whole rows.
+/// transposed (`[dh, len]`, padded to [`KB`] columns with zeros) and the
+/// values packed (`[len, dh]`); [`QB`] query rows at a time, a block of
+/// [`KB`] scores (or outputs) stays in registers while the key (value) rows
+/// stream past once for all of them. Each sum runs in the order of the plain
+/// loops (over `d`, then over keys), so the result does not depend on the
+/// blocking.
 pub fn attention(qkv: &[f32], len: usize, hidden: usize, heads: usize, ctx: &mut [f32], s: &mut AttentionScratch) {
     let dh = hidden / heads;
     let scale = 1.0 / (dh as f32).sqrt();
     let stride = 3 * hidden;
-    s.keys_t.resize(dh * len, 0.0);
+    let lp = len.next_multiple_of(KB);
+    s.keys_t.clear();
+    s.keys_t.resize(dh * lp, 0.0);
     s.values.resize(len * dh, 0.0);
-    s.scores.resize(len, 0.0);
+    s.queries.resize(QB * dh, 0.0);
+    s.scores.resize(QB * lp, 0.0);
     for h in 0..heads {
         for t in 0..len {
             let row = &qkv[t * stride..][..stride];
             for d in 0..dh {
-                s.keys_t[d * len + t] = row[hidden + h * dh + d];
+                s.keys_t[d * lp + t] = row[hidden + h * dh + d];
             }
             s.values[t * dh..][..dh].copy_from_slice(&row[2 * hidden + h * dh..][..dh]);
         }
-        for t in 0..len {
-            let q = &qkv[t * stride + h * dh..][..dh];
-            let scores = &mut s.scores[..len];
-            scores.fill(0.0);
-            for (d, &qd) in q.iter().enumerate() {
-                let qd = qd * scale;
-                for (sc, k) in scores.iter_mut().zip(&s.keys_t[d * len..][..len]) {
-                    *sc += qd * k;
+        for t0 in (0..len).step_by(QB) {
+            let rows = (len - t0).min(QB);
+            // Rows past the sequence repeat its last row; their results are dropped.
+            for r in 0..QB {
+                let t = t0 + r.min(rows - 1);
+                for (q, &x) in s.queries[r * dh..][..dh].iter_mut().zip(&qkv[t * stride + h * dh..][..dh]) {
+                    *q = x * scale;
                 }
             }
-            softmax(scores);
-            let out = &mut ctx[t * hidden + h * dh..][..dh];
-            out.fill(0.0);
-            for (&p, v) in scores.iter().zip(s.values.chunks_exact(dh)) {
-                for (o, x) in out.iter_mut().zip(v) {
-                    *o += p * x;
+            scores_block(&s.queries, &s.keys_t, dh, lp, &mut s.scores);
+            for r in 0..rows {
+                softmax(&mut s.scores[r * lp..][..len]);
+            }
+            context_block(&s.scores, &s.values, (len, lp, dh), rows, &mut ctx[t0 * hidden + h * dh..], hidden);
+        }
+    }
+}
+
+/// `scores[r][j] = sum_d queries[r][d] * keys_t[d][j]` for [`QB`] rows and
+/// every (padded) key `j`.
+fn scores_block(queries: &[f32], keys_t: &[f32], dh: usize, lp: usize, scores: &mut [f32]) {
+    for j0 in (0..lp).step_by(KB) {
+        let mut acc = [[0f32; KB]; QB];
+        for d in 0..dh {
+            let k: &[f32; KB] = keys_t[d * lp + j0..][..KB].try_into().expect("KB keys");
+            for (r, a) in acc.iter_mut().enumerate() {
+                let q = queries[r * dh + d];
+                for (a, k) in a.iter_mut().zip(k) {
+                    *a += q * k;
                 }
             }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            scores[r * lp + j0..][..KB].copy_from_slice(a);
+        }
+    }
+}
+
+/// `out[r * stride + x] = sum_j probs[r][j] * values[j][x]` for the first
+/// `rows` rows (`shape`: keys, padded keys, head size).
+fn context_block(
+    probs: &[f32],
+    values: &[f32],
+    shape: (usize, usize, usize),
+    rows: usize,
+    out: &mut [f32],
+    stride: usize,
+) {
+    let (len, lp, dh) = shape;
+    let mut x0 = 0;
+    while x0 + KB <= dh {
+        let mut acc = [[0f32; KB]; QB];
+        for j in 0..len {
+            let v: &[f32; KB] = values[j * dh + x0..][..KB].try_into().expect("KB values");
+            for (r, a) in acc.iter_mut().enumerate() {
+                let p = probs[r * lp + j];
+                for (a, v) in a.iter_mut().zip(v) {
+                    *a += p * v;
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate().take(rows) {
+            out[r * stride + x0..][..KB].copy_from_slice(a);
+        }
+        x0 += KB;
+    }
+    // A head size that is not a multiple of KB: the rest, plainly.
+    for r in 0..rows {
+        for x in x0..dh {
+            out[r * stride + x] = (0..len).fold(0.0, |a, j| a + probs[r * lp + j] * values[j * dh + x]);
         }
     }
 }
@@ -241,5 +307,47 @@ mod tests {
         let mut ctx = [0.0; 4];
         attention(&qkv, 1, hidden, heads, &mut ctx, &mut AttentionScratch::default());
         assert_eq!(ctx, [7.0, 8.0, 9.0, 10.0]);
+    }
+
+    /// The plain loops the blocked kernel must reproduce bit for bit.
+    fn naive_attention(qkv: &[f32], len: usize, hidden: usize, heads: usize) -> Vec<f32> {
+        let (dh, stride) = (hidden / heads, 3 * hidden);
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut ctx = vec![0f32; len * hidden];
+        for h in 0..heads {
+            for t in 0..len {
+                let mut scores: Vec<f32> = (0..len)
+                    .map(|j| {
+                        (0..dh).fold(0.0, |a, d| {
+                            a + qkv[t * stride + h * dh + d] * scale * qkv[j * stride + hidden + h * dh + d]
+                        })
+                    })
+                    .collect();
+                softmax(&mut scores);
+                for x in 0..dh {
+                    ctx[t * hidden + h * dh + x] =
+                        (0..len).fold(0.0, |a, j| a + scores[j] * qkv[j * stride + 2 * hidden + h * dh + x]);
+                }
+            }
+        }
+        ctx
+    }
+
+    #[test]
+    fn blocked_attention_equals_the_plain_loops_on_ragged_shapes() {
+        let mut seed = 17u64;
+        // Head sizes on and off the KB block, lengths on and off QB and KB.
+        for &(len, hidden, heads) in &[(1, 64, 2), (3, 64, 2), (5, 48, 2), (16, 96, 3), (17, 64, 1), (37, 384, 12)] {
+            let qkv: Vec<f32> = (0..len * 3 * hidden)
+                .map(|_| (crate::rng::splitmix64(&mut seed) >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0)
+                .collect();
+            let mut ctx = vec![f32::NAN; len * hidden];
+            let mut scratch = AttentionScratch::default();
+            attention(&qkv, len, hidden, heads, &mut ctx, &mut scratch);
+            assert_eq!(ctx, naive_attention(&qkv, len, hidden, heads), "{len} tokens, {hidden}/{heads}");
+            // The scratch is reused: a shorter sequence after a longer one.
+            attention(&qkv[..3 * hidden], 1, hidden, heads, &mut ctx[..hidden], &mut scratch);
+            assert_eq!(&ctx[..hidden], &naive_attention(&qkv[..3 * hidden], 1, hidden, heads)[..]);
+        }
     }
 }
