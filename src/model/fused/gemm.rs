@@ -17,7 +17,7 @@ pub const NR: usize = 4;
 /// Activation rows a kernel call handles at once.
 pub const MR: usize = 4;
 /// The widest panel of any layout.
-pub const MAX_W: usize = 8;
+pub const MAX_W: usize = 16;
 /// One kernel call's output: `MR` rows of up to `MAX_W` outputs.
 pub type Tile = [[f32; MAX_W]; MR];
 
@@ -31,6 +31,9 @@ pub enum Layout {
     /// 256-bit load holds 4 inputs of 8 outputs and `vpdpbusd` with a
     /// broadcast activation word accumulates each output in its own lane.
     Quads,
+    /// [`Layout::Quads`] with 16 outputs per panel: one 512-bit load holds 4
+    /// inputs of 16 outputs (AVX-512 VNNI).
+    Quads16,
     /// 8 outputs per panel, values widened to i16; a block is 16 groups of
     /// `[output][2 values]`, so `i32x4.dot_i16x8_s` with a broadcast pair of
     /// activations accumulates 4 outputs in the 4 lanes (wasm32: no
@@ -44,6 +47,7 @@ impl Layout {
         match self {
             Layout::Rows => NR,
             Layout::Quads | Layout::Pairs => 8,
+            Layout::Quads16 => 16,
         }
     }
 
@@ -53,7 +57,7 @@ impl Layout {
         let w = self.width();
         match self {
             Layout::Rows => (pb * w + r) * BLOCK + j,
-            Layout::Quads => pb * w * BLOCK + (j / 4) * w * 4 + r * 4 + j % 4,
+            Layout::Quads | Layout::Quads16 => pb * w * BLOCK + (j / 4) * w * 4 + r * 4 + j % 4,
             Layout::Pairs => pb * w * BLOCK + (j / 2) * w * 2 + r * 2 + j % 2,
         }
     }
@@ -243,13 +247,13 @@ impl QuantRows {
 
     /// Whether `quantize` prepared the form `isa` reads.
     fn ready_for(&self, isa: Isa) -> bool {
-        self.only.is_none_or(|only| only == isa || isa.layout() == Layout::Rows)
+        self.only.is_none_or(|only| only == isa || isa.layout() == Layout::Rows || (only.flipped() && isa.flipped()))
     }
 
     /// The forms the platform's kernels read besides `qs`.
     fn flip(&mut self) {
         let want = |isa: Isa| self.only.is_none_or(|only| only == isa);
-        if cfg!(target_arch = "x86_64") && want(Isa::AvxVnni) {
+        if cfg!(target_arch = "x86_64") && self.only.is_none_or(Isa::flipped) {
             self.flipped.clear();
             self.flipped.extend(self.qs.iter().map(|&v| v as u8 ^ 0x80));
         }
@@ -328,6 +332,8 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-VNNI: `vpdpbusd` on `a + 128` and `w`, minus `128 * sum(w)`.
     AvxVnni,
+    /// x86-64 AVX-512 VNNI: the same on 512-bit registers, 16 outputs a load.
+    Avx512Vnni,
     /// wasm32 simd128: i16 widening and `i32x4.dot_i16x8_s`.
     Simd128,
     /// wasm32 relaxed SIMD (the second `.wasm`, feature `relaxed-simd`):
@@ -337,7 +343,7 @@ pub enum Isa {
 
 impl Isa {
     /// Every kernel, the reference first.
-    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Simd128, Isa::RelaxedSimd];
+    pub const ALL: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512Vnni, Isa::Simd128, Isa::RelaxedSimd];
 
     /// The fastest kernel this CPU runs. `ERNIE_SEARCH_KERNEL=scalar` (or
     /// `avx2`) forces a slower one, e.g. to test a CPU without VNNI.
@@ -347,12 +353,13 @@ impl Isa {
         match forced.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("scalar") => Isa::Scalar,
             Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
+            Some("avx-vnni") if Isa::AvxVnni.available() => Isa::AvxVnni,
             _ => best,
         }
     }
 
     fn best() -> Isa {
-        [Isa::AvxVnni, Isa::Avx2, Isa::RelaxedSimd, Isa::Simd128]
+        [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2, Isa::RelaxedSimd, Isa::Simd128]
             .into_iter()
             .find(|i| i.available())
             .unwrap_or(Isa::Scalar)
@@ -366,6 +373,13 @@ impl Isa {
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
             #[cfg(target_arch = "x86_64")]
             Isa::AvxVnni => Isa::Avx2.available() && is_x86_feature_detected!("avxvnni"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                Isa::Avx2.available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Isa::Simd128 => true,
             #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
@@ -375,10 +389,16 @@ impl Isa {
         }
     }
 
+    /// Whether the kernel reads the activations as `qs + 128` (the VNNI ones).
+    fn flipped(self) -> bool {
+        matches!(self, Isa::AvxVnni | Isa::Avx512Vnni)
+    }
+
     /// The weight layout this kernel reads.
     pub fn layout(self) -> Layout {
         match self {
             Isa::AvxVnni | Isa::RelaxedSimd => Layout::Quads,
+            Isa::Avx512Vnni => Layout::Quads16,
             Isa::Simd128 => Layout::Pairs,
             _ => Layout::Rows,
         }
@@ -389,6 +409,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::AvxVnni => "avx-vnni",
+            Isa::Avx512Vnni => "avx512-vnni",
             Isa::Simd128 => "simd128",
             Isa::RelaxedSimd => "relaxed-simd",
         }
@@ -469,6 +490,9 @@ fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: u
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::AvxVnni => unsafe { super::gemm_x86::panel_vnni(a, m0, rows, w, p, tile) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512Vnni => unsafe { super::gemm_x86::panel_vnni512(a, m0, rows, w, p, tile) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Isa::Simd128 => super::gemm_wasm::panel_simd128(a, m0, rows, w, p, tile),
         #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
@@ -588,7 +612,7 @@ mod tests {
             let w: Vec<i8> = (0..n * k).map(|_| rng.below(256) as u8 as i8).collect();
             let sw: Vec<f32> = (0..n * kb).map(|_| rng.unit() as f32).collect();
             let mut out = vec![0f32; m * n];
-            for layout in [Layout::Rows, Layout::Quads, Layout::Pairs] {
+            for layout in [Layout::Rows, Layout::Quads, Layout::Quads16, Layout::Pairs] {
                 gemm(Isa::Scalar, &a, &PackedMatrix::from_rows(n, k, &w, &sw, layout), &mut out);
                 for (x, y) in out.iter().zip(naive(&a, &w, &sw, n)) {
                     assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y} at {m}x{n}x{k} {layout:?}");
@@ -622,7 +646,7 @@ mod tests {
     fn repacking_keeps_every_value_and_scale() {
         let mut rng = Rng::new(5);
         let (a, w) = exact_problem(&mut rng.0, 3, 21, 96);
-        let there_and_back = w.repack(Layout::Quads).repack(Layout::Pairs).repack(Layout::Rows);
+        let there_and_back = w.repack(Layout::Quads).repack(Layout::Quads16).repack(Layout::Pairs).repack(Layout::Rows);
         assert_eq!((there_and_back.qs.clone(), there_and_back.scales.clone()), (w.qs.clone(), w.scales.clone()));
         assert_eq!(there_and_back.offsets, w.offsets);
         let (mut x, mut y) = (vec![0f32; 3 * 21], vec![0f32; 3 * 21]);

@@ -55,7 +55,7 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
         }
     }
     for r in 0..R {
-        // SAFETY: a row of the tile holds MAX_W = 8 floats.
+        // SAFETY: a row of the tile holds MAX_W >= 8 floats.
         unsafe {
             v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r][0]);
             v128_store(tile[r][4..].as_mut_ptr() as *mut v128, acc[r][1]);
@@ -123,7 +123,7 @@ fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: u
         }
     }
     for r in 0..R {
-        // SAFETY: a row of the tile holds MAX_W = 8 floats.
+        // SAFETY: a row of the tile holds MAX_W >= 8 floats.
         unsafe {
             v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r][0]);
             v128_store(tile[r][4..].as_mut_ptr() as *mut v128, acc[r][1]);

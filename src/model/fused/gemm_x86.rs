@@ -8,7 +8,8 @@
 //! AVX-VNNI reads [`Layout::Quads`](super::gemm::Layout): each 256-bit weight
 //! load holds 4 inputs of 8 outputs, so `vpdpbusd` with a broadcast 4-byte
 //! activation word accumulates each output in its own lane: no horizontal
-//! reduction, and one convert + FMA per block serves 8 outputs.
+//! reduction, and one convert + FMA per block serves 8 outputs. AVX-512 VNNI
+//! does the same on [`Layout::Quads16`](super::gemm::Layout), 16 outputs a load.
 
 use std::arch::x86_64::*;
 
@@ -101,6 +102,54 @@ unsafe fn tile_vnni<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, 
     }
     for r in 0..R {
         _mm256_storeu_ps(tile[r].as_mut_ptr(), acc[r]);
+    }
+}
+
+/// AVX-512 VNNI: as [`panel_vnni`] on 512-bit registers, on a
+/// [`Layout::Quads16`](super::gemm::Layout) matrix.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA, AVX-512 F/BW and AVX-512 VNNI.
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn panel_vnni512(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    match rows {
+        1 => tile_vnni512::<1>(a, m0, w, p, tile),
+        2 => tile_vnni512::<2>(a, m0, w, p, tile),
+        3 => tile_vnni512::<3>(a, m0, w, p, tile),
+        _ => tile_vnni512::<4>(a, m0, w, p, tile),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
+unsafe fn tile_vnni512<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
+    const W: usize = 16;
+    let (wq, ws, offsets) = w.panel(p);
+    let rows: [(&[u8], &[f32]); R] = std::array::from_fn(|r| (a.row_flipped(m0 + r), a.row(m0 + r).1));
+    let mut acc = [_mm512_setzero_ps(); R];
+    for b in 0..w.blocks() {
+        let wb = wq[b * W * BLOCK..][..W * BLOCK].as_ptr() as *const __m512i;
+        let sw = _mm512_loadu_ps(ws[b * W..][..W].as_ptr());
+        let off = _mm512_loadu_si512(offsets[b * W..][..W].as_ptr() as *const __m512i);
+        let mut even = [_mm512_setzero_si512(); R];
+        let mut odd = [_mm512_setzero_si512(); R];
+        for g in (0..BLOCK / 4).step_by(2) {
+            let (w0, w1) = (_mm512_loadu_si512(wb.add(g)), _mm512_loadu_si512(wb.add(g + 1)));
+            for r in 0..R {
+                let words = rows[r].0[b * BLOCK + 4 * g..][..8].as_ptr() as *const i32;
+                let (x0, x1) =
+                    (_mm512_set1_epi32(words.read_unaligned()), _mm512_set1_epi32(words.add(1).read_unaligned()));
+                even[r] = _mm512_dpbusd_epi32(even[r], x0, w0);
+                odd[r] = _mm512_dpbusd_epi32(odd[r], x1, w1);
+            }
+        }
+        for r in 0..R {
+            let dot = _mm512_sub_epi32(_mm512_add_epi32(even[r], odd[r]), off);
+            let s = _mm512_mul_ps(_mm512_set1_ps(rows[r].1[b]), sw);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[r]);
+        }
+    }
+    for r in 0..R {
+        _mm512_storeu_ps(tile[r].as_mut_ptr(), acc[r]);
     }
 }
 
