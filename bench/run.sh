@@ -43,13 +43,35 @@ PY
 
 res=$out/results.jsonl
 : > "$res"
-# Our fused kernel (the default) and candle's dense one on the Q8_0 file;
-# the f32 file runs candle's dense kernel (ours takes block-quantized files).
-for k in fused dense; do
-  "$BIN" bench encode --model models/minilm-q8.gguf --kernel $k --passages "$out/passages.jsonl" --batch 32 | tee -a "$res"
+# Ours (the fused kernel, the default) and onnxruntime take turns, ROUNDS
+# times (default 3): this machine's speed drifts by tens of percent within
+# minutes, so the ratio is taken between medians of interleaved runs. Then
+# candle's dense kernel on the Q8_0 file and on the f32 file (ours takes
+# block-quantized files only), once each.
+rounds=${ROUNDS:-3}
+compact() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))'; }
+for r in $(seq "$rounds"); do
+  "$BIN" bench encode --model models/minilm-q8.gguf --kernel fused --passages "$out/passages.jsonl" --batch 32 | tee -a "$res"
+  "$VENV/bin/python" bench/peers.py encode --onnx-pkg-dir "$out/onnx" --passages "$out/passages.jsonl" --batch 32 --max-len 256 | compact | tee -a "$res"
 done
+"$BIN" bench encode --model models/minilm-q8.gguf --kernel dense --passages "$out/passages.jsonl" --batch 32 | tee -a "$res"
 "$BIN" bench encode --model models/minilm-f32.gguf --passages "$out/passages.jsonl" --batch 32 | tee -a "$res"
-"$VENV/bin/python" bench/peers.py encode --onnx-pkg-dir "$out/onnx" --passages "$out/passages.jsonl" --batch 32 --max-len 256 | tee -a "$res"
+python3 - "$res" <<'PY'
+import json, statistics, sys
+ours, ort = [], []
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d.get("command") == "encode":
+        ort.append((d["passages"]["passages_per_s"], d["query"]["median_ms"]))
+    elif d.get("engine") == "ernie-search" and d.get("kernel", "").startswith("fused"):
+        ours.append((d["passages_per_s"], d["query_ms_median"]))
+med = lambda xs, i: statistics.median(x[i] for x in xs)
+print(f"encode, medians of {len(ours)} interleaved rounds: ours {med(ours, 0):.1f} passages/s, query {med(ours, 1):.2f} ms; "
+      f"onnxruntime {med(ort, 0):.1f} passages/s, query {med(ort, 1):.2f} ms; "
+      f"ratio (median of the per-round ratios) {statistics.median(a[0] / b[0] for a, b in zip(ours, ort)):.2f}x passages/s, "
+      f"{statistics.median(a[1] / b[1] for a, b in zip(ours, ort)):.2f}x query latency")
+print("  per round (ours / onnxruntime): " + "; ".join(f"{a[0]:.1f} / {b[0]:.1f} p/s, {a[1]:.2f} / {b[1]:.2f} ms" for a, b in zip(ours, ort)))
+PY
 for d in f32 int8; do
   "$BIN" bench scan --n 100000 --dim 384 --dtype $d --queries 100 | tee -a "$res"
 done
