@@ -226,16 +226,14 @@ impl QuantRows {
         self.k = k;
         self.qs.resize(m * k, 0);
         self.scales.resize(m * k / BLOCK, 0.0);
-        for ((src, dst), s) in x.chunks_exact(BLOCK).zip(self.qs.chunks_exact_mut(BLOCK)).zip(&mut self.scales) {
-            let amax = abs_max(src);
-            let d = amax / 127.0;
-            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-            // round_ties_even is one instruction (round() is a libm call).
-            for (q, v) in dst.iter_mut().zip(src) {
-                *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 as i8;
-            }
-            *s = d;
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("sse4.1") {
+            // SAFETY: the CPU has SSE4.1.
+            unsafe { super::gemm_x86::quantize_sse41(x, &mut self.qs, &mut self.scales) };
+            self.flip();
+            return;
         }
+        quantize_scalar(x, &mut self.qs, &mut self.scales);
         self.flip();
     }
 
@@ -308,6 +306,21 @@ impl QuantRows {
     #[cfg(target_arch = "x86_64")]
     pub(super) fn row_flipped(&self, m: usize) -> &[u8] {
         &self.flipped[m * self.k..][..self.k]
+    }
+}
+
+/// [`QuantRows::quantize`]'s arithmetic, a value at a time: the reference the
+/// SIMD version equals bit for bit.
+pub(super) fn quantize_scalar(x: &[f32], qs: &mut [i8], scales: &mut [f32]) {
+    for ((src, dst), s) in x.chunks_exact(BLOCK).zip(qs.chunks_exact_mut(BLOCK)).zip(scales) {
+        let amax = abs_max(src);
+        let d = amax / 127.0;
+        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+        // round_ties_even is one instruction (round() is a libm call).
+        for (q, v) in dst.iter_mut().zip(src) {
+            *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 as i8;
+        }
+        *s = d;
     }
 }
 
@@ -670,6 +683,23 @@ mod tests {
         // A zero block quantizes to zeros with scale 0 (no division by zero).
         q.quantize(&[0.0; 32], 1, 32);
         assert!(q.qs.iter().all(|&v| v == 0) && q.scales == [0.0]);
+    }
+
+    #[test]
+    fn quantizing_with_simd_equals_the_scalar_arithmetic() {
+        let mut rng = Rng::new(13);
+        let mut x: Vec<f32> = (0..9 * 96).map(|_| ((rng.unit() - 0.5) * 20.0) as f32).collect();
+        x[..32].fill(0.0); // a zero block
+        x[40] = 1e-30; // tiny values
+        for v in &mut x[64..96] {
+            *v = v.round() / 2.0; // exact halves: ties to even
+        }
+        let (mut qs, mut scales) = (vec![0i8; x.len()], vec![0f32; x.len() / BLOCK]);
+        quantize_scalar(&x, &mut qs, &mut scales);
+        let mut q = QuantRows::default();
+        q.quantize(&x, 9, 96);
+        assert_eq!((q.qs.clone(), q.scales.clone()), (qs, scales));
+        assert!(q.flipped.iter().zip(&q.qs).all(|(&f, &v)| f == v as u8 ^ 0x80) || !cfg!(target_arch = "x86_64"));
     }
 
     #[test]

@@ -153,6 +153,36 @@ unsafe fn tile_vnni512<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatri
     }
 }
 
+/// [`QuantRows::quantize`](super::gemm::QuantRows) four values at a time, with
+/// the same arithmetic as [`super::gemm::quantize_scalar`] (one multiply, a
+/// round-to-nearest-even convert, the same clamp), so the same bytes.
+///
+/// # Safety
+/// The CPU must have SSE4.1.
+#[target_feature(enable = "sse4.1")]
+pub(super) unsafe fn quantize_sse41(x: &[f32], qs: &mut [i8], scales: &mut [f32]) {
+    let abs = _mm_castsi128_ps(_mm_set1_epi32(0x7fff_ffff));
+    let (lo, hi) = (_mm_set1_epi32(-127), _mm_set1_epi32(127));
+    for ((src, dst), s) in x.chunks_exact(BLOCK).zip(qs.chunks_exact_mut(BLOCK)).zip(scales) {
+        let p = src.as_ptr();
+        let v: [__m128; 8] = std::array::from_fn(|i| _mm_loadu_ps(p.add(4 * i)));
+        let mut m = _mm_and_ps(v[0], abs);
+        for vi in &v[1..] {
+            m = _mm_max_ps(m, _mm_and_ps(*vi, abs));
+        }
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
+        let d = _mm_cvtss_f32(m) / 127.0;
+        let inv = _mm_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let q: [__m128i; 8] =
+            std::array::from_fn(|i| _mm_min_epi32(_mm_max_epi32(_mm_cvtps_epi32(_mm_mul_ps(v[i], inv)), lo), hi));
+        let out = dst.as_mut_ptr() as *mut __m128i;
+        _mm_storeu_si128(out, _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
+        _mm_storeu_si128(out.add(1), _mm_packs_epi16(_mm_packs_epi32(q[4], q[5]), _mm_packs_epi32(q[6], q[7])));
+        *s = d;
+    }
+}
+
 /// Lanes 0..4 and 4..8 hold the two halves of the same four outputs.
 #[target_feature(enable = "avx2")]
 unsafe fn store<const R: usize>(acc: &[__m256; R], tile: &mut Tile) {
