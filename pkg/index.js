@@ -4,11 +4,16 @@
 
 /** The most bytes a manifest may have (the worker's limit too). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** The most bytes the light engine's wasm may have. */
+const MAX_WASM_BYTES = 64 * 1024 * 1024;
 
-/** `url`'s bytes, or null on any failure (the worker then fetches it and says why). */
-async function prefetch(url) {
+/**
+ * `url`'s bytes, or null on any failure or past `limit` bytes (the worker
+ * then fetches it and says why). `cache`: the fetch's cache mode.
+ */
+async function prefetch(url, limit = MAX_MANIFEST_BYTES, cache = "no-cache") {
   try {
-    const res = await fetch(url, { cache: "no-cache" });
+    const res = await fetch(url, { cache });
     if (!res.ok || !res.body) return null;
     const reader = res.body.getReader();
     const parts = [];
@@ -17,7 +22,7 @@ async function prefetch(url) {
       const { done, value } = await reader.read();
       if (done) break;
       n += value.length;
-      if (n > MAX_MANIFEST_BYTES) {
+      if (n > limit) {
         reader.cancel().catch(() => {});
         return null;
       }
@@ -72,11 +77,19 @@ export class Retriever {
     // The folder's URL is the base of the files it names: it must end in "/".
     const folder = index == null ? index : abs(String(index).replace(/\/?$/, "/"));
     try {
-      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, simd, prefetched: folder != null }, onProgress);
+      // A folder may be light (index-site's: the token table, no model): its
+      // engine's wasm downloads now too, beside the worker's script, where
+      // the worker would ask for it a round trip later (on slow 4G, 0.25 s
+      // of a first answer's 3).
+      const light = folder != null && model == null && encoder !== "transformer";
+      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, simd, prefetched: folder != null, lightPrefetched: light }, onProgress);
       // manifest.json downloads while the worker's script does: a round trip
       // sooner. The worker checks it as its own (or fetches it, given null).
       if (folder != null) {
         prefetch(`${folder}manifest.json`).then((bytes) => r.#worker.postMessage({ manifest: bytes }, bytes ? [bytes.buffer] : []));
+      }
+      if (light) {
+        prefetch(new URL("./ernie_search_light_bg.wasm", import.meta.url).href, MAX_WASM_BYTES, "default").then((bytes) => r.#worker.postMessage({ lightWasm: bytes }, bytes ? [bytes.buffer] : []));
       }
       await loading;
     } catch (e) {

@@ -55,8 +55,12 @@ let queue = Promise.resolve();
 /** manifest.json's bytes as the page fetched them (null: it could not). */
 let fromPage;
 const pageManifest = new Promise((resolve) => (fromPage = resolve));
-self.onmessage = ({ data: { id, op, args, manifest } }) => {
+/** The light engine's wasm bytes as the page fetched them (null: it could not). */
+let wasmFromPage;
+const pageLightWasm = new Promise((resolve) => (wasmFromPage = resolve));
+self.onmessage = ({ data: { id, op, args, manifest, lightWasm } }) => {
   if (manifest !== undefined) return fromPage(manifest instanceof Uint8Array ? manifest : null);
+  if (lightWasm !== undefined) return wasmFromPage(lightWasm instanceof Uint8Array ? lightWasm : null);
   queue = queue.then(async () => {
     try {
       const value = await OPS[op](args, (progress) => self.postMessage({ id, progress }));
@@ -68,7 +72,7 @@ self.onmessage = ({ data: { id, op, args, manifest } }) => {
 };
 
 const OPS = {
-  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, simd: simdWanted = "auto", prefetched = false }, progress) {
+  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, simd: simdWanted = "auto", prefetched = false, lightPrefetched = false }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
     if (!["auto", "simd128"].includes(simdWanted)) throw new Error(`unknown simd ${JSON.stringify(simdWanted)}: use "auto" or "simd128"`);
     simd = simdWanted;
@@ -82,7 +86,7 @@ const OPS = {
     // A folder index-site wrote (token table + clusters) runs the light
     // engine: its wasm downloads beside the manifest, a round trip sooner on
     // a slow link (190 KB spent for nothing on a folder with no table).
-    const light = index && !model && want !== "transformer" ? startLight() : null;
+    const light = index && !model && want !== "transformer" ? startLight(lightPrefetched) : null;
     if (index) {
       base = index;
       mf = await readManifest(new URL("manifest.json", base).href, prefetched ? await pageManifest : null);
@@ -289,9 +293,12 @@ async function startFull() {
 }
 
 /** The light engine's class, once its wasm has downloaded and compiled. */
-function startLight() {
-  // The wasm downloads beside its glue, not after it: a round trip sooner.
-  const wasm = fetch(new URL("./ernie_search_light_bg.wasm", import.meta.url));
+function startLight(prefetched = false) {
+  // The wasm downloads beside its glue, not after it: a round trip sooner;
+  // sooner still when the page started it (`prefetched`), and fetched here
+  // only if the page could not.
+  const url = new URL("./ernie_search_light_bg.wasm", import.meta.url);
+  const wasm = prefetched ? pageLightWasm.then((bytes) => bytes ?? fetch(url)) : fetch(url);
   wasm.catch(() => {});
   const light = import("./ernie_search_light.js")
     .then(async (mod) => {
