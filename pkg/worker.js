@@ -255,11 +255,6 @@ async function fetchParts(numbers, names, kind, cap, add) {
 }
 
 /**
- * The light engine: no model. The token table's head, the vectors' cluster
- * head (or the whole index file when the folder has no clusters) and the
- * BM25 meta; table rows, clusters and term blocks follow per query.
- */
-/**
  * A module that validates only where the browser has relaxed SIMD: one
  * `i32x4.relaxed_dot_i8x16_i7x16_add_s`, the instruction the relaxed build's
  * int8 kernel is made of.
@@ -273,25 +268,31 @@ const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 
  * (`simd: "simd128"`), or when the package has no relaxed build.
  */
 async function startFull() {
-  const relaxed = simd === "auto" && WebAssembly.validate(RELAXED_PROBE);
+  // Literal import paths, so that bundlers find and ship both builds.
+  const ready = async (glue) => {
+    const mod = await glue;
+    await mod.default();
+    return mod;
+  };
   try {
-    if (relaxed) {
+    if (simd === "auto" && WebAssembly.validate(RELAXED_PROBE)) {
       try {
-        const mod = await import("./ernie_search_relaxed.js");
-        await mod.default();
-        return mod;
+        return await ready(import("./ernie_search_relaxed.js"));
       } catch (e) {
         relaxedError = String(e?.message ?? e);
       }
     }
-    const mod = await import("./ernie_search.js");
-    await mod.default();
-    return mod;
+    return await ready(import("./ernie_search.js"));
   } catch (e) {
     throw new Error(`cannot start the wasm engine: ${e?.message ?? e}`);
   }
 }
 
+/**
+ * The light engine: no model. The token table's head, the vectors' cluster
+ * head (or the whole index file when the folder has no clusters) and the
+ * BM25 meta; table rows, clusters and term blocks follow per query.
+ */
 /** The light engine's class, once its wasm has downloaded and compiled. */
 function startLight(prefetched = false) {
   // The wasm downloads beside its glue, not after it: a round trip sooner;

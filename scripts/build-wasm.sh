@@ -23,14 +23,6 @@ out="$root/pkg"
 name=ernie_search
 # Cargo.toml: wasm-full builds our crate at opt-level 3 (the kernels), wasm
 # everything at "s" (the light build, where every byte is a visitor's).
-# Each variant: output name, cargo profile, wasm-opt level, cargo arguments.
-# The relaxed twin differs only in our crate's feature (the kernel carries
-# its own #[target_feature]), so it reuses every compiled dependency.
-variants=("ernie_search wasm-full -O3" "ernie_search_relaxed wasm-full -O3 --features relaxed-simd")
-if [ "${1:-}" = "--light" ]; then
-    # Its own target folder: the full build's artifact keeps its place.
-    variants=("ernie_search_light wasm -Os --no-default-features --target-dir $target_dir/light")
-fi
 
 fail() { echo "build-wasm: $*" >&2; exit 1; }
 
@@ -86,14 +78,14 @@ check_externref_export() {
 
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
+# build OUT_NAME PROFILE WASM_OPT_LEVEL TARGET_DIR [CARGO_ARG...]
 build() {
-    local out_name=$1 profile=$2 wasm_opt_level=$3
-    shift 3
-    local cargo_args=("$@") dir="$target_dir" extra=()
-    [ "${cargo_args[0]:-}" = "--no-default-features" ] && dir="${cargo_args[2]}"
-    [ "$out_name" = ernie_search_relaxed ] && extra=(--enable-relaxed-simd)
+    local out_name=$1 profile=$2 wasm_opt_level=$3 dir=$4
+    shift 4
+    local extra=()
+    [[ " $* " == *" relaxed-simd "* ]] && extra=(--enable-relaxed-simd)
     local t0=$SECONDS
-    cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown "${cargo_args[@]}"
+    cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" "$@"
     local t_cargo=$((SECONDS - t0))
     local built="$dir/wasm32-unknown-unknown/$profile/$name.wasm"
     [ -f "$built" ] || fail "cargo did not produce $built"
@@ -139,7 +131,14 @@ build() {
     echo "build-wasm: $bg: $(kb "$raw") raw (cargo's output: $(kb "$raw_before")), $(kb "$gz") gzip -9; glue $out_name.js $(kb "$js")"
 }
 
-for v in "${variants[@]}"; do
-    # shellcheck disable=SC2086 # a variant is words: name, profile, level, cargo arguments
-    build $v
-done
+# Cargo.toml: wasm-full builds our crate at opt-level 3 (the kernels), wasm
+# everything at "s" (the light build, where every byte is a visitor's).
+if [ "${1:-}" = "--light" ]; then
+    # Its own target folder: the full build's artifact keeps its place.
+    build ernie_search_light wasm -Os "$target_dir/light" --no-default-features
+else
+    build ernie_search wasm-full -O3 "$target_dir"
+    # The relaxed twin differs only in our crate's feature (the kernel carries
+    # its own #[target_feature]), so it reuses every compiled dependency.
+    build ernie_search_relaxed wasm-full -O3 "$target_dir" --features relaxed-simd
+fi

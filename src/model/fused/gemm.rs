@@ -359,7 +359,7 @@ impl Isa {
     pub const ALL: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512Vnni, Isa::Simd128, Isa::RelaxedSimd];
 
     /// The fastest kernel this CPU runs. `ERNIE_SEARCH_KERNEL=scalar` (or
-    /// `avx2`) forces a slower one, e.g. to test a CPU without VNNI.
+    /// `avx2`, `avx-vnni`) forces a slower one, e.g. to test a CPU without VNNI.
     pub fn detect() -> Isa {
         let forced = std::env::var("ERNIE_SEARCH_KERNEL").ok();
         let best = Self::best();

@@ -14,12 +14,7 @@ use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK};
 const W: usize = 8;
 
 pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    match rows {
-        1 => tile_simd::<1>(a, m0, w, p, tile),
-        2 => tile_simd::<2>(a, m0, w, p, tile),
-        3 => tile_simd::<3>(a, m0, w, p, tile),
-        _ => tile_simd::<4>(a, m0, w, p, tile),
-    }
+    by_rows!(tile_simd, rows, (a, m0, w, p, tile))
 }
 
 #[inline(always)]
@@ -28,9 +23,7 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
     let mut acc = [[f32x4_splat(0.0); 2]; R];
     for b in 0..w.blocks() {
         let wb = &wq[b * W * BLOCK..][..W * BLOCK];
-        let sw = &ws[b * W..][..W];
-        // SAFETY: eight f32 scales for this block.
-        let sw = unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] };
+        let sw = scales(ws, b);
         let xs: [&[i16]; R] = std::array::from_fn(|r| &a.row_wide(m0 + r)[b * BLOCK..][..BLOCK]);
         // 2 * R independent sums: the multiply-add latency is hidden, and
         // each weight vector is loaded once for all R rows.
@@ -49,11 +42,32 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
             }
         }
         for r in 0..R {
-            let s = f32x4_splat(a.row(m0 + r).1[b]);
-            acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(lo[r]), f32x4_mul(s, sw[0])));
-            acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(hi[r]), f32x4_mul(s, sw[1])));
+            add_block(&mut acc[r], [lo[r], hi[r]], a.row(m0 + r).1[b], sw);
         }
     }
+    store(&acc, tile);
+}
+
+/// Block `b`'s eight weight scales, as two vectors.
+#[inline(always)]
+fn scales(ws: &[f32], b: usize) -> [v128; 2] {
+    let sw = &ws[b * W..][..W];
+    // SAFETY: eight f32 scales for this block.
+    unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] }
+}
+
+/// `acc += f32(dot) * (sa * sw)` over a row's 8 outputs (two vectors).
+#[inline(always)]
+fn add_block(acc: &mut [v128; 2], dot: [v128; 2], sa: f32, sw: [v128; 2]) {
+    let s = f32x4_splat(sa);
+    for h in 0..2 {
+        acc[h] = f32x4_add(acc[h], f32x4_mul(f32x4_convert_i32x4(dot[h]), f32x4_mul(s, sw[h])));
+    }
+}
+
+/// Each row's 8 outputs into the tile.
+#[inline(always)]
+fn store<const R: usize>(acc: &[[v128; 2]; R], tile: &mut Tile) {
     for r in 0..R {
         // SAFETY: a row of the tile holds MAX_W >= 8 floats.
         unsafe {
@@ -75,12 +89,7 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
 #[cfg(feature = "relaxed-simd")]
 #[target_feature(enable = "relaxed-simd")]
 pub(super) fn panel_relaxed(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    match rows {
-        1 => tile_relaxed::<1>(a, m0, w, p, tile),
-        2 => tile_relaxed::<2>(a, m0, w, p, tile),
-        3 => tile_relaxed::<3>(a, m0, w, p, tile),
-        _ => tile_relaxed::<4>(a, m0, w, p, tile),
-    }
+    by_rows!(tile_relaxed, rows, (a, m0, w, p, tile))
 }
 
 #[cfg(feature = "relaxed-simd")]
@@ -90,9 +99,7 @@ fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: u
     let mut acc = [[f32x4_splat(0.0); 2]; R];
     for b in 0..w.blocks() {
         let wb = &wq[b * W * BLOCK..][..W * BLOCK];
-        let sw = &ws[b * W..][..W];
-        // SAFETY: eight f32 scales for this block.
-        let sw = unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] };
+        let sw = scales(ws, b);
         let xs: [(&[u8], &[u8]); R] = std::array::from_fn(|r| {
             let (pos, neg) = a.row_split(m0 + r);
             (&pos[b * BLOCK..][..BLOCK], &neg[b * BLOCK..][..BLOCK])
@@ -117,16 +124,8 @@ fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: u
             }
         }
         for r in 0..R {
-            let s = f32x4_splat(a.row(m0 + r).1[b]);
-            acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(lo[r]), f32x4_mul(s, sw[0])));
-            acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(hi[r]), f32x4_mul(s, sw[1])));
+            add_block(&mut acc[r], [lo[r], hi[r]], a.row(m0 + r).1[b], sw);
         }
     }
-    for r in 0..R {
-        // SAFETY: a row of the tile holds MAX_W >= 8 floats.
-        unsafe {
-            v128_store(tile[r].as_mut_ptr() as *mut v128, acc[r][0]);
-            v128_store(tile[r][4..].as_mut_ptr() as *mut v128, acc[r][1]);
-        }
-    }
+    store(&acc, tile);
 }

@@ -22,12 +22,7 @@ use super::gemm::{PackedMatrix, QuantRows, Tile, BLOCK, NR};
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn panel_avx2(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    match rows {
-        1 => tile_avx2::<1>(a, m0, w, p, tile),
-        2 => tile_avx2::<2>(a, m0, w, p, tile),
-        3 => tile_avx2::<3>(a, m0, w, p, tile),
-        _ => tile_avx2::<4>(a, m0, w, p, tile),
-    }
+    by_rows!(tile_avx2, rows, (a, m0, w, p, tile))
 }
 
 /// AVX-VNNI: `vpdpbusd(a + 128, w)` minus `128 * sum(w)` (the packed offsets),
@@ -37,12 +32,7 @@ pub(super) unsafe fn panel_avx2(a: &QuantRows, m0: usize, rows: usize, w: &Packe
 /// The CPU must have AVX2, FMA and AVX-VNNI.
 #[target_feature(enable = "avx2,fma,avxvnni")]
 pub(super) unsafe fn panel_vnni(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    match rows {
-        1 => tile_vnni::<1>(a, m0, w, p, tile),
-        2 => tile_vnni::<2>(a, m0, w, p, tile),
-        3 => tile_vnni::<3>(a, m0, w, p, tile),
-        _ => tile_vnni::<4>(a, m0, w, p, tile),
-    }
+    by_rows!(tile_vnni, rows, (a, m0, w, p, tile))
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -112,12 +102,7 @@ unsafe fn tile_vnni<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, 
 /// The CPU must have AVX2, FMA, AVX-512 F/BW and AVX-512 VNNI.
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn panel_vnni512(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    match rows {
-        1 => tile_vnni512::<1>(a, m0, w, p, tile),
-        2 => tile_vnni512::<2>(a, m0, w, p, tile),
-        3 => tile_vnni512::<3>(a, m0, w, p, tile),
-        _ => tile_vnni512::<4>(a, m0, w, p, tile),
-    }
+    by_rows!(tile_vnni512, rows, (a, m0, w, p, tile))
 }
 
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vnni")]

@@ -8,6 +8,19 @@
 //! f32, then `layer_norm(x + W_o ctx + b)`, `gelu(W_i x + b)` and
 //! `layer_norm(x + W_2 h + b)`, each bias/activation/residual/norm one pass.
 
+/// A kernel's tile function instantiated for the activation rows of one
+/// call (1 to [`gemm::MR`]): each count gets its own register allocation.
+macro_rules! by_rows {
+    ($tile:ident, $rows:expr, ($($arg:expr),*)) => {
+        match $rows {
+            1 => $tile::<1>($($arg),*),
+            2 => $tile::<2>($($arg),*),
+            3 => $tile::<3>($($arg),*),
+            _ => $tile::<4>($($arg),*),
+        }
+    };
+}
+
 pub mod gemm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod gemm_wasm;

@@ -180,6 +180,18 @@ pub fn attention(qkv: &[f32], len: usize, hidden: usize, heads: usize, ctx: &mut
     }
 }
 
+/// `acc[r] += coef(r) * row` for each of the [`QB`] rows: one load of `row`
+/// serves them all.
+#[inline(always)]
+fn add_outer(acc: &mut [[f32; KB]; QB], row: &[f32; KB], coef: impl Fn(usize) -> f32) {
+    for (r, a) in acc.iter_mut().enumerate() {
+        let c = coef(r);
+        for (a, x) in a.iter_mut().zip(row) {
+            *a += c * x;
+        }
+    }
+}
+
 /// `scores[r][j] = sum_d queries[r][d] * keys_t[d][j]` for [`QB`] rows and
 /// every (padded) key `j`.
 fn scores_block(queries: &[f32], keys_t: &[f32], dh: usize, lp: usize, scores: &mut [f32]) {
@@ -187,12 +199,7 @@ fn scores_block(queries: &[f32], keys_t: &[f32], dh: usize, lp: usize, scores: &
         let mut acc = [[0f32; KB]; QB];
         for d in 0..dh {
             let k: &[f32; KB] = keys_t[d * lp + j0..][..KB].try_into().expect("KB keys");
-            for (r, a) in acc.iter_mut().enumerate() {
-                let q = queries[r * dh + d];
-                for (a, k) in a.iter_mut().zip(k) {
-                    *a += q * k;
-                }
-            }
+            add_outer(&mut acc, k, |r| queries[r * dh + d]);
         }
         for (r, a) in acc.iter().enumerate() {
             scores[r * lp + j0..][..KB].copy_from_slice(a);
@@ -216,12 +223,7 @@ fn context_block(
         let mut acc = [[0f32; KB]; QB];
         for j in 0..len {
             let v: &[f32; KB] = values[j * dh + x0..][..KB].try_into().expect("KB values");
-            for (r, a) in acc.iter_mut().enumerate() {
-                let p = probs[r * lp + j];
-                for (a, v) in a.iter_mut().zip(v) {
-                    *a += p * v;
-                }
-            }
+            add_outer(&mut acc, v, |r| probs[r * lp + j]);
         }
         for (r, a) in acc.iter().enumerate().take(rows) {
             out[r * stride + x0..][..KB].copy_from_slice(a);
