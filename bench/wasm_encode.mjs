@@ -8,8 +8,8 @@
 // turns query by query in one page. PASSAGES.jsonl: one
 // {"text": ...} per line (bench/run.sh writes target/bench/passages.jsonl).
 // Prints the kernel, the kernels checked bit for bit against the scalar
-// reference, the median of 100 query encodes (12-word windows) and passages/s
-// (median of 3 batches of 16), after a warm-up. PKG_DIR, MODEL and PASSAGES must lie inside the
+// reference, the median of 100 query encodes (12-word windows), passages/s
+// (median of 3 batches of 16), after a warm-up, and the wasm memory held. PKG_DIR, MODEL and PASSAGES must lie inside the
 // repository with --chromium (the page is served from there).
 import { readFileSync } from "node:fs";
 import { relative, resolve, sep } from "node:path";
@@ -32,8 +32,8 @@ if (!passagesPath) {
 async function measure(builds, model, jsonl) {
   const engines = [];
   for (const [name, glue, wasm] of builds) {
-    await glue.default({ module_or_path: wasm });
-    engines.push({ name, glue, engine: glue.Engine.load(model), ms: [], batchMs: [] });
+    const { memory } = await glue.default({ module_or_path: wasm });
+    engines.push({ name, glue, memory, engine: glue.Engine.load(model), ms: [], batchMs: [] });
   }
   const texts = jsonl.split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
   const queries = texts.map((t) => t.split(" ").slice(0, 12).join(" "));
@@ -63,6 +63,9 @@ async function measure(builds, model, jsonl) {
     kernels_checked: e.glue.Engine.checkKernels(),
     query_ms_median: +median(e.ms).toFixed(2),
     passages_per_s: +(16000 / median(e.batchMs)).toFixed(2),
+    // The instance's linear memory after the runs (it only grows): the
+    // weights in the kernel's layout plus the buffers.
+    wasm_memory_mb: +(e.memory.buffer.byteLength / 1e6).toFixed(1),
   }));
 }
 

@@ -34,10 +34,11 @@ pub enum Layout {
     /// [`Layout::Quads`] with 16 outputs per panel: one 512-bit load holds 4
     /// inputs of 16 outputs (AVX-512 VNNI).
     Quads16,
-    /// 8 outputs per panel, values widened to i16; a block is 16 groups of
-    /// `[output][2 values]`, so `i32x4.dot_i16x8_s` with a broadcast pair of
-    /// activations accumulates 4 outputs in the 4 lanes (wasm32: no
-    /// per-block horizontal sums, no widening in the loop).
+    /// 8 outputs per panel; a block is 16 groups of `[output][2 values]`, so
+    /// one 128-bit load holds 2 inputs of 8 outputs; widened to i16, each half
+    /// meets a broadcast pair of activations in `i32x4.dot_i16x8_s`, which
+    /// accumulates 4 outputs in the 4 lanes (wasm32 simd128: no per-block
+    /// horizontal sums).
     Pairs,
 }
 
@@ -72,10 +73,8 @@ pub struct PackedMatrix {
     n: usize,
     k: usize,
     layout: Layout,
-    /// The values ([`Layout::Rows`], [`Layout::Quads`]; empty for `Pairs`).
+    /// The values, in the layout's order.
     qs: Vec<i8>,
-    /// The values widened ([`Layout::Pairs`] only).
-    wide: Vec<i16>,
     scales: Vec<f32>,
     /// `128 * sum(qw)` per row and block, laid out like `scales`: the VNNI
     /// kernel multiplies `qa + 128` (unsigned) and takes this back off.
@@ -98,8 +97,7 @@ impl PackedMatrix {
         let (kb, w) = (k / BLOCK, layout.width());
         let panels = n.div_ceil(w);
         let size = panels * kb * w * BLOCK;
-        let (mut qs, mut wide) =
-            if layout == Layout::Pairs { (Vec::new(), vec![0i16; size]) } else { (vec![0i8; size], Vec::new()) };
+        let mut qs = vec![0i8; size];
         let mut sc = vec![0f32; panels * kb * w];
         let mut offsets = vec![0i32; panels * kb * w];
         for row in 0..n {
@@ -110,29 +108,20 @@ impl PackedMatrix {
                 let mut sum = 0i32;
                 for (j, &v) in src.iter().enumerate() {
                     let v = v.max(-127);
-                    match layout {
-                        Layout::Pairs => wide[layout.at(pb, r, j)] = v as i16,
-                        _ => qs[layout.at(pb, r, j)] = v,
-                    }
+                    qs[layout.at(pb, r, j)] = v;
                     sum += v as i32;
                 }
                 sc[pb * w + r] = scales[row * kb + b];
                 offsets[pb * w + r] = 128 * sum;
             }
         }
-        Self { n, k, layout, qs, wide, scales: sc, offsets }
+        Self { n, k, layout, qs, scales: sc, offsets }
     }
 
     /// The same matrix in another layout.
     pub fn repack(&self, layout: Layout) -> PackedMatrix {
         if layout == self.layout {
-            return Self {
-                qs: self.qs.clone(),
-                wide: self.wide.clone(),
-                scales: self.scales.clone(),
-                offsets: self.offsets.clone(),
-                ..*self
-            };
+            return Self { qs: self.qs.clone(), scales: self.scales.clone(), offsets: self.offsets.clone(), ..*self };
         }
         let (kb, w) = (self.blocks(), self.layout.width());
         let mut values = vec![0i8; self.n * self.k];
@@ -142,20 +131,12 @@ impl PackedMatrix {
             for b in 0..kb {
                 let pb = p * kb + b;
                 for j in 0..BLOCK {
-                    values[row * self.k + b * BLOCK + j] = self.value(self.layout.at(pb, r, j));
+                    values[row * self.k + b * BLOCK + j] = self.qs[self.layout.at(pb, r, j)];
                 }
                 scales[row * kb + b] = self.scales[pb * w + r];
             }
         }
         Self::from_rows(self.n, self.k, &values, &scales, layout)
-    }
-
-    /// The value at an index of [`Layout::at`], whatever the storage.
-    fn value(&self, at: usize) -> i8 {
-        match self.layout {
-            Layout::Pairs => self.wide[at] as i8,
-            _ => self.qs[at],
-        }
     }
 
     pub fn n(&self) -> usize {
@@ -175,7 +156,6 @@ impl PackedMatrix {
     }
 
     /// Panel `p`: its bytes, scales and offsets for every block.
-    #[cfg_attr(all(target_arch = "wasm32", not(feature = "relaxed-simd")), allow(dead_code))]
     pub(super) fn panel(&self, p: usize) -> (&[i8], &[f32], &[i32]) {
         let (kb, w) = (self.blocks(), self.layout.width());
         (
@@ -185,16 +165,9 @@ impl PackedMatrix {
         )
     }
 
-    /// Panel `p` of a [`Layout::Pairs`] matrix: its widened values and scales.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(super) fn panel_wide(&self, p: usize) -> (&[i16], &[f32]) {
-        let (kb, w) = (self.blocks(), self.layout.width());
-        (&self.wide[p * kb * w * BLOCK..][..kb * w * BLOCK], &self.scales[p * kb * w..][..kb * w])
-    }
-
     /// Bytes held (weights, scales, offsets).
     pub fn bytes(&self) -> usize {
-        self.qs.len() + 2 * self.wide.len() + 4 * (self.scales.len() + self.offsets.len())
+        self.qs.len() + 4 * (self.scales.len() + self.offsets.len())
     }
 }
 
@@ -525,8 +498,7 @@ fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usiz
             let pb = p * kb + b;
             let x = &aq[b * BLOCK..][..BLOCK];
             for (n, acc) in t.iter_mut().enumerate().take(width) {
-                let dot: i32 =
-                    x.iter().enumerate().map(|(j, &u)| u as i32 * w.value(w.layout.at(pb, n, j)) as i32).sum();
+                let dot: i32 = x.iter().enumerate().map(|(j, &u)| u as i32 * w.qs[w.layout.at(pb, n, j)] as i32).sum();
                 *acc += dot as f32 * (sa[b] * w.scales[pb * width + n]);
             }
         }

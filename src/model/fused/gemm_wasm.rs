@@ -1,10 +1,12 @@
 //! wasm32 simd128 kernel for [`super::gemm`], on a
-//! [`Layout::Pairs`](super::gemm::Layout) matrix: the weights are stored as
-//! i16, 4 outputs x 2 inputs per vector, so `i32x4.dot_i16x8_s` against a
-//! broadcast pair of (i16) activations adds both products of each output
-//! into its own lane. No widening in the loop and no horizontal sums: a
-//! block ends with one convert and one scale per 4 outputs. A relaxed-SIMD
-//! kernel on the byte layout follows.
+//! [`Layout::Pairs`](super::gemm::Layout) matrix: one 16-byte load holds 2
+//! inputs of 8 outputs; each half, widened to i16 as it is loaded
+//! (`v128.load8x8_s`, once for all the tile's rows), meets a broadcast pair of (i16) activations in `i32x4.dot_i16x8_s`,
+//! which adds both products of each output into its own lane. No horizontal
+//! sums: a block ends with one convert and one scale per 4 outputs. The
+//! weights stay int8 in memory, so a query (a few rows, bound by reading
+//! the weights) streams half the bytes an i16 layout would. A relaxed-SIMD
+//! kernel on the [`Layout::Quads`](super::gemm::Layout) bytes follows.
 
 use std::arch::wasm32::*;
 
@@ -19,7 +21,7 @@ pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMat
 
 #[inline(always)]
 fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    let (wq, ws) = w.panel_wide(p);
+    let (wq, ws, _) = w.panel(p);
     let mut acc = [[f32x4_splat(0.0); 2]; R];
     for b in 0..w.blocks() {
         let wb = &wq[b * W * BLOCK..][..W * BLOCK];
@@ -30,10 +32,11 @@ fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usiz
         let mut lo = [i32x4_splat(0); R];
         let mut hi = [i32x4_splat(0); R];
         for j in 0..BLOCK / 2 {
-            // SAFETY: wb holds 16 groups of 16 i16; each x 32 i16 (16 pairs).
+            // SAFETY: wb holds 16 groups of 16 bytes; each x 32 i16 (16 pairs).
             unsafe {
-                let g = wb[j * 2 * W..].as_ptr() as *const v128;
-                let (w0, w1) = (v128_load(g), v128_load(g.add(1)));
+                // `v128.load8x8_s`: a load that widens (one pmovsxbw on x86).
+                let g = wb[j * 2 * W..].as_ptr();
+                let (w0, w1) = (i16x8_load_extend_i8x8(g), i16x8_load_extend_i8x8(g.add(W)));
                 for r in 0..R {
                     let pair = v128_load32_splat(xs[r][2 * j..].as_ptr() as *const u32);
                     lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(pair, w0));
