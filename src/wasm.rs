@@ -376,9 +376,10 @@ impl Engine {
     }
 
     /// Runs every int8 GEMM kernel this build has (simd128, relaxed SIMD)
-    /// against the scalar reference on ragged shapes whose sums are exact:
-    /// the number of (shape, kernel) pairs that matched bit for bit; throws
-    /// naming the first that did not. A diagnostic, and the browser tests'
+    /// against the scalar reference on ragged shapes whose sums are exact,
+    /// then the SIMD activation quantization against the scalar arithmetic:
+    /// the number of checks that matched bit for bit; throws naming the
+    /// first that did not. A diagnostic, and the browser tests'
     /// check of the kernels the package ships.
     #[wasm_bindgen(js_name = checkKernels)]
     pub fn check_kernels() -> Result<usize, JsError> {

@@ -13,7 +13,10 @@
 // 1b. Time to the first answer from a cold cache on Chromium's "slow 4G"
 //    (1.6 Mbps down, 150 ms latency), every file served gzipped (as static
 //    hosts do; Pagefind's own files are compressed already): load, then one
-//    question, per system.
+//    question, per system; over HTTP/1.1 (six connections a host, so a
+//    page's seventh request waits for a free one) and over HTTP/2 with TLS
+//    (one connection, every request at once: what GitHub Pages, Netlify and
+//    Cloudflare Pages serve), the same files from the same handler.
 // 2. Encoding (skipped with --encode-queries 0): Transformers.js (feature-extraction pipeline, wasm backend,
 //    mean pooling + normalisation, 8-bit ONNX) and ernie-search's wasm Engine
 //    (Q8_0 GGUF) embed the same questions, again taking turns; first-load
@@ -28,9 +31,11 @@
 //   node bench/browser/h2h.mjs --site DIR --out DIR --data NQ_DIR --tjs-models DIR
 //       [--queries N] [--encode-queries N] [--subset N] [--chromium PATH]
 
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { createSecureServer } from "node:http2";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -138,8 +143,8 @@ const bytesBy = {}; // system -> bytes served so far
 const gzipCache = new Map(); // file -> gzip -6 size
 const gzipBy = {};
 
-function serve() {
-  const server = createServer((req, res) => {
+/** Every request, HTTP/1.1 or HTTP/2 (node's compatibility API): the file, counted. */
+function handle(req, res) {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (path === "/h2h/blank.html") {
       res.writeHead(200, { "content-type": MIME[".html"], "content-length": Buffer.byteLength(BLANK), "cache-control": "no-store" });
@@ -174,11 +179,25 @@ function serve() {
     }
     res.writeHead(200, { "content-type": type, "content-length": st.size, "cache-control": "public, max-age=3600" });
     createReadStream(file).pipe(res);
-  });
+}
+
+function listen(server) {
   return new Promise((ok, fail) => {
     server.once("error", fail);
     server.listen(0, "127.0.0.1", () => ok(server));
   });
+}
+
+/** The same files over HTTP/2: browsers speak it only over TLS, so a throwaway self-signed certificate. */
+function serveH2() {
+  const dir = mkdtempSync(join(tmpdir(), "h2h-tls-"));
+  try {
+    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    return listen(createSecureServer({ key: readFileSync(key), cert: readFileSync(cert) }, handle));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const snap = (system) => ({ bytes: bytesBy[system] ?? 0, gzip: gzipBy[system] ?? 0, requests: served.filter((r) => r.system === system).length });
@@ -250,8 +269,10 @@ async function withTimeout(p, what) {
 }
 
 async function main() {
-  const server = await serve();
+  const server = await listen(createServer(handle));
   const origin = `http://127.0.0.1:${server.address().port}`;
+  const serverH2 = await serveH2();
+  const originH2 = `https://127.0.0.1:${serverH2.address().port}`;
   const browser = await chromium.launch({
     executablePath: opt.chromium,
     headless: true,
@@ -260,8 +281,8 @@ async function main() {
   const pageErrors = [];
   /** Chromium's own count of response bodies, by system (a check on the server's). */
   const browserBytes = {};
-  async function open(system) {
-    const context = await browser.newContext();
+  async function open(system, base = origin) {
+    const context = await browser.newContext({ ignoreHTTPSErrors: base === originH2 });
     context.on("requestfinished", async (req) => {
       const sizes = await req.sizes().catch(() => null);
       const s = ROUTES.find(([p]) => new URL(req.url()).pathname.startsWith(p))?.[2] ?? "other";
@@ -270,7 +291,7 @@ async function main() {
     const page = await context.newPage();
     page.on("pageerror", (e) => pageErrors.push(`${system}: ${e.message}`));
     page.on("console", (m) => m.type() === "error" && pageErrors.push(`${system} console: ${m.text()}`));
-    await page.goto(origin + "/h2h/blank.html");
+    await page.goto(base + "/h2h/blank.html");
     return page;
   }
 
@@ -398,8 +419,9 @@ async function main() {
   // ---------------------------------------------------------- 1b. slow 4G
   const firstAnswer = {};
   const firstQ = questions.get(qids[0]);
+  for (const [protocol, base] of [["http1", origin], ["h2", originH2]])
   for (const system of ["cold-ernie", "cold-ernie-full", "cold-pagefind"]) {
-    const page = await open(system);
+    const page = await open(system, base);
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Network.enable");
     // Chromium DevTools' "Slow 4G" preset.
@@ -428,11 +450,16 @@ async function main() {
       `${system} first answer on slow 4G`,
     ).catch((e) => ({ ms: null, n: 0, error: String(e.message ?? e) }));
     // The full build's 30 MB cannot arrive within the timeout at 1.6 Mbps: said, not fatal.
-    firstAnswer[system.slice("cold-".length)] = { ms: r2(r.ms), results: r.n, error: r.error, ...diff(a, snap(system)) };
+    const name = system.slice("cold-".length);
+    (firstAnswer[name] ??= {})[protocol] = { ms: r2(r.ms), results: r.n, error: r.error, ...diff(a, snap(system)) };
     await page.context().close();
   }
-  for (const [s, f] of Object.entries(firstAnswer)) retrieval[s].first_answer_slow_4g = f;
-  log(`first answer on slow 4G from a cold cache: ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${f.ms == null ? `none within ${QUERY_TIMEOUT_MS / 1000} s` : `${(f.ms / 1000).toFixed(1)} s`} (${f.bytes} B)`).join(", ")}`);
+  for (const [s, f] of Object.entries(firstAnswer)) {
+    retrieval[s].first_answer_slow_4g = f.http1;
+    retrieval[s].first_answer_slow_4g_h2 = f.h2;
+  }
+  const told = (f) => (f.ms == null ? `none within ${QUERY_TIMEOUT_MS / 1000} s` : `${(f.ms / 1000).toFixed(2)} s`);
+  log(`first answer on slow 4G from a cold cache (HTTP/1.1; HTTP/2): ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${told(f.http1)}; ${told(f.h2)} (${f.http1.bytes} B)`).join(", ")}`);
 
   // ---------------------------------------------------------- 2. encoding
   // Retriever.embed needs the transformer: the full-build retriever times it.
@@ -442,6 +469,7 @@ async function main() {
   const chromiumVersion = browser.version();
   await browser.close();
   server.close();
+  serverH2.close();
   report(retrieval, enc, chromiumVersion, pageErrors, browserBytes);
 }
 

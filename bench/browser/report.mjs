@@ -50,7 +50,8 @@ const goals = {
     met: L.further_queries.gzip_median <= 100e3 && L.further_queries.gzip_p95 <= 300e3,
   },
   quality: { ours: { mrr_10: L.mrr_10, recall_10: L.recall_10 }, full_build: F && { mrr_10: F.mrr_10, recall_10: F.recall_10 }, goal: "MRR@10 >= 0.60 and R@10 >= 0.80 (set for NQ)", met: L.mrr_10 >= 0.6 && L.recall_10 >= 0.8 },
-  slow_4g: { ours_ms: L.first_answer_slow_4g?.ms, goal: "<= 3 s to the first answer from a cold cache", met: (L.first_answer_slow_4g?.ms ?? Infinity) <= 3000 },
+  slow_4g: { ours_ms: L.first_answer_slow_4g?.ms, goal: "<= 3 s to the first answer from a cold cache, HTTP/1.1", met: (L.first_answer_slow_4g?.ms ?? Infinity) <= 3000 },
+  slow_4g_h2: { ours_ms: L.first_answer_slow_4g_h2?.ms, goal: "<= 3 s to the first answer from a cold cache, HTTP/2 (TLS)", met: (L.first_answer_slow_4g_h2?.ms ?? Infinity) <= 3000 },
   recall_over_pagefind: { margin_points: (L.recall_10 - bestPf) * 100, goal: ">= 15 points over Pagefind (its better variant)", met: (L.recall_10 - bestPf) * 100 >= 15 },
 };
 if (E) {
@@ -73,7 +74,7 @@ const label = res.subset ? ` (SUBSET: ${res.site.pages} pages, ${res.site.questi
 const lines = [];
 lines.push(`Retrieval${label}: dev, ${res.site.questions} questions over ${res.site.pages} pages, top 10, Chromium ${res.machine.chromium}; bytes as served (gzip -6 in brackets)`);
 lines.push("");
-lines.push("| engine | MRR@10 | R@10 | R@1 | no result | median (p95) query | until the first answer | queries 2-11: mean | all later queries: median (p95) | slow 4G, cold: first answer |");
+lines.push("| engine | MRR@10 | R@10 | R@1 | no result | median (p95) query | until the first answer | queries 2-11: mean | all later queries: median (p95) | slow 4G, cold: first answer (HTTP/1.1; HTTP/2) |");
 lines.push("|---|---|---|---|---|---|---|---|---|---|");
 const NAMES = {
   ernie: "ernie-search, as a site's visitor gets it (light engine: token table, vectors by cluster)",
@@ -86,8 +87,10 @@ for (const s of SYSTEMS) {
   const l = r.further_queries.latency;
   const q = r.further_queries;
   const cold = r.first_answer_slow_4g;
+  const coldH2 = r.first_answer_slow_4g_h2;
+  const told = (c) => (c.ms == null ? "none within 120 s" : s1(c.ms));
   lines.push(
-    `| ${NAMES[s] ?? s} | ${f3(r.mrr_10)} | ${f3(r.recall_10)} | ${f3(r.recall_1)} | ${r.empty_results} | ${ms(l.median_ms)} (${ms(l.p95_ms)}) | ${kb(r.through_first_query.bytes)} (${kb(r.through_first_query.gzip)}) | ${kb(q.bytes_mean_next10)} (${kb(q.gzip_mean_next10)}) | ${kb(q.bytes_median)} (${kb(q.gzip_median)}); p95 ${kb(q.bytes_p95)} (${kb(q.gzip_p95)}) | ${cold ? `${cold.ms == null ? "none within 120 s" : s1(cold.ms)}, ${kb(cold.bytes)}` : "-"} |`,
+    `| ${NAMES[s] ?? s} | ${f3(r.mrr_10)} | ${f3(r.recall_10)} | ${f3(r.recall_1)} | ${r.empty_results} | ${ms(l.median_ms)} (${ms(l.p95_ms)}) | ${kb(r.through_first_query.bytes)} (${kb(r.through_first_query.gzip)}) | ${kb(q.bytes_mean_next10)} (${kb(q.gzip_mean_next10)}) | ${kb(q.bytes_median)} (${kb(q.gzip_median)}); p95 ${kb(q.bytes_p95)} (${kb(q.gzip_p95)}) | ${cold ? `${told(cold)}; ${coldH2 ? told(coldH2) : "-"}, ${kb(cold.bytes)}` : "-"} |`,
   );
 }
 if (E) {

@@ -1,8 +1,12 @@
 // The cold first answer on slow 4G, request by request: when each file was
 // asked for and when it arrived (ms from the start), to see the critical
-// path. node bench/browser/timeline.mjs --site target/h2h/wiki/site [--query Q]
+// path. node bench/browser/timeline.mjs --site target/h2h/wiki/site [--query Q] [--h2]
+// --h2: over HTTP/2 with TLS (a throwaway self-signed certificate) instead of HTTP/1.1.
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { readFileSync, existsSync, statSync } from "node:fs";
+import { createSecureServer } from "node:http2";
+import { readFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
@@ -14,18 +18,28 @@ const arg = (name, def) => {
 const folder = join(arg("--site", "target/h2h/wiki/site"), "_ernie");
 const query = arg("--query", "who painted a sunday afternoon on the island of la grande jatte");
 const types = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".html": "text/html" };
-const server = createServer((req, res) => {
+const h2 = process.argv.includes("--h2");
+const handle = (req, res) => {
   const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
   if (path === "/") return res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>t</title>");
   const file = join(folder, path.replace(/^\/e\//, ""));
   if (!path.startsWith("/e/") || !existsSync(file) || !statSync(file).isFile()) return res.writeHead(404).end();
   const body = gzipSync(readFileSync(file), { level: 6 });
   res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "content-encoding": "gzip", "content-length": body.length }).end(body);
-}).listen(0, "127.0.0.1");
+};
+function tls() {
+  const dir = mkdtempSync(join(tmpdir(), "timeline-tls-"));
+  const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  const pair = { key: readFileSync(key), cert: readFileSync(cert) };
+  rmSync(dir, { recursive: true, force: true });
+  return pair;
+}
+const server = (h2 ? createSecureServer(tls(), handle) : createServer(handle)).listen(0, "127.0.0.1");
 await new Promise((r) => server.on("listening", r));
-const base = `http://127.0.0.1:${server.address().port}`;
+const base = `${h2 ? "https" : "http"}://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
-const page = await browser.newPage();
+const page = await browser.newPage({ ignoreHTTPSErrors: h2 });
 await page.goto(`${base}/`);
 const cdp = await page.context().newCDPSession(page);
 await cdp.send("Network.enable");

@@ -199,6 +199,15 @@ impl QuantRows {
         self.k = k;
         self.qs.resize(m * k, 0);
         self.scales.resize(m * k / BLOCK, 0.0);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        self.quantize_wasm(x);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        self.quantize_native(x);
+    }
+
+    /// SSE4.1 where the CPU has it, else the scalar arithmetic; then the forms.
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn quantize_native(&mut self, x: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("sse4.1") {
             // SAFETY: the CPU has SSE4.1.
@@ -208,6 +217,22 @@ impl QuantRows {
         }
         quantize_scalar(x, &mut self.qs, &mut self.scales);
         self.flip();
+    }
+
+    /// simd128: the values, the scales and the running kernel's form in one pass.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn quantize_wasm(&mut self, x: &[f32]) {
+        let n = x.len();
+        let want = |isa: Isa| self.only.is_none_or(|only| only == isa);
+        let (wide, split) = (want(Isa::Simd128), cfg!(feature = "relaxed-simd") && want(Isa::RelaxedSimd));
+        self.wide.resize(if wide { n } else { 0 }, 0);
+        self.pos.resize(if split { n } else { 0 }, 0);
+        self.neg.resize(if split { n } else { 0 }, 0);
+        let forms = super::gemm_wasm::Forms {
+            wide: wide.then_some(&mut self.wide[..]),
+            split: split.then_some((&mut self.pos[..], &mut self.neg[..])),
+        };
+        super::gemm_wasm::quantize_simd128(x, &mut self.qs, &mut self.scales, forms);
     }
 
     /// Prepares only `isa`'s form from now on (the encoder's kernel): the
@@ -508,8 +533,8 @@ fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usiz
 /// Every SIMD kernel this build and CPU run, against [`Isa::Scalar`] on
 /// ragged shapes (1-row products, widths that are not a panel, long inner
 /// dimensions) whose f32 sums are exact, so any correct kernel gives the same
-/// bits: the number of (shape, kernel) pairs checked, or the first that
-/// differs. The wasm package exports it (`checkKernels`) so the browser
+/// bits, then the activation quantization (`check_quantize`): the number of
+/// checks passed, or the first that differs. The wasm package exports it (`checkKernels`) so the browser
 /// tests run it on the engine's own kernels.
 pub fn check_kernels() -> Result<usize, String> {
     let mut seed = 11u64;
@@ -532,7 +557,51 @@ pub fn check_kernels() -> Result<usize, String> {
             ran += 1;
         }
     }
-    Ok(ran)
+    check_quantize(&mut seed)?;
+    Ok(ran + 1)
+}
+
+/// [`QuantRows::quantize`] as this build and CPU run it (SIMD where there
+/// is one) against [`quantize_scalar`], with every form a kernel reads, on
+/// blocks made to be awkward: exact ties, zeros, signed zeros, subnormals,
+/// values near `f32::MAX`. Finite ones only: a NaN activation is garbage
+/// whatever becomes of it, and LLVM's wasm lowering of the scalar clamp
+/// already turns it into -127 where native code gives 0.
+fn check_quantize(seed: &mut u64) -> Result<(), String> {
+    let (m, k) = (3, 6 * BLOCK);
+    let mut x: Vec<f32> = (0..m * k).map(|_| (crate::rng::splitmix64(seed) % 20_001) as f32 / 2500.0 - 4.0).collect();
+    // Block 1: max 127 and every value on a half step (ties to even).
+    x[BLOCK..2 * BLOCK].iter_mut().enumerate().for_each(|(j, v)| *v = if j == 0 { 127.0 } else { j as f32 - 16.5 });
+    x[2 * BLOCK..3 * BLOCK].fill(0.0);
+    x[3 * BLOCK + 5] = f32::MAX;
+    x[4 * BLOCK + 7] = -f32::MAX / 3.0;
+    x[5 * BLOCK..6 * BLOCK]
+        .iter_mut()
+        .enumerate()
+        .for_each(|(j, v)| *v = f32::from_bits(j as u32 + 1) * if j % 2 == 0 { 1.0 } else { -1.0 });
+    x[6 * BLOCK + 3] = -0.0;
+    x[7 * BLOCK + 9] = 1e-30;
+    let mut got = QuantRows::default();
+    got.quantize(&x, m, k);
+    let (mut qs, mut scales) = (vec![0i8; m * k], vec![0f32; m * k / BLOCK]);
+    quantize_scalar(&x, &mut qs, &mut scales);
+    if let Some(i) = (0..m * k).find(|&i| got.qs[i] != qs[i]) {
+        return Err(format!("quantize: value {i} ({}) is {} where the reference has {}", x[i], got.qs[i], qs[i]));
+    }
+    if let Some(b) = (0..scales.len()).find(|&b| got.scales[b].to_bits() != scales[b].to_bits()) {
+        return Err(format!("quantize: block {b}'s scale is {} where the reference has {}", got.scales[b], scales[b]));
+    }
+    let want = QuantRows::from_parts(m, k, qs, scales);
+    for (name, same) in [
+        ("i16", got.wide == want.wide),
+        ("split", got.pos == want.pos && got.neg == want.neg),
+        ("flipped", got.flipped == want.flipped),
+    ] {
+        if !same {
+            return Err(format!("quantize: the {name} form differs from the reference's"));
+        }
+    }
+    Ok(())
 }
 
 /// A random product whose f32 sums are exact: power-of-two scales and

@@ -132,3 +132,61 @@ fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: u
     }
     store(&acc, tile);
 }
+
+/// The activation forms a wasm kernel reads besides `qs`, written by
+/// [`quantize_simd128`] in the same pass.
+pub(super) struct Forms<'a> {
+    /// `qs` widened to i16 (the simd128 kernel).
+    pub wide: Option<&'a mut [i16]>,
+    /// `max(qs, 0)` and `max(-qs, 0)` (the relaxed-SIMD kernel).
+    pub split: Option<(&'a mut [u8], &'a mut [u8])>,
+}
+
+/// [`super::gemm::quantize_scalar`]'s arithmetic on simd128, the same bytes:
+/// `f32x4.pmax(m, a)` is the scalar fold's `if a > m { a } else { m }` (a
+/// NaN never wins), `f32x4.nearest` its `round_ties_even`, and a saturating
+/// truncation then an integer clamp give what the float clamp and `as i32`
+/// give (NaN to 0). The kernel's form is written from the same registers.
+pub(super) fn quantize_simd128(x: &[f32], qs: &mut [i8], scales: &mut [f32], mut forms: Forms) {
+    let (lo, hi, zero) = (i32x4_splat(-127), i32x4_splat(127), i8x16_splat(0));
+    for (b, (src, s)) in x.chunks_exact(BLOCK).zip(scales.iter_mut()).enumerate() {
+        // SAFETY: a block is 32 floats.
+        let v: [v128; 8] = std::array::from_fn(|i| unsafe { v128_load(src[4 * i..].as_ptr() as *const v128) });
+        let m = v.iter().fold(f32x4_splat(0.0), |m, &vi| f32x4_pmax(m, f32x4_abs(vi)));
+        let lanes = [
+            f32x4_extract_lane::<0>(m),
+            f32x4_extract_lane::<1>(m),
+            f32x4_extract_lane::<2>(m),
+            f32x4_extract_lane::<3>(m),
+        ];
+        let d = lanes.iter().fold(0f32, |a, &b| if b > a { b } else { a }) / 127.0;
+        let inv = f32x4_splat(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let q: [v128; 8] = std::array::from_fn(|i| {
+            i32x4_min(i32x4_max(i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[i], inv))), lo), hi)
+        });
+        let h: [v128; 4] = std::array::from_fn(|i| i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1]));
+        let bytes = [i8x16_narrow_i16x8(h[0], h[1]), i8x16_narrow_i16x8(h[2], h[3])];
+        let at = b * BLOCK;
+        // SAFETY: every form holds as many values as `x`, so block `b` fits.
+        unsafe {
+            let out = qs[at..][..BLOCK].as_mut_ptr() as *mut v128;
+            v128_store(out, bytes[0]);
+            v128_store(out.add(1), bytes[1]);
+            if let Some(wide) = forms.wide.as_deref_mut() {
+                let out = wide[at..][..BLOCK].as_mut_ptr() as *mut v128;
+                for (i, &hv) in h.iter().enumerate() {
+                    v128_store(out.add(i), hv);
+                }
+            }
+            if let Some((pos, neg)) = forms.split.as_mut() {
+                let (p, n) =
+                    (pos[at..][..BLOCK].as_mut_ptr() as *mut v128, neg[at..][..BLOCK].as_mut_ptr() as *mut v128);
+                for (i, &bv) in bytes.iter().enumerate() {
+                    v128_store(p.add(i), i8x16_max(bv, zero));
+                    v128_store(n.add(i), i8x16_max(i8x16_neg(bv), zero));
+                }
+            }
+        }
+        *s = d;
+    }
+}

@@ -159,8 +159,13 @@ pub(super) unsafe fn quantize_sse41(x: &[f32], qs: &mut [i8], scales: &mut [f32]
         m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
         let d = _mm_cvtss_f32(m) / 127.0;
         let inv = _mm_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
-        let q: [__m128i; 8] =
-            std::array::from_fn(|i| _mm_min_epi32(_mm_max_epi32(_mm_cvtps_epi32(_mm_mul_ps(v[i], inv)), lo), hi));
+        // NaN lanes (a NaN input, or infinity times 0) become 0 as in the
+        // scalar `as i32`; cvtps alone would give i32::MIN, clamped to -127.
+        let q: [__m128i; 8] = std::array::from_fn(|i| {
+            let y = _mm_mul_ps(v[i], inv);
+            let y = _mm_and_ps(y, _mm_cmpord_ps(y, y));
+            _mm_min_epi32(_mm_max_epi32(_mm_cvtps_epi32(y), lo), hi)
+        });
         let out = dst.as_mut_ptr() as *mut __m128i;
         _mm_storeu_si128(out, _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
         _mm_storeu_si128(out.add(1), _mm_packs_epi16(_mm_packs_epi32(q[4], q[5]), _mm_packs_epi32(q[6], q[7])));
