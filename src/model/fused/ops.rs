@@ -110,7 +110,7 @@ fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 
 /// Softmax of one row, in place.
 pub fn softmax(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let max = max(row);
     // Separate passes: the exp loop vectorises, the sum keeps eight lanes.
     for v in row.iter_mut() {
         *v = exp(*v - max);
@@ -239,6 +239,21 @@ fn context_block(
 }
 
 /// Sum with eight running lanes, so it vectorises without fast-math.
+/// The largest value, eight lanes at a time: `f32::max` is a libm call in
+/// wasm (its NaN rule is not `f32.max`'s) and a fold is a serial chain.
+fn max(a: &[f32]) -> f32 {
+    let pick = |m: f32, v: f32| if v > m { v } else { m };
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| pick(m, v));
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = pick(acc[i], c[i]);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| pick(m, v))
+}
+
 fn sum(a: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let chunks = a.chunks_exact(8);
@@ -291,6 +306,18 @@ mod tests {
         softmax(&mut r);
         assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(r[1] == r[3] && r[1] > r[0] && r[0] > r[2]);
+    }
+
+    #[test]
+    fn row_max_finds_the_largest_wherever_it_sits() {
+        for len in 1..20 {
+            for at in 0..len {
+                let mut row: Vec<f32> = (0..len).map(|i| -(i as f32) - 1.0).collect();
+                row[at] = 0.5;
+                assert_eq!(max(&row), 0.5, "len {len}, max at {at}");
+            }
+        }
+        assert_eq!(max(&[-3.0; 9]), -3.0);
     }
 
     #[test]
