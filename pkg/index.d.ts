@@ -38,6 +38,16 @@ export interface LoadOptions {
    * latter. `info().cpu_kernel` says which runs.
    */
   simd?: "auto" | "simd128";
+  /**
+   * The transformer's threads. "auto" (default): every core (at most 8)
+   * where the page is cross-origin isolated (served with
+   * `Cross-Origin-Opener-Policy: same-origin` and
+   * `Cross-Origin-Embedder-Policy: require-corp`) and the engine runs on the
+   * CPU (`backend: "cpu"`, or no WebGPU), with the threaded build; else 1.
+   * A number above 1 on a page that is not isolated is refused.
+   * `info().cpu_kernel` says how many run.
+   */
+  threads?: "auto" | number;
   onProgress?: (progress: LoadProgress) => void;
 }
 
@@ -96,6 +106,8 @@ export interface RetrieverInfo {
   fallback?: string;
   /** Why the relaxed-SIMD build did not load in a browser that has relaxed SIMD (the simd128 build runs). */
   simd_fallback?: string;
+  /** Why the threaded build did not start where it was asked for (one thread runs). */
+  threads_fallback?: string;
   /** With "auto": why the GPU is not used (no WebGPU adapter is not a fallback). */
   note?: string;
   /** The CPU encoder's kernel and threads, e.g. "fused relaxed-simd, 1 thread" or "fused simd128, 1 thread" (absent in the light engine). */

@@ -69,9 +69,11 @@ export class Retriever {
    * `progressive`: with the table, load the transformer after the first
    * search and answer later ones with it. `simd`: which build of the
    * transformer's engine, "auto" (relaxed SIMD where the browser validates
-   * it, else simd128) or "simd128".
+   * it, else simd128) or "simd128". `threads`: the transformer's threads,
+   * "auto" (every core, at most 8, on a cross-origin isolated page when the
+   * engine runs on the CPU; else 1) or a number.
    */
-  static async load({ index, model, backend = "auto", encoder = "auto", progressive = false, simd = "auto", onProgress } = {}) {
+  static async load({ index, model, backend = "auto", encoder = "auto", progressive = false, simd = "auto", threads = "auto", onProgress } = {}) {
     const r = new Retriever();
     const abs = (u) => (u == null ? u : new URL(u, globalThis.location?.href).href);
     // The folder's URL is the base of the files it names: it must end in "/".
@@ -82,7 +84,7 @@ export class Retriever {
       // the worker would ask for it a round trip later (on slow 4G, 0.25 s
       // of a first answer's 3).
       const light = folder != null && model == null && encoder !== "transformer";
-      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, simd, prefetched: folder != null, lightPrefetched: light }, onProgress);
+      const loading = r.#call("load", { index: folder, model: abs(model), backend, encoder, progressive, simd, threads, prefetched: folder != null, lightPrefetched: light }, onProgress);
       // manifest.json downloads while the worker's script does: a round trip
       // sooner. The worker checks it as its own (or fetches it, given null).
       if (folder != null) {

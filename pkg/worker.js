@@ -45,6 +45,8 @@ let cache = null; // a Cache, or null when the Cache API is unusable
 let requested = "auto";
 let simd = "auto"; // "auto" (relaxed SIMD where the browser has it) or "simd128": the full engine's build
 let relaxedError = null; // why the relaxed-SIMD build did not load, where it should have
+let threads = 1; // the full engine's threads: > 1 runs the threaded build (cross-origin isolated pages)
+let threadsError = null; // why the threaded build did not start, where it should have
 const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0 };
 const files = []; // { kind, url, bytes, cached }: every file read
 const shards = new Map(); // shard number -> passages (a promise while in flight)
@@ -72,10 +74,11 @@ self.onmessage = ({ data: { id, op, args, manifest, lightWasm } }) => {
 };
 
 const OPS = {
-  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, simd: simdWanted = "auto", prefetched = false, lightPrefetched = false }, progress) {
+  async load({ index, model, backend: wanted = "auto", encoder: want = "auto", progressive = false, simd: simdWanted = "auto", threads: threadsWanted = "auto", prefetched = false, lightPrefetched = false }, progress) {
     if (engine) throw new Error("this retriever is already loaded");
     if (!["auto", "simd128"].includes(simdWanted)) throw new Error(`unknown simd ${JSON.stringify(simdWanted)}: use "auto" or "simd128"`);
     simd = simdWanted;
+    threads = threadCount(threadsWanted, wanted);
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
     if (!["auto", "transformer", "table"].includes(want)) throw new Error(`unknown encoder ${JSON.stringify(want)}: use "auto", "transformer" or "table"`);
     requested = wanted;
@@ -262,19 +265,50 @@ async function fetchParts(numbers, names, kind, cap, add) {
 const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 1, 253, 15, 65, 2, 253, 15, 65, 3, 253, 15, 253, 147, 2, 11]);
 
 /**
- * The transformer's engine, compiled and instantiated: the relaxed-SIMD
+ * Threads for the transformer's engine from the `threads` option: "auto" is
+ * every core (at most 8) where the page is cross-origin isolated (shared
+ * memory needs it) and the engine will run on the CPU (backend "cpu", or no
+ * WebGPU), else 1; a number asks for that many, and more than 1 needs an
+ * isolated page.
+ */
+function threadCount(wanted, backend) {
+  if (wanted === "auto") {
+    const cpu = backend === "cpu" || !self.navigator?.gpu;
+    return self.crossOriginIsolated && cpu ? Math.max(1, Math.min(8, self.navigator?.hardwareConcurrency ?? 1)) : 1;
+  }
+  if (!Number.isInteger(wanted) || wanted < 1 || wanted > 64) throw new Error(`threads must be "auto" or a whole number from 1 to 64, not ${JSON.stringify(wanted)}`);
+  if (wanted > 1 && !self.crossOriginIsolated) {
+    throw new Error(`threads: ${wanted} needs a cross-origin isolated page (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)`);
+  }
+  return wanted;
+}
+
+/**
+ * The transformer's engine, compiled and instantiated: the threaded build
+ * when more than one thread is asked for (its int8 kernel is simd128's; it
+ * starts a pool of Web Workers sharing its memory), else the relaxed-SIMD
  * build where this browser validates relaxed SIMD (its int8 kernel does 16
  * multiplies per instruction), the simd128 build otherwise, when asked
- * (`simd: "simd128"`), or when the package has no relaxed build.
+ * (`simd: "simd128"`), or when the package lacks a build. A build that fails
+ * to start gives way to the next, and `info()` says why.
  */
 async function startFull() {
-  // Literal import paths, so that bundlers find and ship both builds.
+  // Literal import paths, so that bundlers find and ship every build.
   const ready = async (glue) => {
     const mod = await glue;
     await mod.default();
     return mod;
   };
   try {
+    if (threads > 1) {
+      try {
+        const mod = await ready(import("./ernie_search_threads.js"));
+        await mod.initThreadPool(threads);
+        return mod;
+      } catch (e) {
+        threadsError = String(e?.message ?? e);
+      }
+    }
     if (simd === "auto" && WebAssembly.validate(RELAXED_PROBE)) {
       try {
         return await ready(import("./ernie_search_relaxed.js"));
@@ -400,6 +434,8 @@ function info() {
   if (b.cpu_kernel) backend.cpu_kernel = b.cpu_kernel;
   // The relaxed-SIMD build failed to load where the browser has relaxed SIMD.
   if (relaxedError) backend.simd_fallback = relaxedError;
+  // The threaded build failed to start where it was asked for.
+  if (threadsError) backend.threads_fallback = threadsError;
   return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
 }
 

@@ -6,7 +6,11 @@
 #                                   relaxed-SIMD twin -> pkg/ernie_search_relaxed{.js,_bg.wasm}
 #                                   (the int8 kernel on i32x4.relaxed_dot_i8x16_i7x16_add_s;
 #                                   the worker loads it where the browser validates
-#                                   relaxed SIMD, the simd128 build elsewhere)
+#                                   relaxed SIMD, the simd128 build elsewhere),
+#                                   and the threaded build -> pkg/ernie_search_threads{.js,_bg.wasm}
+#                                   + pkg/snippets/ (rayon on Web Workers, for
+#                                   cross-origin isolated pages; needs Debian's
+#                                   rustc-web toolchain, skipped without it)
 #   scripts/build-wasm.sh --light   the light build for static sites (no candle,
 #                                   no wgpu: BM25, the token table, the scan,
 #                                   fusion) -> pkg/ernie_search_light{.js,_bg.wasm},
@@ -76,6 +80,14 @@ check_externref_export() {
     rm -f "$dis"
 }
 
+# The threaded build's toolchain (scripts/setup.sh installs it): rustup
+# cannot fetch the std sources here, Debian ships them for its rustc-web.
+threads_linker=/usr/lib/llvm-19/bin/wasm-ld
+threads_toolchain() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] && [ -x "$threads_linker" ] \
+        && /usr/bin/rustc --print target-list | grep -qx wasm32-unknown-unknown
+}
+
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 # build OUT_NAME PROFILE WASM_OPT_LEVEL TARGET_DIR [CARGO_ARG...]
@@ -85,7 +97,18 @@ build() {
     local extra=()
     [[ " $* " == *" relaxed-simd "* ]] && extra=(--enable-relaxed-simd)
     local t0=$SECONDS
-    cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" "$@"
+    if [[ " $* " == *" threads "* ]]; then
+        extra=(--enable-threads)
+        # std itself must be compiled with atomics: Debian's rustc-web and its
+        # sources (-Z build-std; RUSTC_BOOTSTRAP allows the flag on a release
+        # compiler), linked by lld-19's wasm-ld into a shared, imported memory
+        # that wasm-bindgen hands to every worker. RUSTFLAGS replaces
+        # .cargo/config.toml's, so +simd128 and getrandom's backend come again.
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 --cfg getrandom_backend=\"wasm_js\" -C linker=$threads_linker $(printf -- '-C link-arg=%s ' --shared-memory --max-memory=2147483648 --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)" \
+            /usr/bin/cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" -Z build-std=panic_abort,std "$@"
+    else
+        cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" "$@"
+    fi
     local t_cargo=$((SECONDS - t0))
     local built="$dir/wasm32-unknown-unknown/$profile/$name.wasm"
     [ -f "$built" ] || fail "cargo did not produce $built"
@@ -141,4 +164,13 @@ else
     # The relaxed twin differs only in our crate's feature (the kernel carries
     # its own #[target_feature]), so it reuses every compiled dependency.
     build ernie_search_relaxed wasm-full -O3 "$target_dir" --features relaxed-simd
+    # The threaded build (feature `threads`: rayon's pool on Web Workers, for
+    # cross-origin isolated pages; simd128's kernel, no WebGPU). Its own
+    # target folder: its std and every dependency are built with atomics.
+    if threads_toolchain; then
+        build ernie_search_threads wasm-full -O3 "$target_dir/threads" --no-default-features --features threads
+    else
+        rm -rf "$out/ernie_search_threads.js" "$out/ernie_search_threads_bg.wasm" "$out/snippets"
+        echo "build-wasm: NO threaded build: it needs Debian's rustc-web, cargo-web, rust-web-src and lld-19 (scripts/setup.sh installs them); the package runs one thread" >&2
+    fi
 fi

@@ -7,8 +7,10 @@
 #
 # Always: the wasm32 target, wasm-opt (binaryen) and wasm-bindgen-cli at the
 # version in Cargo.lock (the wasm package). With --browser also Chromium and
-# chromedriver (browser tests) and Mesa's lavapipe (software Vulkan, for the
-# GPU backend's native tests). Debian packages need root (apt-get); without it
+# chromedriver (browser tests), Mesa's lavapipe (software Vulkan, for the
+# GPU backend's native tests) and the threaded wasm build's toolchain:
+# Debian's rustc-web with its std sources (rustup cannot fetch rust-src here)
+# and lld-19's wasm-ld (scripts/build-wasm.sh). Debian packages need root (apt-get); without it
 # the missing ones are named with the command that installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,9 @@ if [ "$browser" = 1 ]; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
   [ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
+  [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] || need_apt+=(rustc-web cargo-web)
+  [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
+  [ -x /usr/lib/llvm-19/bin/wasm-ld ] || need_apt+=(lld-19)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

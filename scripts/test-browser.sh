@@ -38,6 +38,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 echo "== parity in Chromium"
 node tests/browser/wasm_parity.mjs --fixture "$fixture"
 
+echo "== the threaded build on a cross-origin isolated page"
+node tests/browser/threads.mjs --fixture "$fixture"
+
 echo "== npm package and widget: scripts/test-e2e.sh"
 scripts/test-e2e.sh --no-build
 echo "test-browser: total $((SECONDS - t_start))s"

@@ -33,6 +33,13 @@
 //! const light = Engine.loadTableOnly(indexBytes, headBytes);
 //! ```
 
+/// `initThreadPool(n)` (the threaded build, feature `threads`): starts n Web
+/// Workers sharing this module's memory; call it before `Engine.load`, whose
+/// encoder then splits batches and a query's products across them. Needs a
+/// cross-origin isolated page (SharedArrayBuffer).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 

@@ -437,11 +437,12 @@ pub fn gemm(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32]) {
     gemm_panels(isa, a, w, 0..panels, out, w.n);
 }
 
-/// [`gemm`] with the panels split across `threads` (natively, on rayon's
-/// pool): for one short sequence, where there are no other sequences to
-/// spread. Each thread fills its own columns; the result is the same bits.
+/// [`gemm`] with the panels split across `threads` (on rayon's pool:
+/// natively, and in the browser's threaded build): for one short sequence,
+/// where there are no other sequences to spread. Each thread fills its own
+/// columns; the result is the same bits.
 pub fn gemm_threads(isa: Isa, a: &QuantRows, w: &PackedMatrix, out: &mut [f32], threads: usize) {
-    #[cfg(all(feature = "encoder", not(target_arch = "wasm32")))]
+    #[cfg(any(all(feature = "encoder", not(target_arch = "wasm32")), feature = "threads"))]
     if threads > 1 && w.n.div_ceil(w.layout.width()) >= 4 * threads {
         let width = w.layout.width();
         let panels = w.n.div_ceil(width);

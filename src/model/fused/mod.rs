@@ -232,20 +232,28 @@ impl FusedEncoder {
             self.give_back(ws);
             return Ok(out);
         }
-        let parts: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let mine: Vec<usize> = order.iter().copied().skip(t).step_by(threads).collect();
-                    scope.spawn(move || {
-                        let mut ws = self.workspace();
-                        ws.gemm_threads = 1;
-                        let v =
-                            mine.iter().map(|&i| (i, self.embed_one(&mut ws, seqs[i], pooling, normalize))).collect();
-                        self.give_back(ws);
-                        v
-                    })
-                })
+        let share = |t: usize| -> Vec<(usize, Vec<f32>)> {
+            let mut ws = self.workspace();
+            ws.gemm_threads = 1;
+            let v = order
+                .iter()
+                .skip(t)
+                .step_by(threads)
+                .map(|&i| (i, self.embed_one(&mut ws, seqs[i], pooling, normalize)))
                 .collect();
+            self.give_back(ws);
+            v
+        };
+        // The browser has no `std::thread`: its threads are rayon's pool on
+        // Web Workers (feature `threads`).
+        #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+        let parts: Vec<Vec<(usize, Vec<f32>)>> = {
+            use rayon::prelude::*;
+            (0..threads).into_par_iter().map(share).collect()
+        };
+        #[cfg(not(all(target_arch = "wasm32", feature = "threads")))]
+        let parts: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || share(t))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
         });
         for (i, v) in parts.into_iter().flatten() {
@@ -343,13 +351,19 @@ impl FusedEncoder {
     }
 }
 
-/// Every core natively (`ERNIE_SEARCH_THREADS` overrides); one in wasm32.
+/// Every core natively (`ERNIE_SEARCH_THREADS` overrides); in wasm32 the
+/// threads of rayon's pool (feature `threads`: the page started it with
+/// `initThreadPool`), else one.
 fn default_threads() -> usize {
-    if cfg!(target_arch = "wasm32") {
-        return 1;
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    return rayon::current_num_threads();
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
+    return 1;
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let env = std::env::var("ERNIE_SEARCH_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0);
+        env.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
     }
-    let env = std::env::var("ERNIE_SEARCH_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0);
-    env.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
 }
 
 /// Named tensors out of a model file (candle's loader checks names and

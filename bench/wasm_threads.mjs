@@ -1,0 +1,71 @@
+// Encode speed of the threaded wasm build against the one-thread simd128
+// build, in headless Chromium on a cross-origin isolated page, each build in
+// its own Web Worker, taking turns ROUNDS times (the machine's speed drifts).
+// Needs pkg/ with the threaded build (scripts/build-wasm.sh).
+//   node bench/wasm_threads.mjs MODEL.gguf PASSAGES.jsonl [THREADS] [ROUNDS]
+// MODEL and PASSAGES must lie inside the repository (the page is served from
+// there). Prints one JSON line per build and round, then the medians, and
+// checks that both builds give the same vectors bit for bit.
+import { existsSync } from "node:fs";
+import { relative, resolve, sep } from "node:path";
+
+const [modelPath, passagesPath, threadsArg = "2", roundsArg = "3"] = process.argv.slice(2);
+if (!passagesPath) {
+  console.error("usage: node bench/wasm_threads.mjs MODEL.gguf PASSAGES.jsonl [THREADS] [ROUNDS]");
+  process.exit(2);
+}
+const { launch, root, serveFiles } = await import("../tests/browser/harness.mjs");
+if (!existsSync(resolve(root, "pkg/ernie_search_threads.js"))) {
+  console.error("wasm_threads: pkg/ernie_search_threads.js is missing: scripts/build-wasm.sh builds it where Debian's rustc-web toolchain is installed (scripts/setup.sh --browser)");
+  process.exit(1);
+}
+const url = (p) => {
+  const rel = relative(root, resolve(p));
+  if (rel.startsWith("..")) throw new Error(`${p} is outside the repository`);
+  return "/" + rel.split(sep).join("/");
+};
+const isolated = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+const server = await serveFiles({ mount: (path) => [[root, path]], headers: () => isolated });
+const browser = await launch(process.env.CHROMIUM ?? "/usr/bin/chromium", { profile: "threads-bench" });
+try {
+  const page = await browser.context.newPage();
+  await page.goto(`http://127.0.0.1:${server.address().port}/bench/encode.html`);
+  const runs = await page.evaluate(
+    async ([model, passages, threads, rounds]) => {
+      const run = (glue, n) =>
+        new Promise((ok) => {
+          const w = new Worker("/bench/threads/worker.js", { type: "module" });
+          w.onmessage = ({ data }) => {
+            w.terminate();
+            ok(data);
+          };
+          w.postMessage({ glue, model, passages, threads: n });
+        });
+      const out = [];
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 ? [["threads", "/pkg/ernie_search_threads.js", threads], ["simd128", "/pkg/ernie_search.js", 0]] : [["simd128", "/pkg/ernie_search.js", 0], ["threads", "/pkg/ernie_search_threads.js", threads]];
+        for (const [build, glue, n] of order) out.push({ build, round: r + 1, ...(await run(glue, n)) });
+      }
+      return { isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency, out };
+    },
+    [url(modelPath), url(passagesPath), Number(threadsArg), Number(roundsArg)],
+  );
+  if (!runs.isolated) throw new Error("the page is not cross-origin isolated");
+  const failed = runs.out.find((r) => r.error);
+  if (failed) throw new Error(`${failed.build}: ${failed.error}`);
+  for (const { check, ...r } of runs.out) console.log(JSON.stringify({ where: `chromium, ${runs.cores} cores`, ...r }));
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+  const of = (b, k) => median(runs.out.filter((r) => r.build === b).map((r) => r[k]));
+  const [s, t] = [runs.out.find((r) => r.build === "simd128").check, runs.out.find((r) => r.build === "threads").check];
+  const same = s.length === t.length && s.every((x, i) => Object.is(x, t[i]));
+  console.log(JSON.stringify({
+    query_ms: { simd128: of("simd128", "query_ms_median"), threads: of("threads", "query_ms_median") },
+    passages_per_s: { simd128: of("simd128", "passages_per_s"), threads: of("threads", "passages_per_s") },
+    speedup: { query: +(of("simd128", "query_ms_median") / of("threads", "query_ms_median")).toFixed(2), passages: +(of("threads", "passages_per_s") / of("simd128", "passages_per_s")).toFixed(2) },
+    same_vectors: same,
+  }));
+  if (!same) process.exitCode = 1;
+} finally {
+  await browser.close();
+  server.close();
+}
