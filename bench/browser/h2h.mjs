@@ -31,15 +31,15 @@
 //   node bench/browser/h2h.mjs --site DIR --out DIR --data NQ_DIR --tjs-models DIR
 //       [--queries N] [--encode-queries N] [--subset N] [--chromium PATH]
 
-import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { createSecureServer } from "node:http2";
-import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
+import { selfSignedTls } from "./tls.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -190,14 +190,7 @@ function listen(server) {
 
 /** The same files over HTTP/2: browsers speak it only over TLS, so a throwaway self-signed certificate. */
 function serveH2() {
-  const dir = mkdtempSync(join(tmpdir(), "h2h-tls-"));
-  try {
-    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
-    return listen(createSecureServer({ key: readFileSync(key), cert: readFileSync(cert) }, handle));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return listen(createSecureServer(selfSignedTls(), handle));
 }
 
 const snap = (system) => ({ bytes: bytesBy[system] ?? 0, gzip: gzipBy[system] ?? 0, requests: served.filter((r) => r.system === system).length });

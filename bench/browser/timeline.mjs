@@ -2,14 +2,13 @@
 // asked for and when it arrived (ms from the start), to see the critical
 // path. node bench/browser/timeline.mjs --site target/h2h/wiki/site [--query Q] [--h2]
 // --h2: over HTTP/2 with TLS (a throwaway self-signed certificate) instead of HTTP/1.1.
-import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { createSecureServer } from "node:http2";
-import { readFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, existsSync, statSync } from "node:fs";
 import { join, extname } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
+import { selfSignedTls } from "./tls.mjs";
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(name);
@@ -27,15 +26,7 @@ const handle = (req, res) => {
   const body = gzipSync(readFileSync(file), { level: 6 });
   res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "content-encoding": "gzip", "content-length": body.length }).end(body);
 };
-function tls() {
-  const dir = mkdtempSync(join(tmpdir(), "timeline-tls-"));
-  const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
-  const pair = { key: readFileSync(key), cert: readFileSync(cert) };
-  rmSync(dir, { recursive: true, force: true });
-  return pair;
-}
-const server = (h2 ? createSecureServer(tls(), handle) : createServer(handle)).listen(0, "127.0.0.1");
+const server = (h2 ? createSecureServer(selfSignedTls(), handle) : createServer(handle)).listen(0, "127.0.0.1");
 await new Promise((r) => server.on("listening", r));
 const base = `${h2 ? "https" : "http"}://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
