@@ -16,24 +16,26 @@ const MiB = 2 ** 20;
 /**
  * The files an index folder may name, as src/format/shard.rs checks them:
  * the one name pattern each may have (so a URL built from it stays inside the
- * folder), the most bytes read when manifest.json records no size, and the
- * most it may record.
+ * folder; the files of a numbered set carry their number after the hash),
+ * the most bytes read when manifest.json records no size, and the most it
+ * may record.
  */
 const PARTS = {
   index: { field: "index_file", name: /^index\.[0-9a-f]{16}\.bin$/, expected: "index.<16 hex>.bin", ceiling: 4096 * MiB },
   model: { field: "model_file", name: /^model\.[0-9a-f]{16}\.gguf$/, expected: "model.<16 hex>.gguf", unrecorded: 512 * MiB, ceiling: 1024 * MiB },
   lexical: { field: "lexical.meta", name: /^lexical\/meta\.[0-9a-f]{16}\.bin$/, expected: "lexical/meta.<16 hex>.bin", unrecorded: 256 * MiB, ceiling: 1024 * MiB },
-  block: { field: "lexical.blocks", name: /^lexical\/terms\.[0-9a-f]{16}\.bin$/, expected: "lexical/terms.<16 hex>.bin", unrecorded: 64 * MiB, ceiling: 256 * MiB },
-  shard: { field: "shards", name: /^passages\/shard\.[0-9a-f]{16}\.json$/, expected: "passages/shard.<16 hex>.json", unrecorded: 64 * MiB, ceiling: 256 * MiB },
+  block: { field: "lexical.blocks", name: /^lexical\/terms\.[0-9a-f]{16}(\.\d{1,7})?\.bin$/, expected: "lexical/terms.<16 hex>.bin", unrecorded: 64 * MiB, ceiling: 256 * MiB },
+  shard: { field: "shards", name: /^passages\/shard\.[0-9a-f]{16}(\.\d{1,7})?\.json$/, expected: "passages/shard.<16 hex>.json", unrecorded: 64 * MiB, ceiling: 256 * MiB },
   tableHead: { field: "table.head", name: /^table\/head\.[0-9a-f]{16}\.bin$/, expected: "table/head.<16 hex>.bin", ceiling: 128 * MiB },
   tableChunk: { field: "table.chunks", name: /^table\/rows\.[0-9a-f]{16}\.bin$/, expected: "table/rows.<16 hex>.bin", ceiling: 256 * MiB },
   clusterHead: { field: "clusters.head", name: /^vectors\/head\.[0-9a-f]{16}\.bin$/, expected: "vectors/head.<16 hex>.bin", ceiling: 1024 * MiB },
-  clusterList: { field: "clusters.lists", name: /^vectors\/list\.[0-9a-f]{16}\.bin$/, expected: "vectors/list.<16 hex>.bin", ceiling: 256 * MiB },
+  clusterList: { field: "clusters.lists", name: /^vectors\/list\.[0-9a-f]{16}(\.\d{1,7})?\.bin$/, expected: "vectors/list.<16 hex>.bin", ceiling: 256 * MiB },
 };
 const MAX_TABLE_CHUNKS = 65536;
 const MAX_CLUSTERS = 65536;
 const MAX_MANIFEST_BYTES = 16 * MiB;
 const MAX_LEXICAL_BLOCKS = 65536;
+const MAX_SHARDS = 1 << 20;
 
 /** State of the one retriever this worker serves (set by `load`). */
 let engine = null;
@@ -251,10 +253,10 @@ async function fetchClusters(query) {
  */
 async function fetchParts(numbers, names, kind, cap, add) {
   const fetched = await Promise.all(numbers.map((n) => read(new URL(names[n], base).href, kind, null, cap).then((f) => [n, f])));
-  for (const [n, f] of fetched) {
-    add(n, f.bytes);
-    await f.store();
-  }
+  for (const [n, f] of fetched) add(n, f.bytes);
+  // Cached side by side: one after another, a query of a dozen small files
+  // spent more time in the Cache API than on the network (local server).
+  await Promise.all(fetched.map(([, f]) => f.store()));
 }
 
 /**
@@ -504,7 +506,7 @@ function checkManifest(m, url) {
     throw new Error(`${url}: ${why}`);
   };
   const show = (v) => (typeof v === "string" ? JSON.stringify(v.slice(0, 80)) : (JSON.stringify(v) ?? String(v)).slice(0, 80));
-  if (typeof m?.model_fingerprint !== "string" || m.index_file == null || !Array.isArray(m.shards)) {
+  if (typeof m?.model_fingerprint !== "string" || m.index_file == null || m.shards == null) {
     bad("not an ernie-search manifest (no model_fingerprint, index_file or shards)");
   }
   const sized = (field, v, ceiling) => {
@@ -518,20 +520,33 @@ function checkManifest(m, url) {
   const fileList = (part, list, field, max) => {
     if (!Array.isArray(list) || list.length < 1 || list.length > max) bad(`${field} must list 1 to ${max} files, not ${show(list)}`);
     list.forEach((f, i) => named(part, f, `${field}[${i}]`));
+    return list;
+  };
+  /**
+   * 1 to `max` files of `part`: listed (manifest version 3 and older), or
+   * named after one hash of the set, { hash, count }: `dir/stem.<hash>.<n>.ext`
+   * (FileSet in src/format/shard.rs). Returns every name.
+   */
+  const fileSet = (part, set, field, max) => {
+    if (Array.isArray(set)) return fileList(part, set, field, max);
+    if (typeof set?.hash !== "string" || !/^[0-9a-f]{16}$/.test(set.hash)) bad(`${field} ${show(set)} is neither a list of files nor { hash: <16 hex>, count }`);
+    if (!Number.isInteger(set.count) || set.count < 1 || set.count > max) bad(`${field}.count must be 1 to ${max}, not ${show(set.count)}`);
+    return Array.from({ length: set.count }, (_, n) => PARTS[part].expected.replace("<16 hex>", `${set.hash}.${n}`));
   };
   for (const f of ["shard_size", "count", "dim"]) sized(f, m[f]);
   sized("index_bytes", m.index_bytes, PARTS.index.ceiling);
   const shards = Math.ceil(m.count / m.shard_size);
-  if (m.shards.length !== shards) bad(`${m.shards.length} shards cannot hold ${m.count} passages of ${m.shard_size} per shard (${shards} expected)`);
+  const count = Array.isArray(m.shards) ? m.shards.length : m.shards.count;
+  if (count !== shards) bad(`${count} shards cannot hold ${m.count} passages of ${m.shard_size} per shard (${shards} expected)`);
   named("index", m.index_file);
   if (m.model_file != null) named("model", m.model_file);
-  m.shards.forEach((s, i) => named("shard", s, `shards[${i}]`));
+  m.shards = fileSet("shard", m.shards, "shards", MAX_SHARDS);
   if (m.model_bytes != null) sized("model_bytes", m.model_bytes, PARTS.model.ceiling);
   if (m.max_shard_bytes != null) sized("max_shard_bytes", m.max_shard_bytes, PARTS.shard.ceiling);
   const l = m.lexical;
   if (l != null) {
     named("lexical", l.meta);
-    fileList("block", l.blocks, "lexical.blocks", MAX_LEXICAL_BLOCKS);
+    l.blocks = fileSet("block", l.blocks, "lexical.blocks", MAX_LEXICAL_BLOCKS);
     if (l.meta_bytes != null) sized("lexical.meta_bytes", l.meta_bytes, PARTS.lexical.ceiling);
     if (l.max_block_bytes != null) sized("lexical.max_block_bytes", l.max_block_bytes, PARTS.block.ceiling);
   }
@@ -551,7 +566,7 @@ function checkManifest(m, url) {
   const c = m.clusters;
   if (c != null) {
     named("clusterHead", c.head);
-    fileList("clusterList", c.lists, "clusters.lists", MAX_CLUSTERS);
+    c.lists = fileSet("clusterList", c.lists, "clusters.lists", MAX_CLUSTERS);
     sized("clusters.head_bytes", c.head_bytes, PARTS.clusterHead.ceiling);
     sized("clusters.max_list_bytes", c.max_list_bytes, PARTS.clusterList.ceiling);
   }

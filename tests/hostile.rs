@@ -340,13 +340,33 @@ fn manifest_names_stay_inside_the_folder() {
     let root = tempfile::tempdir().unwrap();
     let good = index_dir(root.path());
     let text = std::fs::read(good.join("manifest.json")).unwrap();
-    Manifest::from_bytes(&text).unwrap();
+    let m = Manifest::from_bytes(&text).unwrap();
+    // A build names each numbered set after one hash; version 3 folders list
+    // every name, which is still read, and each listed name is checked.
+    let mut listed: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert!(listed["shards"]["hash"].is_string() && listed["lexical"]["blocks"]["count"] == 2, "{listed}");
+    let old = |dir: &str, n: usize, ext: &str| (0..n).map(|i| format!("{dir}.{i:016x}.{ext}")).collect::<Vec<_>>();
+    listed["shards"] = old("passages/shard", m.shards.len(), "json").into();
+    listed["lexical"]["blocks"] = old("lexical/terms", 2, "bin").into();
+    let again = Manifest::from_bytes(&serde_json::to_vec(&listed).unwrap()).unwrap();
+    assert_eq!(again.shard_name(1).unwrap(), format!("passages/shard.{:016x}.json", 1));
+    assert_eq!(again.lexical.unwrap().block_name(2), None);
     for (pointer, name) in escapes {
-        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let mut v = listed.clone();
         *v.pointer_mut(pointer).unwrap() = (*name).into();
         let err = err_text(Manifest::from_bytes(&serde_json::to_vec(&v).unwrap()));
         assert!(err.contains("is not a name inside the index folder"), "{pointer} = {name}: {err}");
     }
+    for (pointer, hash) in [("/shards/hash", "../../../../etc"), ("/lexical/blocks/hash", "0123456789ABCDEF")] {
+        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        *v.pointer_mut(pointer).unwrap() = hash.into();
+        let err = err_text(Manifest::from_bytes(&serde_json::to_vec(&v).unwrap()));
+        assert!(err.contains("is not 16 lowercase hex digits"), "{pointer} = {hash}: {err}");
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    v["lexical"]["blocks"]["count"] = (1u64 << 40).into();
+    let err = err_text(Manifest::from_bytes(&serde_json::to_vec(&v).unwrap()));
+    assert!(err.contains("must hold 1 to 65536 files"), "{err}");
     for f in ["manifest-escape.json", "manifest-dev-zero.json"] {
         let err = err_text(Manifest::from_bytes(&fixture(f)));
         assert!(err.contains("is not a name inside the index folder"), "{f}: {err}");
@@ -366,7 +386,7 @@ fn reads_are_capped_at_the_recorded_size_and_links_refused() {
     let m = Manifest::from_bytes(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     IndexDir::open(&dir).unwrap().shards.passage(0).unwrap();
     // A shard grown past the largest the manifest records.
-    let shard = dir.join(&m.shards[0]);
+    let shard = dir.join(m.shard_name(0).unwrap());
     let mut grown = std::fs::read(&shard).unwrap();
     grown.extend(std::iter::repeat_n(b' ', m.max_shard_bytes.unwrap() as usize));
     std::fs::write(&shard, &grown).unwrap();

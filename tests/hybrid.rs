@@ -195,7 +195,7 @@ fn index_directory_loads_only_the_term_blocks_a_query_needs() {
     assert_eq!(part.scores("zebra").unwrap(), lexical.scores("zebra").unwrap());
 
     // A damaged block names itself.
-    let path = dir.join(&m.lexical.as_ref().unwrap().blocks[need[0] as usize]);
+    let path = dir.join(m.lexical.as_ref().unwrap().block_name(need[0] as usize).unwrap());
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;

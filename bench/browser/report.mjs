@@ -74,7 +74,7 @@ const label = res.subset ? ` (SUBSET: ${res.site.pages} pages, ${res.site.questi
 const lines = [];
 lines.push(`Retrieval${label}: dev, ${res.site.questions} questions over ${res.site.pages} pages, top 10, Chromium ${res.machine.chromium}; bytes as served (gzip -6 in brackets)`);
 lines.push("");
-lines.push("| engine | MRR@10 | R@10 | R@1 | no result | median (p95) query | until the first answer | queries 2-11: mean | all later queries: median (p95) | slow 4G, cold: first answer (HTTP/1.1; HTTP/2) |");
+lines.push("| engine | MRR@10 | R@10 | R@1 | no result | median (p95) query | until the first answer | queries 2-11: mean | all later queries: median (p95) | slow 4G, cold: first answer, median of 3 visits (HTTP/1.1; HTTP/2) |");
 lines.push("|---|---|---|---|---|---|---|---|---|---|");
 const NAMES = {
   ernie: "ernie-search, as a site's visitor gets it (light engine: token table, vectors by cluster)",

@@ -6,6 +6,13 @@ use std::process::{Command, Output};
 
 use ernie_search::synthetic::{write_checkpoint, WORDS};
 
+/// The files of a numbered set in a manifest: `{ "hash", "count" }`, file n
+/// being `stem.<hash>.<n>.ext` (ernie_search::format::shard::FileSet).
+fn set_names(set: &serde_json::Value, stem: &str, ext: &str) -> Vec<String> {
+    let hash = set["hash"].as_str().unwrap_or_else(|| panic!("a named set: {set}"));
+    (0..set["count"].as_u64().unwrap()).map(|n| format!("{stem}.{hash}.{n}.{ext}")).collect()
+}
+
 fn bin() -> Command {
     // The token table's encoder rows are cached per model: keep them out of the user's cache.
     let mut c = Command::new(env!("CARGO_BIN_EXE_ernie-search"));
@@ -212,7 +219,7 @@ fn hybrid_search_modes_tuning_and_eval() {
     assert!(out.contains("BM25") && out.contains("blocks"), "the size report includes the lexical part: {out}");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(idx.join("manifest.json")).unwrap()).unwrap();
-    assert!(manifest["lexical"]["blocks"].as_array().unwrap().len() > 1, "{manifest}");
+    assert!(manifest["lexical"]["blocks"]["count"].as_u64().unwrap() > 1, "{manifest}");
     assert!(manifest.get("fusion").is_none(), "no weight until tuned: RRF");
 
     let search = |q: &str, mode: &str| -> serde_json::Value {
@@ -273,8 +280,8 @@ fn hybrid_search_modes_tuning_and_eval() {
     assert!(cjk["hits"].as_array().unwrap().len() == 5, "{cjk}");
 
     // A corrupt term block is named when a query needs it.
-    for b in manifest["lexical"]["blocks"].as_array().unwrap() {
-        let p = idx.join(b.as_str().unwrap());
+    for b in set_names(&manifest["lexical"]["blocks"], "lexical/terms", "bin") {
+        let p = idx.join(b);
         let mut bytes = std::fs::read(&p).unwrap();
         let n = bytes.len();
         bytes[n - 1] ^= 0x21;
@@ -320,8 +327,8 @@ fn index_site_writes_a_deployable_folder() {
     // The vectors by cluster: a head and one list per cluster, probed by need.
     let c = &m["clusters"];
     assert!(web.join(c["head"].as_str().unwrap()).is_file(), "{m}");
-    let lists = c["lists"].as_array().unwrap();
-    assert!(!lists.is_empty() && lists.iter().all(|l| web.join(l.as_str().unwrap()).is_file()), "{m}");
+    let lists = set_names(&c["lists"], "vectors/list", "bin");
+    assert!(!lists.is_empty() && lists.iter().all(|l| web.join(l).is_file()), "{m}");
     assert!(c["measured"].as_str().unwrap().contains("R@10"), "{m}");
     assert!(m.get("model_path").is_none(), "a published manifest names no local path: {m}");
     let a: serde_json::Value =
@@ -373,9 +380,8 @@ fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
 
     // The site's passages, as a corpus file.
     let mut lines = Vec::new();
-    for shard in site_m["shards"].as_array().unwrap() {
-        let ps: Vec<serde_json::Value> =
-            serde_json::from_slice(&std::fs::read(web.join(shard.as_str().unwrap())).unwrap()).unwrap();
+    for shard in set_names(&site_m["shards"], "passages/shard", "json") {
+        let ps: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(web.join(shard)).unwrap()).unwrap();
         lines.extend(ps.iter().map(|p| p.to_string()));
     }
     assert!(lines.len() >= 24, "two passages per page: {}", lines.len());
@@ -386,7 +392,7 @@ fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
         "--dtype",
         "int8",
         "--shard-size",
-        "8",
+        "2",
         "--block-kib",
         "1",
         "--bundle-model",
@@ -399,8 +405,8 @@ fn index_and_index_site_write_the_same_bytes_for_the_same_passages() {
     assert_eq!(cli_m, site_m, "the same manifest: the same content-named files");
     let mut files = vec![site_m["index_file"].as_str().unwrap().to_string()];
     files.push(site_m["lexical"]["meta"].as_str().unwrap().to_string());
-    files.extend(site_m["lexical"]["blocks"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()));
-    files.extend(site_m["shards"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()));
+    files.extend(set_names(&site_m["lexical"]["blocks"], "lexical/terms", "bin"));
+    files.extend(set_names(&site_m["shards"], "passages/shard", "json"));
     assert!(files.len() > 4, "{files:?}");
     for f in &files {
         assert_eq!(std::fs::read(web.join(f)).unwrap(), std::fs::read(out.join(f)).unwrap(), "{f}");
@@ -612,7 +618,7 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     let chunks: Vec<String> =
         (0..table["chunk_count"].as_u64().unwrap()).map(|c| format!("table/rows.{hash}.{c}.bin")).collect();
     assert!(table.get("chunks").is_none(), "{manifest}");
-    assert!(out.contains(&format!("table    {} chunks of 8 token rows", chunks.len())), "{out}");
+    assert!(out.contains(&format!("table    {} chunks of 4 token rows", chunks.len())), "{out}");
     let parts: Vec<u8> = std::iter::once(head)
         .chain(chunks.iter().map(String::as_str))
         .flat_map(|f| std::fs::read(idx.join(f)).unwrap())

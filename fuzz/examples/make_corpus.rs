@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use ernie_search::format::model::{quantize_tensors, write_model, WeightDType};
-use ernie_search::format::shard::{FusionSetting, Manifest, Passage, WindowSpec};
+use ernie_search::format::shard::{FusionSetting, Manifest, Part, Passage, WindowSpec};
 use ernie_search::index::dir::{write_dir, IndexParts};
 use ernie_search::model::{BertConfig, ModelSpec, Pooling};
 use ernie_search::synthetic::{random_bert, tiny_tokenizer_json, WORDS};
@@ -313,13 +313,13 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             Manifest::from_bytes(&bytes)?;
             std::fs::write(root.join("manifest").join("v1.json"), bytes)?;
         }
-        for (s, shard) in m.shards.iter().enumerate().take(2) {
-            copy(shard, "shard", format!("{}-{s}.json", b.tag))?;
+        for (s, shard) in m.shards.names(Part::Shard).enumerate().take(2) {
+            copy(&shard, "shard", format!("{}-{s}.json", b.tag))?;
         }
         if let Some(l) = &m.lexical {
             copy(&l.meta, "lexical_meta", format!("{}.bin", b.tag))?;
-            for (n, block) in l.blocks.iter().enumerate() {
-                copy(block, "lexical_block", format!("{}-{n}.bin", b.tag))?;
+            for (n, block) in l.blocks.names(Part::LexicalBlock).enumerate() {
+                copy(&block, "lexical_block", format!("{}-{n}.bin", b.tag))?;
             }
         }
     }

@@ -20,12 +20,18 @@ fuzz_target!(init: ernie_search_fuzz::init(), |data: &[u8]| {
             None => assert!(i >= m.count),
         }
     }
-    let mut names: Vec<&str> = vec![&m.index_file];
-    names.extend(m.model_file.as_deref());
-    names.extend(m.shards.iter().map(String::as_str));
+    // The first and last of each numbered set (a named set may count a million).
+    let ends = |n: usize| [0, n.saturating_sub(1)];
+    let mut names: Vec<String> = vec![m.index_file.clone()];
+    names.extend(m.model_file.clone());
+    names.extend(ends(m.shards.len()).into_iter().filter_map(|i| m.shard_name(i)));
     if let Some(l) = &m.lexical {
-        names.push(&l.meta);
-        names.extend(l.blocks.iter().map(String::as_str));
+        names.push(l.meta.clone());
+        names.extend(ends(l.blocks.len()).into_iter().filter_map(|i| l.block_name(i)));
+    }
+    if let Some(c) = &m.clusters {
+        names.push(c.head.clone());
+        names.extend(ends(c.lists.len()).into_iter().filter_map(|i| c.list_name(i)));
     }
     for n in names {
         assert!(

@@ -125,7 +125,7 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
 }
 
 fn crc(header: &[u8], body: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::format::crc32::Hasher::new();
     h.update(header);
     h.update(body);
     h.finalize()

@@ -62,7 +62,7 @@ pub fn to_bytes(file: &CacheFile) -> Result<Vec<u8>> {
         out.extend_from_slice(key);
         v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
     }
-    out.extend_from_slice(&crc32fast::hash(&out).to_le_bytes());
+    out.extend_from_slice(&crate::format::crc32::hash(&out).to_le_bytes());
     Ok(out)
 }
 
@@ -86,7 +86,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<CacheFile> {
             format!("{count} entries of {entry} bytes announced, {body} bytes held (truncated or padded)"),
         ));
     }
-    let (stored, computed) = (u32_at(bytes.len() - 4), crc32fast::hash(&bytes[..bytes.len() - 4]));
+    let (stored, computed) = (u32_at(bytes.len() - 4), crate::format::crc32::hash(&bytes[..bytes.len() - 4]));
     if stored != computed {
         return Err(Error::Checksum { what: WHAT, stored, computed });
     }
@@ -184,7 +184,7 @@ mod tests {
         bytes.copy_within(HEADER + entry..HEADER + 2 * entry, HEADER);
         bytes[HEADER + entry..HEADER + 2 * entry].copy_from_slice(&first);
         let n = bytes.len() - 4;
-        let crc = crc32fast::hash(&bytes[..n]);
+        let crc = crate::format::crc32::hash(&bytes[..n]);
         bytes[n..].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(from_bytes(&bytes), Err(Error::Format { .. })));
     }

@@ -97,7 +97,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
             format!("truncated or padded: the header announces {body_len} body bytes, the file holds {}", body.len()),
         ));
     }
-    let computed = if version >= 3 { checksum(&bytes[..72], body) } else { crc32fast::hash(body) };
+    let computed = if version >= 3 { checksum(&bytes[..72], body) } else { crate::format::crc32::hash(body) };
     if computed != stored {
         return Err(Error::Checksum { what: WHAT, stored, computed });
     }
@@ -182,7 +182,7 @@ pub fn vectors_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
 
 /// CRC-32 over the header's first 72 bytes and the body.
 fn checksum(header: &[u8], body: &[u8]) -> u32 {
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::format::crc32::Hasher::new();
     crc.update(&header[..72]);
     crc.update(body);
     crc.finalize()

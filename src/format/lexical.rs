@@ -50,7 +50,7 @@ fn frame(magic: &[u8; 8], f: &Frame, body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&f.params.k1.to_le_bytes());
     out.extend_from_slice(&f.params.b.to_le_bytes());
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::format::crc32::Hasher::new();
     crc.update(&out);
     crc.update(body);
     out.extend_from_slice(&crc.finalize().to_le_bytes());
@@ -79,7 +79,7 @@ fn unframe<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<(
             format!("truncated or padded: header announces {} body bytes, file holds {}", u64_at(72), body.len()),
         ));
     }
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = crate::format::crc32::Hasher::new();
     crc.update(&bytes[..80]);
     crc.update(body);
     let (stored, computed) = (u32_at(80), crc.finalize());

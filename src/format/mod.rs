@@ -1,6 +1,7 @@
 //! Byte layouts. Only this module knows how files look on disk.
 
 pub mod clusters;
+pub mod crc32;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod embed_cache;
 pub mod index;

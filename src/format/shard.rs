@@ -1,8 +1,9 @@
 //! Passage texts and the manifest that ties an index directory together.
 //!
-//! Texts live in JSON shards of `shard_size` passages, in index order, named by
-//! content hash (cache forever); a client fetches only the shards of the hits it
-//! shows. `manifest.json` is the one file without a hash in its name.
+//! Texts live in JSON shards of `shard_size` passages, in index order, named
+//! after the hash of their contents (cache forever); a client fetches only the
+//! shards of the hits it shows. `manifest.json` is the one file without a hash
+//! in its name.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,8 +13,10 @@ use crate::{Error, Result};
 /// Version 2 added windows, the lexical index and the fusion setting;
 /// version 3 counts the token table's chunks (`table.chunk_count`, files
 /// named after the head) instead of listing them. Versions 1 (dense only)
-/// and 2 are still read.
-pub const MANIFEST_VERSION: u32 = 3;
+/// and 2 are still read; version 4 names the text shards, term blocks and
+/// cluster lists after one hash per set ([`FileSet::Named`]) instead of
+/// listing them.
+pub const MANIFEST_VERSION: u32 = 4;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The largest manifest read: a few KB in practice.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -21,6 +24,90 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 pub const MAX_LEXICAL_BLOCKS: usize = 1 << 16;
 /// The most token-table chunks an index may have (each is one file).
 pub const MAX_TABLE_CHUNKS: usize = 1 << 16;
+/// The most text shards an index may have (a million: 8 million passages
+/// at 8 per shard); a reader may expand their names.
+pub const MAX_SHARDS: usize = 1 << 20;
+
+/// A numbered set of files of one [`Part`]. A build names them after one
+/// hash of all their bytes, `dir/stem.<16 hex>.<n>.ext` ([`FileSet::write`]):
+/// a change to any file renames the whole set, so a browser may cache each
+/// file forever, and the manifest spells the hash once instead of once per
+/// file (the 1,255 text shards of a 10,000-page site were 10 KB gzip of a
+/// visitor's first download). Folders of manifest version 3 and older list
+/// every name, each named after its own contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileSet {
+    Named { hash: String, count: usize },
+    Listed(Vec<String>),
+}
+
+impl FileSet {
+    /// Names `files` after one hash of them all: the set and each file's name.
+    pub fn write(part: Part, files: &[Vec<u8>]) -> (FileSet, Vec<String>) {
+        let mut h = Sha256::new();
+        for f in files {
+            h.update((f.len() as u64).to_le_bytes());
+            h.update(f);
+        }
+        let set = FileSet::Named { hash: super::hex(&h.finalize()[..8]), count: files.len() };
+        let names = (0..files.len()).filter_map(|n| set.name(part, n)).collect();
+        (set, names)
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            FileSet::Named { count, .. } => *count,
+            FileSet::Listed(names) => names.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// File `n`'s name inside the folder, if the set has one.
+    pub fn name(&self, part: Part, n: usize) -> Option<String> {
+        match self {
+            FileSet::Named { hash, count } => {
+                let (dir, stem, ext, _, _) = part.layout();
+                (n < *count).then(|| format!("{dir}{stem}.{hash}.{n}.{ext}"))
+            }
+            FileSet::Listed(names) => names.get(n).cloned(),
+        }
+    }
+
+    /// Every name, in order.
+    pub fn names(&self, part: Part) -> impl Iterator<Item = String> + '_ {
+        (0..self.len()).filter_map(move |n| self.name(part, n))
+    }
+
+    /// 1 to `max` files, each name one of `part`'s own.
+    fn check(&self, part: Part, field: &str, max: usize) -> Result<()> {
+        if self.is_empty() || self.len() > max {
+            return Err(Error::format("manifest", format!("{field} must hold 1 to {max} files, not {}", self.len())));
+        }
+        match self {
+            FileSet::Named { hash, .. } if !is_hash(hash) => {
+                let shown: String = hash.chars().take(40).collect();
+                Err(Error::format("manifest", format!("{field}.hash {shown:?} is not 16 lowercase hex digits")))
+            }
+            FileSet::Named { .. } => Ok(()),
+            FileSet::Listed(names) => {
+                names.iter().enumerate().try_for_each(|(i, n)| part.check_name(&format!("{field}[{i}]"), n))
+            }
+        }
+    }
+}
+
+/// A file's number in its set: 1 to 7 decimal digits.
+fn is_number(s: &str) -> bool {
+    (1..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 /// One passage as the user sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,7 +142,7 @@ pub struct Manifest {
     pub index_file: String,
     pub index_bytes: u64,
     pub shard_size: usize,
-    pub shards: Vec<String>,
+    pub shards: FileSet,
     /// The largest shard's size: a reader reads no more of any shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_shard_bytes: Option<u64>,
@@ -92,7 +179,7 @@ pub struct WindowSpec {
 pub struct LexicalFiles {
     pub meta: String,
     /// Block `i` holds the terms with `lexical::block_of(term, blocks.len()) == i`.
-    pub blocks: Vec<String>,
+    pub blocks: FileSet,
     /// Meta and blocks together.
     pub bytes: u64,
     /// The meta file's size, and the largest block's: a reader reads no more.
@@ -103,6 +190,13 @@ pub struct LexicalFiles {
     pub terms: usize,
     pub k1: f32,
     pub b: f32,
+}
+
+impl LexicalFiles {
+    /// Term block `n`'s file.
+    pub fn block_name(&self, n: usize) -> Option<String> {
+        self.blocks.name(Part::LexicalBlock, n)
+    }
 }
 
 /// The token table (`format::table`) cut at its chunk boundaries: a head
@@ -166,7 +260,7 @@ impl TableFiles {
 pub struct ClusterFiles {
     pub head: String,
     /// List `c` holds the rows of cluster `c`.
-    pub lists: Vec<String>,
+    pub lists: FileSet,
     pub head_bytes: u64,
     pub max_list_bytes: u64,
     /// Head and lists together.
@@ -176,6 +270,13 @@ pub struct ClusterFiles {
     /// How it was measured, e.g. "R@10 0.912 of the exact scan on 1,000 pseudo-queries".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<String>,
+}
+
+impl ClusterFiles {
+    /// Cluster `c`'s list file.
+    pub fn list_name(&self, c: usize) -> Option<String> {
+        self.lists.name(Part::ClusterList, c)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,7 +289,8 @@ pub struct FusionSetting {
 }
 
 /// The files of an index folder, each with the one name pattern it may have
-/// (`[dir/]stem.<16 hex>.ext`, see [`content_name`]) and the most bytes a
+/// (`[dir/]stem.<16 hex>.ext`, see [`content_name`], or `stem.<16 hex>.<n>.ext`
+/// in a numbered set) and the most bytes a
 /// reader takes when the manifest records no size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -205,7 +307,7 @@ pub enum Part {
 
 impl Part {
     /// (folder, stem, extension, cap when unrecorded, hard ceiling).
-    const fn layout(self) -> (&'static str, &'static str, &'static str, u64, u64) {
+    pub const fn layout(self) -> (&'static str, &'static str, &'static str, u64, u64) {
         const MIB: u64 = 1 << 20;
         match self {
             Part::Index => ("", "index", "bin", 0, 4096 * MIB),
@@ -220,6 +322,11 @@ impl Part {
         }
     }
 
+    /// Parts a build writes as numbered sets (`FileSet`).
+    const fn in_sets(self) -> bool {
+        matches!(self, Part::Shard | Part::LexicalBlock | Part::ClusterList)
+    }
+
     /// Accepts only this part's own name pattern: relative, inside the
     /// folder, no `..`, no other folders, no URL.
     pub fn check_name(self, field: &str, name: &str) -> Result<()> {
@@ -231,7 +338,9 @@ impl Part {
             .and_then(|n| n.strip_suffix(ext))
             .and_then(|n| n.strip_suffix('.'));
         match hash {
-            Some(h) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(()),
+            // Named alone, or as file n of a numbered set (`FileSet`).
+            Some(h) if is_hash(h) => Ok(()),
+            Some(h) if self.in_sets() && h.split_once('.').is_some_and(|(h, n)| is_hash(h) && is_number(n)) => Ok(()),
             _ => {
                 let shown: String = name.chars().take(80).collect();
                 Err(Error::format(
@@ -303,23 +412,13 @@ impl Manifest {
         if let Some(b) = self.model_bytes {
             Part::Model.check_size("model_bytes", b)?;
         }
-        for (i, s) in self.shards.iter().enumerate() {
-            Part::Shard.check_name(&format!("shards[{i}]"), s)?;
-        }
+        self.shards.check(Part::Shard, "shards", MAX_SHARDS)?;
         if let Some(b) = self.max_shard_bytes {
             Part::Shard.check_size("max_shard_bytes", b)?;
         }
         if let Some(l) = &self.lexical {
             Part::LexicalMeta.check_name("lexical.meta", &l.meta)?;
-            if l.blocks.is_empty() || l.blocks.len() > MAX_LEXICAL_BLOCKS {
-                return Err(Error::format(
-                    "manifest",
-                    format!("{} lexical blocks (1 to {MAX_LEXICAL_BLOCKS} allowed)", l.blocks.len()),
-                ));
-            }
-            for (i, b) in l.blocks.iter().enumerate() {
-                Part::LexicalBlock.check_name(&format!("lexical.blocks[{i}]"), b)?;
-            }
+            l.blocks.check(Part::LexicalBlock, "lexical.blocks", MAX_LEXICAL_BLOCKS)?;
             crate::Bm25Params { k1: l.k1, b: l.b }.check().map_err(|e| Error::format("manifest", e.to_string()))?;
             if let Some(b) = l.meta_bytes {
                 Part::LexicalMeta.check_size("lexical.meta_bytes", b)?;
@@ -353,17 +452,12 @@ impl Manifest {
             Part::ClusterHead.check_name("clusters.head", &c.head)?;
             Part::ClusterHead.check_size("clusters.head_bytes", c.head_bytes)?;
             Part::ClusterList.check_size("clusters.max_list_bytes", c.max_list_bytes)?;
-            if c.lists.is_empty()
-                || c.lists.len() > crate::index::clusters::MAX_CLUSTERS
-                || !(1..=c.lists.len()).contains(&c.nprobe)
-            {
+            c.lists.check(Part::ClusterList, "clusters.lists", crate::index::clusters::MAX_CLUSTERS)?;
+            if !(1..=c.lists.len()).contains(&c.nprobe) {
                 return Err(Error::format(
                     "manifest",
                     format!("{} cluster lists probed {} at a time", c.lists.len(), c.nprobe),
                 ));
-            }
-            for (i, l) in c.lists.iter().enumerate() {
-                Part::ClusterList.check_name(&format!("clusters.lists[{i}]"), l)?;
             }
         }
         if let Some(f) = self.table.as_ref().and_then(|t| t.fusion.as_ref()) {
@@ -386,6 +480,11 @@ impl Manifest {
             Part::ClusterList => self.clusters.as_ref().map(|c| c.max_list_bytes),
         };
         recorded.unwrap_or(part.layout().3)
+    }
+
+    /// Text shard `n`'s file.
+    pub fn shard_name(&self, n: usize) -> Option<String> {
+        self.shards.name(Part::Shard, n)
     }
 
     /// Which shard holds the passage at `ordinal`, and its position inside it.
@@ -419,4 +518,49 @@ fn check_fusion(fusion: crate::Fusion) -> Result<()> {
 pub fn content_name(stem: &str, bytes: &[u8], ext: &str) -> String {
     let h = Sha256::digest(bytes);
     format!("{stem}.{}.{ext}", &crate::format::hex(&h)[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_is_named_after_all_its_bytes() {
+        let files = vec![b"one".to_vec(), b"two".to_vec()];
+        let (set, names) = FileSet::write(Part::Shard, &files);
+        let FileSet::Named { hash, count } = &set else { panic!("a written set is named: {set:?}") };
+        assert_eq!(count, &2);
+        assert_eq!(names, [format!("passages/shard.{hash}.0.json"), format!("passages/shard.{hash}.1.json")]);
+        assert_eq!(set.name(Part::Shard, 2), None);
+        // Any change to any file, or to where one file ends, renames them all.
+        for other in [vec![b"one".to_vec(), b"twO".to_vec()], vec![b"onet".to_vec(), b"wo".to_vec()]] {
+            assert_ne!(FileSet::write(Part::Shard, &other).0, set);
+        }
+        assert_eq!(FileSet::write(Part::Shard, &files).0, set, "deterministic");
+    }
+
+    #[test]
+    fn sets_read_named_or_listed() {
+        let named: FileSet = serde_json::from_str(r#"{"hash":"0123456789abcdef","count":3}"#).unwrap();
+        assert_eq!(named.name(Part::LexicalBlock, 2).as_deref(), Some("lexical/terms.0123456789abcdef.2.bin"));
+        assert_eq!(serde_json::to_string(&named).unwrap(), r#"{"hash":"0123456789abcdef","count":3}"#);
+        let listed: FileSet = serde_json::from_str(r#"["vectors/list.0123456789abcdef.bin"]"#).unwrap();
+        assert_eq!(listed.name(Part::ClusterList, 0).as_deref(), Some("vectors/list.0123456789abcdef.bin"));
+        assert!(listed.check(Part::ClusterList, "lists", 4).is_ok());
+        assert!(named.check(Part::LexicalBlock, "blocks", 2).is_err(), "more files than allowed");
+        let bad: FileSet = serde_json::from_str(r#"{"hash":"../../etc/passwd0","count":1}"#).unwrap();
+        assert!(bad.check(Part::Shard, "shards", 8).is_err());
+        assert!(serde_json::from_str::<FileSet>(r#"{"count":1}"#).is_err(), "no hash");
+        // A listed name may be a set's numbered one; other parts have no numbers.
+        let h = "0123456789abcdef";
+        assert!(Part::Shard.check_name("s", &format!("passages/shard.{h}.3.json")).is_ok());
+        for (part, name) in [
+            (Part::Index, format!("index.{h}.3.bin")),
+            (Part::Shard, format!("passages/shard.{h}.12345678.json")),
+            (Part::Shard, format!("passages/shard.{h}.-1.json")),
+            (Part::Shard, format!("passages/shard.{h}..json")),
+        ] {
+            assert!(part.check_name("f", &name).is_err(), "{name}");
+        }
+    }
 }

@@ -42,11 +42,13 @@ const WHAT: &str = "token table";
 const MAX_VOCAB: usize = 1 << 20;
 const MAX_DIM: usize = 8192;
 const MAX_TOKENIZER_BYTES: usize = 64 << 20;
-/// Rows per chunk: 8 rows of 384 int8 are 3.1 KB; a query's tokens mostly
+/// Rows per chunk: 4 rows of 384 int8 are 1.6 KB; a query's tokens mostly
 /// fall in chunks of their own (median 6 beyond the hot ones on the wiki
-/// dev questions: 19 KB, against 75 KB with 32-row chunks; BENCHMARKS.md),
-/// for 4 bytes of checksum per chunk in the head (15 KB for BERT's 3,816).
-pub const DEFAULT_CHUNK_ROWS: usize = 8;
+/// dev questions: 10 KB, against 19 KB with 8-row chunks and 75 KB with 32;
+/// BENCHMARKS.md). The table rows are the first step of a query's critical
+/// path (the cluster to probe needs the query vector), so their bytes count
+/// twice; the cost is files in the folder (7,631 for BERT's vocabulary).
+pub const DEFAULT_CHUNK_ROWS: usize = 4;
 
 /// A table file's contents.
 #[derive(Clone)]
@@ -126,7 +128,7 @@ fn chunk_bytes(rows: usize, dim: usize) -> usize {
 
 /// A version 2 chunk's checksum.
 fn chunk_crc(payload: &[u8], c: usize, head_tag: &[u8; 8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::format::crc32::Hasher::new();
     h.update(payload);
     h.update(&(c as u32).to_le_bytes());
     h.update(head_tag);
@@ -188,7 +190,7 @@ impl Head {
         }
         let (bytes, trailer) = bytes.split_at(bytes.len() - self.trailer());
         let (stored, computed) = match &self.check {
-            ChunkCheck::InHead(crcs) => (crcs[c], crc32fast::hash(bytes)),
+            ChunkCheck::InHead(crcs) => (crcs[c], crate::format::crc32::hash(bytes)),
             ChunkCheck::InChunk { head_tag, .. } => (u32_at(trailer, 0) as u32, chunk_crc(bytes, c, head_tag)),
         };
         if stored != computed {
@@ -245,7 +247,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
         return Err(Error::format(WHAT, format!("{} bytes of a head of {head_len}", bytes.len())));
     }
     let tok = &bytes[HEADER..HEADER + tok_len];
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::format::crc32::Hasher::new();
     h.update(&bytes[..72]);
     h.update(tok);
     let (stored, computed) = (u32_at(bytes, 72) as u32, h.finalize());
@@ -287,13 +289,13 @@ pub fn to_parts(t: &TableFile) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     }
     head.extend_from_slice(&fp);
     head.extend_from_slice(&(body_len as u64).to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::format::crc32::Hasher::new();
     h.update(&head);
     h.update(tok);
     head.extend_from_slice(&h.finalize().to_le_bytes());
     // The head changes whenever a chunk does (folders name chunks after it).
-    let mut all = crc32fast::Hasher::new();
-    chunks.iter().for_each(|c| all.update(&crc32fast::hash(c).to_le_bytes()));
+    let mut all = crate::format::crc32::Hasher::new();
+    chunks.iter().for_each(|c| all.update(&crate::format::crc32::hash(c).to_le_bytes()));
     head.extend_from_slice(&all.finalize().to_le_bytes());
     head.extend_from_slice(tok);
     let tag: [u8; 8] = head[72..80].try_into().unwrap_or_default();
@@ -381,13 +383,13 @@ mod tests {
         let payloads: Vec<&[u8]> = chunks.iter().map(|c| &c[..c.len() - 4]).collect();
         let mut v1 = head[..72].to_vec();
         v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let mut h = crc32fast::Hasher::new();
+        let mut h = crate::format::crc32::Hasher::new();
         h.update(&v1);
         h.update(&head[HEADER..HEADER + tok_len]);
         v1.extend_from_slice(&h.finalize().to_le_bytes());
         v1.extend_from_slice(&[0; 4]);
         v1.extend_from_slice(&head[HEADER..]);
-        payloads.iter().for_each(|p| v1.extend_from_slice(&crc32fast::hash(p).to_le_bytes()));
+        payloads.iter().for_each(|p| v1.extend_from_slice(&crate::format::crc32::hash(p).to_le_bytes()));
         payloads.iter().for_each(|p| v1.extend_from_slice(p));
         let back = from_bytes(&v1).unwrap();
         assert_eq!(back.table, file.table);

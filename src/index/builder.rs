@@ -26,11 +26,14 @@ pub const DEFAULT_BLOCK_BYTES: usize = 64 * 1024;
 /// Passages per text shard (a browser fetches one per shown result).
 pub const DEFAULT_SHARD_SIZE: usize = 256;
 /// A static site's folder goes over the network: int8 vectors, smaller blocks
-/// and shards than a folder read from disk. 8 KB term blocks: a five-word query fetches about 40 KB of BM25 (32 KB
-/// blocks cost 160 KB), for a manifest naming four times as many blocks.
-pub const SITE_BLOCK_BYTES: usize = 8 * 1024;
-/// Eight passages (a few KB) per shard: a result fetches little more than its own text.
-pub const SITE_SHARD_SIZE: usize = 8;
+/// and shards than a folder read from disk. 4 KB term blocks: a five-word
+/// query fetches about 20 KB of BM25 (32 KB blocks cost 160 KB); the manifest
+/// names a set of any size in a few bytes (`FileSet`), so smaller files cost
+/// only files in the folder.
+pub const SITE_BLOCK_BYTES: usize = 4 * 1024;
+/// Two passages (about a KB) per shard: a result fetches little more than its
+/// own text (with 8, the first answer's texts on the wiki site were 18 KB gzip, 7 with 2).
+pub const SITE_SHARD_SIZE: usize = 2;
 
 /// How passages longer than the model's window are covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

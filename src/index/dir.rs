@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::format::shard::{
-    self, ClusterFiles, FusionSetting, LexicalFiles, Manifest, Part, Passage, TableFiles, WindowSpec, MANIFEST_FILE,
-    MANIFEST_VERSION, MAX_MANIFEST_BYTES,
+    self, ClusterFiles, FileSet, FusionSetting, LexicalFiles, Manifest, Part, Passage, TableFiles, WindowSpec,
+    MANIFEST_FILE, MANIFEST_VERSION, MAX_MANIFEST_BYTES,
 };
 use crate::format::table::TableFile;
 use crate::index::Clustering;
@@ -91,13 +91,9 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
     std::fs::create_dir_all(tmp.join("passages"))?;
     let bytes = format::index::to_bytes(index)?;
     let index_file = write_named(tmp, "", "index", "bin", &bytes)?;
-    let mut shards = Vec::new();
-    let mut max_shard_bytes = 0;
-    for chunk in parts.passages.chunks(parts.shard_size) {
-        let b = shard::shard_to_bytes(chunk)?;
-        shards.push(write_named(tmp, "passages/", "shard", "json", &b)?);
-        max_shard_bytes = max_shard_bytes.max(b.len() as u64);
-    }
+    let texts = parts.passages.chunks(parts.shard_size).map(shard::shard_to_bytes).collect::<Result<Vec<_>>>()?;
+    let max_shard_bytes = texts.iter().map(|b| b.len() as u64).max().unwrap_or(0);
+    let shards = write_set(tmp, Part::Shard, &texts)?;
     let lexical = parts.lexical.map(|l| write_lexical(tmp, l)).transpose()?;
     let table = parts.table.map(|t| write_table(tmp, index, t)).transpose()?;
     let clusters = parts.clusters.map(|c| write_clusters(tmp, index, c)).transpose()?;
@@ -131,6 +127,15 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Writes `files` under `root` as one set named after all their bytes (`FileSet::write`).
+fn write_set(root: &Path, part: Part, files: &[Vec<u8>]) -> Result<FileSet> {
+    let (set, names) = FileSet::write(part, files);
+    for (name, bytes) in names.iter().zip(files) {
+        std::fs::write(root.join(name), bytes)?;
+    }
+    Ok(set)
+}
+
 /// Writes `bytes` as `folder/stem.<content hash>.ext` under `root`; returns that name.
 fn write_named(root: &Path, folder: &str, stem: &str, ext: &str, bytes: &[u8]) -> Result<String> {
     let name = format!("{folder}{}", shard::content_name(stem, bytes, ext));
@@ -145,17 +150,15 @@ fn write_lexical(root: &Path, l: &LexicalIndex) -> Result<LexicalFiles> {
     std::fs::create_dir_all(root.join("lexical"))?;
     let meta = format::lexical::meta_to_bytes(l.meta());
     let meta_name = write_named(root, "lexical/", "meta", "bin", &meta)?;
-    let mut total = meta.len() as u64;
-    let mut max_block_bytes = 0;
-    let mut blocks = Vec::new();
-    for b in 0..l.n_blocks() {
-        let block = l.block(b).ok_or_else(|| Error::Invalid(format!("lexical block {b} is not loaded")))?;
-        let bytes = format::lexical::block_to_bytes(l.meta(), b, block);
-        let name = write_named(root, "lexical/", "terms", "bin", &bytes)?;
-        total += bytes.len() as u64;
-        max_block_bytes = max_block_bytes.max(bytes.len() as u64);
-        blocks.push(name);
-    }
+    let files = (0..l.n_blocks())
+        .map(|b| {
+            let block = l.block(b).ok_or_else(|| Error::Invalid(format!("lexical block {b} is not loaded")))?;
+            Ok(format::lexical::block_to_bytes(l.meta(), b, block))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let total = meta.len() as u64 + files.iter().map(|b| b.len() as u64).sum::<u64>();
+    let max_block_bytes = files.iter().map(|b| b.len() as u64).max().unwrap_or(0);
+    let blocks = write_set(root, Part::LexicalBlock, &files)?;
     let p = l.meta().params;
     Ok(LexicalFiles {
         meta_bytes: Some(meta.len() as u64),
@@ -200,10 +203,9 @@ fn write_clusters(root: &Path, index: &FlatIndex, part: ClusterPart) -> Result<C
     let (head, lists) = format::clusters::to_parts(index, part.clustering, part.nprobe)?;
     std::fs::create_dir_all(root.join("vectors"))?;
     let head_name = write_named(root, "vectors/", "head", "bin", &head)?;
-    let names = lists.iter().map(|l| write_named(root, "vectors/", "list", "bin", l)).collect::<Result<Vec<_>>>()?;
     Ok(ClusterFiles {
         head: head_name,
-        lists: names,
+        lists: write_set(root, Part::ClusterList, &lists)?,
         head_bytes: head.len() as u64,
         max_list_bytes: lists.iter().map(|l| l.len() as u64).max().unwrap_or(0),
         bytes: (head.len() + lists.iter().map(Vec::len).sum::<usize>()) as u64,
@@ -288,11 +290,10 @@ impl IndexDir {
         let files =
             shards.manifest.lexical.as_ref().ok_or_else(|| Error::Invalid("the index has no lexical part".into()))?;
         let name = files
-            .blocks
-            .get(number as usize)
+            .block_name(number as usize)
             .ok_or_else(|| Error::Invalid(format!("lexical block {number} of {}", files.blocks.len())))?;
         let got =
-            format::lexical::block_from_bytes(&read_part(&shards.root, &shards.manifest, Part::LexicalBlock, name)?)?;
+            format::lexical::block_from_bytes(&read_part(&shards.root, &shards.manifest, Part::LexicalBlock, &name)?)?;
         if got.0 != number {
             return Err(Error::format(
                 "lexical block file",
@@ -371,8 +372,8 @@ impl Shards {
             .ok_or_else(|| Error::Invalid(format!("passage {ordinal} is out of range")))?;
         let mut cache = self.cache.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(shard) {
-            let name = &self.manifest.shards[shard];
-            e.insert(shard::shard_from_bytes(&read_part(&self.root, &self.manifest, Part::Shard, name)?)?);
+            let name = self.manifest.shard_name(shard).ok_or_else(|| Error::Invalid(format!("text shard {shard}")))?;
+            e.insert(shard::shard_from_bytes(&read_part(&self.root, &self.manifest, Part::Shard, &name)?)?);
         }
         cache[&shard]
             .get(pos)

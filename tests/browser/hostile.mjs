@@ -95,17 +95,22 @@ function variants(dir, m) {
   const badName = (field, value, expected) => new RegExp(`manifest\\.json: ${esc(field)} ${esc(JSON.stringify(value))} is not a name inside the index folder \\(expected ${esc(expected)}\\)`);
   const out = [];
   const add = (v) => out.push(v);
+  // A build names each numbered set after one hash ({ hash, count }); a
+  // folder of manifest version 3 lists every name. Both are read.
+  const listed = (set, expected) => (Array.isArray(set) ? set : Array.from({ length: set.count }, (_, n) => expected.replace("<16 hex>", `${set.hash}.${n}`)));
+  const shards = listed(m.shards, "passages/shard.<16 hex>.json");
+  const blocks = listed(m.lexical.blocks, "lexical/terms.<16 hex>.bin");
 
   // 1-3 and more: names that lead outside the folder.
   const names = [
     ["index_file", "../../../../etc/passwd", (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
-    ["shards[0]", "https://example.invalid/x.json", (x, v) => (x.shards[0] = v), "passages/shard.<16 hex>.json"],
-    ["lexical.blocks[0]", `lexical/../../${m.lexical.blocks[0]}`, (x, v) => (x.lexical.blocks[0] = v), "lexical/terms.<16 hex>.bin"],
+    ["shards[0]", "https://example.invalid/x.json", (x, v) => ((x.shards = [...shards]), (x.shards[0] = v)), "passages/shard.<16 hex>.json"],
+    ["lexical.blocks[0]", `lexical/../../${blocks[0]}`, (x, v) => ((x.lexical.blocks = [...blocks]), (x.lexical.blocks[0] = v)), "lexical/terms.<16 hex>.bin"],
     ["model_file", "/dev/zero", (x, v) => (x.model_file = v), "model.<16 hex>.gguf"],
     ["index_file", "https://evil.invalid/x", (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
     ["index_file", `${m.index_file}?download=1`, (x, v) => (x.index_file = v), "index.<16 hex>.bin"],
     ["lexical.meta", `lexical/sub/${m.lexical.meta.slice("lexical/".length)}`, (x, v) => (x.lexical.meta = v), "lexical/meta.<16 hex>.bin"],
-    ["shards[1]", m.shards[1].replace("passages/", "passages/../passages/"), (x, v) => (x.shards[1] = v), "passages/shard.<16 hex>.json"],
+    ["shards[1]", shards[1].replace("passages/", "passages/../passages/"), (x, v) => ((x.shards = [...shards]), (x.shards[1] = v)), "passages/shard.<16 hex>.json"],
     ["model_file", `%2e%2e/${m.model_file}`, (x, v) => (x.model_file = v), "model.<16 hex>.gguf"],
   ];
   names.forEach(([field, value, set, expected], i) => {
@@ -117,8 +122,10 @@ function variants(dir, m) {
     ["shard_size 0", (x) => (x.shard_size = 0), /manifest\.json: shard_size 0 is not a positive integer/],
     ["count as a string", (x) => (x.count = String(x.count)), /manifest\.json: count "\d+" is not a positive integer/],
     ["dim 1e300", (x) => (x.dim = 1e300), /manifest\.json: dim 1e\+300 is not a positive integer/],
-    ["one shard too few", (x) => x.shards.pop(), /manifest\.json: \d+ shards cannot hold \d+ passages of \d+ per shard/],
+    ["one shard too few", (x) => (x.shards = shards.slice(1)), /manifest\.json: \d+ shards cannot hold \d+ passages of \d+ per shard/],
     ["lexical.blocks empty", (x) => (x.lexical.blocks = []), /manifest\.json: lexical\.blocks must list 1 to \d+ files, not \[\]/],
+    ["a set's hash that leaves the folder", (x) => (x.lexical.blocks = { hash: "../../etc/passwd", count: blocks.length }), /manifest\.json: lexical\.blocks \{"hash":"\.\.\/\.\.\/etc\/passwd".* is neither a list of files nor \{ hash: <16 hex>, count \}/],
+    ["a set of 2^40 files", (x) => (x.lexical.blocks = { hash: "0123456789abcdef", count: 2 ** 40 }), /manifest\.json: lexical\.blocks\.count must be 1 to \d+, not 1099511627776/],
     ["index_bytes -1", (x) => (x.index_bytes = -1), /manifest\.json: index_bytes -1 is not a positive integer/],
   ];
   numbers.forEach(([what, set, load], i) => add({ name: `number-${i + 1}`, what: `manifest ${what}`, files: manifest((x) => (set(x), x)), load }));
@@ -154,7 +161,7 @@ function variants(dir, m) {
 
   // 9: markup as passage text and title (the ids stay, so the index still
   // finds them by their real words).
-  const shard0 = JSON.parse(file(m.shards[0]));
+  const shard0 = JSON.parse(file(shards[0]));
   const wordsOf = (p) => p.text.split(/\W+/).filter((w) => w.length > 3).slice(0, 5).join(" ");
   const words = wordsOf(shard0[0]);
   const probes = [
@@ -162,19 +169,19 @@ function variants(dir, m) {
     { text: "<script>window.__pwned=1</script>", title: '<b onmouseover="window.__pwned=2">Markup</b> title' },
   ].map((p, i) => ({ ...p, id: shard0[i].id, query: wordsOf(shard0[i]) }));
   const xss = shard0.map((p, i) => ({ ...p, ...(probes[i] ? { text: probes[i].text, title: probes[i].title } : {}) }));
-  add({ name: "shard-xss", what: "passage shard whose texts are <img onerror> and <script>", files: { [m.shards[0]]: Buffer.from(JSON.stringify(xss)) }, widget: probes });
+  add({ name: "shard-xss", what: "passage shard whose texts are <img onerror> and <script>", files: { [shards[0]]: Buffer.from(JSON.stringify(xss)) }, widget: probes });
 
   // 10: a shard larger than the max_shard_bytes the manifest records: the
   // search that needs it answers without that text, saying the results are
   // partial and why; the next one (another shard) answers whole.
-  const maxShard = m.max_shard_bytes ?? Math.max(...m.shards.map((s) => statSync(join(dir, s)).size));
+  const maxShard = m.max_shard_bytes ?? Math.max(...shards.map((s) => statSync(join(dir, s)).size));
   const big = structuredClone(shard0);
   big[0].text += " padding".repeat(MiB / 8);
   add({
     name: "shard-oversized",
     what: `passage shard of 1 MiB (max_shard_bytes ${maxShard})`,
-    files: { ...manifest((x) => ((x.max_shard_bytes = maxShard), x)), [m.shards[0]]: Buffer.from(JSON.stringify(big)) },
-    search: [words, { mode: "lexical", k: 1 }, new RegExp(`^partial: .*the shard file \\S+/${esc(m.shards[0])} is larger than the ${maxShard} bytes manifest\\.json records: refusing to read more`)],
+    files: { ...manifest((x) => ((x.max_shard_bytes = maxShard), x)), [shards[0]]: Buffer.from(JSON.stringify(big)) },
+    search: [words, { mode: "lexical", k: 1 }, new RegExp(`^partial: .*the shard file \\S+/${esc(shards[0])} is larger than the ${maxShard} bytes manifest\\.json records: refusing to read more`)],
   });
   return out;
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ernie_search::format::shard::{FusionSetting, Manifest, Passage};
+use ernie_search::format::shard::{FusionSetting, Manifest, Part, Passage};
 use ernie_search::index::builder::embed_queries;
 use ernie_search::index::builder::{self, BuildOptions, Built, WriteOptions, DEFAULT_BATCH, DEFAULT_SHARD_SIZE};
 use ernie_search::index::dir::{ClusterPart, TablePart};
@@ -277,7 +277,8 @@ fn thousands(n: usize) -> String {
 
 fn report(out: &Path, m: &Manifest, built: &Built, seconds: f64, model_len: usize) -> Result<()> {
     let lex = m.lexical.as_ref().context("the manifest lost its lexical part")?;
-    let texts_bytes: u64 = m.shards.iter().map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
+    let texts_bytes: u64 =
+        m.shards.names(Part::Shard).map(|s| std::fs::metadata(out.join(s)).map_or(0, |f| f.len())).sum();
     if let Some(f) = &m.model_file {
         println!("bundled the model as {f} ({:.1} MB)", model_len as f64 / 1e6);
     }

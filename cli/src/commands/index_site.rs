@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ernie_search::format::shard::{Manifest, MANIFEST_FILE as MANIFEST};
+use ernie_search::format::shard::{Manifest, Part, MANIFEST_FILE as MANIFEST};
 use ernie_search::index::builder::{BuildOptions, DEFAULT_BATCH, SITE_SHARD_SIZE};
 
 use super::index::{build_options, index_passages, Layout};
@@ -193,7 +193,7 @@ fn report_download(out: &Path, m: &Manifest) -> Result<()> {
     let kb = |b: u64| b as f64 / 1e3;
     let lex = m.lexical.as_ref().context("lexical part")?;
     let block = (lex.bytes - size(&lex.meta)) / lex.blocks.len().max(1) as u64;
-    let shard = m.shards.iter().map(|s| size(s)).sum::<u64>() / m.shards.len().max(1) as u64;
+    let shard = m.shards.names(Part::Shard).map(|s| size(&s)).sum::<u64>() / m.shards.len().max(1) as u64;
     let js = ["index.js", "worker.js", "widget.js", "text.js"].iter().map(|f| size(f)).sum::<u64>();
     let common = js + size(MANIFEST) + size(&lex.meta);
     if let (Some(t), Some(c)) = (&m.table, &m.clusters) {
