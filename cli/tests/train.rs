@@ -532,3 +532,70 @@ fn ablate_writes_the_table_into_the_benchmarks_file() {
     assert_eq!(out.matches("(smallest)").count(), 1, "{out}");
     assert!(fails(&["calibrate", "--recipe", s(&r), "--run", s(&run), "--tau-li", "0"]).contains("must be positive"));
 }
+
+#[test]
+fn table_ablate_trains_every_row_and_caches_its_teachers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 4);
+    let text = std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n";
+    std::fs::write(&r, text).unwrap();
+    let model = tmp.path().join("m.gguf");
+    ok(&["convert", "--checkpoint", s(&ck), "--out", s(&model), "--max-query-len", "12", "--max-passage-len", "24"]);
+    let index = tmp.path().join("idx");
+    ok(&["index", s(&set.join("corpus.jsonl")), "--model", s(&model), "--out", s(&index), "--no-table"]);
+    let (run, report) = (tmp.path().join("tab"), tmp.path().join("tab.md"));
+    let args = |depth: &str| {
+        let mut a: Vec<String> = ["table", "ablate", "--recipe", s(&r), "--run", s(&run), "--model", s(&model)]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.extend(
+            ["--index", s(&index), "--depth", depth, "--steps", "6", "--dims", "8", "--probe-queries", "5"]
+                .map(String::from),
+        );
+        a.extend(["--out".to_string(), s(&report).to_string()]);
+        a
+    };
+    let call = |depth: &str| {
+        let a = args(depth);
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let tables = tmp.path().join("tables");
+    let mut first = args("4");
+    first.extend(["--tables".to_string(), s(&tables).to_string()]);
+    let out = ok(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    // Each full-dimension row's table is a table file of the index's encoder.
+    for slug in ["init", "de", "de-kl", "li", "ce", "cascade"] {
+        assert!(tables.join(format!("{slug}.tbl")).exists(), "{slug}.tbl missing");
+    }
+    let t = s(&tables.join("cascade.tbl")).to_string();
+    let eval = ok(&["table", "eval", "--index", s(&index), "--table", &t, "--data", s(&set), "--split", "dev"]);
+    assert!(eval.contains("table"), "{eval}");
+    // The teachers were trained and their scores cached in the run folder.
+    for f in ["ce/model.safetensors", "li-head-L2/model.safetensors", "table-teachers.json"] {
+        assert!(run.join(f).exists(), "{f} missing: {out}");
+    }
+    let md = std::fs::read_to_string(&report).unwrap();
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| table taught by")).collect();
+    for label in
+        ["no training", "DE alone", "KL(DE)", "KL(LI) (SOFD", "KL(CE) (direct", "the cascade's terms", "8 dims"]
+    {
+        assert!(rows.iter().any(|l| l.contains(label)), "no {label:?} row in\n{md}");
+    }
+    // Paired against the DE-alone row: every taught row but DE alone itself.
+    let paired = rows.iter().filter(|l| l.contains(" [")).count();
+    assert_eq!(paired, 6, "{md}");
+    assert!(md.contains("the CE (the run's)"), "the probe: {md}");
+    let teachers = std::fs::metadata(run.join("table-teachers.json")).unwrap().modified().unwrap();
+    call("4");
+    assert_eq!(std::fs::metadata(run.join("table-teachers.json")).unwrap().modified().unwrap(), teachers, "reused");
+    // Another depth scores the candidates again; a depth past the corpus is refused.
+    call("3");
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("table-teachers.json")).unwrap()).unwrap();
+    assert!(cached["candidates"].as_array().unwrap().iter().all(|c| c.as_array().unwrap().len() == 3));
+    let a = args("1000");
+    let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("--depth 1000"), "{err}");
+}

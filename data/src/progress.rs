@@ -12,11 +12,14 @@ pub struct Bar {
     label: String,
     start: Instant,
     next_report: usize,
+    /// The last call's (done, total): a call that goes back or changes the
+    /// total starts another phase of work on the same bar.
+    last: (usize, usize),
 }
 
 impl Bar {
     pub fn new(len: u64, label: &str) -> Self {
-        Self { bar: bar(len, label), label: label.to_string(), start: Instant::now(), next_report: 0 }
+        Self { bar: bar(len, label), label: label.to_string(), start: Instant::now(), next_report: 0, last: (0, 0) }
     }
 
     pub fn seconds(&self) -> f64 {
@@ -26,6 +29,10 @@ impl Bar {
 
 impl Progress for Bar {
     fn advance(&mut self, done: usize, total: usize) {
+        if total != self.last.1 || done < self.last.0 {
+            (self.next_report, self.start) = (0, Instant::now());
+        }
+        self.last = (done, total);
         self.bar.set_length(total as u64);
         self.bar.set_position(done as u64);
         if self.bar.is_hidden() && done >= self.next_report && done < total {

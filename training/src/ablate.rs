@@ -119,22 +119,8 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
         let known: Vec<&str> = all.iter().map(|r| r.slug).collect();
         anyhow::bail!("--rows: no row {bad:?}; rows are {}", known.join(", "));
     }
-    // Shared: negatives from the initial model, the CE and its cached scores.
-    let negatives = ctx.run.join("negatives-init.jsonl");
     let t0 = Instant::now();
-    let mut init_corpus = None;
-    if !negatives.exists() {
-        let (_, index) = commands::mine_keep(&mut ctx, true)?;
-        init_corpus = Some(index);
-    }
-    ctx.data.load_negatives(&negatives)?;
-    let ce_dir = commands::stage_dir(&ctx, "ce");
-    if !fit::model_path(&ce_dir).exists() {
-        let resume = fit::model_path(&ce_dir).exists() || ce_dir.join("checkpoints").exists();
-        let stage = ctx.recipe.ce.clone();
-        stages::train_ce(&ctx, ce_dir.clone(), &stage, resume, None, None)?;
-        plot::plot_stage(&ce_dir, "cross-encoder", None)?;
-    }
+    let (ce_dir, mut init_corpus) = shared_work(&mut ctx)?;
     let shared_seconds = t0.elapsed().as_secs_f64();
     let mut teacher = Teacher::load(&ctx, &ce_dir, &commands::ce_scores(&ctx))?;
     let mut deep = None; // loaded when a row needs it
@@ -189,6 +175,28 @@ pub fn ablate(opts: &AblateOptions) -> Result<Vec<RowResult>> {
         eprintln!("ablate: table written into {}", path.display());
     }
     Ok(results)
+}
+
+/// What every row shares, done once and kept in the run folder: negatives
+/// mined with the initial model (loaded into `ctx.data`) and the trained CE.
+/// Returns the CE's folder, and the corpus encoded by the initial model when
+/// this call mined it.
+pub fn shared_work(ctx: &mut Context) -> Result<(PathBuf, Option<ernie_search::FlatIndex>)> {
+    let negatives = ctx.run.join("negatives-init.jsonl");
+    let mut init_corpus = None;
+    if !negatives.exists() {
+        let (_, index) = commands::mine_keep(ctx, true)?;
+        init_corpus = Some(index);
+    }
+    ctx.data.load_negatives(&negatives)?;
+    let ce_dir = commands::stage_dir(ctx, "ce");
+    if !fit::model_path(&ce_dir).exists() {
+        let resume = ce_dir.join("checkpoints").exists();
+        let stage = ctx.recipe.ce.clone();
+        stages::train_ce(ctx, ce_dir.clone(), &stage, resume, None, None)?;
+        plot::plot_stage(&ce_dir, "cross-encoder", None)?;
+    }
+    Ok((ce_dir, init_corpus))
 }
 
 /// The order rows run in: the method's main comparison first.
@@ -320,7 +328,7 @@ fn row_stage(ctx: &Context, layers: usize, full: usize) -> super::recipe::StageC
 /// The shared LI head for students of `layers` layers: the projection alone
 /// trained with the LI contrastive loss on the initial encoder (frozen),
 /// cached in `li-head-L<layers>/`, then copied into `params`.
-fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -> Result<()> {
+pub fn apply_li_head(ctx: &Context, params: &super::params::Params, layers: usize) -> Result<()> {
     let dir = ctx.run.join(format!("li-head-L{layers}"));
     if !fit::model_path(&dir).exists() {
         let mut p = commands::student_params(ctx, layers, None)?;

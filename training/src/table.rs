@@ -22,6 +22,7 @@ use ernie_search::LexicalIndex;
 use ernie_search::{Embedder, FlatIndex};
 use ernie_search_data::eval;
 
+use crate::loss;
 use crate::rng::Rng;
 
 /// Token rows and weights as floats, before int8 quantization.
@@ -120,6 +121,52 @@ pub struct Lessons<'a> {
     pub teacher: &'a [Vec<f32>],
     /// The frozen vector of each query's relevant passage.
     pub positives: &'a [Vec<f32>],
+    /// Teachers' distributions over each query's candidates (none: the DE
+    /// alone teaches).
+    pub soft: Option<SoftTargets<'a>>,
+}
+
+/// The cascade's KL terms for the table: `KL(P_teacher || P_table)` over
+/// each query's candidates, as SOFD's LI and the cascade's CE teach a DE.
+/// The table scores a candidate as its query vector against the candidate's
+/// frozen passage vector.
+pub struct SoftTargets<'a> {
+    /// Candidates per query.
+    pub depth: usize,
+    /// Each query's candidates' frozen vectors, `depth` rows of the table's dim.
+    pub candidates: &'a [Vec<f32>],
+    pub teachers: Vec<Teaching<'a>>,
+}
+
+/// One teacher's term.
+#[derive(Clone, Copy)]
+pub struct Teaching<'a> {
+    /// Each query's teacher scores over its candidates.
+    pub scores: &'a [Vec<f32>],
+    /// The teacher's softmax temperature (its scores' own scale).
+    pub tau: f64,
+    pub weight: f64,
+}
+
+impl SoftTargets<'_> {
+    fn check(&self, n: usize, dim: usize) -> Result<()> {
+        if self.depth < 2 {
+            bail!("a teacher's distribution needs at least 2 candidates per query");
+        }
+        if self.candidates.len() != n || self.candidates.iter().any(|c| c.len() != self.depth * dim) {
+            bail!("each of the {n} queries needs {} candidate vectors of {dim}", self.depth);
+        }
+        for t in &self.teachers {
+            if t.scores.len() != n || t.scores.iter().any(|s| s.len() != self.depth || s.iter().any(|x| !x.is_finite()))
+            {
+                bail!("each of the {n} queries needs {} finite teacher scores", self.depth);
+            }
+            if !(t.tau > 0.0 && t.weight >= 0.0) {
+                bail!("a teacher's temperature must be > 0 and its weight >= 0");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +202,9 @@ pub fn train(
     let (vocab, dim) = (rows.weights.len(), rows.dim);
     if rows.rows.len() != vocab * dim {
         bail!("{} row values for {vocab} tokens of {dim}", rows.rows.len());
+    }
+    if let Some(soft) = &lessons.soft {
+        soft.check(n, dim)?;
     }
     let mask: Vec<f32> = rows.weights.iter().map(|&w| if w > 0.0 { 1.0 } else { 0.0 }).collect();
     let mut lw: Vec<f32> = rows.weights.iter().map(|w| w.max(1e-6).ln()).collect();
@@ -323,7 +373,19 @@ fn step_loss(
     let logits = (q.matmul(&pos.t()?)? / opts.tau)?;
     let labels = Tensor::arange(0u32, b as u32, &dev)?;
     let ce = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &labels)?;
-    Ok((mse + ce)?)
+    let mut total = (mse + ce)?;
+    if let Some(soft) = &lessons.soft {
+        let k = soft.depth;
+        let cands: Vec<f32> = picked.iter().flat_map(|&i| soft.candidates[i].iter().copied()).collect();
+        let scores = Tensor::from_vec(cands, (b, k, dim), &dev)?.matmul(&q.unsqueeze(2)?)?.squeeze(2)?;
+        let all = Tensor::ones((b, k), DType::F32, &dev)?;
+        for t in &soft.teachers {
+            let ts: Vec<f32> = picked.iter().flat_map(|&i| t.scores[i].iter().copied()).collect();
+            let ts = Tensor::from_vec(ts, (b, k), &dev)?;
+            total = (total + (loss::kl(&ts, t.tau, &scores, opts.tau, &all)? * t.weight)?)?;
+        }
+    }
+    Ok(total)
 }
 
 /// Token ids of `texts` as the table reads them at query time (our
@@ -391,7 +453,7 @@ pub fn distil(job: &TableJob, progress: &mut dyn Progress) -> Result<TableReport
         queries = qtexts.len();
         let teacher = embed_queries(e, &qtexts, 64, progress)?;
         let ids = query_ids(e, &qtexts)?;
-        let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives };
+        let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives, soft: None };
         loss = Some(train(&mut rows, &lessons, opts, &mut |d, n| progress.advance(d, n))?);
     }
     let train_seconds = t.elapsed().as_secs_f64();
@@ -513,7 +575,7 @@ pub fn adapt(
         positives.push(best.context("a passage without vectors")?);
     }
     let ids = query_ids(embedder, &texts)?;
-    let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives };
+    let lessons = Lessons { queries: &ids, teacher: &teacher, positives: &positives, soft: None };
     let t = std::time::Instant::now();
     report.loss = train(&mut rows, &lessons, &opts.train, &mut |d, n| progress.advance(d, n))?;
     report.train_seconds = t.elapsed().as_secs_f64();
@@ -589,7 +651,8 @@ pub fn rows_of(table: &TokenTable) -> Result<Rows> {
     Ok(Rows { dim: table.dim, rows, weights })
 }
 
-fn table_file(embedder: &Embedder, rows: Rows) -> Result<TableFile> {
+/// The table file of `rows`, with the compact tokenizer its reader needs.
+pub fn table_file(embedder: &Embedder, rows: Rows) -> Result<TableFile> {
     Ok(TableFile {
         table: rows.into_table(&embedder.card().fingerprint)?,
         // What the browser downloads first: only what WordPiece reads.
@@ -642,7 +705,7 @@ mod tests {
     fn lazy_adam_moves_only_the_rows_a_batch_touches_and_lowers_the_loss() {
         let (mut rows, queries, targets) = toy();
         let before = rows.rows.clone();
-        let lessons = Lessons { queries: &queries, teacher: &targets, positives: &targets };
+        let lessons = Lessons { queries: &queries, teacher: &targets, positives: &targets, soft: None };
         let opts = TrainOptions { steps: 60, batch: 4, lr: 0.05, tau: 0.1, mse: 10.0, seed: 3 };
         let (first, last) = train(&mut rows, &lessons, &opts, &mut |_, _| {}).unwrap();
         assert!(last < first * 0.8, "the loss falls: {first} -> {last}");
@@ -655,7 +718,56 @@ mod tests {
         assert_eq!(again.rows, rows.rows, "deterministic given the seed");
         // A token id past the table is an error, not a panic.
         let bad = vec![vec![1, 9], vec![2, 3]];
-        let lessons = Lessons { queries: &bad, teacher: &targets[..2], positives: &targets[..2] };
+        let lessons = Lessons { queries: &bad, teacher: &targets[..2], positives: &targets[..2], soft: None };
         assert!(train(&mut again, &lessons, &opts, &mut |_, _| {}).is_err());
+    }
+
+    /// The table's softmax over a query's two candidates (at `tau`).
+    fn second_prob(rows: &Rows, query: &[u32], cands: &[f32], tau: f32) -> f32 {
+        let mut q = vec![0f32; rows.dim];
+        let total: f32 = query.iter().map(|&t| rows.weights[t as usize]).sum();
+        for &t in query {
+            let w = rows.weights[t as usize] / total;
+            q.iter_mut().zip(&rows.rows[t as usize * 4..(t as usize + 1) * 4]).for_each(|(a, x)| *a += w * x);
+        }
+        let n = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let s: Vec<f32> =
+            cands.chunks(4).map(|c| c.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / n / tau).collect();
+        1.0 / (1.0 + (s[0] - s[1]).exp())
+    }
+
+    #[test]
+    fn a_teachers_distribution_pulls_the_table_toward_its_choice() {
+        let (rows, queries, targets) = toy();
+        // Each query's candidates: its own target first, then the next query's;
+        // the teacher prefers the second.
+        let cands: Vec<Vec<f32>> =
+            (0..4).map(|i| [targets[i].clone(), targets[(i + 1) % 4].clone()].concat()).collect();
+        let prefers_second = vec![vec![0.0f32, 1.0]; 4];
+        let opts = TrainOptions { steps: 60, batch: 4, lr: 0.05, tau: 0.1, mse: 1.0, seed: 3 };
+        let run = |weight: f64| {
+            let soft = SoftTargets {
+                depth: 2,
+                candidates: &cands,
+                teachers: vec![Teaching { scores: &prefers_second, tau: 0.2, weight }],
+            };
+            let lessons = Lessons { queries: &queries, teacher: &targets, positives: &targets, soft: Some(soft) };
+            let mut r = Rows { dim: rows.dim, rows: rows.rows.clone(), weights: rows.weights.clone() };
+            train(&mut r, &lessons, &opts, &mut |_, _| {}).unwrap();
+            (0..4).map(|i| second_prob(&r, &queries[i], &cands[i], 0.1)).sum::<f32>() / 4.0
+        };
+        let (without, with) = (run(0.0), run(5.0));
+        assert!(with > without + 0.1, "P(teacher's choice): {without} without the KL term, {with} with it");
+
+        // Malformed teachers are errors, not panics.
+        let short = vec![vec![0.0f32]; 4];
+        let nan = vec![vec![f32::NAN, 1.0]; 4];
+        for (scores, depth) in [(&short, 2), (&nan, 2), (&prefers_second, 1)] {
+            let soft =
+                SoftTargets { depth, candidates: &cands, teachers: vec![Teaching { scores, tau: 1.0, weight: 1.0 }] };
+            let lessons = Lessons { queries: &queries, teacher: &targets, positives: &targets, soft: Some(soft) };
+            let mut r = Rows { dim: rows.dim, rows: rows.rows.clone(), weights: rows.weights.clone() };
+            assert!(train(&mut r, &lessons, &opts, &mut |_, _| {}).is_err());
+        }
     }
 }

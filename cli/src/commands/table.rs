@@ -16,9 +16,11 @@ use ernie_search::table::TableEncoder;
 use ernie_search::{Embedder, FlatIndex, Fusion, LexicalIndex, WordPiece};
 use ernie_search_data::progress::Bar;
 use ernie_search_data::{beir, eval};
+use ernie_search_train::commands::StageArgs;
 use ernie_search_train::table::{self, distil, Rows, TableJob, TrainOptions};
+use ernie_search_train::table_ablate::{ablate, TableAblateOptions};
 
-use crate::flags::{alpha, positive, CacheArg, TableArgs};
+use crate::flags::{alpha, positive, CacheArg, StageFlags, TableArgs};
 
 #[derive(clap::Subcommand)]
 pub enum What {
@@ -88,6 +90,43 @@ pub enum What {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// The method's own test on the table: the table taught by the DE alone
+    /// against the table also taught by the LI's and the CE's distributions
+    /// over each query's candidates (KL); trains the run's LI head and CE first
+    /// when the run folder has none
+    Ablate {
+        #[command(flatten)]
+        flags: StageFlags,
+        /// The DE: the model that built --index
+        #[arg(long)]
+        model: PathBuf,
+        /// An index of the recipe's data set built by --model
+        #[arg(long)]
+        index: PathBuf,
+        /// Candidates per training query (the DE's top, the positive put in)
+        #[arg(long, default_value_t = 8)]
+        depth: usize,
+        #[arg(long, default_value_t = TrainOptions::default().steps, value_parser = positive)]
+        steps: usize,
+        /// Each teacher's KL weight (the contrastive term weighs 1)
+        #[arg(long, default_value_t = 1.0)]
+        kl: f64,
+        /// Dev queries whose DE candidates every teacher reranks, to show what each knows (0: none)
+        #[arg(long, default_value_t = 300)]
+        probe_queries: usize,
+        /// Also train the table in these reduced dimensions (a projection fitted on the passage vectors)
+        #[arg(long, value_delimiter = ',', default_value = "256,128")]
+        dims: Vec<usize>,
+        /// Markdown file to write the report to (as well as standard output)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The split to score every row on [default: the recipe's [eval] split]
+        #[arg(long)]
+        split: Option<String>,
+        /// Folder to write each full-dimension row's table to (init, de, de-kl, li, ce, cascade .tbl)
+        #[arg(long)]
+        tables: Option<PathBuf>,
+    },
 }
 
 pub fn run(what: What) -> Result<()> {
@@ -113,6 +152,28 @@ pub fn run(what: What) -> Result<()> {
                 r.train_seconds,
                 r.loss.map_or(String::new(), |(a, b)| format!(", loss {a:.3} -> {b:.3}"))
             );
+            Ok(())
+        }
+        What::Ablate { flags, model, index, depth, steps, kl, probe_queries, dims, split, out, tables } => {
+            let embedder = crate::load::model(&model)?;
+            let opts = TableAblateOptions {
+                stage: StageArgs::from(&flags),
+                embedder: &embedder,
+                index,
+                depth,
+                train: TrainOptions { steps, ..TrainOptions::default() },
+                weight: kl,
+                probe_queries,
+                dims,
+                split,
+                tables,
+            };
+            let report = ablate(&opts, &mut Bar::new(0, "table ablate"))?;
+            if let Some(out) = &out {
+                format::write_atomic(out, report.as_bytes())
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
+            println!("{report}");
             Ok(())
         }
         What::Adapt { index, out, table } => {
