@@ -110,7 +110,7 @@ async function main() {
   const pageErrors = [];
   const open = pageOpener(context, origin, pageErrors);
 
-  try {
+  await t.session({ browser, server, errors: pageErrors }, async () => {
     console.log("demo: first visit (online)");
     const page = await open("/");
     await t.check("the page loads the index folder next to it (./_ernie/)", async () => {
@@ -253,14 +253,7 @@ async function main() {
       await page.screenshot({ path: join(out, "demo.png"), fullPage: true });
       return `${a.summary}; screenshot ${join(opt.out, "demo.png")}`;
     });
-    await t.check("no uncaught errors in any page", async () => {
-      assert(!pageErrors.length, pageErrors.join("; "));
-    });
-  } finally {
-    await browser.close();
-    server.close();
-  }
-  t.report();
+  });
 }
 
 t.run(main);

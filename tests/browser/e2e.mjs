@@ -93,7 +93,7 @@ async function main() {
     return Date.now() - t0;
   };
 
-  try {
+  await t.session({ browser, server, errors: pageErrors }, async () => {
     console.log("e2e: npm API (tests/browser/e2e/api.html)");
     const api = await open("/api.html");
     await t.check("Retriever.load over /_ernie/", async () => {
@@ -459,14 +459,7 @@ async function main() {
       assert(id === QUESTIONS[2][1], `got ${id}`);
       await p.close();
     });
-    await t.check("no uncaught errors in any page", async () => {
-      assert(!pageErrors.length, pageErrors.join("; "));
-    });
-  } finally {
-    await browser.close();
-    server.close();
-  }
-  t.report();
+  });
 }
 
 t.run(main);

@@ -96,6 +96,24 @@ export function suite(name, { brief = false } = {}) {
       }
     },
 
+    /**
+     * Runs the checks of `body` against `browser` and `server`, then the check
+     * every browser test ends with, `last`: no page threw (`errors` collects
+     * what the pages reported). Closes the browser and the server whatever
+     * happened, then reports.
+     */
+    async session({ browser, server, errors, last = "no uncaught errors in any page" }, body) {
+      try {
+        await body();
+        await t.check(last, async () => assert(!errors.length, errors.join("; ")));
+      } finally {
+        await browser.close();
+        server.close();
+        server.closeAllConnections?.();
+      }
+      t.report();
+    },
+
     /** Runs `main`; if it throws, prints FAIL with the stack and exits 1. */
     run(main) {
       main().catch((e) => {

@@ -279,7 +279,7 @@ async function main() {
     assert(r.old === r.want && r.id === r.want, `a good retriever stopped answering: ${JSON.stringify(r)}`);
   };
 
-  try {
+  await t.session({ browser, server, errors: trouble, last: "no page crashed; no uncaught errors" }, async () => {
     const api = await open("/api.html");
     await t.check("the real folder loads (the baseline)", async () => {
       await api.waitForFunction(() => window.retriever || window.loadError);
@@ -377,16 +377,7 @@ async function main() {
         return `shown literally: ${shown.join(", ")}`;
       });
     }
-
-    await t.check("no page crashed; no uncaught errors", async () => {
-      assert(!trouble.length, trouble.join("; "));
-    });
-  } finally {
-    await browser.close();
-    server.close();
-    server.closeAllConnections();
-  }
-  t.report();
+  });
 }
 
 t.run(main);

@@ -64,7 +64,7 @@ async function main() {
   const ask = (page, q, opts = {}) => page.evaluate(([q, o]) => window.retriever.search(q, { k: 5, details: true, ...o }), [q, opts]);
   const info = (page) => page.evaluate(() => window.retriever.info());
 
-  try {
+  await t.session({ browser, server, errors: pageErrors }, async () => {
     const api = await open("/api.html");
     await t.check("a folder with a table and clusters loads the light engine, with no model", async () => {
       const error = await ready(api);
@@ -154,14 +154,7 @@ async function main() {
       assert(encoder === "table", `data-encoder ${encoder}`);
     });
     await page.close();
-    await t.check("no uncaught errors in any page", async () => {
-      assert(!pageErrors.length, pageErrors.join("; "));
-    });
-  } finally {
-    await browser.close();
-    server.close();
-  }
-  t.report();
+  });
 }
 
 t.run(main);

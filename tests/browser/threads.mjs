@@ -65,7 +65,7 @@ async function main() {
   const browser = await launch(opt.chromium, { profile: "threads", timeout: 60_000 });
   const pageErrors = [];
   const open = pageOpener(browser.context, origin, pageErrors);
-  try {
+  await t.session({ browser, server, errors: pageErrors }, async () => {
     const iso = await open("/iso/blank.html");
     const threaded = await load(iso, "/iso", {});
     const single = await load(iso, "/iso", { threads: 1 });
@@ -103,14 +103,7 @@ async function main() {
       assert(r.error && r.error.includes("threads must be"), r.error ?? "loaded");
     });
     await plain.close();
-    await t.check("no uncaught errors in any page", async () => {
-      assert(!pageErrors.length, pageErrors.join("; "));
-    });
-  } finally {
-    await browser.close();
-    server.close();
-  }
-  t.report();
+  });
 }
 
 t.run(main);
