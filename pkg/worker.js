@@ -222,7 +222,7 @@ async function hit(h) {
   if (own) return { id: own.id, score: h.score, title: own.title ?? "", text: own.text, url: own.url ?? null };
   const shard = Math.floor(h.ordinal / manifest.shard_size);
   const p = (await passages(shard))[h.ordinal % manifest.shard_size];
-  if (p?.id !== h.id) throw new Error(`${manifest.shards[shard]} does not hold passage ${h.id} where the index says: the folder mixes two builds`);
+  if (p?.id !== h.id) throw new Error(`${manifest.shards.at(shard)} does not hold passage ${h.id} where the index says: the folder mixes two builds`);
   return { id: h.id, score: h.score, title: p.title ?? "", text: p.text, url: p.url ?? null };
 }
 
@@ -252,7 +252,7 @@ async function fetchClusters(query) {
  * only what the engine accepted.
  */
 async function fetchParts(numbers, names, kind, cap, add) {
-  const fetched = await Promise.all(numbers.map((n) => read(new URL(names[n], base).href, kind, null, cap).then((f) => [n, f])));
+  const fetched = await Promise.all(numbers.map((n) => read(new URL(names.at(n), base).href, kind, null, cap).then((f) => [n, f])));
   for (const [n, f] of fetched) add(n, f.bytes);
   // Cached side by side: one after another, a query of a dozen small files
   // spent more time in the Cache API than on the network (local server).
@@ -358,7 +358,7 @@ async function loadLight(mf, progress, light) {
   const lexical = manifest.lexical ? read(new URL(manifest.lexical.meta, base).href, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null;
   // The chunks of the commonest words come with the head (a failed one is left to the first search).
   const hot = (t.hot ?? []).map((c) =>
-    read(new URL(t.chunks[c], base).href, "table", null, limit("tableChunk", t.max_chunk_bytes)).then((f) => [c, f], () => null),
+    read(new URL(t.chunks.at(c), base).href, "table", null, limit("tableChunk", t.max_chunk_bytes)).then((f) => [c, f], () => null),
   );
   const [v, th, lx, Engine] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, light]);
   engine = Engine.loadTableOnly(v.bytes, th.bytes);
@@ -448,7 +448,7 @@ function transferables(value) {
 /** The passages of one text shard, fetched once. */
 function passages(shard) {
   if (!shards.has(shard)) {
-    const url = new URL(manifest.shards[shard], base).href;
+    const url = new URL(manifest.shards.at(shard), base).href;
     const p = read(url, "shard", null, limit("shard", manifest.max_shard_bytes)).then(async (f) => {
       let list;
       try {
@@ -525,13 +525,14 @@ function checkManifest(m, url) {
   /**
    * 1 to `max` files of `part`: listed (manifest version 3 and older), or
    * named after one hash of the set, { hash, count }: `dir/stem.<hash>.<n>.ext`
-   * (FileSet in src/format/shard.rs). Returns every name.
+   * (FileSet in src/format/shard.rs). Returns the names, read with `length`
+   * and `at(n)` (an array, or names made on demand).
    */
   const fileSet = (part, set, field, max) => {
     if (Array.isArray(set)) return fileList(part, set, field, max);
     if (typeof set?.hash !== "string" || !/^[0-9a-f]{16}$/.test(set.hash)) bad(`${field} ${show(set)} is neither a list of files nor { hash: <16 hex>, count }`);
     if (!Number.isInteger(set.count) || set.count < 1 || set.count > max) bad(`${field}.count must be 1 to ${max}, not ${show(set.count)}`);
-    return Array.from({ length: set.count }, (_, n) => PARTS[part].expected.replace("<16 hex>", `${set.hash}.${n}`));
+    return numbered(set.count, (n) => PARTS[part].expected.replace("<16 hex>", `${set.hash}.${n}`));
   };
   for (const f of ["shard_size", "count", "dim"]) sized(f, m[f]);
   sized("index_bytes", m.index_bytes, PARTS.index.ceiling);
@@ -557,7 +558,7 @@ function checkManifest(m, url) {
       // Named after the head (checked above): table/rows.<its hash>.<n>.bin, n < chunk_count.
       if (!Number.isInteger(t.chunk_count) || t.chunk_count < 1 || t.chunk_count > MAX_TABLE_CHUNKS) bad(`table.chunk_count must be 1 to ${MAX_TABLE_CHUNKS}, not ${show(t.chunk_count)}`);
       const hash = t.head.slice("table/head.".length, -".bin".length);
-      t.chunks = Array.from({ length: t.chunk_count }, (_, c) => `table/rows.${hash}.${c}.bin`);
+      t.chunks = numbered(t.chunk_count, (c) => `table/rows.${hash}.${c}.bin`);
     } else fileList("tableChunk", t.chunks, "table.chunks", MAX_TABLE_CHUNKS);
     sized("table.head_bytes", t.head_bytes, PARTS.tableHead.ceiling);
     sized("table.max_chunk_bytes", t.max_chunk_bytes, PARTS.tableChunk.ceiling);
@@ -570,6 +571,15 @@ function checkManifest(m, url) {
     sized("clusters.head_bytes", c.head_bytes, PARTS.clusterHead.ceiling);
     sized("clusters.max_list_bytes", c.max_list_bytes, PARTS.clusterList.ceiling);
   }
+}
+
+/**
+ * `count` names made on demand, name(n) for n below count, read as the lists
+ * of older manifests are (`length`, `at(n)`): a manifest of a few bytes may
+ * name 2^20 files, which an array would hold as tens of MB of strings.
+ */
+function numbered(count, name) {
+  return { length: count, at: (n) => (Number.isInteger(n) && n >= 0 && n < count ? name(n) : undefined) };
 }
 
 /** The most bytes read of a `part` file: the size manifest.json records, else the part's default. */
