@@ -7,6 +7,9 @@
 //! index (in-batch negatives): on a data set's labelled training queries
 //! ([`distil`]), or, at index time, on pseudo-queries made from the corpus
 //! itself ([`adapt`]: titles and spans of each passage, no labels).
+//! Teachers that know more than the DE (the LI, the CE) may add their
+//! distributions over each query's candidates as KL terms ([`SoftTargets`];
+//! `table_ablate` measures what they add).
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
