@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use ernie_search::index::builder::{embed_queries, Progress};
 use ernie_search::index::dir::IndexDir;
-use ernie_search::index::quant::VectorDType;
+use ernie_search::index::quant::{dot_f32, VectorDType};
 use ernie_search::metrics::{self, Qrels, Run, Scores};
 use ernie_search::table::TableEncoder;
 use ernie_search::tokenize::TextTokenizer;
@@ -182,7 +182,7 @@ pub fn ablate(opts: &TableAblateOptions, progress: &mut dyn Progress) -> Result<
     }
     let index = full.index;
     let probe = if opts.probe_queries > 0 {
-        Some(probe(&ctx, &scorers, &index, &data_of, &dev, &encoders, opts, progress)?)
+        Some(probe(&ctx, &scorers, &index, &data_of, &dev, &dev_vecs, &encoders, opts, progress)?)
     } else {
         None
     };
@@ -267,7 +267,7 @@ fn score_all(
     for (v, c) in vecs.iter().zip(&candidates) {
         let mut scores = Vec::with_capacity(c.len());
         for &o in c {
-            scores.push(dot(v, &first_window(index, o)?));
+            scores.push(dot_f32(v, &first_window(index, o)?));
         }
         de.push(scores);
     }
@@ -321,13 +321,9 @@ fn first_window(index: &FlatIndex, ordinal: usize) -> Result<Vec<f32>> {
     index.passage_vectors(ordinal).and_then(|w| w.into_iter().next()).context("a passage with no vector")
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Sum over query tokens of the best passage token's dot product (ColBERT).
 fn max_sim(q: &[Vec<f32>], p: &[Vec<f32>]) -> f32 {
-    q.iter().map(|qt| p.iter().map(|pt| dot(qt, pt)).fold(f32::NEG_INFINITY, f32::max)).sum()
+    q.iter().map(|qt| p.iter().map(|pt| dot_f32(qt, pt)).fold(f32::NEG_INFINITY, f32::max)).sum()
 }
 
 /// The CE's score of each query with each of its candidates.
@@ -501,6 +497,7 @@ fn probe(
     index: &FlatIndex,
     data_of: &[usize],
     dev: &DevSet,
+    dev_vecs: &[Vec<f32>],
     encoders: &[TableEncoder],
     opts: &TableAblateOptions,
     progress: &mut dyn Progress,
@@ -508,8 +505,8 @@ fn probe(
     let n = opts.probe_queries.min(dev.qids.len());
     let (qids, texts) = (&dev.qids[..n], &dev.texts[..n]);
     let qrels: Qrels = qids.iter().map(|q| (q.clone(), dev.qrels[q].clone())).collect();
-    let vecs = embed_queries(opts.embedder, texts, 64, progress)?;
-    let cands = de_candidates(index, &vecs, None, opts.depth)?;
+    let vecs = &dev_vecs[..n];
+    let cands = de_candidates(index, vecs, None, opts.depth)?;
     let found = qids
         .iter()
         .zip(&cands)
@@ -518,7 +515,7 @@ fn probe(
     let tok = TextTokenizer::from_bytes(ctx.tokenizer_json.as_bytes(), ctx.recipe.data.query_max_len)?;
     let q_tokens: Vec<Vec<u32>> =
         tok.encode_batch(&texts.iter().map(String::as_str).collect::<Vec<_>>())?.into_iter().map(|t| t.ids).collect();
-    let t = score_all(ctx, s, index, data_of, &vecs, &q_tokens, cands.clone(), progress)?;
+    let t = score_all(ctx, s, index, data_of, vecs, &q_tokens, cands.clone(), progress)?;
     let run_of = |scores: &[Vec<f32>]| -> Run {
         qids.iter()
             .zip(&cands)
@@ -541,7 +538,7 @@ fn probe(
         for (text, c) in texts.iter().zip(&cands) {
             // A query with no table token scores every candidate 0.
             let v = encoder.encode(text)?.unwrap_or_default();
-            scores.push(c.iter().map(|&o| Ok(dot(&v, &first_window(index, o)?))).collect::<Result<Vec<f32>>>()?);
+            scores.push(c.iter().map(|&o| Ok(dot_f32(&v, &first_window(index, o)?))).collect::<Result<Vec<f32>>>()?);
         }
         rows.push((label.to_string(), metrics::evaluate(&qrels, &run_of(&scores)).0));
     }
