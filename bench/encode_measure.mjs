@@ -4,7 +4,8 @@
 
 /**
  * Every build of `builds` ([name, glue module, wasm bytes or URL or
- * undefined: the glue's default]) encodes the same texts, taking turns query
+ * undefined: the glue's default]; a name `build:KERNEL` forces that int8
+ * kernel with `setKernel`) encodes the same texts, taking turns query
  * by query and batch by batch, so that the machine's noise falls on all
  * alike: the median of 100 query encodes (12-word windows) and passages/s
  * (median of 3 batches of 16), after a warm-up. `threads` > 0 starts each
@@ -16,7 +17,11 @@ export async function measure(builds, model, jsonl, { threads = 0, check = false
   for (const [name, glue, wasm] of builds) {
     const { memory } = await glue.default(wasm === undefined ? undefined : { module_or_path: wasm });
     if (threads) await glue.initThreadPool(threads);
-    engines.push({ name, glue, memory, engine: glue.Engine.load(model), ms: [], batchMs: [] });
+    const engine = glue.Engine.load(model);
+    const choice = engine.backend().kernel_choice;
+    const kernel = name.split(":")[1];
+    if (kernel) engine.setKernel(kernel);
+    engines.push({ name, glue, memory, engine, choice, ms: [], batchMs: [] });
   }
   const texts = jsonl.split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
   const queries = texts.map((t) => t.split(" ").slice(0, 12).join(" "));
@@ -43,6 +48,7 @@ export async function measure(builds, model, jsonl, { threads = 0, check = false
   return engines.map((e) => ({
     build: e.name,
     kernel: e.engine.backend().cpu_kernel,
+    ...(e.choice ? { kernel_choice: e.choice } : {}),
     kernels_checked: e.glue.Engine.checkKernels(),
     query_ms_median: +median(e.ms).toFixed(2),
     passages_per_s: +(16000 / median(e.batchMs)).toFixed(2),

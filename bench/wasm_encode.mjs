@@ -4,8 +4,10 @@
 // head-to-head with Transformers.js). Needs pkg/ built (scripts/build-wasm.sh).
 //   node bench/wasm_encode.mjs PKG_DIR MODEL.gguf PASSAGES.jsonl [BUILD...] [--chromium]
 // BUILD: ernie_search (simd128, the default) and/or ernie_search_relaxed
-// (Node 20 needs --experimental-wasm-relaxed-simd for it); several take
-// turns query by query in one page. PASSAGES.jsonl: one
+// (Node 20 needs --experimental-wasm-relaxed-simd for it), each optionally
+// with `:KERNEL` to force its int8 kernel (`ernie_search_relaxed:relaxed-simd`:
+// the relaxed build otherwise keeps the kernel it timed faster at load);
+// several take turns query by query in one page. PASSAGES.jsonl: one
 // {"text": ...} per line (bench/run.sh writes target/bench/passages.jsonl).
 // Prints the kernel, the kernels checked bit for bit against the scalar
 // reference, the median of 100 query encodes (12-word windows), passages/s
@@ -30,7 +32,10 @@ const pkg = resolve(pkgDir);
 let result;
 if (!chromium) {
   const loaded = [];
-  for (const b of builds) loaded.push([b, await import(pathToFileURL(`${pkg}/${b}.js`).href), readFileSync(`${pkg}/${b}_bg.wasm`)]);
+  for (const b of builds) {
+    const file = b.split(":")[0];
+    loaded.push([b, await import(pathToFileURL(`${pkg}/${file}.js`).href), readFileSync(`${pkg}/${file}_bg.wasm`)]);
+  }
   result = await measure(loaded, readFileSync(modelPath), readFileSync(passagesPath, "utf8"));
 } else {
   const { launch, root, serveFiles } = await import("../tests/browser/harness.mjs");
@@ -49,7 +54,10 @@ if (!chromium) {
         const { measure } = await import("/bench/encode_measure.mjs");
         const bytes = async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer());
         const loaded = [];
-        for (const b of builds) loaded.push([b, await import(`${pkgUrl}/${b}.js`), `${pkgUrl}/${b}_bg.wasm`]);
+        for (const b of builds) {
+          const file = b.split(":")[0];
+          loaded.push([b, await import(`${pkgUrl}/${file}.js`), `${pkgUrl}/${file}_bg.wasm`]);
+        }
         return measure(loaded, await bytes(modelUrl), await (await fetch(passagesUrl)).text());
       },
       [url(pkg), builds, url(modelPath), url(passagesPath)],

@@ -35,7 +35,8 @@ export interface LoadOptions {
    * Which build of the transformer's engine. "auto" (default): the
    * relaxed-SIMD build where the browser validates relaxed SIMD (Chrome,
    * Edge, Firefox), else the simd128 build (Safari); "simd128" forces the
-   * latter. `info().cpu_kernel` says which runs.
+   * latter. `info().cpu_kernel` says which kernel runs (the relaxed build
+   * keeps the faster of its two, `info().kernel_choice`).
    */
   simd?: "auto" | "simd128";
   /**
@@ -112,6 +113,8 @@ export interface RetrieverInfo {
   note?: string;
   /** The CPU encoder's kernel and threads, e.g. "fused relaxed-simd, 1 thread" or "fused simd128, 1 thread" (absent in the light engine). */
   cpu_kernel?: string;
+  /** The relaxed-SIMD build's choice between its two kernels: each one's time on the model's largest product, at load. */
+  kernel_choice?: string;
   /** null in the light engine (no model). */
   model: null | {
     name: string;

@@ -290,7 +290,8 @@ function threadCount(wanted, backend) {
  * when more than one thread is asked for (its int8 kernel is simd128's; it
  * starts a pool of Web Workers sharing its memory), else the relaxed-SIMD
  * build where this browser validates relaxed SIMD (its int8 kernel does 16
- * multiplies per instruction), the simd128 build otherwise, when asked
+ * multiplies per instruction; it also carries simd128's and keeps the faster
+ * on this CPU), the simd128 build otherwise, when asked
  * (`simd: "simd128"`), or when the package lacks a build. A build that fails
  * to start gives way to the next, and `info()` says why.
  */
@@ -434,6 +435,8 @@ function info() {
   if (b.note) backend.note = b.note;
   // Which CPU kernel encodes (e.g. "fused simd128, 1 thread"); the light engine has none.
   if (b.cpu_kernel) backend.cpu_kernel = b.cpu_kernel;
+  // The relaxed-SIMD build's two kernels, as timed at load.
+  if (b.kernel_choice) backend.kernel_choice = b.kernel_choice;
   // The relaxed-SIMD build failed to load where the browser has relaxed SIMD.
   if (relaxedError) backend.simd_fallback = relaxedError;
   // The threaded build failed to start where it was asked for.

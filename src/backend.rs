@@ -122,11 +122,24 @@ pub struct BackendInfo {
     /// (none without a transformer: the token table encodes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_kernel: Option<String>,
+    /// How that kernel was chosen, where the build times its kernels at
+    /// load (the relaxed-SIMD build): each one's time on the same product.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_choice: Option<String>,
 }
 
 impl BackendInfo {
     pub fn cpu(requested: Backend, fallback: Option<String>) -> Self {
-        Self { requested, backend: "cpu", scan: "cpu", adapter: None, fallback, note: None, cpu_kernel: None }
+        Self {
+            requested,
+            backend: "cpu",
+            scan: "cpu",
+            adapter: None,
+            fallback,
+            note: None,
+            cpu_kernel: None,
+            kernel_choice: None,
+        }
     }
 }
 

@@ -183,6 +183,12 @@ impl Retriever {
         self.embedder.as_ref().ok_or_else(no_transformer)
     }
 
+    /// The transformer, to change how it runs (its kernel, its threads).
+    #[cfg(feature = "encoder")]
+    pub fn embedder_mut(&mut self) -> Result<&mut Embedder> {
+        self.embedder.as_mut().ok_or_else(no_transformer)
+    }
+
     /// Whether queries can be encoded by the transformer.
     pub fn has_transformer(&self) -> bool {
         #[cfg(feature = "encoder")]

@@ -55,6 +55,8 @@ use crate::format::shard::Passage;
 use crate::fusion::{Fusion, Mode, QueryEncoder};
 #[cfg(feature = "encoder")]
 use crate::index::builder::BuildOptions;
+#[cfg(feature = "encoder")]
+use crate::model::fused::gemm::Isa;
 use crate::table::TableEncoder;
 use crate::{format, Error, LexicalIndex, Retriever, VectorDType};
 #[cfg(feature = "encoder")]
@@ -93,6 +95,8 @@ export interface BackendInfo {
     note?: string;
     /** The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread". */
     cpu_kernel?: string;
+    /** How the relaxed-SIMD build chose that kernel: each one's time at load. */
+    kernel_choice?: string;
 }
 "#;
 
@@ -391,6 +395,26 @@ impl Engine {
     #[wasm_bindgen(js_name = checkKernels)]
     pub fn check_kernels() -> Result<usize, JsError> {
         crate::model::fused::gemm::check_kernels().map_err(|e| JsError::new(&e))
+    }
+
+    /// Makes the CPU encoder use the int8 kernel `name` ("simd128", or
+    /// "relaxed-simd" in the relaxed-SIMD build) instead of the one chosen
+    /// at load, repacking the weights when it reads another layout: for
+    /// benchmarks and tests (the kernels give the same vectors). Throws for a
+    /// kernel this build does not run, or an engine without the fused encoder.
+    #[wasm_bindgen(js_name = setKernel)]
+    pub fn set_kernel(&self, name: &str) -> Result<(), JsError> {
+        let builds: Vec<&str> = Isa::ALL.into_iter().filter(|i| i.available()).map(Isa::as_str).collect();
+        let isa = Isa::named(name).filter(|i| i.available()).ok_or_else(|| {
+            Error::Invalid(format!("no int8 kernel {name:?} in this build; it runs {}", builds.join(", ")))
+        })?;
+        let mut r = self.get_mut()?;
+        let fused = r
+            .embedder_mut()?
+            .fused_mut()
+            .ok_or_else(|| Error::Invalid("this model runs on candle, not on the fused encoder's kernels".into()))?;
+        fused.set_isa(isa);
+        Ok(())
     }
 
     /// Checks a model file whole (layout, and the fingerprint recomputed

@@ -527,11 +527,12 @@ async function encoding(open, er) {
         const ready = performance.now() - t;
         const v = window.engines[name].embedQuery(q);
         const first = performance.now() - t - ready;
-        return { ready, first, dim: v.length, model: window.engines[name].info().model.name, kernel: window.engines[name].backend().cpu_kernel };
+        const b = window.engines[name].backend();
+        return { ready, first, dim: v.length, model: window.engines[name].info().model.name, kernel: b.cpu_kernel, choice: b.kernel_choice };
       },
       { q: firstText, modelFile: manifest.model_file, name, build },
     );
-    enc[name] = { load: { ready_ms: r2(r.ready), first_encode_ms: r2(r.first), ...diff(a, snap("ernie-enc")) }, dim: r.dim, model: r.model, kernel: r.kernel };
+    enc[name] = { load: { ready_ms: r2(r.ready), first_encode_ms: r2(r.first), ...diff(a, snap("ernie-enc")) }, dim: r.dim, model: r.model, kernel: r.kernel, ...(r.choice ? { kernel_choice: r.choice } : {}) };
     enc[name].load.files = served.filter((s) => s.system === "ernie-enc").slice(a.requests).map((s) => `${s.status} ${s.path} ${s.bytes}`);
   }
   log(`loaded: transformers.js ${enc.tjs.load.bytes} B in ${enc.tjs.load.ready_ms} ms (plain ort wasm: ${enc["tjs-plain"].load.bytes} B in ${enc["tjs-plain"].load.ready_ms} ms), ernie engine ${enc.ernie.load.bytes} B in ${enc.ernie.load.ready_ms} ms`);

@@ -139,11 +139,13 @@ impl Embedder {
                 fallback,
                 note: None,
                 cpu_kernel: Some(self.cpu_kernel()),
+                kernel_choice: self.kernel_choice(),
             };
         }
         BackendInfo {
             note: self.gpu.note.clone(),
             cpu_kernel: Some(self.cpu_kernel()),
+            kernel_choice: self.kernel_choice(),
             ..BackendInfo::cpu(self.gpu.requested, fallback)
         }
     }
@@ -282,6 +284,15 @@ impl Embedder {
                 format!("fused {}, {n} thread{}", f.isa().as_str(), if n == 1 { "" } else { "s" })
             }
             CpuEncoder::Candle(_) => "candle".to_string(),
+        }
+    }
+
+    /// How the fused encoder chose its kernel, where its build times them
+    /// at load (the relaxed-SIMD build).
+    pub fn kernel_choice(&self) -> Option<String> {
+        match &self.encoder {
+            CpuEncoder::Fused(f) => f.timing().map(ToString::to_string),
+            CpuEncoder::Candle(_) => None,
         }
     }
 

@@ -360,13 +360,15 @@ impl Isa {
     /// `avx2`, `avx-vnni`) forces a slower one, e.g. to test a CPU without VNNI.
     pub fn detect() -> Isa {
         let forced = std::env::var("ERNIE_SEARCH_KERNEL").ok();
-        let best = Self::best();
-        match forced.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("scalar") => Isa::Scalar,
-            Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
-            Some("avx-vnni") if Isa::AvxVnni.available() => Isa::AvxVnni,
-            _ => best,
+        match forced.as_deref().and_then(Isa::named) {
+            Some(isa @ (Isa::Scalar | Isa::Avx2 | Isa::AvxVnni)) if isa.available() => isa,
+            _ => Self::best(),
         }
+    }
+
+    /// The kernel called `name` ([`Isa::as_str`], any case), available or not.
+    pub fn named(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|i| i.as_str().eq_ignore_ascii_case(name.trim()))
     }
 
     fn best() -> Isa {
@@ -425,6 +427,73 @@ impl Isa {
             Isa::RelaxedSimd => "relaxed-simd",
         }
     }
+}
+
+/// How long each kernel took on one product, best of its rounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// `(m, n, k)`: activation rows, outputs, inputs.
+    pub shape: (usize, usize, usize),
+    pub rounds: usize,
+    /// Each candidate that ran, with its best time in ms, in the order given.
+    pub ms: Vec<(Isa, f64)>,
+}
+
+impl Timing {
+    /// The fastest kernel; the first given on a tie (or when none ran: the reference).
+    pub fn fastest(&self) -> Isa {
+        let mut best: Option<(Isa, f64)> = None;
+        for &(isa, ms) in &self.ms {
+            if best.is_none_or(|(_, b)| ms < b) {
+                best = Some((isa, ms));
+            }
+        }
+        best.map_or(Isa::Scalar, |(isa, _)| isa)
+    }
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (m, n, k) = self.shape;
+        write!(f, "timed at load on a {m} x {k} by {k} x {n} product, best of {}:", self.rounds)?;
+        for (i, (isa, ms)) in self.ms.iter().enumerate() {
+            write!(f, "{} {} {ms:.2} ms", if i == 0 { "" } else { "," }, isa.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Times the available `candidates` on one `(m, n, k)` product (`k` in
+/// 32-blocks) of seeded values, taking turns for `rounds` rounds after a
+/// warm-up, by `now` (a clock in ms). For a build whose kernels' order depends on the CPU: the
+/// relaxed-SIMD build's dot product is one `vpdpbusd` where the browser
+/// has AVX-VNNI, and twice three instructions where it does not, which
+/// loses to simd128. The kernels give the same bits, so only speed rides
+/// on the choice.
+pub fn time_kernels(
+    candidates: &[Isa],
+    shape: (usize, usize, usize),
+    rounds: usize,
+    now: &mut dyn FnMut() -> f64,
+) -> Timing {
+    let (m, n, k) = shape;
+    let (a, w) = exact_problem(&mut 7, m, n, k);
+    let runs: Vec<(Isa, PackedMatrix)> =
+        candidates.iter().filter(|i| i.available()).map(|&i| (i, w.repack(i.layout()))).collect();
+    let mut out = vec![0f32; m * n];
+    let mut best = vec![f64::INFINITY; runs.len()];
+    for round in 0..=rounds {
+        for (i, (isa, w)) in runs.iter().enumerate() {
+            let t0 = now();
+            gemm(*isa, &a, w, &mut out);
+            let ms = now() - t0;
+            // Round 0 warms the caches and the engine's tiers up.
+            if round > 0 {
+                best[i] = best[i].min(ms);
+            }
+        }
+    }
+    Timing { shape, rounds, ms: runs.iter().zip(best).map(|((isa, _), ms)| (*isa, ms)).collect() }
 }
 
 /// `out` (`a.rows() * w.n()`, row-major) = `a` times `w` transposed. The
@@ -749,5 +818,43 @@ mod tests {
         // The switch is read each call; other values fall back to the best.
         assert!(Isa::detect().available());
         assert!(Isa::Scalar.available());
+        assert_eq!(Isa::named(" AVX-VNNI "), Some(Isa::AvxVnni));
+        assert_eq!(Isa::named("relaxed-simd"), Some(Isa::RelaxedSimd));
+        assert_eq!(Isa::named("neon"), None);
+    }
+
+    /// A clock that moves by the next scripted step at each reading after the
+    /// first of a pair: kernel `i` of `n` "takes" `steps[i]` ms every round.
+    fn scripted(steps: Vec<f64>) -> impl FnMut() -> f64 {
+        let (mut t, mut reading) = (0.0, 0usize);
+        move || {
+            if reading % 2 == 1 {
+                t += steps[(reading / 2) % steps.len()];
+            }
+            reading += 1;
+            t
+        }
+    }
+
+    #[test]
+    fn timing_keeps_the_fastest_available_kernel() {
+        let slow_first = Isa::Avx2.available();
+        let candidates = [Isa::Avx2, Isa::Scalar, Isa::RelaxedSimd];
+        let steps = if slow_first { vec![3.0, 1.0] } else { vec![1.0] };
+        let timing = time_kernels(&candidates, (5, 9, 64), 3, &mut scripted(steps));
+        // The relaxed kernel does not run natively, so it is not timed.
+        assert!(timing.ms.iter().all(|(isa, _)| isa.available()));
+        assert_eq!(timing.fastest(), Isa::Scalar);
+        if slow_first {
+            assert_eq!(timing.ms, vec![(Isa::Avx2, 3.0), (Isa::Scalar, 1.0)]);
+            assert_eq!(
+                timing.to_string(),
+                "timed at load on a 5 x 64 by 64 x 9 product, best of 3: avx2 3.00 ms, scalar 1.00 ms"
+            );
+        }
+        // A tie keeps the first given; nothing timed falls back to the reference.
+        let tie = Timing { shape: (1, 1, 32), rounds: 1, ms: vec![(Isa::Avx2, 1.0), (Isa::Scalar, 1.0)] };
+        assert_eq!(tie.fastest(), Isa::Avx2);
+        assert_eq!(Timing { ms: vec![], ..tie }.fastest(), Isa::Scalar);
     }
 }
