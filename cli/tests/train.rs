@@ -598,4 +598,11 @@ fn table_ablate_trains_every_row_and_caches_its_teachers() {
     let a = args("1000");
     let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("--depth 1000"), "{err}");
+    // A KL weight that is not a finite number >= 0 is refused before any work.
+    for kl in ["--kl=-1", "--kl=NaN"] {
+        let mut a = args("3");
+        a.push(kl.to_string());
+        let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(err.contains("a KL term's weight is a finite number"), "{kl}: {err}");
+    }
 }

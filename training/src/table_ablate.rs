@@ -99,6 +99,9 @@ pub fn ablate(opts: &TableAblateOptions, progress: &mut dyn Progress) -> Result<
     if opts.depth < 2 || opts.depth > index.len() {
         bail!("--depth {} must be at least 2 and at most the index's {} passages", opts.depth, index.len());
     }
+    if !(opts.weight.is_finite() && opts.weight >= 0.0) {
+        bail!("--kl {}: a KL term's weight is a finite number, 0 or more", opts.weight);
+    }
     if let Some(&d) = opts.dims.iter().find(|&&d| d == 0 || d >= index.dim()) {
         bail!("--dims {d}: a reduced dimension is between 1 and the index's {} - 1", index.dim());
     }
