@@ -165,7 +165,7 @@ pub struct Manifest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowSpec {
-    /// Tokens per window, [CLS] and [SEP] included (the model's passage length).
+    /// Tokens per window, `[CLS]` and `[SEP]` included (the model's passage length).
     pub window: usize,
     /// Tokens shared by consecutive windows.
     pub overlap: usize,

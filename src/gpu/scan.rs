@@ -245,7 +245,7 @@ impl GpuIndex {
         }
     }
 
-    /// Every passage's score for each query ([nq][passages]).
+    /// Every passage's score for each query (`[nq][passages]`).
     pub async fn scores(&self, queries: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(queries.len());
         for group in queries.chunks(self.queries_per_submission()) {

@@ -123,7 +123,7 @@ impl BertConfig {
 pub enum Pooling {
     /// Average over the non-padding tokens.
     Mean,
-    /// The first ([CLS]) token.
+    /// The first (`[CLS]`) token.
     Cls,
 }
 

@@ -1,5 +1,5 @@
 //! `ernie-search ablate`: every row of the method's ablation from the same
-//! initial model, data, seed and step budget (the recipe's [cascade] stage),
+//! initial model, data, seed and step budget (the recipe's `[cascade]` stage),
 //! evaluated on the dev split against the whole corpus. What every row
 //! shares is computed once and cached in the run folder: the negatives mined
 //! with the initial model, the trained cross-encoder and its scores.

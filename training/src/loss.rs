@@ -14,7 +14,7 @@ pub fn log_probs(scores: &Tensor, tau: f64, mask: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
 }
 
-/// Contrastive: mean over queries of -log P(positive | q); `targets` [b] u32
+/// Contrastive: mean over queries of -log P(positive | q); `targets` `[b]` u32
 /// is the positive's column.
 pub fn contrastive(scores: &Tensor, tau: f64, mask: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let lp = log_probs(scores, tau, mask)?;

@@ -1,7 +1,7 @@
 //! The three scorers of ERNIE-Search over the trainable BERT:
 //! the dual-encoder (DE) and the late-interaction model (LI, ColBERT) share
 //! one encoder (the student, prefix `enc.`); the cross-encoder (CE) is a
-//! separate BERT (prefix `ce.`) with a linear head on [CLS].
+//! separate BERT (prefix `ce.`) with a linear head on `[CLS]`.
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
@@ -107,7 +107,7 @@ pub fn li_token_attention(q_tokens: &Tensor, p_tokens: &Tensor, tau: f64) -> Res
     Ok(candle_nn::ops::softmax(&(q_tokens.matmul(&p_tokens.t()?)? / tau)?, D::Minus1)?)
 }
 
-/// The cross-encoder: BERT over `[CLS] q [SEP] p [SEP]`, a linear head on [CLS].
+/// The cross-encoder: BERT over `[CLS] q [SEP] p [SEP]`, a linear head on `[CLS]`.
 pub struct CrossEncoder {
     pub bert: Bert,
 }
@@ -141,7 +141,7 @@ impl CrossEncoder {
     }
 }
 
-/// `[CLS] q [SEP]` + `p [SEP]` (the passage's own [CLS] dropped), with
+/// `[CLS] q [SEP]` + `p [SEP]` (the passage's own `[CLS]` dropped), with
 /// segment ids, so query token i sits at position i and passage token j
 /// (j >= 1 in the passage's own encoding) at position len(q) + j - 1.
 pub fn pair_ids(q: &[u32], p: &[u32]) -> (Vec<u32>, Vec<u32>) {

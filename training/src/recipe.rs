@@ -45,7 +45,7 @@ pub struct AblateConfig {
     pub li_head_steps: u64,
     pub li_head_lr: f64,
     /// The step budget of the smaller student's rows (all of them alike);
-    /// absent: the [cascade] stage's, as for the full-depth rows.
+    /// absent: the `[cascade]` stage's, as for the full-depth rows.
     pub small: Option<StageConfig>,
     /// The full-depth row whose trained student (its LI) teaches the smaller
     /// student's `l3-deep` row.
@@ -164,9 +164,9 @@ pub struct StageConfig {
     /// Micro-batches per optimizer step.
     #[serde(default = "d_one")]
     pub accumulate: usize,
-    /// Overrides [optim].lr for this stage.
+    /// Overrides `[optim].lr` for this stage.
     pub lr: Option<f64>,
-    /// Hard negatives per query in this stage; overrides [data].negatives
+    /// Hard negatives per query in this stage; overrides `[data].negatives`
     /// (a listwise CE wants more than the students can afford).
     pub negatives: Option<usize>,
 }
@@ -375,7 +375,7 @@ impl Recipe {
         [("warmup", &self.warmup), ("ce", &self.ce), ("cascade", &self.cascade)].into_iter().chain(small)
     }
 
-    /// Hard negatives per query in `stage`: its own count, else [data].negatives.
+    /// Hard negatives per query in `stage`: its own count, else `[data].negatives`.
     pub fn negatives(&self, stage: &StageConfig) -> usize {
         stage.negatives.unwrap_or(self.data.negatives)
     }

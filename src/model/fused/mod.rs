@@ -1,7 +1,7 @@
 //! Our own inference path for the student: int8 GEMMs over the model file's
 //! block-quantized weights ([`gemm`]), one sequence at a time with no padding,
 //! every step writing into buffers that live as long as the encoder
-//! ([`Workspace`]), and a batch split across threads (natively, and on
+//! (`Workspace`), and a batch split across threads (natively, and on
 //! rayon's Web Workers in the browser's threaded build). candle still
 //! reads the file and trains; this is only the hot path.
 //!

@@ -138,9 +138,9 @@ const QB: usize = 4;
 
 /// Self-attention of one sequence. `qkv`: `[len, 3 * hidden]` (queries, keys,
 /// values side by side); `ctx`: `[len, hidden]` out. Per head the keys are
-/// transposed (`[dh, len]`, padded to [`KB`] columns with zeros) and the
-/// values packed (`[len, dh]`); [`QB`] query rows at a time, a block of
-/// [`KB`] scores (or outputs) stays in registers while the key (value) rows
+/// transposed (`[dh, len]`, padded to `KB` columns with zeros) and the
+/// values packed (`[len, dh]`); `QB` query rows at a time, a block of
+/// `KB` scores (or outputs) stays in registers while the key (value) rows
 /// stream past once for all of them. Each sum runs in the order of the plain
 /// loops (over `d`, then over keys), so the result does not depend on the
 /// blocking.
