@@ -21,40 +21,61 @@ export async function measure(builds, model, jsonl, { threads = 0, check = false
     const choice = engine.backend().kernel_choice;
     const kernel = name.split(":")[1];
     if (kernel) engine.setKernel(kernel);
-    engines.push({ name, glue, memory, engine, choice, ms: [], batchMs: [] });
+    engines.push({ name, glue, memory, engine, choice });
   }
   const texts = jsonl.split("\n").filter(Boolean).map((l) => JSON.parse(l).text);
-  const queries = texts.map((t) => t.split(" ").slice(0, 12).join(" "));
-  // Warm-up long enough for V8 to tier the hot loops up from Liftoff.
-  for (const e of engines) {
-    e.engine.embed(texts.slice(8, 16));
-    for (const q of queries.slice(0, 20)) e.engine.embedQuery(q);
-  }
-  for (const [i, q] of queries.slice(0, 100).entries()) {
-    for (const e of i % 2 ? engines.slice().reverse() : engines) {
-      const t = performance.now();
-      e.engine.embedQuery(q);
-      e.ms.push(performance.now() - t);
-    }
-  }
-  for (let b = 0; b < 3; b++) {
-    for (const e of b % 2 ? engines.slice().reverse() : engines) {
-      const t = performance.now();
-      e.engine.embed(texts.slice(16 + 16 * b, 32 + 16 * b));
-      e.batchMs.push(performance.now() - t);
-    }
-  }
-  const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-  return engines.map((e) => ({
+  const timed = await timeEncoders(engines.map((e) => ({ query: (q) => e.engine.embedQuery(q), batch: (b) => e.engine.embed(b) })), texts);
+  return engines.map((e, i) => ({
     build: e.name,
     kernel: e.engine.backend().cpu_kernel,
     ...(e.choice ? { kernel_choice: e.choice } : {}),
     kernels_checked: e.glue.Engine.checkKernels(),
-    query_ms_median: +median(e.ms).toFixed(2),
-    passages_per_s: +(16000 / median(e.batchMs)).toFixed(2),
+    ...timed[i],
     // The instance's linear memory after the runs (it only grows): the
     // weights in the kernel's layout plus the buffers.
     wasm_memory_mb: +(e.memory.buffer.byteLength / 1e6).toFixed(1),
     ...(check ? { check: Array.from(e.engine.embed(texts.slice(100, 104))) } : {}),
+  }));
+}
+
+/**
+ * The protocol itself, for any encoders (`{ query(text), batch(texts) }`,
+ * either may return a promise: Transformers.js's do): a warm-up (one batch
+ * of 8, 20 queries), then 100 queries (12-word windows of `texts`) and 3
+ * batches of 16, the encoders taking turns, the order flipped each time.
+ * Returns each one's query median (ms) and passages/s (median batch).
+ */
+export async function timeEncoders(encoders, texts) {
+  const queries = texts.map((t) => t.split(" ").slice(0, 12).join(" "));
+  const run = async (f, x) => {
+    const r = f(x);
+    if (r?.then) await r;
+  };
+  // Warm-up long enough for V8 to tier the hot loops up from Liftoff.
+  for (const e of encoders) {
+    await run(e.batch, texts.slice(8, 16));
+    for (const q of queries.slice(0, 20)) await run(e.query, q);
+  }
+  const ms = encoders.map(() => []);
+  const batchMs = encoders.map(() => []);
+  const turns = (i) => (i % 2 ? [...encoders.keys()].reverse() : [...encoders.keys()]);
+  for (const [i, q] of queries.slice(0, 100).entries()) {
+    for (const e of turns(i)) {
+      const t = performance.now();
+      await run(encoders[e].query, q);
+      ms[e].push(performance.now() - t);
+    }
+  }
+  for (let b = 0; b < 3; b++) {
+    for (const e of turns(b)) {
+      const t = performance.now();
+      await run(encoders[e].batch, texts.slice(16 + 16 * b, 32 + 16 * b));
+      batchMs[e].push(performance.now() - t);
+    }
+  }
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+  return encoders.map((_, e) => ({
+    query_ms_median: +median(ms[e]).toFixed(2),
+    passages_per_s: +(16000 / median(batchMs[e])).toFixed(2),
   }));
 }

@@ -6,6 +6,9 @@
 // MODEL and PASSAGES must lie inside the repository (the page is served from
 // there). Prints one JSON line per build and round, then the medians, and
 // checks that both builds give the same vectors bit for bit.
+// Where target/h2h/tjs-models/ exists (bench/browser/run.sh writes it: the
+// int8 ONNX of the same model), the peer runs too, in the same turns:
+// Transformers.js with onnxruntime-web's threads (THREADS of them) and with 1.
 import { existsSync } from "node:fs";
 import { relative, resolve, sep } from "node:path";
 
@@ -24,6 +27,9 @@ const url = (p) => {
   if (rel.startsWith("..")) throw new Error(`${p} is outside the repository`);
   return "/" + rel.split(sep).join("/");
 };
+const tjsModels = resolve(root, "target/h2h/tjs-models");
+const peer = existsSync(resolve(tjsModels, "all-MiniLM-L6-v2/onnx/model_quantized.onnx"));
+if (!peer) console.error("wasm_threads: no target/h2h/tjs-models (bench/browser/run.sh writes it): Transformers.js is not measured");
 const isolated = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 const server = await serveFiles({ mount: (path) => [[root, path]], headers: () => isolated });
 const browser = await launch(process.env.CHROMIUM ?? "/usr/bin/chromium", { profile: "threads-bench" });
@@ -31,24 +37,29 @@ try {
   const page = await browser.context.newPage();
   await page.goto(`http://127.0.0.1:${server.address().port}/bench/encode.html`);
   const runs = await page.evaluate(
-    async ([model, passages, threads, rounds]) => {
-      const run = (glue, n) =>
+    async ([model, passages, threads, rounds, peer, tjsModels]) => {
+      const inWorker = (script, message) =>
         new Promise((ok) => {
-          const w = new Worker("/bench/threads/worker.js", { type: "module" });
+          const w = new Worker(script, { type: "module" });
           w.onmessage = ({ data }) => {
             w.terminate();
             ok(data);
           };
-          w.postMessage({ glue, model, passages, threads: n });
+          w.postMessage(message);
         });
+      const ours = (glue, n) => () => inWorker("/bench/threads/worker.js", { glue, model, passages, threads: n });
+      const modules = new URL("/bench/browser/node_modules/", location.href).href;
+      const tjs = (n) => () =>
+        inWorker("/bench/threads/tjs_worker.js", { dist: `${modules}@huggingface/transformers/dist/transformers.min.js`, ort: `${modules}onnxruntime-web/dist/`, models: tjsModels, passages, threads: n });
+      const builds = [["simd128", ours("/pkg/ernie_search.js", 0)], ["threads", ours("/pkg/ernie_search_threads.js", threads)]];
+      if (peer) builds.push(["tjs-1", tjs(1)], [`tjs-${threads}`, tjs(threads)]);
       const out = [];
       for (let r = 0; r < rounds; r++) {
-        const order = r % 2 ? [["threads", "/pkg/ernie_search_threads.js", threads], ["simd128", "/pkg/ernie_search.js", 0]] : [["simd128", "/pkg/ernie_search.js", 0], ["threads", "/pkg/ernie_search_threads.js", threads]];
-        for (const [build, glue, n] of order) out.push({ build, round: r + 1, ...(await run(glue, n)) });
+        for (const [build, run] of r % 2 ? builds.slice().reverse() : builds) out.push({ build, round: r + 1, ...(await run()) });
       }
       return { isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency, out };
     },
-    [url(modelPath), url(passagesPath), Number(threadsArg), Number(roundsArg)],
+    [url(modelPath), url(passagesPath), Number(threadsArg), Number(roundsArg), peer, url(tjsModels) + "/"],
   );
   if (!runs.isolated) throw new Error("the page is not cross-origin isolated");
   const failed = runs.out.find((r) => r.error);
@@ -58,12 +69,22 @@ try {
   const of = (b, k) => median(runs.out.filter((r) => r.build === b).map((r) => r[k]));
   const [s, t] = [runs.out.find((r) => r.build === "simd128").check, runs.out.find((r) => r.build === "threads").check];
   const same = s.length === t.length && s.every((x, i) => Object.is(x, t[i]));
-  console.log(JSON.stringify({
-    query_ms: { simd128: of("simd128", "query_ms_median"), threads: of("threads", "query_ms_median") },
-    passages_per_s: { simd128: of("simd128", "passages_per_s"), threads: of("threads", "passages_per_s") },
+  const names = [...new Set(runs.out.map((r) => r.build))];
+  const summary = {
+    query_ms: Object.fromEntries(names.map((b) => [b, of(b, "query_ms_median")])),
+    passages_per_s: Object.fromEntries(names.map((b) => [b, of(b, "passages_per_s")])),
     speedup: { query: +(of("simd128", "query_ms_median") / of("threads", "query_ms_median")).toFixed(2), passages: +(of("threads", "passages_per_s") / of("simd128", "passages_per_s")).toFixed(2) },
     same_vectors: same,
-  }));
+  };
+  if (peer) {
+    // Ours over the peer's, each with the same threads (medians of the rounds).
+    const t = `tjs-${threadsArg}`;
+    summary.vs_transformers_js = {
+      one_thread: { query: +(of("simd128", "query_ms_median") / of("tjs-1", "query_ms_median")).toFixed(2), passages: +(of("simd128", "passages_per_s") / of("tjs-1", "passages_per_s")).toFixed(2) },
+      [`${threadsArg}_threads`]: { query: +(of("threads", "query_ms_median") / of(t, "query_ms_median")).toFixed(2), passages: +(of("threads", "passages_per_s") / of(t, "passages_per_s")).toFixed(2) },
+    };
+  }
+  console.log(JSON.stringify(summary));
   if (!same) process.exitCode = 1;
 } finally {
   await browser.close();
