@@ -113,7 +113,7 @@ export interface RetrieverInfo {
   note?: string;
   /** The CPU encoder's kernel and threads, e.g. "fused relaxed-simd, 1 thread" or "fused simd128, 1 thread" (absent in the light engine). */
   cpu_kernel?: string;
-  /** The relaxed-SIMD build's choice between its two kernels: each one's time on the model's largest product, at load. */
+  /** What the engine timed at load to choose how it runs: the relaxed-SIMD build's two kernels (each one's time on the model's FFN product), the threaded build's split of a query across its threads (a 16-token text split and on one thread). */
   kernel_choice?: string;
   /** null in the light engine (no model). */
   model: null | {

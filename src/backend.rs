@@ -122,8 +122,9 @@ pub struct BackendInfo {
     /// (none without a transformer: the token table encodes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_kernel: Option<String>,
-    /// How that kernel was chosen, where the build times its kernels at
-    /// load (the relaxed-SIMD build): each one's time on the same product.
+    /// What the build timed at load to choose how it runs: the kernels (the
+    /// relaxed-SIMD build), a query split across threads or not (the
+    /// threaded build).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_choice: Option<String>,
 }

@@ -95,7 +95,7 @@ export interface BackendInfo {
     note?: string;
     /** The CPU encoder's kernel and threads, e.g. "fused simd128, 1 thread". */
     cpu_kernel?: string;
-    /** How the relaxed-SIMD build chose that kernel: each one's time at load. */
+    /** What the build timed at load to choose how it runs: the relaxed-SIMD build's two kernels, the threaded build's split of a query across its threads. */
     kernel_choice?: string;
 }
 "#;

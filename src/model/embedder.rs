@@ -287,11 +287,12 @@ impl Embedder {
         }
     }
 
-    /// How the fused encoder chose its kernel, where its build times them
-    /// at load (the relaxed-SIMD build).
+    /// How the fused encoder chose how it runs, where its build times that
+    /// at load (the relaxed-SIMD build's kernel, the threaded build's split
+    /// of a query).
     pub fn kernel_choice(&self) -> Option<String> {
         match &self.encoder {
-            CpuEncoder::Fused(f) => f.timing().map(ToString::to_string),
+            CpuEncoder::Fused(f) => f.choices(),
             CpuEncoder::Candle(_) => None,
         }
     }

@@ -100,6 +100,11 @@ pub struct FusedEncoder {
     isa: Isa,
     /// How `isa` was chosen, where the build times its kernels at load.
     timing: Option<Timing>,
+    /// Threads one text's products are split across: `threads`, or 1 where
+    /// the threaded browser build timed the split slower at load.
+    query_threads: usize,
+    /// That timing, in words.
+    split_note: Option<String>,
     word: WordTable,
     position: Vec<f32>,
     token_type: Vec<f32>,
@@ -170,20 +175,25 @@ impl FusedEncoder {
             "gelu_new" => Activation::GeluTanh,
             _ => Activation::Gelu,
         };
-        Ok(Self {
+        let threads = default_threads();
+        let mut enc = Self {
             cfg: cfg.clone(),
             eps: cfg.layer_norm_eps as f32,
             act,
             isa,
             timing,
+            query_threads: threads,
+            split_note: None,
             word,
             position,
             token_type,
             emb_norm,
             layers,
-            threads: default_threads(),
+            threads,
             workspaces: Mutex::new(Vec::new()),
-        })
+        };
+        enc.time_query_split();
+        Ok(enc)
     }
 
     /// The GEMM kernel in use.
@@ -196,6 +206,50 @@ impl FusedEncoder {
     /// 384 x 1536 product, best of 5: relaxed-simd 2.31 ms, simd128 2.10 ms".
     pub fn timing(&self) -> Option<&Timing> {
         self.timing.as_ref()
+    }
+
+    /// What this build timed at load to choose how it runs, in words: the
+    /// kernels (the relaxed-SIMD build), splitting a query across threads
+    /// (the threaded build). None where it timed nothing.
+    pub fn choices(&self) -> Option<String> {
+        let notes: Vec<String> = self.timing.iter().map(ToString::to_string).chain(self.split_note.clone()).collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
+    /// In the threaded browser build, times a 16-token text with its
+    /// products split across the pool and on one thread, taking turns after
+    /// a warm-up, and keeps the faster for every single text: the split
+    /// pays only where the pool's hand-offs (24 a text) cost less than the
+    /// work they share, which depends on the CPU and the browser (1.28x
+    /// faster on a 2-core Xeon, 0.87x on a 2-core EPYC). Elsewhere nothing.
+    fn time_query_split(&mut self) {
+        #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+        if self.threads > 1 {
+            let vocab = self.cfg.vocab_size as u32;
+            let ids: Vec<u32> = (0..16u32).map(|t| (1000 + 37 * t) % vocab).collect();
+            let mut ws = Workspace::default();
+            let mut best = [f64::INFINITY; 2];
+            for round in 0..4 {
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for k in order {
+                    ws.gemm_threads = [1, self.threads][k];
+                    let t0 = now_ms();
+                    self.hidden(&mut ws, &ids);
+                    if round > 0 {
+                        best[k] = best[k].min(now_ms() - t0);
+                    }
+                }
+            }
+            let split = best[1] < best[0];
+            self.query_threads = if split { self.threads } else { 1 };
+            self.split_note = Some(format!(
+                "a 16-token text timed at load, best of 3: split across {} threads {:.2} ms, on one {:.2} ms: {}",
+                self.threads,
+                best[1],
+                best[0],
+                if split { "split" } else { "one thread a text" }
+            ));
+        }
     }
 
     /// Uses `isa` (the scalar reference, or a slower kernel in a benchmark),
@@ -220,6 +274,7 @@ impl FusedEncoder {
 
     pub fn set_threads(&mut self, n: usize) {
         self.threads = n.max(1);
+        self.query_threads = self.threads;
     }
 
     /// Pooled vectors (L2-normalised when `normalize`), one per sequence of
@@ -237,7 +292,7 @@ impl FusedEncoder {
         if threads == 1 {
             // One text (a query): its products are split across the cores.
             let mut ws = self.workspace();
-            ws.gemm_threads = self.threads;
+            ws.gemm_threads = self.query_threads;
             for &i in &order {
                 out[i] = self.embed_one(&mut ws, seqs[i], pooling, normalize);
             }
@@ -369,14 +424,20 @@ impl FusedEncoder {
 /// [`gemm::time_kernels`]), and about 20 ms at load decides it.
 #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
 fn time_kernels(hidden: usize, intermediate: usize) -> Option<Timing> {
+    let shape = (64, intermediate, hidden);
+    Some(gemm::time_kernels(&[Isa::RelaxedSimd, Isa::Simd128], shape, 5, &mut now_ms))
+}
+
+/// `performance.now()`, in a page and in a worker alike: the browser
+/// builds' clock for timing their choices at load.
+#[cfg(all(target_arch = "wasm32", any(feature = "relaxed-simd", feature = "threads")))]
+fn now_ms() -> f64 {
     #[wasm_bindgen::prelude::wasm_bindgen]
     extern "C" {
-        /// `performance.now()`: in a page and in a worker alike.
         #[wasm_bindgen(js_namespace = performance, js_name = now)]
         fn performance_now() -> f64;
     }
-    let shape = (64, intermediate, hidden);
-    Some(gemm::time_kernels(&[Isa::RelaxedSimd, Isa::Simd128], shape, 5, &mut || performance_now()))
+    performance_now()
 }
 
 /// Other builds have one SIMD kernel, or an order measured natively.
