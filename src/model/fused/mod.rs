@@ -225,8 +225,9 @@ impl FusedEncoder {
     fn time_query_split(&mut self) {
         #[cfg(all(target_arch = "wasm32", feature = "threads"))]
         if self.threads > 1 {
-            let vocab = self.cfg.vocab_size as u32;
-            let ids: Vec<u32> = (0..16u32).map(|t| (1000 + 37 * t) % vocab).collect();
+            // A query's length, within the model's positions and vocabulary.
+            let (vocab, len) = (self.cfg.vocab_size as u32, self.cfg.max_position_embeddings.min(16) as u32);
+            let ids: Vec<u32> = (0..len).map(|t| (1000 + 37 * t) % vocab).collect();
             let mut ws = Workspace::default();
             let mut best = [f64::INFINITY; 2];
             for round in 0..4 {
@@ -243,7 +244,7 @@ impl FusedEncoder {
             let split = best[1] < best[0];
             self.query_threads = if split { self.threads } else { 1 };
             self.split_note = Some(format!(
-                "a 16-token text timed at load, best of 3: split across {} threads {:.2} ms, on one {:.2} ms: {}",
+                "a {len}-token text timed at load, best of 3: split across {} threads {:.2} ms, on one {:.2} ms: {}",
                 self.threads,
                 best[1],
                 best[0],
