@@ -27,7 +27,8 @@ cargo clippy --release --workspace -- -D warnings
 # The light build (no transformer: the token table encodes queries) stays clean too.
 cargo clippy --release --lib --no-default-features -- -D warnings
 # The libraries' docs: no broken intra-doc links (the CLI's docs are its --help).
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+# --release: it reuses the dependencies clippy just checked (the dev profile would check them all again).
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace --quiet
 
 echo "== tier 1: unit and integration tests (tiny models)"
 cargo build --release --workspace --bins
