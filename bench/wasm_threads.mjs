@@ -70,19 +70,18 @@ try {
   const [s, t] = [runs.out.find((r) => r.build === "simd128").check, runs.out.find((r) => r.build === "threads").check];
   const same = s.length === t.length && s.every((x, i) => Object.is(x, t[i]));
   const names = [...new Set(runs.out.map((r) => r.build))];
+  // `a`'s median over `b`'s, for the query time and for passages/s.
+  const ratios = (a, b) => ({ query: +(of(a, "query_ms_median") / of(b, "query_ms_median")).toFixed(2), passages: +(of(a, "passages_per_s") / of(b, "passages_per_s")).toFixed(2) });
   const summary = {
     query_ms: Object.fromEntries(names.map((b) => [b, of(b, "query_ms_median")])),
     passages_per_s: Object.fromEntries(names.map((b) => [b, of(b, "passages_per_s")])),
-    speedup: { query: +(of("simd128", "query_ms_median") / of("threads", "query_ms_median")).toFixed(2), passages: +(of("threads", "passages_per_s") / of("simd128", "passages_per_s")).toFixed(2) },
+    // Speed-ups of the threaded build: 1-thread query time over its own, its passages/s over 1-thread's.
+    speedup: { query: ratios("simd128", "threads").query, passages: ratios("threads", "simd128").passages },
     same_vectors: same,
   };
   if (peer) {
     // Ours over the peer's, each with the same threads (medians of the rounds).
-    const t = `tjs-${threadsArg}`;
-    summary.vs_transformers_js = {
-      one_thread: { query: +(of("simd128", "query_ms_median") / of("tjs-1", "query_ms_median")).toFixed(2), passages: +(of("simd128", "passages_per_s") / of("tjs-1", "passages_per_s")).toFixed(2) },
-      [`${threadsArg}_threads`]: { query: +(of("threads", "query_ms_median") / of(t, "query_ms_median")).toFixed(2), passages: +(of("threads", "passages_per_s") / of(t, "passages_per_s")).toFixed(2) },
-    };
+    summary.vs_transformers_js = { one_thread: ratios("simd128", "tjs-1"), [`${threadsArg}_threads`]: ratios("threads", `tjs-${threadsArg}`) };
   }
   console.log(JSON.stringify(summary));
   if (!same) process.exitCode = 1;

@@ -435,7 +435,7 @@ function info() {
   if (b.note) backend.note = b.note;
   // Which CPU kernel encodes (e.g. "fused simd128, 1 thread"); the light engine has none.
   if (b.cpu_kernel) backend.cpu_kernel = b.cpu_kernel;
-  // The relaxed-SIMD build's two kernels, as timed at load.
+  // What the build timed at load: the relaxed build's two kernels, the threaded build's split of a query.
   if (b.kernel_choice) backend.kernel_choice = b.kernel_choice;
   // The relaxed-SIMD build failed to load where the browser has relaxed SIMD.
   if (relaxedError) backend.simd_fallback = relaxedError;

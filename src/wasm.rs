@@ -404,9 +404,9 @@ impl Engine {
     /// kernel this build does not run, or an engine without the fused encoder.
     #[wasm_bindgen(js_name = setKernel)]
     pub fn set_kernel(&self, name: &str) -> Result<(), JsError> {
-        let builds: Vec<&str> = Isa::ALL.into_iter().filter(|i| i.available()).map(Isa::as_str).collect();
         let isa = Isa::named(name).filter(|i| i.available()).ok_or_else(|| {
-            Error::Invalid(format!("no int8 kernel {name:?} in this build; it runs {}", builds.join(", ")))
+            let kernels: Vec<&str> = Isa::ALL.into_iter().filter(|i| i.available()).map(Isa::as_str).collect();
+            Error::Invalid(format!("no int8 kernel {name:?} in this build; it runs {}", kernels.join(", ")))
         })?;
         let mut r = self.get_mut()?;
         let fused = r

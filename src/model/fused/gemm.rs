@@ -465,11 +465,11 @@ impl fmt::Display for Timing {
 
 /// Times the available `candidates` on one `(m, n, k)` product (`k` in
 /// 32-blocks) of seeded values, taking turns for `rounds` rounds after a
-/// warm-up, by `now` (a clock in ms). For a build whose kernels' order depends on the CPU: the
-/// relaxed-SIMD build's dot product is one `vpdpbusd` where the browser
-/// has AVX-VNNI, and twice three instructions where it does not, which
-/// loses to simd128. The kernels give the same bits, so only speed rides
-/// on the choice.
+/// warm-up, by `now` (a clock in ms). For a build whose kernels' order
+/// depends on the CPU: the relaxed-SIMD build's dot product is one
+/// `vpdpbusd` where the browser has AVX-VNNI, and twice three instructions
+/// where it does not, which loses to simd128. The kernels give the same
+/// bits, so only speed rides on the choice.
 pub fn time_kernels(
     candidates: &[Isa],
     shape: (usize, usize, usize),

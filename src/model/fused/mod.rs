@@ -201,16 +201,11 @@ impl FusedEncoder {
         self.isa
     }
 
-    /// The kernels' times at load, where this build chose its kernel by
-    /// them (the relaxed-SIMD build), e.g. "timed at load on a 64 x 384 by
-    /// 384 x 1536 product, best of 5: relaxed-simd 2.31 ms, simd128 2.10 ms".
-    pub fn timing(&self) -> Option<&Timing> {
-        self.timing.as_ref()
-    }
-
     /// What this build timed at load to choose how it runs, in words: the
-    /// kernels (the relaxed-SIMD build), splitting a query across threads
-    /// (the threaded build). None where it timed nothing.
+    /// kernels (the relaxed-SIMD build, e.g. "timed at load on a 64 x 384 by
+    /// 384 x 1536 product, best of 5: relaxed-simd 2.31 ms, simd128 2.10
+    /// ms"), splitting a query across threads (the threaded build). None
+    /// where it timed nothing.
     pub fn choices(&self) -> Option<String> {
         let notes: Vec<String> = self.timing.iter().map(ToString::to_string).chain(self.split_note.clone()).collect();
         (!notes.is_empty()).then(|| notes.join("; "))
@@ -241,6 +236,8 @@ impl FusedEncoder {
                     }
                 }
             }
+            // Its buffers serve the first query.
+            self.give_back(ws);
             let split = best[1] < best[0];
             self.query_threads = if split { self.threads } else { 1 };
             self.split_note = Some(format!(
@@ -429,6 +426,12 @@ fn time_kernels(hidden: usize, intermediate: usize) -> Option<Timing> {
     Some(gemm::time_kernels(&[Isa::RelaxedSimd, Isa::Simd128], shape, 5, &mut now_ms))
 }
 
+/// Other builds have one SIMD kernel, or an order measured natively.
+#[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
+fn time_kernels(_hidden: usize, _intermediate: usize) -> Option<Timing> {
+    None
+}
+
 /// `performance.now()`, in a page and in a worker alike: the browser
 /// builds' clock for timing their choices at load.
 #[cfg(all(target_arch = "wasm32", any(feature = "relaxed-simd", feature = "threads")))]
@@ -439,12 +442,6 @@ fn now_ms() -> f64 {
         fn performance_now() -> f64;
     }
     performance_now()
-}
-
-/// Other builds have one SIMD kernel, or an order measured natively.
-#[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-fn time_kernels(_hidden: usize, _intermediate: usize) -> Option<Timing> {
-    None
 }
 
 /// Every core natively (`ERNIE_SEARCH_THREADS` overrides); in wasm32 the
