@@ -548,18 +548,41 @@ fn gemm_panels(isa: Isa, a: &QuantRows, w: &PackedMatrix, ps: std::ops::Range<us
     let c0 = ps.start * width;
     // Panels outside, rows inside: a panel (width x k bytes) stays in L1
     // while every row passes, so the weights stream from memory once per
-    // product rather than once per MR rows.
+    // product rather than once per MR rows. One tile serves every call:
+    // each kernel writes all of its rows x width.
+    let mut tile = [[0f32; MAX_W]; MR];
     for p in ps {
         for m0 in (0..a.m).step_by(MR) {
             let rows = (a.m - m0).min(MR);
-            let mut tile = [[0f32; MAX_W]; MR];
             panel(isa, a, m0, rows, w, p, &mut tile);
             let cols = (w.n - p * width).min(width);
             for (r, t) in tile.iter().enumerate().take(rows) {
-                out[(m0 + r) * stride + p * width - c0..][..cols].copy_from_slice(&t[..cols]);
+                copy_cols(&mut out[(m0 + r) * stride + p * width - c0..][..cols], &t[..cols]);
             }
         }
     }
+}
+
+/// `dst.copy_from_slice(src)` for a tile row. In wasm32 a copy whose length
+/// the compiler knows is two vector moves; any other is `memory.copy`, which
+/// V8 runs as a call out of the module: once per row and panel, that was
+/// 2 % of a query. (The tile is allocated once per product for the same
+/// reason: zeroing it per call was a `memory.fill`.)
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn copy_cols(dst: &mut [f32], src: &[f32]) {
+    match src.len() {
+        8 => dst[..8].copy_from_slice(&src[..8]),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// Natively `memcpy`, as before: the fixed-size moves gave no difference
+/// there that this machine's noise let `bench encode` see.
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn copy_cols(dst: &mut [f32], src: &[f32]) {
+    dst.copy_from_slice(src)
 }
 
 /// One `rows x width` tile: activation rows `m0..m0+rows` against panel `p`.
@@ -588,6 +611,7 @@ fn panel(isa: Isa, a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: u
 fn panel_scalar(a: &QuantRows, m0: usize, rows: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
     let (kb, width) = (w.blocks(), w.layout.width());
     for (r, t) in tile.iter_mut().enumerate().take(rows) {
+        t.fill(0.0);
         let (aq, sa) = a.row(m0 + r);
         for b in 0..kb {
             let pb = p * kb + b;

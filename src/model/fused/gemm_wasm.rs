@@ -21,42 +21,71 @@ pub(super) fn panel_simd128(a: &QuantRows, m0: usize, rows: usize, w: &PackedMat
 
 #[inline(always)]
 fn tile_simd<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    let (wq, ws, _) = w.panel(p);
+    // Every slice is checked here, once per tile: per block, the checks
+    // and the address arithmetic they need cost as much as a third of the
+    // block's multiply-adds in V8's code.
+    let (wq, ws, kb) = checked_panel(w, p);
+    let xs: [&[i16]; R] = std::array::from_fn(|r| a.row_wide(m0 + r));
+    let sa = row_scales::<R>(a, m0, kb);
+    assert!(xs.iter().all(|x| x.len() == kb * BLOCK));
     let mut acc = [[f32x4_splat(0.0); 2]; R];
-    for b in 0..w.blocks() {
-        let wb = &wq[b * W * BLOCK..][..W * BLOCK];
-        let sw = scales(ws, b);
-        let xs: [&[i16]; R] = std::array::from_fn(|r| &a.row_wide(m0 + r)[b * BLOCK..][..BLOCK]);
+    for b in 0..kb {
         // 2 * R independent sums: the multiply-add latency is hidden, and
         // each weight vector is loaded once for all R rows.
         let mut lo = [i32x4_splat(0); R];
         let mut hi = [i32x4_splat(0); R];
-        for j in 0..BLOCK / 2 {
-            // SAFETY: wb holds 16 groups of 16 bytes; each x 32 i16 (16 pairs).
-            unsafe {
+        // SAFETY: block b of the panel is 16 groups of 16 bytes at
+        // b * W * BLOCK, and of each row 32 i16 (16 pairs) at b * BLOCK: in
+        // bounds by the checks above.
+        unsafe {
+            let wb = wq.as_ptr().add(b * W * BLOCK);
+            let xb: [*const i16; R] = std::array::from_fn(|r| xs[r].as_ptr().add(b * BLOCK));
+            for j in 0..BLOCK / 2 {
                 // `v128.load8x8_s`: a load that widens (one pmovsxbw on x86).
-                let g = wb[j * 2 * W..].as_ptr();
+                let g = wb.add(j * 2 * W);
                 let (w0, w1) = (i16x8_load_extend_i8x8(g), i16x8_load_extend_i8x8(g.add(W)));
                 for r in 0..R {
-                    let pair = v128_load32_splat(xs[r][2 * j..].as_ptr() as *const u32);
+                    let pair = v128_load32_splat(xb[r].add(2 * j) as *const u32);
                     lo[r] = i32x4_add(lo[r], i32x4_dot_i16x8(pair, w0));
                     hi[r] = i32x4_add(hi[r], i32x4_dot_i16x8(pair, w1));
                 }
             }
-        }
-        for r in 0..R {
-            add_block(&mut acc[r], [lo[r], hi[r]], a.row(m0 + r).1[b], sw);
+            let sw = scales(ws, b);
+            for r in 0..R {
+                add_block(&mut acc[r], [lo[r], hi[r]], *sa[r].get_unchecked(b), sw);
+            }
         }
     }
     store(&acc, tile);
 }
 
+/// Panel `p`'s bytes and scales and its block count, checked to hold `W`
+/// outputs a block (the kernels then read them unchecked).
+#[inline(always)]
+fn checked_panel(w: &PackedMatrix, p: usize) -> (&[i8], &[f32], usize) {
+    let (wq, ws, _) = w.panel(p);
+    let kb = w.blocks();
+    assert!(wq.len() == kb * W * BLOCK && ws.len() == kb * W);
+    (wq, ws, kb)
+}
+
+/// The activation scales of rows `m0..m0 + R`, `kb` each (checked).
+#[inline(always)]
+fn row_scales<const R: usize>(a: &QuantRows, m0: usize, kb: usize) -> [&[f32]; R] {
+    let sa: [&[f32]; R] = std::array::from_fn(|r| a.row(m0 + r).1);
+    assert!(sa.iter().all(|s| s.len() == kb));
+    sa
+}
+
 /// Block `b`'s eight weight scales, as two vectors.
 #[inline(always)]
 fn scales(ws: &[f32], b: usize) -> [v128; 2] {
-    let sw = &ws[b * W..][..W];
-    // SAFETY: eight f32 scales for this block.
-    unsafe { [v128_load(sw.as_ptr() as *const v128), v128_load(sw[4..].as_ptr() as *const v128)] }
+    debug_assert!(ws.len() >= (b + 1) * W);
+    // SAFETY: the callers checked that their panel holds eight scales a block.
+    unsafe {
+        let sw = ws.as_ptr().add(b * W) as *const v128;
+        [v128_load(sw), v128_load(sw.add(1))]
+    }
 }
 
 /// `acc += f32(dot) * (sa * sw)` over a row's 8 outputs (two vectors).
@@ -98,36 +127,38 @@ pub(super) fn panel_relaxed(a: &QuantRows, m0: usize, rows: usize, w: &PackedMat
 #[cfg(feature = "relaxed-simd")]
 #[target_feature(enable = "relaxed-simd")]
 fn tile_relaxed<const R: usize>(a: &QuantRows, m0: usize, w: &PackedMatrix, p: usize, tile: &mut Tile) {
-    let (wq, ws, _) = w.panel(p);
+    // Checked once per tile, as in `tile_simd`.
+    let (wq, ws, kb) = checked_panel(w, p);
+    let xs: [(&[u8], &[u8]); R] = std::array::from_fn(|r| a.row_split(m0 + r));
+    let sa = row_scales::<R>(a, m0, kb);
+    assert!(xs.iter().all(|(pos, neg)| pos.len() == kb * BLOCK && neg.len() == kb * BLOCK));
     let mut acc = [[f32x4_splat(0.0); 2]; R];
-    for b in 0..w.blocks() {
-        let wb = &wq[b * W * BLOCK..][..W * BLOCK];
-        let sw = scales(ws, b);
-        let xs: [(&[u8], &[u8]); R] = std::array::from_fn(|r| {
-            let (pos, neg) = a.row_split(m0 + r);
-            (&pos[b * BLOCK..][..BLOCK], &neg[b * BLOCK..][..BLOCK])
-        });
+    for b in 0..kb {
         let mut lo = [i32x4_splat(0); R];
         let mut hi = [i32x4_splat(0); R];
-        for j in 0..BLOCK / 4 {
-            // SAFETY: wb holds 8 groups of 32 bytes (8 outputs x 4 inputs);
-            // each half-row 32 bytes (8 words).
-            unsafe {
-                let g = wb[j * 4 * W..].as_ptr() as *const v128;
-                let (w0, w1) = (v128_load(g), v128_load(g.add(1)));
+        // SAFETY: block b of the panel is 8 groups of 32 bytes (8 outputs x
+        // 4 inputs) at b * W * BLOCK, and of each half-row 32 bytes (8 words)
+        // at b * BLOCK: in bounds by the assert above.
+        unsafe {
+            let wb = wq.as_ptr().add(b * W * BLOCK) as *const v128;
+            let xb: [(*const u8, *const u8); R] =
+                std::array::from_fn(|r| (xs[r].0.as_ptr().add(b * BLOCK), xs[r].1.as_ptr().add(b * BLOCK)));
+            for j in 0..BLOCK / 4 {
+                let (w0, w1) = (v128_load(wb.add(2 * j)), v128_load(wb.add(2 * j + 1)));
                 let (n0, n1) = (i8x16_neg(w0), i8x16_neg(w1));
                 for r in 0..R {
-                    let pos = v128_load32_splat(xs[r].0[4 * j..].as_ptr() as *const u32);
-                    let neg = v128_load32_splat(xs[r].1[4 * j..].as_ptr() as *const u32);
+                    let pos = v128_load32_splat(xb[r].0.add(4 * j) as *const u32);
+                    let neg = v128_load32_splat(xb[r].1.add(4 * j) as *const u32);
                     lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w0, pos, lo[r]);
                     hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(w1, pos, hi[r]);
                     lo[r] = i32x4_relaxed_dot_i8x16_i7x16_add(n0, neg, lo[r]);
                     hi[r] = i32x4_relaxed_dot_i8x16_i7x16_add(n1, neg, hi[r]);
                 }
             }
-        }
-        for r in 0..R {
-            add_block(&mut acc[r], [lo[r], hi[r]], a.row(m0 + r).1[b], sw);
+            let sw = scales(ws, b);
+            for r in 0..R {
+                add_block(&mut acc[r], [lo[r], hi[r]], *sa[r].get_unchecked(b), sw);
+            }
         }
     }
     store(&acc, tile);
