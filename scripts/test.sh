@@ -26,6 +26,12 @@ cargo fmt --all --check
 cargo clippy --release --workspace -- -D warnings
 # The light build (no transformer: the token table encodes queries) stays clean too.
 cargo clippy --release --lib --no-default-features -- -D warnings
+# The browser builds' code (wasm32: the full build, its relaxed-SIMD twin, the
+# light build), which the native checks above never compile.
+for features in "" "--features relaxed-simd" "--no-default-features"; do
+  # shellcheck disable=SC2086 # $features is zero or two words
+  cargo clippy --release --lib --target wasm32-unknown-unknown $features -- -D warnings
+done
 # The libraries' docs: no broken intra-doc links (the CLI's docs are its --help).
 # --release: it reuses the dependencies clippy just checked (the dev profile would check them all again).
 RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace --quiet

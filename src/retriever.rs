@@ -380,6 +380,8 @@ impl Retriever {
         }
         match crate::gpu::GpuIndex::upload(enc.context().clone(), &self.index).await {
             Ok(gi) => {
+                // Not Send in wasm32 (wgpu's handles; one thread there).
+                #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
                 let gi = std::sync::Arc::new(gi);
                 *self.gpu.index.lock().ok()? = Some(gi.clone());
                 Some(gi)

@@ -449,6 +449,7 @@ impl Engine {
 
     /// As `embed`, on the GPU when it is on. Resolves to a Float32Array.
     #[wasm_bindgen(js_name = embedAsync, unchecked_return_type = "Promise<Float32Array>")]
+    #[allow(clippy::await_holding_refcell_ref)] // see `busy_error`
     pub fn embed_async(&self, texts: Vec<String>) -> js_sys::Promise {
         let inner = self.retriever.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -461,6 +462,7 @@ impl Engine {
 
     /// As `embedQuery`, on the GPU when it is on.
     #[wasm_bindgen(js_name = embedQueryAsync, unchecked_return_type = "Promise<Float32Array>")]
+    #[allow(clippy::await_holding_refcell_ref)] // see `busy_error`
     pub fn embed_query_async(&self, text: String) -> js_sys::Promise {
         let inner = self.retriever.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -473,6 +475,7 @@ impl Engine {
     /// As `search`, with the query embedded and the index scanned on the GPU
     /// when it is on (any GPU failure answers on the CPU instead).
     #[wasm_bindgen(js_name = searchAsync, unchecked_return_type = "Promise<Answer>")]
+    #[allow(clippy::await_holding_refcell_ref)] // see `busy_error`
     pub fn search_async(&self, query: String, k: usize, mode: Option<String>) -> js_sys::Promise {
         let inner = self.retriever.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -546,6 +549,11 @@ fn no_index() -> Error {
     Error::Invalid("no index is loaded: pass the index bytes to Engine.load, or add passages, to search".into())
 }
 
+/// What a call gets while an async one holds the engine. The async methods
+/// keep a shared `RefCell` borrow across their `await`s on purpose (clippy's
+/// `await_holding_refcell_ref` is allowed on each): wasm32 runs one thread,
+/// so the only overlap is a JS call made while the promise is pending, and
+/// `try_borrow`/`try_borrow_mut` turn that into this error, never a panic.
 fn busy_error() -> Error {
     Error::Invalid("the engine is busy with an async call; await it first".into())
 }

@@ -102,6 +102,9 @@ impl GpuContext {
             int8_dot4: dot4,
             max_storage_binding: max_binding,
         };
+        // wgpu's handles are Send + Sync natively, not in wasm32 (one
+        // thread), where the Arc is shared by nothing but this thread.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
         let ctx = Arc::new(Self {
             device,
             queue,
