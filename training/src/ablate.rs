@@ -409,6 +409,14 @@ fn comparison_cells(p: Option<(Paired, &str)>) -> (String, String) {
     (format!("{} vs {against}", p.in_points()), format!("{:.3}", p.p))
 }
 
+/// The set a table names: "nq" as NQ, a folder by its own name.
+fn set_label(set: &str) -> String {
+    match set {
+        "nq" => "NQ".into(),
+        s => Path::new(s).file_name().map_or(s.into(), |n| n.to_string_lossy().into_owned()),
+    }
+}
+
 fn table(
     ctx: &Context,
     all: &[Row],
@@ -422,7 +430,7 @@ fn table(
     let mut t = format!(
         "Recipe `{}` (seed {}): {} training queries, batch {} x (1 positive + {} hard negatives + in-batch), {} steps per row, \
          query {} / passage {} tokens, lr {}, tau_de {} / tau_li {} / tau_ce {}; negatives mined once with the initial model (skip {}, keep {}); \
-         CE: {} steps of batch {} x (1 positive + {} hard negatives); LI head: {}. Evaluated on NQ `{}` ({} tokens per passage, one window) against the whole corpus. \
+         CE: {} steps of batch {} x (1 positive + {} hard negatives); LI head: {}. Evaluated on {} `{}` ({} tokens per passage, one window) against the whole corpus. \
          Δ: the row's MRR@10 minus its peer's (in points), query by query, with the 95% confidence interval; \
          p: the paired randomization test's ({} sign flips).\n\n\
          | row | layers | MRR@10 | R@1 | R@5 | R@20 | R@100 | nDCG@10 | Δ MRR@10 [95% CI] | p | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -430,7 +438,7 @@ fn table(
         r.data.query_max_len, r.data.passage_max_len, r.cascade.lr.unwrap_or(r.optim.lr), r.loss.tau_de, r.loss.tau_li, r.loss.tau_ce, r.mine.skip, r.mine.depth,
         r.ce.steps, r.ce.batch, r.negatives(&r.ce),
         if r.ablate.li_head_steps > 0 { format!("{} steps alone on the frozen initial encoder, shared by the LI rows", r.ablate.li_head_steps) } else { "random (seeded)".into() },
-        r.eval.split, r.export.max_passage_len, metrics::RANDOMIZATION_ROUNDS,
+        set_label(&r.data.set), r.eval.split, r.export.max_passage_len, metrics::RANDOMIZATION_ROUNDS,
     );
     let peers = rows.iter().filter_map(|x| all.iter().find(|row| row.slug == x.slug).and_then(peer));
     let pq = per_query(ctx, rows.iter().map(|x| x.slug.as_str()).chain(peers)).unwrap_or_else(|e| {

@@ -22,6 +22,14 @@ pub fn train(
     use crate::{bert::Batch, loss, model, optim, params::Params, rng::Rng, stages};
     let device = stages::device(device)?;
     let (cfg, tensors, _) = ernie_search_data::convert::read_checkpoint(checkpoint)?;
+    let longest = query_len.max(passage_len);
+    if longest > cfg.max_position_embeddings {
+        anyhow::bail!("a text of {longest} tokens does not fit the model's {} positions", cfg.max_position_embeddings);
+    }
+    // Word ids past BERT's specials (from 1000 in its vocabulary; in a small
+    // one, its upper half), framed by [CLS] and [SEP] where the vocabulary has them.
+    let first = 1000.min(cfg.vocab_size / 2);
+    let (cls, sep) = if cfg.vocab_size > 102 { (101, 102) } else { (0, 0) };
     let mut params = Params::from_tensors(tensors, model::STUDENT, &device)?;
     let student = model::Student::new(&cfg, &mut params, ernie_search::Pooling::Mean, true, 128, 1, &device)?;
     let adamw = optim::AdamWConfig {
@@ -38,8 +46,8 @@ pub fn train(
     let mut text = |len: usize, n: usize| -> Vec<Vec<u32>> {
         (0..n)
             .map(|_| {
-                let mut ids: Vec<u32> = (0..len).map(|_| 1000 + rng.below(cfg.vocab_size - 1000) as u32).collect();
-                (ids[0], ids[len - 1]) = (101, 102);
+                let mut ids: Vec<u32> = (0..len).map(|_| (first + rng.below(cfg.vocab_size - first)) as u32).collect();
+                (ids[0], ids[len - 1]) = (cls, sep);
                 ids
             })
             .collect()
