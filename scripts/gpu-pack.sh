@@ -75,12 +75,15 @@ if [ -z "$bin" ]; then
   fi
 fi
 [ -x "$bin" ] || { echo "gpu-pack: no binary at $bin" >&2; exit 2; }
-if [ -z "$model" ]; then
-  model=$("$bin" fetch model | sed -n 's/^model: //p')
-fi
+# Fetched by this machine's CPU binary: the CUDA one needs the driver's libcuda to start.
+fetch() {
+  cargo build --release -q -p ernie-search-cli
+  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch "$1" | sed -n "s/^$1: //p"
+}
+[ -n "$model" ] || model=$(fetch model)
 if [ -z "$data" ]; then
-  data=$("$bin" fetch nq 2>/dev/null | sed -n 's/^nq: //p' || true)
-  [ -n "$data" ] || data=$("$bin" fetch wiki | sed -n 's/^wiki: //p')
+  data=$(fetch nq 2> /dev/null || true)
+  [ -n "$data" ] || data=$(fetch wiki)
 fi
 for f in "$model/model.safetensors" "$model/config.json" "$model/tokenizer.json" "$data/corpus.jsonl" "$data/queries.jsonl"; do
   [ -f "$f" ] || { echo "gpu-pack: $f is missing" >&2; exit 2; }

@@ -15,8 +15,8 @@
 # Environment: BUNDLE (.gpu), OUT (set by the device tool; else target/gpu-run),
 # BUDGET_S (540: the whole run), RECIPE (training/recipes/gpu.toml), ROWS,
 # SMALL_LAYERS (3), BENCH_STEPS (20), BENCH_QUERY_LEN / BENCH_PASSAGE_LEN
-# (32 / 192, bench/train.sh's shape), NVIDIA_SMI (nvidia-smi), MIN_DRIVER (520:
-# CUDA 11.8's, which scripts/build-cuda.sh builds with).
+# (32 / 192, bench/train.sh's shape), NVIDIA_SMI (nvidia-smi), MIN_DRIVER (580:
+# CUDA 13.0's, which scripts/build-cuda.sh builds with; its PTX needs it).
 #
 # Under $OUT (the device returns at most 8 files): summary.md (each step, its
 # result and seconds; why it stopped), log.txt (every step's output),
@@ -38,7 +38,7 @@ ROWS=${ROWS:-zero-shot,de,cascade,sofd,direct,l3-de,l3-cascade}
 SMALL_LAYERS=${SMALL_LAYERS:-3}
 BENCH_STEPS=${BENCH_STEPS:-20}
 NVIDIA_SMI=${NVIDIA_SMI:-nvidia-smi}
-MIN_DRIVER=${MIN_DRIVER:-520}
+MIN_DRIVER=${MIN_DRIVER:-580}
 RESERVE=20 # seconds kept back for the table, the probe's fallback and packing
 device=cuda
 [ "$dry" = 1 ] && device=cpu
@@ -137,9 +137,11 @@ if [ "$dry" = 0 ]; then
   # The CUDA libraries come with PyTorch's pip packages there (nvidia-*).
   libs=$(python3 -c 'import glob, os, nvidia
 print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(d + "/*/lib/*.so*")})))' 2> /dev/null)
+  # The driver's own libcuda.so.1 where the device mounts it, if the loader does not know it.
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do [ -d "$d" ] && libs="${libs:+$libs:}$d"; done
   [ -n "$libs" ] && export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   missing=$(ldd "$bin" 2>&1 | grep 'not found' | awk '{print $1}' | tr '\n' ' ')
-  [ -z "$missing" ] || stop 3 "libraries missing for $bin: $missing(searched $LD_LIBRARY_PATH)"
+  [ -z "$missing" ] || stop 3 "libraries missing for $bin: $missing(searched ${LD_LIBRARY_PATH:-the default paths})"
 fi
 note "CPU: $(nproc) cores"
 
