@@ -45,6 +45,7 @@ device=cuda
 
 log=$OUT/log.txt
 work=$(mktemp -d /tmp/gpu-run.XXXXXX)
+trap 'rm -rf "$work"' EXIT # ours: the unpacked bundle and the run's weights
 run=$work/run
 : > "$log"
 note "device $device, budget $BUDGET_S s"

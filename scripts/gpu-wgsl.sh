@@ -32,6 +32,7 @@ if [ "$dry" = 1 ]; then
   SIZES=${DRY_SIZES:-2000} BATCH=2 WORDS=8
 fi
 work=$(mktemp -d /tmp/gpu-wgsl.XXXXXX)
+trap 'rm -rf "$work"' EXIT # ours: the unpacked bundle
 [ -f "$BUNDLE/wgsl.tar.xz" ] || stop 2 "no $BUNDLE/wgsl.tar.xz: run scripts/gpu-pack.sh --wgsl here first and carry .gpu"
 tar -C "$work" -xJf "$BUNDLE/wgsl.tar.xz" || stop 2 "cannot unpack $BUNDLE/wgsl.tar.xz"
 [ -x "$work/gpu_bench" ] || stop 2 "the bundle lacks gpu_bench: pack it again (scripts/gpu-pack.sh --wgsl)"
