@@ -65,21 +65,22 @@ if [ "$wgsl" = 1 ]; then
   exit 0
 fi
 
+# This machine's CPU binary: packed with --cpu, and the one that fetches (the
+# CUDA binary needs the driver's libcuda to start).
+cpu_bin=${CARGO_TARGET_DIR:-target}/release/ernie-search
+if [ "$cpu" = 1 ] || [ -z "$model" ] || [ -z "$data" ]; then
+  cargo build --release -q -p ernie-search-cli
+fi
 if [ -z "$bin" ]; then
   if [ "$cpu" = 1 ]; then
-    cargo build --release -q -p ernie-search-cli
-    bin=${CARGO_TARGET_DIR:-target}/release/ernie-search kind=cpu
+    bin=$cpu_bin kind=cpu
   else
     bash scripts/build-cuda.sh
     bin=${CARGO_TARGET_DIR:-target-cuda}/release/ernie-search kind=cuda
   fi
 fi
 [ -x "$bin" ] || { echo "gpu-pack: no binary at $bin" >&2; exit 2; }
-# Fetched by this machine's CPU binary: the CUDA one needs the driver's libcuda to start.
-fetch() {
-  cargo build --release -q -p ernie-search-cli
-  "${CARGO_TARGET_DIR:-target}/release/ernie-search" fetch "$1" | sed -n "s/^$1: //p"
-}
+fetch() { "$cpu_bin" fetch "$1" | sed -n "s/^$1: //p"; }
 [ -n "$model" ] || model=$(fetch model)
 if [ -z "$data" ]; then
   data=$(fetch nq 2> /dev/null || true)
