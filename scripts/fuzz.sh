@@ -5,7 +5,7 @@
 #
 # SECONDS_PER_TARGET: default 10; 0 means no time limit (then set FUZZ_RUNS).
 # TARGET: default every target in fuzz/fuzz_targets/ (model index lexical_meta
-#   lexical_block manifest shard table wordpiece embed_cache).
+#   lexical_block manifest shard table wordpiece json embed_cache).
 #
 # Environment:
 #   FUZZ_RUNS=N       stop a target after N executions (libFuzzer -runs=N), e.g.

@@ -43,9 +43,6 @@ pub enum Error {
     #[error("model: {0}")]
     Model(#[from] candle_core::Error),
 
-    #[error("json: {0}")]
-    Json(#[from] serde_json::Error),
-
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

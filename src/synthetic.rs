@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 
 use crate::format::model::{quantize_tensors, write_model, WeightDType};
 use crate::model::{BertConfig, ModelSpec, Pooling};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Words the tiny tokenizer knows whole; anything else falls back to letters.
 pub const WORDS: &[&str] = &[
@@ -190,7 +190,7 @@ pub fn write_checkpoint(dir: &std::path::Path, seed: u64) -> Result<std::path::P
     let ck = dir.join("ck");
     std::fs::create_dir_all(&ck)?;
     let cfg = tiny_config();
-    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg)?)?;
+    std::fs::write(ck.join("config.json"), serde_json::to_vec(&cfg).map_err(|e| Error::Invalid(e.to_string()))?)?;
     std::fs::write(ck.join("tokenizer.json"), tiny_tokenizer_json())?;
     let pooler = Tensor::zeros(cfg.hidden_size, candle_core::DType::F32, &Device::Cpu)?;
     let map: std::collections::HashMap<String, Tensor> = random_bert(&cfg, seed)?

@@ -5,6 +5,7 @@ pub mod crc32;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod embed_cache;
 pub mod index;
+pub mod json;
 pub mod lexical;
 #[cfg(feature = "encoder")]
 pub mod model;

@@ -159,7 +159,7 @@ fn fingerprint_of<'a>(
     sorted: impl Iterator<Item = (&'a str, GgmlDType, &'a [usize], &'a [u8])>,
 ) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(spec)?);
+    h.update(serde_json::to_vec(spec).map_err(|e| Error::format("model spec", e.to_string()))?);
     for (name, dtype, dims, data) in sorted {
         h.update(name.as_bytes());
         h.update(format!("{dtype:?}{dims:?}").as_bytes());

@@ -494,7 +494,7 @@ impl Manifest {
 }
 
 pub fn shard_to_bytes(passages: &[Passage]) -> Result<Vec<u8>> {
-    Ok(serde_json::to_vec(passages)?)
+    serde_json::to_vec(passages).map_err(|e| Error::format("passage shard", e.to_string()))
 }
 
 pub fn shard_from_bytes(bytes: &[u8]) -> Result<Vec<Passage>> {

@@ -122,7 +122,7 @@ pub fn write_dir(dir: &Path, parts: &IndexParts) -> Result<Manifest> {
         table,
         clusters,
     };
-    std::fs::write(tmp.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(tmp.join(MANIFEST_FILE), manifest_json(&manifest)?)?;
     staging.commit()?;
     Ok(manifest)
 }
@@ -219,8 +219,12 @@ pub fn set_fusion(root: &Path, fusion: FusionSetting) -> Result<Manifest> {
     let mut manifest = read_manifest(root)?;
     manifest.fusion = Some(fusion);
     manifest.format_version = MANIFEST_VERSION;
-    format::write_atomic(&root.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
+    format::write_atomic(&root.join(MANIFEST_FILE), &manifest_json(&manifest)?)?;
     Ok(manifest)
+}
+
+fn manifest_json(manifest: &Manifest) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(manifest).map_err(|e| Error::format("manifest", e.to_string()))
 }
 
 fn read_manifest(root: &Path) -> Result<Manifest> {

@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
+use crate::format::json::Json;
 use crate::{Error, Result};
 
 pub struct WordPiece {
@@ -39,14 +39,74 @@ struct Normalizer {
 /// The vocabulary: Hugging Face's object (token -> id), our compact array
 /// (the token of id i at i, [`WordPiece::compact_json`]) or that array
 /// front-coded in one string ([`WordPiece::sorted_json`]).
-fn read_vocab(v: &Value) -> Result<HashMap<String, u32>> {
-    let err = |e: serde_json::Error| Error::Tokenizer(format!("the WordPiece vocabulary: {e}"));
-    let list: Vec<String> = match v {
-        Value::Array(_) => serde_json::from_value(v.clone()).map_err(err)?,
-        Value::String(s) => front_decode(s)?,
-        _ => return serde_json::from_value(v.clone()).map_err(err),
+fn read_vocab(v: &Json) -> Result<HashMap<String, u32>> {
+    let bad = |why: &str| Error::Tokenizer(format!("the WordPiece vocabulary: {why}"));
+    match v {
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Ok((t.as_str().ok_or_else(|| bad("a token that is not a string"))?.to_string(), i as u32)))
+            .collect(),
+        Json::String(s) => Ok(front_decode(s)?.into_iter().enumerate().map(|(i, t)| (t, i as u32)).collect()),
+        Json::Object(pairs) => pairs
+            .iter()
+            .map(|(t, id)| {
+                let id =
+                    id.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad("an id that is not a u32"))?;
+                Ok((t.clone(), id))
+            })
+            .collect(),
+        _ => Err(bad("neither an object, an array nor a string")),
+    }
+}
+
+/// The tokens in id order; `None` when the ids have gaps.
+fn tokens_by_id(vocab: &HashMap<String, u32>) -> Option<Vec<&str>> {
+    let mut by_id = vec![None; vocab.len()];
+    for (tok, &id) in vocab {
+        *by_id.get_mut(id as usize)? = Some(tok.as_str());
+    }
+    by_id.into_iter().collect()
+}
+
+fn parse_json(json: &[u8]) -> Result<Json> {
+    Json::parse(json).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))
+}
+
+/// What [`WordPiece::from_json`] reads of `v`, with `vocab` as the
+/// vocabulary and, given `new_id`, the added tokens' ids mapped through it.
+/// Keys sorted at every level, as serde_json writes them, so the text is the
+/// same whichever library wrote it.
+fn compact(v: &Json, vocab: Json, new_id: Option<&[u32]>) -> Json {
+    let model = &v["model"];
+    let mut m = vec![("type".to_string(), model["type"].clone()), ("vocab".to_string(), vocab)];
+    for key in ["unk_token", "continuing_subword_prefix", "max_input_chars_per_word"] {
+        if !model[key].is_null() {
+            m.push((key.to_string(), model[key].clone()));
+        }
+    }
+    let id = |t: &Json| match new_id {
+        None => t["id"].clone(),
+        Some(map) => t["id"]
+            .as_u64()
+            .and_then(|i| map.get(usize::try_from(i).ok()?))
+            .map_or(Json::Null, |i| Json::Number(i.to_string())),
     };
-    Ok(list.into_iter().enumerate().map(|(i, t)| (t, i as u32)).collect())
+    let added = v["added_tokens"].as_array().map_or(Json::Null, |a| {
+        Json::Array(
+            a.iter()
+                .map(|t| Json::Object(vec![("content".to_string(), t["content"].clone()), ("id".to_string(), id(t))]))
+                .collect(),
+        )
+    });
+    let pre = Json::Object(vec![("type".to_string(), v["pre_tokenizer"]["type"].clone())]);
+    Json::Object(vec![
+        ("added_tokens".to_string(), added),
+        ("model".to_string(), Json::Object(m)),
+        ("normalizer".to_string(), v["normalizer"].clone()),
+        ("pre_tokenizer".to_string(), pre),
+    ])
+    .with_sorted_keys()
 }
 
 /// A token list as one string, a line per token: the number of characters
@@ -96,8 +156,7 @@ impl WordPiece {
         if max_len < 2 {
             return Err(Error::Invalid(format!("max length {max_len} leaves no room for [CLS] and [SEP]")));
         }
-        let v: Value =
-            serde_json::from_slice(json).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
+        let v = parse_json(json)?;
         let model = &v["model"];
         if model["type"] != "WordPiece" {
             return Err(bad(&format!("model type {}", model["type"])));
@@ -149,34 +208,13 @@ impl WordPiece {
     /// object: 40 % fewer bytes over the network (gzip), the same ids.
     /// What an index folder's token table carries.
     pub fn compact_json(json: &str) -> Result<String> {
-        let v: Value =
-            serde_json::from_str(json).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
-        let model = &v["model"];
-        let vocab = read_vocab(&model["vocab"])?;
-        let mut by_id = vec![None; vocab.len()];
-        for (tok, &id) in &vocab {
-            if let Some(slot) = by_id.get_mut(id as usize) {
-                *slot = Some(tok.as_str());
-            }
-        }
-        let vocab = match by_id.into_iter().collect::<Option<Vec<&str>>>() {
-            Some(list) => serde_json::json!(list),
-            None => model["vocab"].clone(), // ids with gaps: keep the object
+        let v = parse_json(json.as_bytes())?;
+        let vocab = read_vocab(&v["model"]["vocab"])?;
+        let vocab = match tokens_by_id(&vocab) {
+            Some(list) => Json::Array(list.into_iter().map(Json::from).collect()),
+            None => v["model"]["vocab"].clone(), // ids with gaps: keep the object
         };
-        let mut out = serde_json::json!({
-            "model": { "type": model["type"], "vocab": vocab },
-            "normalizer": v["normalizer"],
-            "pre_tokenizer": { "type": v["pre_tokenizer"]["type"] },
-            "added_tokens": v["added_tokens"].as_array().map(|a| {
-                a.iter().map(|t| serde_json::json!({ "content": t["content"], "id": t["id"] })).collect::<Vec<_>>()
-            }),
-        });
-        for key in ["unk_token", "continuing_subword_prefix", "max_input_chars_per_word"] {
-            if !model[key].is_null() {
-                out["model"][key] = model[key].clone();
-            }
-        }
-        Ok(out.to_string())
+        Ok(compact(&v, vocab, None).to_string())
     }
 
     /// [`compact_json`](Self::compact_json) with the vocabulary sorted and
@@ -185,31 +223,22 @@ impl WordPiece {
     /// A vocabulary the front coding cannot carry stays in id order (the
     /// identity order), and one whose ids have gaps as it is (no order).
     pub fn sorted_json(json: &str) -> Result<(String, Vec<u32>)> {
-        let mut v: Value = serde_json::from_str(&Self::compact_json(json)?)
-            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
-        let list: Vec<String> = match &v["model"]["vocab"] {
-            Value::Array(_) => serde_json::from_value(v["model"]["vocab"].clone())
-                .map_err(|e| Error::Tokenizer(format!("the WordPiece vocabulary: {e}")))?,
-            Value::String(s) => front_decode(s)?,
+        let v = parse_json(json.as_bytes())?;
+        let vocab = read_vocab(&v["model"]["vocab"])?;
+        let Some(list) = tokens_by_id(&vocab) else {
             // Ids with gaps: kept as they are.
-            _ => return Ok((v.to_string(), Vec::new())),
+            return Ok((compact(&v, v["model"]["vocab"].clone(), None).to_string(), Vec::new()));
         };
         let mut order: Vec<u32> = (0..list.len() as u32).collect();
-        order.sort_by(|&a, &b| list[a as usize].cmp(&list[b as usize]));
-        let sorted: Vec<&str> = order.iter().map(|&i| list[i as usize].as_str()).collect();
+        order.sort_by(|&a, &b| list[a as usize].cmp(list[b as usize]));
+        let sorted: Vec<&str> = order.iter().map(|&i| list[i as usize]).collect();
         let Some(front) = front_code(&sorted) else {
-            return Ok((v.to_string(), (0..list.len() as u32).collect()));
+            let in_order = Json::Array(list.into_iter().map(Json::from).collect());
+            return Ok((compact(&v, in_order, None).to_string(), (0..order.len() as u32).collect()));
         };
         let mut new_id = vec![0u32; list.len()];
         order.iter().enumerate().for_each(|(new, &old)| new_id[old as usize] = new as u32);
-        v["model"]["vocab"] = Value::String(front);
-        if let Some(added) = v["added_tokens"].as_array_mut() {
-            for t in added {
-                let id = t["id"].as_u64().and_then(|i| new_id.get(i as usize));
-                t["id"] = id.map_or(Value::Null, |&i| Value::from(i));
-            }
-        }
-        Ok((v.to_string(), order))
+        Ok((compact(&v, Json::String(front), Some(&new_id)).to_string(), order))
     }
 
     pub fn vocab_size(&self) -> usize {
