@@ -90,7 +90,8 @@ impl Fusion {
     pub fn convex(alpha: f32) -> crate::Result<Self> {
         if !(0.0..=1.0).contains(&alpha) {
             return Err(crate::Error::Invalid(format!(
-                "the hybrid weight alpha {alpha} is outside 0..1 (0: BM25 only, 1: dense only)"
+                "the hybrid weight alpha {} is outside 0..1 (0: BM25 only, 1: dense only)",
+                crate::error::show_f32(alpha)
             )));
         }
         Ok(Fusion::Convex { alpha })

@@ -31,7 +31,11 @@ impl Default for Bm25Params {
 impl Bm25Params {
     pub fn check(&self) -> Result<()> {
         if !self.k1.is_finite() || self.k1 < 0.0 || !(0.0..=1.0).contains(&self.b) {
-            return Err(Error::Invalid(format!("BM25 needs k1 >= 0 and 0 <= b <= 1, got k1 {} b {}", self.k1, self.b)));
+            return Err(Error::Invalid(format!(
+                "BM25 needs k1 >= 0 and 0 <= b <= 1, got k1 {} b {}",
+                crate::error::show_f32(self.k1),
+                crate::error::show_f32(self.b)
+            )));
         }
         Ok(())
     }
