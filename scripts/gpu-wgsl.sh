@@ -13,7 +13,8 @@
 #
 # Environment: OUT (set by the device tool; else target/gpu-wgsl), BUNDLE (.gpu),
 # GL (.gl), BANDWIDTH (4800 GB/s, the H200's HBM3e datasheet figure; the floor),
-# SIZES ("100000 10000000" passages), BATCH (256 passages of WORDS 100 words).
+# SIZES ("100000 10000000" passages), BATCH (256 passages of WORDS 100 words),
+# BUDGET_S (560: every gpu_bench run together).
 # Under $OUT: summary.md and one log per gpu_bench run. Exit 1 when a run
 # failed, 3 when there is no Vulkan GPU to run on (gpu_bench's own error
 # named), 2 on a missing bundle.
@@ -28,6 +29,7 @@ BANDWIDTH=${BANDWIDTH:-4800}
 SIZES=${SIZES:-100000 10000000}
 BATCH=${BATCH:-256}
 WORDS=${WORDS:-100}
+BUDGET_S=${BUDGET_S:-560}
 if [ "$dry" = 1 ]; then
   SIZES=${DRY_SIZES:-2000} BATCH=2 WORDS=8
 fi
@@ -61,9 +63,9 @@ first=1 failed=0
 for n in $SIZES; do
   # gpu_bench times the batch encode in every run, before the scan of this size.
   args=(--passages "$n" --runs 5 --batch "$BATCH" --words "$WORDS" --model "$work/minilm-q8.gguf" "${floor[@]}")
-  left=$((560 - (SECONDS - start)))
+  left=$((BUDGET_S - (SECONDS - start)))
   if [ "$left" -lt 10 ]; then
-    note "| $n | $BATCH x $WORDS words | skipped: the 560 s budget is spent | 0 | |"
+    note "| $n | $BATCH x $WORDS words | skipped: the $BUDGET_S s budget is spent | 0 | |"
     continue
   fi
   t0=$SECONDS
