@@ -44,6 +44,12 @@ let upgrade = null; // { state: "waiting" | "loading" | "done" | "failed", error
 let manifest = null;
 let base = null; // the index folder's URL
 let cache = null; // a Cache, or null when the Cache API is unusable
+let cachedUrls = Promise.resolve(null); // the URLs `cache` holds (a Set), or null when unknown
+// A search's Cache API writes wait until its answer is posted: a dozen small
+// writes cost this thread and the browser's storage more time than a local
+// fetch, and the answer does not need them (writes in flight: `storing`).
+let deferredStores = null;
+let storing = Promise.resolve();
 let requested = "auto";
 let simd = "auto"; // "auto" (relaxed SIMD where the browser has it) or "simd128": the full engine's build
 let relaxedError = null; // why the relaxed-SIMD build did not load, where it should have
@@ -72,6 +78,7 @@ self.onmessage = ({ data: { id, op, args, manifest, lightWasm } }) => {
     } catch (e) {
       self.postMessage({ id, ok: false, error: String(e?.message ?? e) });
     }
+    storeDeferred();
   });
 };
 
@@ -147,6 +154,7 @@ const OPS = {
     // What the query needs is fetched first; a part that fails to load
     // leaves the search to answer from the rest, says so, and is asked for
     // again by the next search.
+    deferredStores ??= [];
     const failed = [];
     const part = (what) => (e) => failed.push({ what, error: String(e?.message ?? e) });
     const table = encoder === "table" && mode !== "lexical";
@@ -197,6 +205,7 @@ const OPS = {
 
   async info() {
     need();
+    await storing; // so that info().cache counts this page's writes
     return info();
   },
 };
@@ -596,6 +605,12 @@ async function openCache(fingerprint) {
   cacheStatus.enabled = await guard(async () => {
     if (typeof caches === "undefined") throw new Error("the Cache API is not available here (an insecure http:// page?)");
     cache = await caches.open(cacheStatus.name);
+    // Asked once, so a file the cache does not hold goes straight to the
+    // network instead of through a Cache API lookup first.
+    cachedUrls = cache.keys().then(
+      (requests) => new Set(requests.map((r) => r.url)),
+      () => null,
+    );
     return true;
   });
 }
@@ -631,21 +646,26 @@ async function guard(step) {
  * it. No more than `cap.max` bytes are read (see limit()).
  */
 async function read(url, kind, progress, cap) {
-  const hit = cache && (await guard(() => cache.match(url)));
+  const looked = await mayBeCached(url);
+  let hit = looked && (await guard(() => cache.match(url)));
+  let res;
+  if (!hit) {
+    try {
+      // A query's table rows decide which vector cluster it needs next: they
+      // go first (fetch priority, where the browser has it).
+      res = await fetch(url, { priority: kind === "table" ? "high" : "auto" });
+    } catch (e) {
+      // Offline: another page of this site may have cached it since the list was made.
+      hit = !looked && cache && (await guard(() => cache.match(url)));
+      if (!hit) throw new Error(`cannot fetch the ${kind} file ${url}: ${e.message}`);
+    }
+  }
   if (hit) {
     const bytes = await body(hit, url, kind, cap);
     cacheStatus.hits++;
     files.push({ kind, url, bytes: bytes.length, cached: true });
     progress?.({ file: kind, url, loaded: bytes.length, total: bytes.length, cached: true });
     return { url, bytes, store: async () => {} };
-  }
-  let res;
-  try {
-    // A query's table rows decide which vector cluster it needs next: they
-    // go first (fetch priority, where the browser has it).
-    res = await fetch(url, { priority: kind === "table" ? "high" : "auto" });
-  } catch (e) {
-    throw new Error(`cannot fetch the ${kind} file ${url}: ${e.message}`);
   }
   if (!res.ok) throw new Error(`cannot fetch the ${kind} file: GET ${url}: HTTP ${res.status} ${res.statusText}`.trim());
   const bytes = await body(res, url, kind, cap, progress);
@@ -688,10 +708,34 @@ async function body(res, url, kind, cap, progress) {
   return bytes;
 }
 
+/** Whether `url` may be in the cache: false only when the cache's list says it is not. */
+async function mayBeCached(url) {
+  if (!cache) return false;
+  const urls = await cachedUrls;
+  return !urls || urls.has(url);
+}
+
+/** Caches a file; during a search, once its answer is posted (storeDeferred). */
 function put(url, bytes, type) {
+  if (deferredStores) {
+    deferredStores.push([url, bytes, type]);
+    return Promise.resolve();
+  }
+  return write(url, bytes, type);
+}
+
+/** Starts the writes a search deferred. */
+function storeDeferred() {
+  const writes = deferredStores ?? [];
+  deferredStores = null;
+  if (writes.length) storing = Promise.all([storing, ...writes.map((w) => write(...w))]);
+}
+
+function write(url, bytes, type) {
   return guard(async () => {
     if (!cache) return;
     await cache.put(url, new Response(bytes, { headers: { "content-type": type } }));
     cacheStatus.stores++;
+    (await cachedUrls)?.add(url);
   });
 }

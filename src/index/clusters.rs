@@ -207,11 +207,13 @@ impl ClusterMap {
         self.probe(query).into_iter().filter(|&c| !self.is_loaded(c as usize)).collect()
     }
 
-    /// Replaces the score of every row outside the probed, loaded clusters
-    /// by its centroid's; returns how many probed clusters were missing
-    /// (their rows were estimated too).
-    pub fn restrict(&self, query: &[f32], row_scores: &mut [f32]) -> usize {
-        let scores = self.centroid_scores(query);
+    /// Every row's score for `query` into `out`: exact (from `store`) for the
+    /// rows of the probed clusters that are loaded, its centroid's for every
+    /// other row. Only those rows are scanned: the rest of `store` holds the
+    /// zeros of clusters never fetched, or rows this query does not probe.
+    /// Returns how many probed clusters were missing (their rows estimated).
+    pub fn scores(&self, store: &Store, query: &[f32], out: &mut Vec<f32>) -> usize {
+        let centroid = self.centroid_scores(query);
         let mut exact = vec![false; self.k()];
         let mut missing = 0;
         for c in self.probe(query) {
@@ -220,11 +222,10 @@ impl ClusterMap {
                 false => missing += 1,
             }
         }
-        for (s, &c) in row_scores.iter_mut().zip(&self.row_cluster) {
-            if !exact[c as usize] {
-                *s = scores[c as usize];
-            }
-        }
+        out.clear();
+        out.extend(self.row_cluster.iter().map(|&c| centroid[c as usize]));
+        let rows = self.row_cluster.iter().enumerate().filter(|(_, &c)| exact[c as usize]).map(|(r, _)| r);
+        store.scan_rows(self.dim, query, rows, out);
         missing
     }
 }
@@ -269,25 +270,53 @@ mod tests {
     }
 
     #[test]
-    fn restrict_scores_unprobed_rows_by_their_centroid() {
+    fn unprobed_rows_score_as_their_centroid() {
         let map = ClusterMap::new(2, vec![1.0, 0.0, 0.0, 1.0], vec![0, 1, 0], 1).unwrap();
         let mut m = map.clone();
-        let q = [0.8, 0.2];
+        let q = [0.75, 0.25];
         assert_eq!(m.probe(&q), [0]);
         assert_eq!(m.missing(&q), [0]);
-        let mut s = vec![0.9, 0.7, 0.5];
+        // Rows scoring 0.875, 0.5 and 0.375 (exact in binary).
+        let mut rows = Store::empty(VectorDType::F32);
+        [[1.0, 0.5], [0.0, 2.0], [0.5, 0.0]].iter().for_each(|r| rows.push(r));
+        let mut s = Vec::new();
         // Nothing loaded: every row is estimated, one probed cluster missing.
-        assert_eq!(m.restrict(&q, &mut s), 1);
-        assert_eq!(s, [0.8, 0.2, 0.8]);
+        assert_eq!(m.scores(&rows, &q, &mut s), 1);
+        assert_eq!(s, [0.75, 0.25, 0.75]);
         m.mark_loaded(0);
-        let mut s = vec![0.9, 0.7, 0.5];
-        assert_eq!(m.restrict(&q, &mut s), 0);
-        assert_eq!(s, [0.9, 0.2, 0.5]);
+        assert_eq!(m.scores(&rows, &q, &mut s), 0);
+        assert_eq!(s, [0.875, 0.25, 0.375]);
         // A loaded but unprobed cluster is still estimated: history changes nothing.
         m.mark_loaded(1);
-        let mut s = vec![0.9, 0.7, 0.5];
-        m.restrict(&q, &mut s);
-        assert_eq!(s, [0.9, 0.2, 0.5]);
+        m.scores(&rows, &q, &mut s);
+        assert_eq!(s, [0.875, 0.25, 0.375]);
+    }
+
+    #[test]
+    fn probed_rows_score_as_the_full_scan_does() {
+        // int8 rows in 4 clusters; the probed ones must score bit for bit as
+        // a scan of every row, the others as their centroid.
+        let dim = 16;
+        let mut state = 3;
+        let mut rng = || (crate::rng::splitmix64(&mut state) % 2001) as f32 / 1000.0 - 1.0;
+        let mut rows = Store::empty(VectorDType::Int8);
+        let row_cluster: Vec<u32> = (0..40).map(|r| r % 4).collect();
+        for _ in 0..40 {
+            rows.push(&(0..dim).map(|_| rng()).collect::<Vec<_>>());
+        }
+        let centroids: Vec<f32> = (0..4 * dim).map(|_| rng()).collect();
+        let mut m = ClusterMap::new(dim, centroids, row_cluster.clone(), 2).unwrap();
+        (0..4).for_each(|c| m.mark_loaded(c));
+        let q: Vec<f32> = (0..dim).map(|_| rng()).collect();
+        let (mut full, mut got) = (Vec::new(), Vec::new());
+        rows.scan(dim, &q, &mut full);
+        assert_eq!(m.scores(&rows, &q, &mut got), 0);
+        let probed = m.probe(&q);
+        let centroid = m.centroid_scores(&q);
+        for (r, &c) in row_cluster.iter().enumerate() {
+            let want = if probed.contains(&c) { full[r] } else { centroid[c as usize] };
+            assert_eq!(got[r].to_bits(), want.to_bits(), "row {r} of cluster {c}");
+        }
     }
 
     #[test]

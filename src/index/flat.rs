@@ -144,9 +144,9 @@ impl FlatIndex {
             return Err(Error::Invalid(format!("query has {} values, the index {}", query.len(), self.dim)));
         }
         check_query_vector(query)?;
-        self.store.scan(self.dim, query, scores);
-        if let Some(c) = &self.clusters {
-            c.restrict(query, scores);
+        match &self.clusters {
+            Some(c) => _ = c.scores(&self.store, query, scores),
+            None => self.store.scan(self.dim, query, scores),
         }
         if scores.len() != self.ids.len() {
             // Windows are consecutive rows: keep each passage's best, in place.

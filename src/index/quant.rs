@@ -113,6 +113,30 @@ impl Store {
         }
     }
 
+    /// Scores only `rows` against `query`, each into `out[row]` (`out` has a
+    /// place per row): what [`scan`](Self::scan) gives for them, at the cost
+    /// of the rows asked for. A row past the store or `out` is skipped.
+    pub fn scan_rows(&self, dim: usize, query: &[f32], rows: impl IntoIterator<Item = usize>, out: &mut [f32]) {
+        match self {
+            Store::Int8 { q, scales } => {
+                let (qq, qs) = quantize_i8(query);
+                for r in rows {
+                    let span = r * dim..(r + 1) * dim;
+                    if let (Some(row), Some(s), Some(o)) = (q.get(span), scales.get(r), out.get_mut(r)) {
+                        *o = dot_i8(&qq, row) as f32 * qs * s;
+                    }
+                }
+            }
+            _ => {
+                for r in rows {
+                    if let (Some(row), Some(o)) = (self.row(dim, r), out.get_mut(r)) {
+                        *o = dot_f32(query, &row);
+                    }
+                }
+            }
+        }
+    }
+
     /// Row `i` as floats.
     pub fn row(&self, dim: usize, i: usize) -> Option<Vec<f32>> {
         let span = i.checked_mul(dim)?..(i + 1).checked_mul(dim)?;
