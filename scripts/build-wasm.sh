@@ -174,3 +174,14 @@ else
         echo "build-wasm: NO threaded build: it needs Debian's rustc-web, cargo-web, rust-web-src and lld-19 (scripts/setup.sh installs them); the package runs one thread" >&2
     fi
 fi
+
+# The copies of the scripts a static site serves: `index-site` embeds
+# pkg/min/ (cli/build.rs), minified by esbuild (pinned in scripts/minify/);
+# the npm package keeps the readable ones, which an app's bundler minifies.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    (cd scripts/minify && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error; })
+    node scripts/minify/minify.mjs
+else
+    rm -rf "$out/min"
+    echo "build-wasm: NO minified site scripts (node and npm are needed): index-site copies the readable ones, about 9 KB more gzip per visitor" >&2
+fi

@@ -96,9 +96,12 @@ if [ ! -f "$site/_ernie/manifest.json" ]; then
   echo "== ernie-search index-site (log: $out/index-site.log)"
   timed index-site "$BIN" index-site "$site" --model "$MODEL" --assets pkg 2>&1 | tee "$out/index-site.log"
 fi
-# The widget and wasm files index-site copied must be this build's.
+# The widget and wasm files index-site copied must be this build's (the
+# scripts minified, from pkg/min/, as a site owner's index-site copies them).
 for f in index.js worker.js ernie_search.js ernie_search_bg.wasm ernie_search_light.js ernie_search_light_bg.wasm; do
-  cmp -s "pkg/$f" "$site/_ernie/$f" || { echo "run.sh: $site/_ernie/$f differs from pkg/$f: delete $site/_ernie and run again" >&2; exit 2; }
+  src=pkg/$f
+  [ "${f%.js}" != "$f" ] && [ -f "pkg/min/$f" ] && [ ! "pkg/min/$f" -ot "pkg/$f" ] && src=pkg/min/$f
+  cmp -s "$src" "$site/_ernie/$f" || { echo "run.sh: $site/_ernie/$f differs from $src: delete $site/_ernie and run again" >&2; exit 2; }
 done
 if [ ! -f "$site/pagefind/pagefind.js" ]; then
   echo "== pagefind (log: $out/pagefind.log)"

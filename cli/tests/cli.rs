@@ -314,12 +314,22 @@ fn index_site_writes_a_deployable_folder() {
     let no_light = fails(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets)]);
     assert!(no_light.contains("build-wasm.sh --light") && no_light.contains("--no-table"), "{no_light}");
     fake_light_engine(&assets);
+    // A script comes from min/ (build-wasm.sh's minified copies) when that
+    // copy is as new as the script, else as it is.
+    std::fs::create_dir_all(assets.join("min")).unwrap();
+    std::fs::write(assets.join("min/ernie_search.js"), "export default 2").unwrap();
+    let stale = assets.join("min/ernie_search_light.js");
+    std::fs::write(&stale, "stale").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(old).unwrap();
 
     let out = ok(&["index-site", s(&site), "--model", s(&model), "--assets", s(&assets), "--block-kib", "1"]);
     assert!(out.contains("a query probes"), "{out}");
+    let web = site.join("_ernie");
+    assert_eq!(std::fs::read_to_string(web.join("ernie_search.js")).unwrap(), "export default 2");
+    assert_ne!(std::fs::read_to_string(web.join("ernie_search_light.js")).unwrap(), "stale");
     assert!(out.contains("3 pages (1 without content), 3 passages"), "{out}");
     assert!(out.contains("before the first search") && out.contains("per query"), "{out}");
-    let web = site.join("_ernie");
     assert!(web.join("ernie_search_bg.wasm").is_file() && web.join("ernie_search.js").is_file());
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(web.join("manifest.json")).unwrap()).unwrap();
     assert!(web.join(m["model_file"].as_str().unwrap()).is_file());

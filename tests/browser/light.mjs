@@ -10,7 +10,7 @@
 //
 // Run by scripts/test-e2e.sh after e2e.mjs. Exits non-zero, saying why, on any failure.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { assert, launch, pageOpener, root, serveFiles, suite, within } from "./harness.mjs";
 
@@ -22,6 +22,11 @@ const QUESTIONS = [
   ["keeper climbs spiral tower lamp", "lighthouse"],
 ];
 
+/** While set, every request for /_ernie/ is cut off, as when the visitor is offline. */
+let offline = false;
+/** While set, /pkg/'s scripts are the minified copies a site serves (pkg/min/). */
+let minified = false;
+
 /**
  * /pkg/, the pages of tests/browser/e2e/, /_ernie/ (the light folder) and
  * /flaky/_ernie/ (the same, where each cluster list fails once with a 503).
@@ -31,12 +36,13 @@ function serve(site) {
   return serveFiles({
     mount: (path) => {
       const rel = path.replace(/^\/flaky(?=\/_ernie\/)/, "");
-      if (rel.startsWith("/pkg/")) return [[join(root, "pkg"), rel.slice("/pkg".length)]];
+      if (rel.startsWith("/pkg/")) return [...(minified ? [[join(root, "pkg/min"), rel.slice("/pkg".length)]] : []), [join(root, "pkg"), rel.slice("/pkg".length)]];
       if (rel.startsWith("/_ernie/")) return [[join(site, "light"), rel]];
       return [[join(root, "tests/browser/e2e"), rel]];
     },
     headers: () => ({ "cache-control": "no-store" }),
-    respond: ({ res, path }) => {
+    respond: ({ req, res, path }) => {
+      if (offline && path.startsWith("/_ernie/")) return req.socket.destroy(), true;
       if (!/^\/flaky\/_ernie\/vectors\/list\./.test(path) || failed.has(path)) return false;
       failed.add(path);
       res.writeHead(503, { "content-type": "text/plain" });
@@ -154,6 +160,65 @@ async function main() {
       assert(encoder === "table", `data-encoder ${encoder}`);
     });
     await page.close();
+
+    await t.check("the minified scripts a site serves (pkg/min/) answer as the package's do", async () => {
+      assert(existsSync(join(root, "pkg/min/worker.js")), "no pkg/min/: scripts/build-wasm.sh writes it (it needs node and npm)");
+      minified = true;
+      const p = await open("/api.html");
+      let full;
+      try {
+        assert(!(await ready(p)), "the page did not load");
+        const i = await info(p);
+        assert(i.build === "light" && i.encoder === "table", JSON.stringify([i.build, i.encoder]));
+        for (const [q, want] of QUESTIONS) {
+          const a = await ask(p, q);
+          assert(a.hits[0]?.id === want && a.encoder === "table" && !a.partial, JSON.stringify(a).slice(0, 300));
+        }
+        const worker = await p.evaluate(() => fetch("/pkg/worker.js").then((r) => r.text()));
+        assert(!worker.includes("// The engine's thread"), "/pkg/worker.js was not the minified copy");
+        // The full engine's glue too (encoder "transformer", or progressive).
+        full = await open("/api.html?encoder=transformer");
+        assert(!(await ready(full)), "the transformer's page did not load");
+        const a = await ask(full, QUESTIONS[0][0]);
+        assert(a.hits[0]?.id === QUESTIONS[0][1] && a.encoder === "transformer", JSON.stringify(a).slice(0, 300));
+        return `worker.js ${worker.length} bytes; the table and the transformer answer`;
+      } finally {
+        minified = false;
+        await p.close();
+        await full?.close();
+      }
+    });
+
+    await t.check("offline, a page answers from files another page cached after it loaded", async () => {
+      // The worker lists the cache once, at load, and then asks the network
+      // first for what the list lacks; offline it must look in the cache again.
+      const [q, want] = ["javascript url probe passage", "xss-url"];
+      const first = await open("/api.html");
+      assert(!(await ready(first)), "the first page did not load");
+      const name = (await info(first)).cache.name;
+      await first.evaluate((name) => caches.delete(name), name);
+      await first.close();
+      const early = await open("/api.html");
+      assert(!(await ready(early)), "the page did not load");
+      const other = await open("/api.html");
+      assert(!(await ready(other)), "the second page did not load");
+      const online = await ask(other, q);
+      assert(online.hits[0]?.id === want && !online.partial, JSON.stringify(online).slice(0, 200));
+      await info(other); // waits for its Cache API writes
+      await other.close();
+      offline = true;
+      try {
+        const a = await ask(early, q);
+        assert(a.hits[0]?.id === want && !a.partial && a.hits[0].text, JSON.stringify(a).slice(0, 300));
+        const i = await info(early);
+        const read = i.files.filter((f) => ["table", "vectors", "block", "shard"].includes(f.kind) && f.cached);
+        assert(read.length > 0, JSON.stringify(i.files));
+        return `${read.length} files of the search from the cache`;
+      } finally {
+        offline = false;
+        await early.close();
+      }
+    });
   });
 }
 

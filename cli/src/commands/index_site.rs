@@ -172,17 +172,32 @@ fn check_out_name(name: &str) -> Result<()> {
 }
 
 /// Copies the widget's JS, wasm and CSS beside the index; returns their bytes.
+/// A script comes from `min/` (the minified copies scripts/build-wasm.sh
+/// writes into pkg/min/) when that copy is as new as the script, as in the
+/// binary's embedded files (cli/build.rs).
 fn copy_widget(assets: &Path, out: &Path) -> Result<u64> {
     let mut widget = 0u64;
     for entry in std::fs::read_dir(assets).with_context(|| format!("cannot list {}", assets.display()))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "js" || e == "wasm" || e == "css") {
-            let to = out.join(path.file_name().context("asset name")?);
-            widget += std::fs::copy(&path, &to)
-                .with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
+            let name = path.file_name().context("asset name")?;
+            let from = minified(&path).unwrap_or(path.clone());
+            let to = out.join(name);
+            widget += std::fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         }
     }
     Ok(widget)
+}
+
+/// `DIR/min/NAME` for the script `DIR/NAME`, when it exists and is not older.
+fn minified(script: &Path) -> Option<PathBuf> {
+    if script.extension()? != "js" {
+        return None;
+    }
+    let min = script.parent()?.join("min").join(script.file_name()?);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    (modified(&min)? >= modified(script)?).then_some(min)
 }
 
 /// What a visitor downloads before the first search and per query: with
