@@ -8,7 +8,9 @@
 //! floats would link the float code back in). Objects keep their keys in
 //! file order; a key given twice reads as its last value, as in serde_json.
 //! Nesting deeper than [`MAX_DEPTH`] is refused, so a hostile file cannot
-//! overflow the stack.
+//! overflow the stack, and a text of more than [`MAX_VALUES`] values, so it
+//! cannot make a tree many times its size (a value takes 16 to 32 bytes in
+//! memory; `[0,0,...]` spends 2 bytes of text on each).
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -16,6 +18,10 @@ use std::ops::Index;
 
 /// Arrays and objects nested deeper than this are refused (serde_json's own limit).
 pub const MAX_DEPTH: usize = 128;
+/// The most values a text may hold: 4 Mi, several times a tokenizer's
+/// (all-MiniLM-L6-v2's has about 31 k; a 250 k vocabulary with its merges
+/// about 1 M), and at most about 130 MB of tree on wasm32.
+pub const MAX_VALUES: usize = 1 << 22;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -50,7 +56,11 @@ impl std::error::Error for JsonError {}
 impl Json {
     /// Parses a whole text: one value, with only white space around it.
     pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
-        let mut p = Parser { b: bytes, at: 0 };
+        Self::parse_at_most(bytes, MAX_VALUES)
+    }
+
+    fn parse_at_most(bytes: &[u8], max_values: usize) -> Result<Json, JsonError> {
+        let mut p = Parser { b: bytes, at: 0, values: 0, max_values };
         p.space();
         let v = p.value(0)?;
         p.space();
@@ -190,6 +200,9 @@ fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 struct Parser<'a> {
     b: &'a [u8],
     at: usize,
+    /// Values begun so far, and the most allowed.
+    values: usize,
+    max_values: usize,
 }
 
 impl Parser<'_> {
@@ -217,6 +230,10 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.values += 1;
+        if self.values > self.max_values {
+            return Err(self.err("too many values (more than a tokenizer holds)"));
+        }
         match self.peek() {
             None => Err(self.err("unexpected end of text")),
             Some(b'n') => self.expect(b"null").map(|_| Json::Null),
@@ -477,6 +494,16 @@ mod tests {
         // After an escape, the offset is still the file's (found by the fuzzer).
         let e = Json::parse(b"\"\\\\\\/\\b#\xbc#\"").unwrap_err();
         assert_eq!(e, JsonError { at: 8, why: "invalid UTF-8 in a string" });
+    }
+
+    #[test]
+    fn refuses_more_values_than_the_limit() {
+        let text = |n: usize| format!("{{\"a\":[{}]}}", vec!["0"; n].join(","));
+        // The object, the array and its items.
+        assert!(Json::parse_at_most(text(8).as_bytes(), 10).is_ok());
+        let e = Json::parse_at_most(text(9).as_bytes(), 10).unwrap_err();
+        assert_eq!((e.why, e.at), ("too many values (more than a tokenizer holds)", 22));
+        assert!(Json::parse_at_most(b"[[],[],[]]", 3).is_err());
     }
 
     #[test]
