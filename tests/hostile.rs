@@ -452,3 +452,19 @@ fn a_folder_that_is_not_an_index_is_never_replaced() {
         .collect();
     assert_eq!(left.len(), 1, "only the index folder remains: {left:?}");
 }
+
+#[test]
+fn a_table_head_whose_tokenizer_holds_millions_of_values_is_refused() {
+    use ernie_search::format::table::{head_from_bytes, to_parts, TableFile};
+    use ernie_search::{TableEncoder, TokenTable};
+    // 8 MB of `[0,0,...]`, well within the head's 64 MiB cap: read whole it
+    // would be a tree of about 0.3 GB (64 bytes a value, natively).
+    let values = ernie_search::format::json::MAX_VALUES;
+    let tokenizer_json = format!("[{}0]", "0,".repeat(values));
+    let rows: Vec<f32> = (0..8 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+    let table = TokenTable::from_f32(&"ab".repeat(32), 4, &rows, vec![1.0; 8], 4).unwrap();
+    let (head, _) = to_parts(&TableFile { table, tokenizer_json, max_query_len: 16 }).unwrap();
+    let head = head_from_bytes(&head, None).unwrap();
+    let e = err_text(TableEncoder::from_head(head));
+    assert!(e.contains("too many values"), "{e}");
+}
