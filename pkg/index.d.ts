@@ -144,6 +144,12 @@ export interface RetrieverInfo {
     error: string | null;
     hits: number;
     stores: number;
+    /**
+     * Entries the cache held when the worker listed it, after the first
+     * search (null until then); later searches ask the cache only for those
+     * and the ones written since, and the network for the rest.
+     */
+    listed: number | null;
   };
 }
 

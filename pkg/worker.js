@@ -44,7 +44,12 @@ let upgrade = null; // { state: "waiting" | "loading" | "done" | "failed", error
 let manifest = null;
 let base = null; // the index folder's URL
 let cache = null; // a Cache, or null when the Cache API is unusable
-let cachedUrls = Promise.resolve(null); // the URLs `cache` holds (a Set), or null when unknown
+// The URLs `cache` held when listed after the first search (a Set; null
+// until then), and those this worker wrote since: later searches ask the
+// cache only for these.
+let cachedUrls = null;
+let listing = false;
+const writtenUrls = new Set();
 // A search's Cache API writes wait until its answer is posted: a dozen small
 // writes cost this thread and the browser's storage more time than a local
 // fetch, and the answer does not need them (writes in flight: `storing`).
@@ -55,7 +60,7 @@ let simd = "auto"; // "auto" (relaxed SIMD where the browser has it) or "simd128
 let relaxedError = null; // why the relaxed-SIMD build did not load, where it should have
 let threads = 1; // the full engine's threads: > 1 runs the threaded build (cross-origin isolated pages)
 let threadsError = null; // why the threaded build did not start, where it should have
-const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0 };
+const cacheStatus = { name: null, enabled: false, error: null, hits: 0, stores: 0, listed: null };
 const files = []; // { kind, url, bytes, cached }: every file read
 const shards = new Map(); // shard number -> passages (a promise while in flight)
 const added = new Map(); // ordinal -> passage added in the browser (addPassages)
@@ -79,6 +84,7 @@ self.onmessage = ({ data: { id, op, args, manifest, lightWasm } }) => {
       self.postMessage({ id, ok: false, error: String(e?.message ?? e) });
     }
     storeDeferred();
+    if (op === "search") listCache();
   });
 };
 
@@ -605,12 +611,6 @@ async function openCache(fingerprint) {
   cacheStatus.enabled = await guard(async () => {
     if (typeof caches === "undefined") throw new Error("the Cache API is not available here (an insecure http:// page?)");
     cache = await caches.open(cacheStatus.name);
-    // Asked once, so a file the cache does not hold goes straight to the
-    // network instead of through a Cache API lookup first.
-    cachedUrls = cache.keys().then(
-      (requests) => new Set(requests.map((r) => r.url)),
-      () => null,
-    );
     return true;
   });
 }
@@ -646,7 +646,7 @@ async function guard(step) {
  * it. No more than `cap.max` bytes are read (see limit()).
  */
 async function read(url, kind, progress, cap) {
-  const looked = await mayBeCached(url);
+  const looked = mayBeCached(url);
   let hit = looked && (await guard(() => cache.match(url)));
   let res;
   if (!hit) {
@@ -708,11 +708,27 @@ async function body(res, url, kind, cap, progress) {
   return bytes;
 }
 
-/** Whether `url` may be in the cache: false only when the cache's list says it is not. */
-async function mayBeCached(url) {
-  if (!cache) return false;
-  const urls = await cachedUrls;
-  return !urls || urls.has(url);
+/**
+ * Lists the cache once, in the background, after the first search has
+ * answered (a few thousand entries take tens of ms, which neither the load
+ * nor that search should wait for): from then on a file the cache does not
+ * hold goes straight to the network instead of through a lookup first.
+ */
+function listCache() {
+  if (listing || !cache) return;
+  listing = true;
+  cache
+    .keys()
+    .then((requests) => {
+      cachedUrls = new Set(requests.map((r) => r.url));
+      cacheStatus.listed = cachedUrls.size;
+    })
+    .catch(() => {});
+}
+
+/** Whether `url` may be in the cache: false only when its list says it is not. */
+function mayBeCached(url) {
+  return !!cache && (!cachedUrls || cachedUrls.has(url) || writtenUrls.has(url));
 }
 
 /** Caches a file; during a search, once its answer is posted (storeDeferred). */
@@ -736,6 +752,6 @@ function write(url, bytes, type) {
     if (!cache) return;
     await cache.put(url, new Response(bytes, { headers: { "content-type": type } }));
     cacheStatus.stores++;
-    (await cachedUrls)?.add(url);
+    writtenUrls.add(url);
   });
 }

@@ -200,6 +200,9 @@ async function main() {
       await first.close();
       const early = await open("/api.html");
       assert(!(await ready(early)), "the page did not load");
+      // A first search (another question) makes it list the cache.
+      assert((await ask(early, QUESTIONS[0][0])).hits[0]?.id === QUESTIONS[0][1], "the first search failed");
+      await early.waitForFunction(async () => (await window.retriever.info()).cache.listed !== null);
       const other = await open("/api.html");
       assert(!(await ready(other)), "the second page did not load");
       const online = await ask(other, q);
