@@ -167,6 +167,12 @@ export class Retriever {
     note: string | null;
     /** A part (table rows, term blocks, clusters, texts) failed to load: the hits come from the rest. */
     partial: boolean;
+    /**
+     * Where the search's time went, in the worker (ms): fetching the parts
+     * the query needs (table rows, clusters, term blocks), the engine's
+     * search (encoding, scan, BM25, fusion), then the hits' texts.
+     */
+    timings: { fetch_ms: number; search_ms: number; texts_ms: number };
   }>;
   /** One vector (of `info().dim` values) per text. */
   embed(texts: string[]): Promise<Float32Array[]>;

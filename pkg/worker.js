@@ -161,6 +161,7 @@ const OPS = {
     // leaves the search to answer from the rest, says so, and is asked for
     // again by the next search.
     deferredStores ??= [];
+    const start = performance.now();
     const failed = [];
     const part = (what) => (e) => failed.push({ what, error: String(e?.message ?? e) });
     const table = encoder === "table" && mode !== "lexical";
@@ -176,15 +177,19 @@ const OPS = {
     if (tableFailed) asked = mode === "dense" ? null : "lexical";
     if (failed.some((f) => f.what === "blocks")) asked = asked === "lexical" ? null : asked && "dense";
     if (!asked) throw new Error(`cannot search: ${failed.map((f) => f.error).join("; ")}`);
+    const fetched = performance.now();
     // On the GPU when it is on; the CPU answers otherwise (and after a GPU failure).
     const answer = encoder === "table" ? engine.searchWith(query, k, asked, "table") : await engine.searchAsync(query, k, asked);
+    const searched = performance.now();
     const notes = [answer.note, ...failed.map((f) => `partial results: ${f.error}`)].filter(Boolean);
     const hits = await Promise.all(answer.hits.map((h) => hit(h).catch((e) => ({ id: h.id, score: h.score, title: "", text: "", url: null, error: String(e?.message ?? e) }))));
     if (hits.some((h) => h.error)) notes.push(`partial results: the text of ${hits.filter((h) => h.error).length} result(s) could not be loaded`);
+    const ms = (a, b) => Math.round((b - a) * 10) / 10;
+    const timings = { fetch_ms: ms(start, fetched), search_ms: ms(fetched, searched), texts_ms: ms(searched, performance.now()) };
     if (upgrade?.state === "waiting") startUpgrade();
     // The mode that answered can differ from the one asked for (a query of
     // stop words only is answered densely); the note says why.
-    return { hits, mode: answer.mode, encoder: answer.encoder ?? null, note: notes.length ? notes.join("; ") : null, partial: failed.length > 0 || hits.some((h) => h.error) };
+    return { hits, mode: answer.mode, encoder: answer.encoder ?? null, note: notes.length ? notes.join("; ") : null, partial: failed.length > 0 || hits.some((h) => h.error), timings };
   },
 
   async addPassages({ passages }) {

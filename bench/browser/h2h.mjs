@@ -330,7 +330,7 @@ async function main() {
       const t = performance.now();
       const a = await window.retriever.search(q, { k: 10, details: true });
       const ms = performance.now() - t;
-      return { ms, urls: a.hits.map((h) => h.url), matched: a.hits.length, partial: a.partial };
+      return { ms, urls: a.hits.map((h) => h.url), matched: a.hits.length, partial: a.partial, timings: a.timings };
     }, q);
   const pagefindAsk = (page) => (q) =>
     page.evaluate(async (q) => {
@@ -359,7 +359,7 @@ async function main() {
       try {
         const r = await withTimeout(ask[system](questions.get(q)), `${system} on ${q}`);
         runs[system].set(q, r.urls.map(idOf).filter(Boolean));
-        per[system].push({ ms: r.ms, matched: r.matched, partial: r.partial ?? false, ...diff(a, snap(system)) });
+        per[system].push({ ms: r.ms, matched: r.matched, partial: r.partial ?? false, timings: r.timings, ...diff(a, snap(system)) });
       } catch (e) {
         failures[system].push({ q, error: String(e.message ?? e).slice(0, 300) });
         runs[system].set(q, []);
@@ -387,6 +387,8 @@ async function main() {
       through_first_query: { bytes: load[system].bytes + per[system][0].bytes, gzip: load[system].gzip + per[system][0].gzip },
       further_queries: {
         latency: latency(ok.map((p) => p.ms)),
+        // ernie-search's own split of each search (the worker's `timings`): median ms.
+        ...(ok[0]?.timings && { phases_median_ms: Object.fromEntries(Object.keys(ok[0].timings).map((k) => [k, r2(pct(ok.map((p) => p.timings[k]), 0.5))])) }),
         // Queries 2-11: a visitor's first few searches, before the caches hold much.
         bytes_mean_next10: Math.round(mean(rest.slice(0, 10).map((p) => p.bytes)) ?? 0),
         gzip_mean_next10: Math.round(mean(rest.slice(0, 10).map((p) => p.gzip)) ?? 0),

@@ -93,6 +93,14 @@ for (const s of SYSTEMS) {
     `| ${NAMES[s] ?? s} | ${f3(r.mrr_10)} | ${f3(r.recall_10)} | ${f3(r.recall_1)} | ${r.empty_results} | ${ms(l.median_ms)} (${ms(l.p95_ms)}) | ${kb(r.through_first_query.bytes)} (${kb(r.through_first_query.gzip)}) | ${kb(q.bytes_mean_next10)} (${kb(q.gzip_mean_next10)}) | ${kb(q.bytes_median)} (${kb(q.gzip_median)}); p95 ${kb(q.bytes_p95)} (${kb(q.gzip_p95)}) | ${cold ? `${told(cold)}; ${coldH2 ? told(coldH2) : "-"}, ${kb(cold.bytes)}` : "-"} |`,
   );
 }
+const split = SYSTEMS.filter((s) => R[s].further_queries.phases_median_ms).map((s) => {
+  const p = R[s].further_queries.phases_median_ms;
+  return `${s} ${ms(p.fetch_ms)} fetching, ${ms(p.search_ms)} searching, ${ms(p.texts_ms)} loading texts`;
+});
+if (split.length) {
+  lines.push("");
+  lines.push(`Later queries in the worker (medians of its \`timings\`): ${split.join("; ")}.`);
+}
 if (E) {
   lines.push("");
   lines.push(`Query encoding${label}: ${res.site.encode_questions} questions, one at a time, same model; cosine between the two engines' vectors: mean ${E.cosine_tjs_vs_ernie.mean}, min ${E.cosine_tjs_vs_ernie.min}`);

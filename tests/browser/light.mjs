@@ -89,6 +89,9 @@ async function main() {
         const a = await ask(api, q);
         assert(a.hits[0]?.id === want && a.encoder === "table" && a.mode === "hybrid" && !a.partial, JSON.stringify(a).slice(0, 300));
         assert(a.hits[0].text && a.hits[0].url === `#${want}`, JSON.stringify(a.hits[0]));
+        const t = a.timings;
+        assert(["fetch_ms", "search_ms", "texts_ms"].every((k) => Number.isFinite(t?.[k]) && t[k] >= 0), JSON.stringify(t));
+        return `${t.fetch_ms} ms fetching, ${t.search_ms} ms searching, ${t.texts_ms} ms loading texts`;
       });
     }
     await t.check("a query fetches only the clusters and table rows it needs", async () => {
