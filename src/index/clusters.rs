@@ -195,7 +195,11 @@ impl ClusterMap {
 
     /// The clusters `query` probes, best first (lowest number on ties).
     pub fn probe(&self, query: &[f32]) -> Vec<u32> {
-        let scores = self.centroid_scores(query);
+        self.probe_by(&self.centroid_scores(query))
+    }
+
+    /// The clusters probed given every centroid's score.
+    fn probe_by(&self, scores: &[f32]) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.k() as u32).collect();
         order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
         order.truncate(self.nprobe);
@@ -216,7 +220,7 @@ impl ClusterMap {
         let centroid = self.centroid_scores(query);
         let mut exact = vec![false; self.k()];
         let mut missing = 0;
-        for c in self.probe(query) {
+        for c in self.probe_by(&centroid) {
             match self.is_loaded(c as usize) {
                 true => exact[c as usize] = true,
                 false => missing += 1,

@@ -193,8 +193,9 @@ async function main() {
     });
 
     await t.check("offline, a page answers from files another page cached after it loaded", async () => {
-      // The worker lists the cache once, at load, and then asks the network
-      // first for what the list lacks; offline it must look in the cache again.
+      // The worker lists the cache once, after its first search, and then
+      // asks the network first for what the list lacks; offline it must look
+      // in the cache again.
       const [q, want] = ["javascript url probe passage", "xss-url"];
       const first = await open("/api.html");
       assert(!(await ready(first)), "the first page did not load");

@@ -181,7 +181,7 @@ fn copy_widget(assets: &Path, out: &Path) -> Result<u64> {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "js" || e == "wasm" || e == "css") {
             let name = path.file_name().context("asset name")?;
-            let from = minified(&path).unwrap_or(path.clone());
+            let from = minified(&path).unwrap_or_else(|| path.clone());
             let to = out.join(name);
             widget += std::fs::copy(&from, &to)
                 .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
