@@ -313,13 +313,13 @@ fn a_table_only_engine_answers_as_the_table_does_beside_the_transformer() {
 #[test]
 fn a_clustered_engine_fetches_what_a_query_probes_and_says_when_it_lacks_some() {
     use ernie_search::format::clusters;
-    use ernie_search::index::clusters::kmeans;
+    use ernie_search::index::clusters::{kmeans, ValueBits};
     use ernie_search::QueryEncoder;
     let e = embedder();
     let ps = corpus();
     let (index, lexical) = build(&e, &ps, 16);
     let c = kmeans(index.store(), index.dim(), index.rows(), 6, 1).unwrap();
-    let (head, lists) = clusters::to_parts(&index, &c, 2).unwrap();
+    let (head, lists) = clusters::to_parts(&index, &c, 2, ValueBits::Int4).unwrap();
     let mut light = Retriever::with_table_only(index_file::vectors_from_bytes(&head).unwrap(), table_of(&e))
         .unwrap()
         .with_lexical(lexical.clone())
@@ -331,7 +331,7 @@ fn a_clustered_engine_fetches_what_a_query_probes_and_says_when_it_lacks_some() 
     assert!(before.note.as_deref().unwrap_or("").contains("partial results: 2 of the 2"), "{before:?}");
     // A list of another build is refused and changes nothing.
     let other = kmeans(index.store(), index.dim(), index.rows(), 5, 1).unwrap();
-    let (_, foreign) = clusters::to_parts(&index, &other, 2).unwrap();
+    let (_, foreign) = clusters::to_parts(&index, &other, 2, ValueBits::Int4).unwrap();
     assert!(light.add_cluster(&foreign[0]).is_err());
     for &m in &missing {
         assert_eq!(light.add_cluster(&lists[m as usize]).unwrap(), m);
@@ -341,7 +341,7 @@ fn a_clustered_engine_fetches_what_a_query_probes_and_says_when_it_lacks_some() 
     assert_eq!(after.note, None, "{after:?}");
 
     // Every cluster probed and loaded: the int8 flat index's ranking.
-    let all = clusters::loaded(&index, &c, 6).unwrap();
+    let all = clusters::loaded(&index, &c, 6, ValueBits::Int8).unwrap();
     assert!(index_file::to_bytes(&all).is_err(), "an index read by cluster is never written back");
     let mut flat = FlatIndex::new(index.dim(), VectorDType::Int8, index.fingerprint()).unwrap();
     for o in 0..index.len() {

@@ -241,13 +241,79 @@ pub fn tune(cands: &[QueryCandidates], qrels: &Qrels, ids: &[String]) -> (f32, V
             (alpha, metrics::evaluate(qrels, &fused_run(cands, Fusion::Convex { alpha }, ids)).0)
         })
         .collect();
-    let best = curve
-        .iter()
-        .max_by(|a, b| {
-            (a.1.mrr_10, a.1.recall_20).partial_cmp(&(b.1.mrr_10, b.1.recall_20)).unwrap_or(std::cmp::Ordering::Equal)
-        })
-        .map_or(0.5, |b| b.0);
+    let scores: Vec<Scores> = curve.iter().map(|(_, s)| *s).collect();
+    let best = curve.get(best_of(&scores)).map_or(0.5, |b| b.0);
     (best, curve)
+}
+
+/// One-sided z of a paired test at 95 %: a weight whose MRR@10 falls short
+/// of the best by more than this many standard errors is worse.
+const WORSE_Z: f64 = 1.645;
+
+/// The convex weight tuned on queries known to favour keywords (pseudo-
+/// queries copied from the passages): from the best weight, the largest one
+/// above it whose per-query MRR@10 is not worse than the best's by a paired
+/// one-sided test at 95 %. Among the weights these queries cannot tell apart,
+/// it takes the one leaning most to the dense side, since people's questions
+/// share fewer words with their passage than a copied span does. Returns the
+/// weight, the best one and the curve.
+pub fn tune_leaning_dense(cands: &[QueryCandidates], qrels: &Qrels, ids: &[String]) -> (f32, f32, Vec<(f32, Scores)>) {
+    let per_query: Vec<(f32, Scores, Vec<f64>)> = (0..=ALPHA_GRID)
+        .map(|i| {
+            let alpha = i as f32 / ALPHA_GRID as f32;
+            let (mean, per) = metrics::evaluate(qrels, &fused_run(cands, Fusion::Convex { alpha }, ids));
+            (alpha, mean, per.values().map(|s| s.mrr_10).collect())
+        })
+        .collect();
+    let rr: Vec<&[f64]> = per_query.iter().map(|(_, _, r)| r.as_slice()).collect();
+    let scores: Vec<Scores> = per_query.iter().map(|(_, s, _)| *s).collect();
+    let best = best_of(&scores);
+    let chosen = lean_from(best, &rr);
+    let curve = per_query.into_iter().map(|(a, s, _)| (a, s)).collect();
+    (chosen as f32 / ALPHA_GRID as f32, best as f32 / ALPHA_GRID as f32, curve)
+}
+
+/// The grid point with the best MRR@10 (then R@20).
+fn best_of(scores: &[Scores]) -> usize {
+    (0..scores.len())
+        .max_by(|&a, &b| {
+            let key = |i: usize| (scores[i].mrr_10, scores[i].recall_20);
+            key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .unwrap_or(0)
+}
+
+/// Walks up the grid from `best` while each point's per-query values are
+/// not significantly below `best`'s (paired, one-sided z-test); returns the
+/// last such point.
+fn lean_from(best: usize, per_query: &[&[f64]]) -> usize {
+    let mut chosen = best;
+    for (i, rr) in per_query.iter().enumerate().skip(best + 1) {
+        let diffs: Vec<f64> = per_query[best].iter().zip(rr.iter()).map(|(b, x)| b - x).collect();
+        if paired_z(&diffs) > WORSE_Z {
+            break;
+        }
+        chosen = i;
+    }
+    chosen
+}
+
+/// Mean over standard error of paired differences (0 when they are all
+/// equal, +inf when they all favour one side by the same amount).
+fn paired_z(diffs: &[f64]) -> f64 {
+    let n = diffs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mean = diffs.iter().sum::<f64>() / n;
+    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    if mean == 0.0 {
+        0.0
+    } else if var == 0.0 {
+        mean.signum() * f64::INFINITY
+    } else {
+        mean / (var / n).sqrt()
+    }
 }
 
 /// A markdown table, one row per mode.
@@ -314,4 +380,38 @@ pub fn compare(qrels: &Qrels, baseline: &Path, runs: &[PathBuf], seed: u64) -> R
         );
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_z_is_signed_and_handles_ties() {
+        assert_eq!(paired_z(&[0.0, 0.0, 0.0]), 0.0);
+        assert_eq!(paired_z(&[0.5, 0.5]), f64::INFINITY);
+        assert!(paired_z(&[1.0, 0.0, 1.0, 0.0]) > 1.0);
+        assert!(paired_z(&[-1.0, 0.0, -1.0, 0.0]) < -1.0);
+        assert_eq!(paired_z(&[0.3]), 0.0, "one query tells nothing");
+    }
+
+    /// 100 queries: grid point 1 is the best; point 2 loses one query's
+    /// rank (not significant), point 3 loses 30 of them (significant), point
+    /// 4 would be fine again but the walk has stopped.
+    #[test]
+    fn leans_up_the_grid_while_no_worse_than_the_best() {
+        let best: Vec<f64> = vec![1.0; 100];
+        let mut one_worse = best.clone();
+        one_worse[7] = 0.5;
+        let mut many_worse = best.clone();
+        many_worse[..30].iter_mut().for_each(|x| *x = 0.5);
+        let low = vec![0.9; 100];
+        let grid: Vec<&[f64]> = vec![&low, &best, &one_worse, &many_worse, &best];
+        assert_eq!(lean_from(1, &grid), 2);
+        assert_eq!(lean_from(4, &grid), 4, "the top of the grid stays");
+        assert_eq!(lean_from(3, &grid), 4, "from a best at 3, point 4 is better still");
+        // Never below the best, however close the points under it are.
+        let flat: Vec<&[f64]> = vec![&best, &best, &many_worse];
+        assert_eq!(lean_from(1, &flat), 1);
+    }
 }

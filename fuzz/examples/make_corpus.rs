@@ -51,17 +51,22 @@ fn main() -> Res<()> {
 }
 
 /// Cluster heads with one of their lists (a u32 LE head length, the head,
-/// the list): int8 and f32 rows, with windows, one cluster and several.
+/// the list): int8 and f32 rows, with windows, one cluster and several, in
+/// files of int4 and of int8 values.
 fn clusters(out: &Path) -> Res<()> {
     use ernie_search::format::clusters::to_parts;
-    use ernie_search::index::clusters::kmeans;
-    for (name, dtype, n, k) in [("f32-three", VectorDType::F32, 9, 3), ("int8-one", VectorDType::Int8, 4, 1)] {
+    use ernie_search::index::clusters::{kmeans, ValueBits};
+    for (name, dtype, n, k, bits) in [
+        ("f32-three", VectorDType::F32, 9, 3, ValueBits::Int8),
+        ("int8-one", VectorDType::Int8, 4, 1, ValueBits::Int8),
+        ("int4-three", VectorDType::Int8, 9, 3, ValueBits::Int4),
+    ] {
         let mut index = FlatIndex::new(6, dtype, &"ab".repeat(32))?;
         for (i, p) in passages(n).iter().enumerate() {
             index.push_windows(&p.id, &vectors(6, i, 1 + i % 2))?;
         }
         let c = kmeans(index.store(), index.dim(), index.rows(), k, 1)?;
-        let (head, lists) = to_parts(&index, &c, k.min(2))?;
+        let (head, lists) = to_parts(&index, &c, k.min(2), bits)?;
         let mut seed = (head.len() as u32).to_le_bytes().to_vec();
         seed.extend_from_slice(&head);
         seed.extend_from_slice(&lists[lists.len() - 1]);
@@ -286,6 +291,7 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
             clusters: clustering.as_ref().map(|clustering| ernie_search::index::dir::ClusterPart {
                 clustering,
                 nprobe: 1,
+                bits: Default::default(),
                 measured: Some("fuzz seed"),
             }),
         };

@@ -5,38 +5,46 @@
 //! head                                    list (one per cluster)
 //! offset size  field                      offset size  field
 //!      0    8  magic "ERNIECLH"                0    8  magic "ERNIECLL"
-//!      8    4  format version = 2              8    4  format version = 2
+//!      8    4  format version = 3              8    4  format version = 3
 //!     12    4  dimension                      12    4  dimension
 //!     16    4  clusters (k)                   16    4  cluster number
 //!     20    4  clusters a query probes        20    4  rows it holds
 //!     24    8  passages (u64)                 24    4  its head's CRC-32 (which build)
-//!     32   32  model fingerprint              28    4  reserved (0)
-//!     64    8  rows (u64)                     32    8  body length (u64)
-//!     72    8  body length (u64)              40    4  CRC-32 of bytes 0..40 and the body
-//!     80    4  CRC-32 of bytes 0..80, body    44    4  reserved (0)
-//!     84    4  reserved (0)                   48       body: row numbers (LEB128, the
-//!     88       body: windows per passage               first, then the gaps), int8 rows
-//!              (LEB128), passage ids (bytes           (dim each), scales (f32 each)
-//!              shared with the previous id,
-//!              LEB128; own length, LEB128;
-//!              UTF-8; v1: length + UTF-8), each row's
-//!              cluster (LEB128), centroids
-//!              (int8, dim each), their scales (f32)
+//!     32   32  model fingerprint              28    4  bits per value: 4 or 8
+//!     64    8  rows (u64)                                (v1, v2: 0, meaning 8)
+//!     72    8  body length (u64)              32    8  body length (u64)
+//!     80    4  CRC-32 of bytes 0..80, body    40    4  CRC-32 of bytes 0..40 and the body
+//!     84    4  reserved (0)                   44    4  reserved (0)
+//!     88       body: bits per value (one      48       body: row numbers (LEB128, the
+//!              byte, 4 or 8; v3 only: v1               first, then the gaps), rows
+//!              and v2 hold int8), windows              (quantized values), scales
+//!              per passage (LEB128), passage           (f32 each)
+//!              ids (bytes shared with the
+//!              previous id, LEB128; own length,
+//!              LEB128; UTF-8; v1: length + UTF-8),
+//!              each row's cluster (LEB128),
+//!              centroids (quantized values),
+//!              their scales (f32)
 //! ```
+//! A row of int8 values takes `dim` bytes; of int4 values (-8..=7, two's
+//! complement; the writer uses -7..=7), `ceil(dim / 2)` bytes, value `2j` in
+//! the low nibble of byte `j` and value `2j + 1` in its high nibble.
+//!
 //! Every count is checked against the bytes that hold it before anything is
 //! allocated; a list must hold exactly the rows its head assigns to its
 //! cluster, from the same build.
 
 use super::index::parse_fingerprint;
 use super::varint;
-use crate::index::clusters::{quantize_centroids, ClusterMap, Clustering, MAX_CLUSTERS};
-use crate::index::quant::{quantize_i8, Store};
+use crate::index::clusters::{quantize_centroids, ClusterMap, Clustering, ValueBits, MAX_CLUSTERS};
+use crate::index::quant::Store;
 use crate::{Error, FlatIndex, Result};
 
 pub const HEAD_MAGIC: &[u8; 8] = b"ERNIECLH";
 pub const LIST_MAGIC: &[u8; 8] = b"ERNIECLL";
-/// 2: passage ids front-coded in the head; version 1 files are still read.
-pub const CLUSTERS_FORMAT_VERSION: u32 = 2;
+/// 2: passage ids front-coded in the head; 3: values of 4 or 8 bits, said at
+/// offset 84 of the head and 28 of a list. Versions 1 and 2 are still read.
+pub const CLUSTERS_FORMAT_VERSION: u32 = 3;
 const HEAD_HEADER: usize = 88;
 const LIST_HEADER: usize = 48;
 const MAX_DIM: usize = 8192;
@@ -47,8 +55,13 @@ const MAX_DIM: usize = 8192;
 const MAX_VALUES: u64 = 1 << 30;
 
 /// Writes `index` (every row present) partitioned by `clustering`: the
-/// head, then one list per cluster.
-pub fn to_parts(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+/// head, then one list per cluster, values of `bits` bits.
+pub fn to_parts(
+    index: &FlatIndex,
+    clustering: &Clustering,
+    nprobe: usize,
+    bits: ValueBits,
+) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let dim = index.dim();
     let k = clustering.k(dim);
     if clustering.assign.len() != index.rows() || k == 0 || k > MAX_CLUSTERS || !(1..=k).contains(&nprobe) {
@@ -58,7 +71,7 @@ pub fn to_parts(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Re
             index.rows()
         )));
     }
-    let mut body = Vec::new();
+    let mut body = vec![bits.bits() as u8];
     index.windows.iter().for_each(|&w| varint::put(&mut body, w));
     let mut prev: &[u8] = &[];
     for id in index.ids() {
@@ -72,8 +85,8 @@ pub fn to_parts(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Re
         prev = id;
     }
     clustering.assign.iter().for_each(|&c| varint::put(&mut body, c));
-    let (q, scales) = quantize_centroids(&clustering.centroids, dim);
-    body.extend(q.iter().map(|&x| x as u8));
+    let (q, scales) = quantize_centroids(&clustering.centroids, dim, bits);
+    q.chunks_exact(dim).for_each(|row| pack(row, bits, &mut body));
     scales.iter().for_each(|s| body.extend_from_slice(&s.to_le_bytes()));
     let mut head = Vec::with_capacity(HEAD_HEADER + body.len());
     head.extend_from_slice(HEAD_MAGIC);
@@ -92,13 +105,13 @@ pub fn to_parts(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Re
         .members(k)
         .iter()
         .enumerate()
-        .map(|(c, rows)| list_to_bytes(&index.store, dim, c as u32, rows, tag))
+        .map(|(c, rows)| list_to_bytes(&index.store, dim, c as u32, rows, tag, bits))
         .collect::<Result<_>>()?;
     Ok((head, lists))
 }
 
-fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32) -> Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(rows.len() * (dim + 6));
+fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32, bits: ValueBits) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(rows.len() * (bits.row_bytes(dim) + 6));
     let mut last = None;
     for &r in rows {
         varint::put(&mut body, last.map_or(r, |l| r - l));
@@ -107,14 +120,14 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
     let mut scales = Vec::with_capacity(rows.len());
     for &r in rows {
         let v = store.row(dim, r as usize).ok_or_else(|| Error::Invalid(format!("row {r} is out of range")))?;
-        let (q, s) = quantize_i8(&v);
-        body.extend(q.iter().map(|&x| x as u8));
+        let (q, s) = bits.quantize(&v);
+        pack(&q, bits, &mut body);
         scales.push(s);
     }
     scales.iter().for_each(|s| body.extend_from_slice(&s.to_le_bytes()));
     let mut out = Vec::with_capacity(LIST_HEADER + body.len());
     out.extend_from_slice(LIST_MAGIC);
-    for v in [CLUSTERS_FORMAT_VERSION, dim as u32, cluster, rows.len() as u32, tag, 0] {
+    for v in [CLUSTERS_FORMAT_VERSION, dim as u32, cluster, rows.len() as u32, tag, bits.bits()] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
@@ -122,6 +135,43 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Appends one row's values at `bits` bits each (the layout in the module doc).
+fn pack(row: &[i8], bits: ValueBits, out: &mut Vec<u8>) {
+    match bits {
+        ValueBits::Int8 => out.extend(row.iter().map(|&x| x as u8)),
+        ValueBits::Int4 => out.extend(row.chunks(2).map(|p| {
+            let hi = p.get(1).copied().unwrap_or(0);
+            (p[0] as u8 & 0x0F) | ((hi as u8) << 4)
+        })),
+    }
+}
+
+/// One row's values back from `bits.row_bytes(out.len())` bytes.
+fn unpack(bytes: &[u8], bits: ValueBits, out: &mut [i8]) {
+    match bits {
+        ValueBits::Int8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as i8),
+        ValueBits::Int4 => {
+            for (pair, &b) in out.chunks_mut(2).zip(bytes) {
+                // Shifting the nibble to the top and back extends its sign.
+                pair[0] = ((b << 4) as i8) >> 4;
+                if let Some(hi) = pair.get_mut(1) {
+                    *hi = (b as i8) >> 4;
+                }
+            }
+        }
+    }
+}
+
+/// The value width a file states (versions 1 and 2 always held int8).
+fn value_bits(version: u32, stated: impl FnOnce() -> Result<u32>, what: &'static str) -> Result<ValueBits> {
+    if version < 3 {
+        return Ok(ValueBits::Int8);
+    }
+    let b = stated()?;
+    ValueBits::from_bits(b)
+        .ok_or_else(|| Error::format(what, format!("values of {b} bits (this reader knows 4 and 8)")))
 }
 
 fn crc(header: &[u8], body: &[u8]) -> u32 {
@@ -203,6 +253,7 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if !(1..=MAX_DIM).contains(&dim) || !(1..=MAX_CLUSTERS).contains(&k) {
         return Err(Error::format(WHAT, format!("dimension {dim} or {k} clusters out of range")));
     }
+    let bits = value_bits(u32_at(bytes, 8), || Ok(u32::from(take(&mut body, 1, WHAT, "the value width")?[0])), WHAT)?;
     let windows = varints(&mut body, passages, WHAT, "passage window counts")?;
     if windows.contains(&0) || windows.iter().map(|&w| w as u64).sum::<u64>() != rows {
         return Err(Error::format(WHAT, format!("the window counts do not add up to {rows} rows")));
@@ -215,12 +266,17 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
         ));
     }
     let row_cluster = varints(&mut body, rows, WHAT, "row clusters")?;
-    let q = take(&mut body, (k * dim) as u64, WHAT, "the centroids")?;
+    let row_bytes = bits.row_bytes(dim);
+    let q = take(&mut body, (k * row_bytes) as u64, WHAT, "the centroids")?;
     let scales = floats(take(&mut body, 4 * k as u64, WHAT, "the centroid scales")?, WHAT)?;
     if !body.is_empty() {
         return Err(Error::format(WHAT, format!("{} unexpected bytes after the centroids", body.len())));
     }
-    let centroids = q.chunks_exact(dim).zip(&scales).flat_map(|(r, &s)| r.iter().map(move |&x| x as i8 as f32 * s));
+    let mut centroids = vec![0i8; k * dim];
+    for (out, packed) in centroids.chunks_exact_mut(dim).zip(q.chunks_exact(row_bytes)) {
+        unpack(packed, bits, out);
+    }
+    let centroids = centroids.chunks_exact(dim).zip(&scales).flat_map(|(r, &s)| r.iter().map(move |&x| x as f32 * s));
     let mut map = ClusterMap::new(dim, centroids.collect(), row_cluster, nprobe)?;
     map.tag = u32_at(bytes, 80);
     // Rows are zeros until their cluster arrives (a few MB at most: the
@@ -293,7 +349,9 @@ pub fn add_list(index: &mut FlatIndex, bytes: &[u8]) -> Result<u32> {
             }
         }
     }
-    let q = take(&mut body, count * dim as u64, WHAT, "the rows")?;
+    let bits = value_bits(u32_at(bytes, 8), || Ok(u32_at(bytes, 28)), WHAT)?;
+    let row_bytes = bits.row_bytes(dim);
+    let q = take(&mut body, count * row_bytes as u64, WHAT, "the rows")?;
     let scales = floats(take(&mut body, 4 * count, WHAT, "the row scales")?, WHAT)?;
     if !body.is_empty() {
         return Err(Error::format(WHAT, format!("{} unexpected bytes after the scales", body.len())));
@@ -301,9 +359,9 @@ pub fn add_list(index: &mut FlatIndex, bytes: &[u8]) -> Result<u32> {
     let Store::Int8 { q: sq, scales: ss } = &mut index.store else {
         return Err(Error::Invalid("an index read by cluster stores int8 rows".into()));
     };
-    for ((&r, row), &s) in rows.iter().zip(q.chunks_exact(dim)).zip(&scales) {
+    for ((&r, row), &s) in rows.iter().zip(q.chunks_exact(row_bytes)).zip(&scales) {
         let r = r as usize;
-        sq[r * dim..(r + 1) * dim].iter_mut().zip(row).for_each(|(o, &x)| *o = x as i8);
+        unpack(row, bits, &mut sq[r * dim..(r + 1) * dim]);
         ss[r] = s;
     }
     if let Some(m) = index.clusters.as_mut() {
@@ -312,11 +370,11 @@ pub fn add_list(index: &mut FlatIndex, bytes: &[u8]) -> Result<u32> {
     Ok(cluster)
 }
 
-/// `index` as a browser sees it once every cluster has arrived (int8 rows,
-/// the probe deciding which score exactly): for measuring what clustering
-/// costs against the flat scan. Goes through the files' own bytes.
-pub fn loaded(index: &FlatIndex, clustering: &Clustering, nprobe: usize) -> Result<FlatIndex> {
-    let (head, lists) = to_parts(index, clustering, nprobe)?;
+/// `index` as a browser sees it once every cluster has arrived (rows of
+/// `bits` bits, the probe deciding which score exactly): for measuring what
+/// clustering costs against the flat scan. Goes through the files' own bytes.
+pub fn loaded(index: &FlatIndex, clustering: &Clustering, nprobe: usize, bits: ValueBits) -> Result<FlatIndex> {
+    let (head, lists) = to_parts(index, clustering, nprobe, bits)?;
     let mut ix = head_from_bytes(&head)?;
     for l in &lists {
         add_list(&mut ix, l)?;
@@ -349,7 +407,7 @@ mod tests {
     fn all_lists_loaded_score_as_the_flat_index() {
         let flat = index(40);
         let c = kmeans(&flat.store, 4, flat.rows(), 5, 3).unwrap();
-        let (head, lists) = to_parts(&flat, &c, 5).unwrap();
+        let (head, lists) = to_parts(&flat, &c, 5, ValueBits::Int8).unwrap();
         let mut ix = head_from_bytes(&head).unwrap();
         assert_eq!(ix.ids(), flat.ids());
         for l in &lists {
@@ -375,7 +433,7 @@ mod tests {
     fn a_probe_fetches_few_lists_and_estimates_the_rest() {
         let flat = index(40);
         let c = kmeans(&flat.store, 4, flat.rows(), 5, 3).unwrap();
-        let (head, lists) = to_parts(&flat, &c, 1).unwrap();
+        let (head, lists) = to_parts(&flat, &c, 1, ValueBits::Int8).unwrap();
         let mut ix = head_from_bytes(&head).unwrap();
         let q = [0.6, 0.8, 0.1, 0.0];
         let missing = ix.clusters().unwrap().missing(&q);
@@ -389,12 +447,99 @@ mod tests {
         assert_eq!(hits[0].ordinal, flat.search(&q, 1).unwrap()[0].ordinal);
     }
 
+    #[test]
+    fn int4_values_pack_two_a_byte_and_come_back() {
+        for row in [vec![-7i8, 7, 0, -1, 3], vec![-8, 7, 1, -2], vec![5]] {
+            let mut packed = Vec::new();
+            pack(&row, ValueBits::Int4, &mut packed);
+            assert_eq!(packed.len(), ValueBits::Int4.row_bytes(row.len()));
+            let mut back = vec![0i8; row.len()];
+            unpack(&packed, ValueBits::Int4, &mut back);
+            assert_eq!(back, row);
+        }
+    }
+
+    /// Int4 lists are half the bytes of int8 ones and score within int4's
+    /// step of them; a head says its width and each list says its own.
+    #[test]
+    fn int4_lists_halve_the_bytes_and_keep_the_scores_close() {
+        let flat = index(40);
+        let c = kmeans(&flat.store, 4, flat.rows(), 5, 3).unwrap();
+        let q = [0.6, 0.8, 0.1, 0.0];
+        let mut by_bits = Vec::new();
+        for bits in [ValueBits::Int8, ValueBits::Int4] {
+            let (head, lists) = to_parts(&flat, &c, 5, bits).unwrap();
+            let mut ix = head_from_bytes(&head).unwrap();
+            for l in &lists {
+                add_list(&mut ix, l).unwrap();
+            }
+            let mut scores = Vec::new();
+            ix.passage_scores(&q, &mut scores).unwrap();
+            let values: usize = lists.iter().map(|l| l.len() - LIST_HEADER).sum();
+            by_bits.push((scores, values));
+        }
+        let ((s8, b8), (s4, b4)) = (&by_bits[0], &by_bits[1]);
+        // 50 rows (10 passages have two windows) of 4 values: 200 bytes of
+        // int8 values, 100 of int4.
+        assert_eq!(b8 - b4, 100, "{b8} vs {b4}");
+        for (a, b) in s8.iter().zip(s4) {
+            // |q| ~ 1 and each value within half a step (max / 7 / 2) of int8's.
+            assert!((a - b).abs() < 0.25, "{a} vs {b}");
+        }
+        assert_ne!(s8, s4, "int4 rows are not the int8 ones");
+    }
+
+    /// A version 2 file (int8, no width byte) still reads.
+    #[test]
+    fn version_2_files_are_read_as_int8() {
+        let flat = index(12);
+        let c = kmeans(&flat.store, 4, flat.rows(), 2, 1).unwrap();
+        let (head, lists) = to_parts(&flat, &c, 2, ValueBits::Int8).unwrap();
+        let v2_head = as_version_2(&head, HEAD_HEADER, None);
+        let v2_list = as_version_2(&lists[0], LIST_HEADER, Some(u32_at(&v2_head, 80)));
+        let mut a = head_from_bytes(&head).unwrap();
+        let mut b = head_from_bytes(&v2_head).unwrap();
+        assert_eq!(add_list(&mut a, &lists[0]).unwrap(), add_list(&mut b, &v2_list).unwrap());
+        assert_eq!(a.store, b.store);
+        // A version 3 file of another width is refused with its width named.
+        let mut odd = head.clone();
+        odd[HEAD_HEADER] = 5;
+        reseal(&mut odd, HEAD_HEADER);
+        let err = head_from_bytes(&odd).expect_err("5 bits");
+        assert!(err.to_string().contains("values of 5 bits"), "{err}");
+    }
+
+    /// `file` rewritten as version 2 wrote it: no width byte in a head's
+    /// body; a list (given its v2 head's tag) with 0 at offset 28.
+    fn as_version_2(file: &[u8], header: usize, list_tag: Option<u32>) -> Vec<u8> {
+        let mut h = file[..header].to_vec();
+        let body = match list_tag {
+            None => &file[header + 1..],
+            Some(tag) => {
+                h[24..28].copy_from_slice(&tag.to_le_bytes());
+                h[28..32].copy_from_slice(&0u32.to_le_bytes());
+                &file[header..]
+            }
+        };
+        h[8..12].copy_from_slice(&2u32.to_le_bytes());
+        h[header - 16..header - 8].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        let mut out = [h, body.to_vec()].concat();
+        reseal(&mut out, header);
+        out
+    }
+
+    /// Recomputes a file's checksum after an edit.
+    fn reseal(file: &mut [u8], header: usize) {
+        let tag = crc(&file[..header - 8], &file[header..]);
+        file[header - 8..header - 4].copy_from_slice(&tag.to_le_bytes());
+    }
+
     /// A small head that claims more rows than a reader may hold is refused
     /// before anything is allocated for them.
     #[test]
     fn a_head_claiming_a_huge_index_is_refused() {
         let (dim, rows) = (384u32, 3_000_000u64);
-        let mut body = Vec::new();
+        let mut body = vec![8u8]; // int8 values
         varint::put(&mut body, rows as u32); // one passage of 3 million windows
         varint::put(&mut body, 0); // its id "a": no byte shared, one of its own
         varint::put(&mut body, 1);
@@ -418,7 +563,7 @@ mod tests {
     fn damaged_or_foreign_files_are_refused() {
         let flat = index(20);
         let c = kmeans(&flat.store, 4, flat.rows(), 3, 1).unwrap();
-        let (head, lists) = to_parts(&flat, &c, 2).unwrap();
+        let (head, lists) = to_parts(&flat, &c, 2, ValueBits::Int4).unwrap();
         for cut in [0, 7, 40, HEAD_HEADER, head.len() - 1] {
             assert!(head_from_bytes(&head[..cut]).is_err(), "head cut at {cut}");
         }
@@ -432,7 +577,7 @@ mod tests {
         // A list of another build (another seed, so another head) is refused.
         let other = index(21);
         let oc = kmeans(&other.store, 4, other.rows(), 3, 1).unwrap();
-        let (_, foreign) = to_parts(&other, &oc, 2).unwrap();
+        let (_, foreign) = to_parts(&other, &oc, 2, ValueBits::Int4).unwrap();
         assert!(add_list(&mut ix, &foreign[0]).is_err());
         assert!(ix.clusters().unwrap().loaded_count() == 0, "nothing half-loaded");
         assert!(add_list(&mut ix, &head).is_err(), "a head is not a list");

@@ -26,7 +26,7 @@ use crate::format::shard::{
     MANIFEST_FILE, MANIFEST_VERSION, MAX_MANIFEST_BYTES,
 };
 use crate::format::table::TableFile;
-use crate::index::Clustering;
+use crate::index::clusters::{Clustering, ValueBits};
 use crate::lexical::{LexicalIndex, TermBlock};
 use crate::table::TableEncoder;
 use crate::{format, Error, FlatIndex, Result};
@@ -55,6 +55,8 @@ pub struct IndexParts<'a> {
 pub struct ClusterPart<'a> {
     pub clustering: &'a Clustering,
     pub nprobe: usize,
+    /// How many bits the cluster files give each value.
+    pub bits: ValueBits,
     /// How well the probe does (recorded in the manifest).
     pub measured: Option<&'a str>,
 }
@@ -200,7 +202,7 @@ fn write_table(root: &Path, index: &FlatIndex, part: TablePart) -> Result<TableF
 }
 
 fn write_clusters(root: &Path, index: &FlatIndex, part: ClusterPart) -> Result<ClusterFiles> {
-    let (head, lists) = format::clusters::to_parts(index, part.clustering, part.nprobe)?;
+    let (head, lists) = format::clusters::to_parts(index, part.clustering, part.nprobe, part.bits)?;
     std::fs::create_dir_all(root.join("vectors"))?;
     let head_name = write_named(root, "vectors/", "head", "bin", &head)?;
     Ok(ClusterFiles {

@@ -162,12 +162,19 @@ impl Store {
 
 /// Symmetric per-vector quantization: scale = max|x| / 127.
 pub fn quantize_i8(v: &[f32]) -> (Vec<i8>, f32) {
+    quantize_symmetric(v, 127)
+}
+
+/// Symmetric per-vector quantization to -`top`..=`top` (127 for int8, 7 for
+/// int4), held as i8 so that one dot product scans either.
+pub fn quantize_symmetric(v: &[f32], top: i8) -> (Vec<i8>, f32) {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if max == 0.0 {
+    if max == 0.0 || top <= 0 {
         return (vec![0; v.len()], 0.0);
     }
-    let scale = max / 127.0;
-    (v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect(), scale)
+    let top = f32::from(top);
+    let scale = max / top;
+    (v.iter().map(|x| (x / scale).round().clamp(-top, top) as i8).collect(), scale)
 }
 
 /// Eight independent accumulators let the compiler keep a SIMD register busy.

@@ -168,6 +168,7 @@ pub fn index_passages(
         clusters: chosen.as_ref().map(|c| ClusterPart {
             clustering: &c.clustering,
             nprobe: c.nprobe,
+            bits: c.bits,
             measured: Some(c.measured.as_str()),
         }),
     };

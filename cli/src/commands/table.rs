@@ -10,6 +10,7 @@ use ernie_search::format::shard::{FusionSetting, Passage};
 use ernie_search::format::table::TableFile;
 use ernie_search::format::{self, table as table_file};
 use ernie_search::index::builder::{embed_queries, passage_input, Progress};
+use ernie_search::index::clusters::ValueBits;
 use ernie_search::index::dir::IndexDir;
 use ernie_search::index::embed_cache::EmbedCache;
 use ernie_search::table::TableEncoder;
@@ -87,6 +88,9 @@ pub enum What {
         clusters: Option<usize>,
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
         nprobe: Vec<usize>,
+        /// Bits per value in the cluster files, as `index --cluster-bits`
+        #[arg(long, default_value = "4")]
+        cluster_bits: ValueBits,
         #[command(flatten)]
         cache: CacheArg,
     },
@@ -189,7 +193,7 @@ pub fn run(what: What) -> Result<()> {
             println!("-> {}", out.display());
             Ok(())
         }
-        What::Eval { index, table, data, split, alpha, table_alpha, clusters, nprobe, cache } => {
+        What::Eval { index, table, data, split, alpha, table_alpha, clusters, nprobe, cluster_bits, cache } => {
             let data_dir = crate::load::beir_dir(&data, &cache.dir())?;
             let (mut r, shards, _) = crate::load::index(&index, None)?;
             let encoder = match &table {
@@ -235,7 +239,7 @@ pub fn run(what: What) -> Result<()> {
                 rows.push((format!("table hybrid alpha {a:.2} (unlabelled default)"), scores));
             }
             if let Some(k) = clusters {
-                let probes = ClusterEval { k, nprobe: &nprobe, alpha: default_alpha, exact: &b };
+                let probes = ClusterEval { k, nprobe: &nprobe, bits: cluster_bits, alpha: default_alpha, exact: &b };
                 rows.extend(probes.rows(r.index(), lex, &qrels, &qids, &texts, &table)?);
             }
             println!(
@@ -255,6 +259,7 @@ pub fn run(what: What) -> Result<()> {
 struct ClusterEval<'a> {
     k: usize,
     nprobe: &'a [usize],
+    bits: ValueBits,
     alpha: Option<f32>,
     exact: &'a [eval::QueryCandidates],
 }
@@ -271,7 +276,7 @@ impl ClusterEval<'_> {
     ) -> Result<Vec<(String, ernie_search::metrics::Scores)>> {
         let t = Instant::now();
         let clustering = ernie_search::index::clusters::kmeans(index.store(), index.dim(), index.rows(), self.k, 1)?;
-        let (_, lists) = ernie_search::format::clusters::to_parts(index, &clustering, 1)?;
+        let (_, lists) = ernie_search::format::clusters::to_parts(index, &clustering, 1, self.bits)?;
         let list_bytes = lists.iter().map(Vec::len).sum::<usize>() as f64 / lists.len() as f64;
         println!(
             "k-means: {} clusters of {} rows in {:.1}s, {:.1} KB per list",
@@ -282,12 +287,13 @@ impl ClusterEval<'_> {
         );
         let mut rows = Vec::new();
         for &n in self.nprobe {
-            let ix = ernie_search::format::clusters::loaded(index, &clustering, n.clamp(1, lists.len()))?;
+            let ix = ernie_search::format::clusters::loaded(index, &clustering, n.clamp(1, lists.len()), self.bits)?;
             let c = eval::candidates_from(&ix, lex, qids, texts, vectors)?;
             let kept = top10_overlap(self.exact, &c);
             let name = format!(
-                "table, {n} of {} clusters ({:.0} KB/query, R@10 vs exact {kept:.3})",
+                "table, {n} of {} int{} clusters ({:.0} KB/query, R@10 vs exact {kept:.3})",
                 lists.len(),
+                self.bits.bits(),
                 n as f64 * list_bytes / 1e3
             );
             let mut r = eval::encoder_rows(&name, &c, qrels, index.ids(), self.alpha);
@@ -399,8 +405,9 @@ fn tuned_fusion(
         return Ok(None);
     };
     let how = format!(
-        "{} held-out pseudo-queries of this corpus (MRR@10 {:.3}, RRF {:.3}, BM25 {:.3})",
-        t.queries, t.mrr, t.rrf_mrr, t.lexical_mrr
+        "{} held-out pseudo-queries of this corpus (MRR@10 {:.3}, RRF {:.3}, BM25 {:.3}; the largest weight \
+         not worse than their best, {:.2}, at 95 %)",
+        t.queries, t.mrr, t.rrf_mrr, t.lexical_mrr, t.best_alpha
     );
     println!("  table hybrid weight alpha {:.2}, tuned on {how}", t.alpha);
     Ok(Some(FusionSetting { fusion: Fusion::convex(t.alpha)?, tuned_on: Some(how) }))

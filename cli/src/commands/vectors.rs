@@ -9,7 +9,7 @@ use anyhow::Result;
 use ernie_search::format::clusters;
 use ernie_search::format::shard::Passage;
 use ernie_search::fusion::{Candidates, FUSION_DEPTH};
-use ernie_search::index::clusters::{default_k, kmeans};
+use ernie_search::index::clusters::{default_k, kmeans, ValueBits};
 use ernie_search::index::Clustering;
 use ernie_search::{FlatIndex, Fusion, LexicalIndex};
 use ernie_search_train::table::pseudo_queries;
@@ -26,6 +26,7 @@ const KMEANS_SEED: u64 = 1;
 pub struct Chosen {
     pub clustering: Clustering,
     pub nprobe: usize,
+    pub bits: ValueBits,
     pub measured: String,
 }
 
@@ -57,7 +58,7 @@ pub fn choose(index: &FlatIndex, passages: &[Passage], served: &Served, args: &V
     let probes = probes(passages, served)?;
     let exact: Vec<Top10> = probes.iter().map(|p| top10(index, p, served)).collect::<Result<_>>()?;
     let recall_of = |n: usize| -> Result<(f64, f64)> {
-        let ix = clusters::loaded(index, &clustering, n)?;
+        let ix = clusters::loaded(index, &clustering, n, args.cluster_bits)?;
         let (mut dense, mut served_kept) = (0.0, 0.0);
         for (p, want) in probes.iter().zip(&exact) {
             let got = top10(&ix, p, served)?;
@@ -81,13 +82,15 @@ pub fn choose(index: &FlatIndex, passages: &[Passage], served: &Served, args: &V
         }
     };
     let mode = if served.lexical.is_some() { "hybrid" } else { "dense" };
+    let bits = args.cluster_bits;
     let measured = format!(
-        "{mode} R@10 {kept:.3} of the exact scan's (dense alone {dense:.3}) on {} pseudo-queries ({})",
+        "{mode} R@10 {kept:.3} of the exact scan's (dense alone {dense:.3}) on {} pseudo-queries ({}, int{} lists)",
         probes.len(),
-        served.encoder
+        served.encoder,
+        bits.bits()
     );
     println!("  clusters {k} (k-means in {seconds:.1}s); a query probes {nprobe}: {measured}");
-    Ok(Chosen { clustering, nprobe, measured })
+    Ok(Chosen { clustering, nprobe, bits, measured })
 }
 
 fn probes(passages: &[Passage], served: &Served) -> Result<Vec<Probe>> {
