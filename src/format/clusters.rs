@@ -42,8 +42,9 @@ use crate::{Error, FlatIndex, Result};
 
 pub const HEAD_MAGIC: &[u8; 8] = b"ERNIECLH";
 pub const LIST_MAGIC: &[u8; 8] = b"ERNIECLL";
-/// 2: passage ids front-coded in the head; 3: values of 4 or 8 bits, said at
-/// offset 84 of the head and 28 of a list. Versions 1 and 2 are still read.
+/// 2: passage ids front-coded in the head; 3: values of 4 or 8 bits, said in
+/// the head's first body byte and at offset 28 of a list. Versions 1 and 2
+/// (int8) are still read.
 pub const CLUSTERS_FORMAT_VERSION: u32 = 3;
 const HEAD_HEADER: usize = 88;
 const LIST_HEADER: usize = 48;
@@ -164,12 +165,8 @@ fn unpack(bytes: &[u8], bits: ValueBits, out: &mut [i8]) {
     }
 }
 
-/// The value width a file states (versions 1 and 2 always held int8).
-fn value_bits(version: u32, stated: impl FnOnce() -> Result<u32>, what: &'static str) -> Result<ValueBits> {
-    if version < 3 {
-        return Ok(ValueBits::Int8);
-    }
-    let b = stated()?;
+/// The value width a version 3 file states.
+fn width(b: u32, what: &'static str) -> Result<ValueBits> {
     ValueBits::from_bits(b)
         .ok_or_else(|| Error::format(what, format!("values of {b} bits (this reader knows 4 and 8)")))
 }
@@ -253,7 +250,10 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     if !(1..=MAX_DIM).contains(&dim) || !(1..=MAX_CLUSTERS).contains(&k) {
         return Err(Error::format(WHAT, format!("dimension {dim} or {k} clusters out of range")));
     }
-    let bits = value_bits(u32_at(bytes, 8), || Ok(u32::from(take(&mut body, 1, WHAT, "the value width")?[0])), WHAT)?;
+    let bits = match u32_at(bytes, 8) {
+        1 | 2 => ValueBits::Int8,
+        _ => width(u32::from(take(&mut body, 1, WHAT, "the value width")?[0]), WHAT)?,
+    };
     let windows = varints(&mut body, passages, WHAT, "passage window counts")?;
     if windows.contains(&0) || windows.iter().map(|&w| w as u64).sum::<u64>() != rows {
         return Err(Error::format(WHAT, format!("the window counts do not add up to {rows} rows")));
@@ -349,7 +349,10 @@ pub fn add_list(index: &mut FlatIndex, bytes: &[u8]) -> Result<u32> {
             }
         }
     }
-    let bits = value_bits(u32_at(bytes, 8), || Ok(u32_at(bytes, 28)), WHAT)?;
+    let bits = match u32_at(bytes, 8) {
+        1 | 2 => ValueBits::Int8,
+        _ => width(u32_at(bytes, 28), WHAT)?,
+    };
     let row_bytes = bits.row_bytes(dim);
     let q = take(&mut body, count * row_bytes as u64, WHAT, "the rows")?;
     let scales = floats(take(&mut body, 4 * count, WHAT, "the row scales")?, WHAT)?;
