@@ -151,6 +151,11 @@ export interface RetrieverInfo {
      */
     listed: number | null;
   };
+  /**
+   * Where the load's time went, in the worker (ms): from `load` until its
+   * files were in, then the engine reading them (null before a load ends).
+   */
+  load_timings: { parts_ms: number; engine_ms: number } | null;
 }
 
 /** A model and index running in a Web Worker. Every method's promise rejects with the engine's message. */

@@ -50,11 +50,13 @@ let cache = null; // a Cache, or null when the Cache API is unusable
 let cachedUrls = null;
 let listing = false;
 const writtenUrls = new Set();
-// A search's Cache API writes wait until its answer is posted: a dozen small
-// writes cost this thread and the browser's storage more time than a local
-// fetch, and the answer does not need them (writes in flight: `storing`).
+// A search's or a load's Cache API writes wait until its answer is posted: a
+// dozen small writes cost this thread and the browser's storage more time than
+// a local fetch, and the answer does not need them (writes in flight: `storing`).
 let deferredStores = null;
 let storing = Promise.resolve();
+let idleStores; // the timer that starts a load's writes when no search comes
+let loadTimings = null; // { parts_ms, engine_ms }: the load, fetching its files, then the engine reading them
 let requested = "auto";
 let simd = "auto"; // "auto" (relaxed SIMD where the browser has it) or "simd128": the full engine's build
 let relaxedError = null; // why the relaxed-SIMD build did not load, where it should have
@@ -83,7 +85,11 @@ self.onmessage = ({ data: { id, op, args, manifest, lightWasm } }) => {
     } catch (e) {
       self.postMessage({ id, ok: false, error: String(e?.message ?? e) });
     }
-    storeDeferred();
+    // A load's writes wait for the first search's answer as well: that
+    // search follows at once, and starting a dozen writes held it back by
+    // 16 ms (or for a second of quiet, if no search comes).
+    if (op === "load") idleStores = setTimeout(storeDeferred, 1000);
+    else storeDeferred();
     if (op === "search") listCache();
   });
 };
@@ -97,6 +103,9 @@ const OPS = {
     if (!["auto", "cpu", "gpu"].includes(wanted)) throw new Error(`unknown backend ${JSON.stringify(wanted)}: use "auto", "cpu" or "gpu"`);
     if (!["auto", "transformer", "table"].includes(want)) throw new Error(`unknown encoder ${JSON.stringify(want)}: use "auto", "transformer" or "table"`);
     requested = wanted;
+    // The load's Cache API writes wait, as a search's do (see storeDeferred).
+    deferredStores ??= [];
+    const started = performance.now();
 
     if (!index && !model) throw new Error("give an index folder URL (index) or a model URL (model)");
     let mf = null;
@@ -113,7 +122,7 @@ const OPS = {
     }
     if (want === "table" && !manifest?.table) throw new Error(`${base ?? "this retriever"}: the index carries no token table (rebuild it with ernie-search index-site), so encoder "table" cannot be used`);
     if (want === "table" || (want === "auto" && !model && manifest?.table && manifest?.clusters)) {
-      await loadLight(mf, progress, light ?? startLight());
+      await loadLight(mf, progress, light ?? startLight(), started);
       if (progressive) upgrade = { state: "waiting" };
       return info();
     }
@@ -133,6 +142,7 @@ const OPS = {
       lexical ? read(lexical, "lexical", progress, limit("lexical", manifest.lexical.meta_bytes)) : null,
       wasm,
     ]);
+    const fetched = performance.now();
     if (ix && ix.bytes.length !== manifest.index_bytes) {
       throw new Error(`the index file ${ix.url} is ${ix.bytes.length} bytes, not the ${manifest.index_bytes} manifest.json records: it is cut short or from another build`);
     }
@@ -146,9 +156,10 @@ const OPS = {
       if (n !== manifest.lexical.blocks.length) throw new Error(`the lexical meta file ${lx.url} has ${n} term blocks but manifest.json names ${manifest.lexical.blocks.length}: the folder mixes two builds`);
     }
     if (index) engine.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
+    loadTimings = { parts_ms: msBetween(started, fetched), engine_ms: msBetween(fetched, performance.now()) };
     // Only bytes the engine accepted are cached: a corrupt download is not kept.
     await Promise.all([mf, m, ix, lx].map((f) => f?.store()));
-    if (index) await dropOtherCaches();
+    if (index) storing = storing.then(dropOtherCaches);
     encoder = "transformer";
     return info();
   },
@@ -184,8 +195,7 @@ const OPS = {
     const notes = [answer.note, ...failed.map((f) => `partial results: ${f.error}`)].filter(Boolean);
     const hits = await Promise.all(answer.hits.map((h) => hit(h).catch((e) => ({ id: h.id, score: h.score, title: "", text: "", url: null, error: String(e?.message ?? e) }))));
     if (hits.some((h) => h.error)) notes.push(`partial results: the text of ${hits.filter((h) => h.error).length} result(s) could not be loaded`);
-    const ms = (a, b) => Math.round((b - a) * 10) / 10;
-    const timings = { fetch_ms: ms(start, fetched), search_ms: ms(fetched, searched), texts_ms: ms(searched, performance.now()) };
+    const timings = { fetch_ms: msBetween(start, fetched), search_ms: msBetween(fetched, searched), texts_ms: msBetween(searched, performance.now()) };
     if (upgrade?.state === "waiting") startUpgrade();
     // The mode that answered can differ from the one asked for (a query of
     // stop words only is answered densely); the note says why.
@@ -216,6 +226,7 @@ const OPS = {
 
   async info() {
     need();
+    storeDeferred();
     await storing; // so that info().cache counts this page's writes
     return info();
   },
@@ -370,7 +381,7 @@ function startLight(prefetched = false) {
   return light;
 }
 
-async function loadLight(mf, progress, light) {
+async function loadLight(mf, progress, light, started) {
   const t = manifest.table;
   const c = manifest.clusters;
   const vectors = c
@@ -382,6 +393,7 @@ async function loadLight(mf, progress, light) {
     read(new URL(t.chunks.at(c), base).href, "table", null, limit("tableChunk", t.max_chunk_bytes)).then((f) => [c, f], () => null),
   );
   const [v, th, lx, Engine] = await Promise.all([vectors, read(new URL(t.head, base).href, "table", progress, limit("tableHead", t.head_bytes)), lexical, light]);
+  const fetched = performance.now();
   engine = Engine.loadTableOnly(v.bytes, th.bytes);
   for (const got of await Promise.all(hot)) {
     if (!got) continue;
@@ -396,9 +408,10 @@ async function loadLight(mf, progress, light) {
   }
   engine.setFusion(manifest.fusion?.method === "convex" ? manifest.fusion.alpha : null);
   engine.setTableFusion(t.fusion?.method === "convex" ? t.fusion.alpha : null);
+  loadTimings = { parts_ms: msBetween(started, fetched), engine_ms: msBetween(fetched, performance.now()) };
   encoder = "table";
   await Promise.all([mf, v, th, lx].map((f) => f?.store()));
-  await dropOtherCaches();
+  storing = storing.then(dropOtherCaches);
 }
 
 /**
@@ -461,7 +474,12 @@ function info() {
   if (relaxedError) backend.simd_fallback = relaxedError;
   // The threaded build failed to start where it was asked for.
   if (threadsError) backend.threads_fallback = threadsError;
-  return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus } };
+  return { ...backend, build: e.build, encoder, upgrade: upgrade && { ...upgrade }, model: e.model, dim: e.dim, index: e.index, lexical: e.lexical, table: e.table, fusion: e.fusion, sizes, files: [...files], cache: { ...cacheStatus }, load_timings: loadTimings && { ...loadTimings } };
+}
+
+/** Milliseconds from `a` to `b` (performance.now() readings), to 0.1 ms. */
+function msBetween(a, b) {
+  return Math.round((b - a) * 10) / 10;
 }
 
 function transferables(value) {
@@ -747,6 +765,7 @@ function put(url, bytes, type) {
 
 /** Starts the writes a search deferred. */
 function storeDeferred() {
+  clearTimeout(idleStores);
   const writes = deferredStores ?? [];
   deferredStores = null;
   if (writes.length) storing = Promise.all([storing, ...writes.map((w) => write(...w))]);

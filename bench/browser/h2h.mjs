@@ -321,7 +321,7 @@ async function main() {
     );
     load[system] = { ms: r2(r.ms), ...diff(a, snap(system)) };
     const i = r.info;
-    load[`${system}_info`] = { build: i.build, encoder: i.encoder, backend: i.backend, model: i.model?.name, weights: i.model?.weights, index: i.index, lexical: i.lexical, table: i.table, fusion: i.fusion, sizes: i.sizes, cache: i.cache };
+    load[`${system}_info`] = { build: i.build, encoder: i.encoder, backend: i.backend, model: i.model?.name, weights: i.model?.weights, index: i.index, lexical: i.lexical, table: i.table, fusion: i.fusion, sizes: i.sizes, cache: i.cache, load_timings: i.load_timings ?? null };
   }
   log(`loaded: pagefind ${load.pagefind.bytes} B in ${load.pagefind.ms} ms, ernie (${load.ernie_info.build}) ${load.ernie.bytes} B in ${load.ernie.ms} ms, ernie-full ${load["ernie-full"].bytes} B in ${load["ernie-full"].ms} ms`);
 

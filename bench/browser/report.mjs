@@ -101,6 +101,14 @@ if (split.length) {
   lines.push("");
   lines.push(`Later queries in the worker (medians of its \`timings\`): ${split.join("; ")}.`);
 }
+const loads = SYSTEMS.filter((s) => R[s].info?.load_timings).map((s) => {
+  const t = R[s].info.load_timings;
+  return `${s} ${ms(t.parts_ms)} until its files were in, then ${ms(t.engine_ms)} reading them`;
+});
+if (loads.length) {
+  lines.push("");
+  lines.push(`The load in the worker (its \`info().load_timings\`, one load on the local server): ${loads.join("; ")}.`);
+}
 if (E) {
   lines.push("");
   lines.push(`Query encoding${label}: ${res.site.encode_questions} questions, one at a time, same model; cosine between the two engines' vectors: mean ${E.cosine_tjs_vs_ernie.mean}, min ${E.cosine_tjs_vs_ernie.min}`);

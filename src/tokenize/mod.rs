@@ -5,6 +5,7 @@
 //! WordPiece ([`wordpiece`]), which the light build carries alone.
 
 mod accents;
+mod vocab;
 pub mod wordpiece;
 
 #[cfg(feature = "encoder")]

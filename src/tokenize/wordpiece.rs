@@ -6,15 +6,15 @@
 //! another kind is refused. Parity with `tokenizers` is tested on the real
 //! model's text (`cli/tests/real_model.rs`) and on crafted strings.
 
-use std::collections::HashMap;
-
 use unicode_categories::UnicodeCategories;
+
+use super::vocab::{front_code, Vocab};
 
 use crate::format::json::Json;
 use crate::{Error, Result};
 
 pub struct WordPiece {
-    vocab: HashMap<String, u32>,
+    vocab: Vocab,
     /// Special tokens written in the text itself (`[UNK]`, `[MASK]`...), matched first.
     added: Vec<(String, u32)>,
     unk: u32,
@@ -39,15 +39,15 @@ struct Normalizer {
 /// The vocabulary: Hugging Face's object (token -> id), our compact array
 /// (the token of id i at i, [`WordPiece::compact_json`]) or that array
 /// front-coded in one string ([`WordPiece::sorted_json`]).
-fn read_vocab(v: &Json) -> Result<HashMap<String, u32>> {
+fn read_vocab(v: &Json) -> Result<Vocab> {
     let bad = |why: &str| Error::Tokenizer(format!("the WordPiece vocabulary: {why}"));
-    match v {
+    let pairs = match v {
+        Json::String(s) => return Vocab::from_front_coded(s),
         Json::Array(items) => items
             .iter()
             .enumerate()
             .map(|(i, t)| Ok((t.as_str().ok_or_else(|| bad("a token that is not a string"))?.to_string(), i as u32)))
-            .collect(),
-        Json::String(s) => Ok(front_decode(s)?.into_iter().enumerate().map(|(i, t)| (t, i as u32)).collect()),
+            .collect::<Result<Vec<_>>>()?,
         Json::Object(pairs) => pairs
             .iter()
             .map(|(t, id)| {
@@ -55,16 +55,17 @@ fn read_vocab(v: &Json) -> Result<HashMap<String, u32>> {
                     id.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad("an id that is not a u32"))?;
                 Ok((t.clone(), id))
             })
-            .collect(),
-        _ => Err(bad("neither an object, an array nor a string")),
-    }
+            .collect::<Result<Vec<_>>>()?,
+        _ => return Err(bad("neither an object, an array nor a string")),
+    };
+    Vocab::from_pairs(pairs)
 }
 
 /// The tokens in id order; `None` when the ids have gaps.
-fn tokens_by_id(vocab: &HashMap<String, u32>) -> Option<Vec<&str>> {
+fn tokens_by_id(vocab: &Vocab) -> Option<Vec<&str>> {
     let mut by_id = vec![None; vocab.len()];
-    for (tok, &id) in vocab {
-        *by_id.get_mut(id as usize)? = Some(tok.as_str());
+    for (tok, id) in vocab.iter() {
+        *by_id.get_mut(id as usize)? = Some(tok);
     }
     by_id.into_iter().collect()
 }
@@ -109,43 +110,6 @@ fn compact(v: &Json, vocab: Json, new_id: Option<&[u32]>) -> Json {
     .with_sorted_keys()
 }
 
-/// A token list as one string, a line per token: the number of characters
-/// it shares with the token before it, a tab, the rest. Sorted tokens share
-/// long prefixes, so gzip takes this to 54 KB where the JSON array of the
-/// same sorted tokens is 87 KB (BERT's 30,522). `None`: a token holds a tab
-/// or a line break, which this form cannot carry.
-fn front_code(tokens: &[&str]) -> Option<String> {
-    let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 3).sum());
-    let mut prev = "";
-    for t in tokens {
-        if t.contains(['\t', '\n', '\r']) {
-            return None;
-        }
-        let shared = prev.chars().zip(t.chars()).take_while(|(a, b)| a == b).count();
-        let rest: String = t.chars().skip(shared).collect();
-        out.push_str(&format!("{shared}\t{rest}\n"));
-        prev = t;
-    }
-    Some(out)
-}
-
-fn front_decode(s: &str) -> Result<Vec<String>> {
-    let bad = |i: usize, why: &str| Error::Tokenizer(format!("the front-coded vocabulary, token {i}: {why}"));
-    let mut out: Vec<String> = Vec::new();
-    for (i, line) in s.lines().enumerate() {
-        let (n, rest) = line.split_once('\t').ok_or_else(|| bad(i, "no tab"))?;
-        let n: usize = n.parse().map_err(|_| bad(i, "the shared length is not a number"))?;
-        let prev = out.last().map_or("", String::as_str);
-        let cut = match n {
-            0 => Some(0),
-            n => prev.char_indices().nth(n - 1).map(|(at, c)| at + c.len_utf8()),
-        }
-        .ok_or_else(|| bad(i, "it shares more characters than the token before it has"))?;
-        out.push(format!("{}{rest}", &prev[..cut]));
-    }
-    Ok(out)
-}
-
 fn bad(what: &str) -> Error {
     Error::Tokenizer(format!("the token table reads BERT WordPiece tokenizers only: {what}"))
 }
@@ -162,7 +126,7 @@ impl WordPiece {
             return Err(bad(&format!("model type {}", model["type"])));
         }
         let vocab = read_vocab(&model["vocab"])?;
-        let id = |tok: &str| vocab.get(tok).copied().ok_or_else(|| bad(&format!("no {tok} in the vocabulary")));
+        let id = |tok: &str| vocab.get(tok).ok_or_else(|| bad(&format!("no {tok} in the vocabulary")));
         let unk = id(model["unk_token"].as_str().unwrap_or("[UNK]"))?;
         let n = &v["normalizer"];
         let norm = match n["type"].as_str() {
@@ -188,7 +152,8 @@ impl WordPiece {
                     .collect()
             })
             .unwrap_or_default();
-        let vocab_size = vocab.values().chain(added.iter().map(|(_, i)| i)).max().map_or(0, |&m| m as usize + 1);
+        let vocab_size =
+            vocab.iter().map(|(_, i)| i).chain(added.iter().map(|&(_, i)| i)).max().map_or(0, |m| m as usize + 1);
         Ok(Self {
             cls: id("[CLS]")?,
             sep: id("[SEP]")?,
@@ -312,7 +277,7 @@ impl WordPiece {
                     piece.push_str(&self.prefix);
                 }
                 piece.push_str(&word[start..end]);
-                if let Some(&id) = self.vocab.get(&piece) {
+                if let Some(id) = self.vocab.get(&piece) {
                     found = Some(id);
                     break;
                 }
@@ -457,17 +422,6 @@ mod tests {
         let mut ids = order.clone();
         ids.sort_unstable();
         assert_eq!(ids, (0..order.len() as u32).collect::<Vec<_>>(), "a permutation");
-    }
-
-    #[test]
-    fn front_coding_round_trips_and_refuses_what_it_cannot_read() {
-        let tokens = ["", "a", "ab", "abc", "abd", "b", "é", "éa", "東京", "東"];
-        let coded = front_code(&tokens).unwrap();
-        assert_eq!(front_decode(&coded).unwrap(), tokens);
-        assert!(front_code(&["a\tb"]).is_none());
-        for bad in ["1\tx\n", "x\n", "a\tb\n", "0\ta\n5\tb\n"] {
-            assert!(front_decode(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]
