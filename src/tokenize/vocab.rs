@@ -9,6 +9,11 @@
 
 use crate::{Error, Result};
 
+/// The most bytes a front-coded vocabulary may expand to: a line may repeat
+/// a long token for a few bytes, so a crafted one of a few MB could ask for
+/// gigabytes. BERT's 30,522 tokens take 0.2 MB; multilingual ones, a few MB.
+const MAX_TOKEN_BYTES: usize = 64 << 20;
+
 #[derive(Clone, Debug, Default)]
 pub(super) struct Vocab {
     /// The tokens, sorted (byte order), back to back.
@@ -53,6 +58,9 @@ impl Vocab {
                 n => prev.char_indices().nth(n - 1).map(|(at, c)| at + c.len_utf8()),
             }
             .ok_or_else(|| bad(i, "it shares more characters than the token before it has"))?;
+            if v.text.len() + cut + rest.len() > MAX_TOKEN_BYTES {
+                return Err(bad(i, "the vocabulary expands past 64 MiB"));
+            }
             // The shared prefix is copied from the previous token's bytes.
             v.text.extend_from_within(start..start + cut);
             v.text.push_str(rest);
@@ -146,6 +154,10 @@ mod tests {
         for bad in ["1\tx\n", "x\n", "a\tb\n", "0\ta\n5\tb\n"] {
             assert!(Vocab::from_front_coded(bad).is_err(), "{bad:?}");
         }
+        // A 1 MB token repeated by 9-byte lines: 1 MB asking for 200 MB.
+        let bomb = format!("0\t{}\n{}", "a".repeat(1 << 20), "1048576\t\n".repeat(200));
+        let e = Vocab::from_front_coded(&bomb).unwrap_err().to_string();
+        assert!(e.contains("expands past 64 MiB"), "{e}");
     }
 
     #[test]
