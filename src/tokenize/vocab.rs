@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// gigabytes. BERT's 30,522 tokens take 0.2 MB; multilingual ones, a few MB.
 const MAX_TOKEN_BYTES: usize = 64 << 20;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(super) struct Vocab {
     /// The tokens, sorted (byte order), back to back.
     text: String,
@@ -48,10 +48,8 @@ impl Vocab {
         for (i, line) in s.lines().enumerate() {
             let (n, rest) = line.split_once('\t').ok_or_else(|| bad(i, "no tab"))?;
             let n: usize = n.parse().map_err(|_| bad(i, "the shared length is not a number"))?;
-            let start = match v.len() {
-                0 | 1 => 0,
-                len => v.ends[len - 2] as usize,
-            };
+            // The previous token is the buffer's tail.
+            let start = v.len().checked_sub(1).map_or(0, |last| v.start(last));
             let prev = &v.text[start..];
             let cut = match n {
                 0 => Some(0),
@@ -91,9 +89,13 @@ impl Vocab {
         self.ids.len()
     }
 
+    /// Where token `i` starts in `text`.
+    fn start(&self, i: usize) -> usize {
+        i.checked_sub(1).map_or(0, |before| self.ends[before] as usize)
+    }
+
     fn token(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        &self.text[self.start(i)..self.ends[i] as usize]
     }
 
     /// `token`'s id.
