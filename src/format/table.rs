@@ -3,7 +3,7 @@
 //! ```text
 //! offset size  field
 //!      0    8  magic "ERNIETBL"
-//!      8    4  format version (u32 LE) = 2 (1 is still read)
+//!      8    4  format version (u32 LE) = 3 (1 and 2 are still read)
 //!     12    4  dimension
 //!     16    4  vocabulary (rows)
 //!     20    4  rows per chunk
@@ -13,7 +13,8 @@
 //!     64    8  body length in bytes (u64)
 //!     72    4  CRC-32 of bytes 0..72 and the tokenizer JSON
 //!     76    4  CRC-32 of every chunk's CRC (v1: reserved, 0)
-//!     80       the tokenizer JSON (v1: then one CRC-32 per chunk)  } the head
+//!     80       the tokenizer JSON (v1: then one CRC-32 per chunk;  } the head
+//!              v3: its vocabulary may be packed, `packed_vocab`)
 //!              the chunks, in token-id order, chunk c holding rows c*R..
 //!              (R rows, fewer in the last): weights (f32 each), scales (f32
 //!              each), rows (int8, dim each), then (v2) the CRC-32 of those
@@ -35,7 +36,10 @@ use crate::tokenize::WordPiece;
 use crate::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"ERNIETBL";
-pub const TABLE_FORMAT_VERSION: u32 = 2;
+/// 2: each chunk's CRC in the chunk; 3: the same layout, but the tokenizer
+/// JSON may hold a packed vocabulary ([`WordPiece::sorted_json`]), which a
+/// version-2 reader would refuse with a less clear error than this number.
+pub const TABLE_FORMAT_VERSION: u32 = 3;
 const HEADER: usize = 80;
 const WHAT: &str = "token table";
 /// Ceilings: a BERT vocabulary is 30,522 (multilingual ones up to 250k).
@@ -60,7 +64,7 @@ pub struct TableFile {
 
 impl TableFile {
     /// The table as an index folder carries it: the vocabulary sorted and
-    /// front-coded in the head ([`WordPiece::sorted_json`]: 54 KB gzipped
+    /// packed in the head ([`WordPiece::sorted_json`]: 49.6 KB gzipped
     /// instead of 117 for BERT's), the rows in the new id order, in chunks
     /// of `chunk_rows`.
     pub fn sorted(&self, chunk_rows: usize) -> Result<TableFile> {
@@ -372,6 +376,30 @@ mod tests {
         for q in ["the who what", &crate::synthetic::WORDS[3..12].join(" "), "zq xk"] {
             assert_eq!(a.encode(q).unwrap(), b.encode(q).unwrap(), "{q:?}");
         }
+    }
+
+    /// Version 2 (the same layout; its vocabulary never packed) is still read.
+    #[test]
+    fn a_version_2_file_is_read() {
+        let file = sample();
+        let (mut head, chunks) = to_parts(&file).unwrap();
+        let tok_len = u32_at(&head, 28);
+        head[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let mut h = crate::format::crc32::Hasher::new();
+        h.update(&head[..72]);
+        h.update(&head[HEADER..HEADER + tok_len]);
+        head[72..76].copy_from_slice(&h.finalize().to_le_bytes());
+        let tag: [u8; 8] = head[72..80].try_into().unwrap();
+        let mut v2 = head;
+        for (c, chunk) in chunks.iter().enumerate() {
+            let payload = &chunk[..chunk.len() - 4];
+            v2.extend_from_slice(payload);
+            v2.extend_from_slice(&chunk_crc(payload, c, &tag).to_le_bytes());
+        }
+        assert_eq!(from_bytes(&v2).unwrap().table, file.table);
+        v2[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let e = from_bytes(&v2).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("format version 4; this build reads 3"), "{e}");
     }
 
     /// Version 1 (checksums in the head; the encoder rows a cache holds) is still read.
