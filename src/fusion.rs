@@ -171,15 +171,16 @@ impl Candidates {
 
     /// The dense side's own top list, best first.
     pub fn dense_top(&self) -> Vec<Hit> {
-        self.side(|c| c.dense_rank.map(|r| (r, c.dense)))
+        self.side(&|c| c.dense_rank.map(|r| (r, c.dense)))
     }
 
     /// The lexical side's own top list (positive BM25 only), best first.
     pub fn lexical_top(&self) -> Vec<Hit> {
-        self.side(|c| c.lexical_rank.map(|r| (r, c.lexical)))
+        self.side(&|c| c.lexical_rank.map(|r| (r, c.lexical)))
     }
 
-    fn side(&self, rank: impl Fn(&Candidate) -> Option<(usize, f32)>) -> Vec<Hit> {
+    /// Not generic: one sort compiled for both sides.
+    fn side(&self, rank: &dyn Fn(&Candidate) -> Option<(usize, f32)>) -> Vec<Hit> {
         let mut v: Vec<(usize, Hit)> =
             self.items.iter().filter_map(|c| rank(c).map(|(r, s)| (r, Hit { ordinal: c.ordinal, score: s }))).collect();
         v.sort_by_key(|(r, _)| *r);

@@ -197,7 +197,10 @@ pub fn top_k(scored: impl Iterator<Item = (usize, f32)>, ids: &[String], k: usiz
         }
     }
     let mut hits: Vec<Ranked> = heap.into_vec();
-    hits.sort_by(|a, b| b.better(a));
+    // By `Ord` (best first), not by a closure: a closure inside this generic
+    // function is a new type for each caller's iterator, and so would be the
+    // sort compiled for it (4 KiB of wasm each).
+    hits.sort();
     hits.into_iter().map(|r| Hit { ordinal: r.ordinal, score: r.score }).collect()
 }
 
