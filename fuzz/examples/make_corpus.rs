@@ -28,6 +28,10 @@ fn main() -> Res<()> {
     }
     models(&root.join("model"))?;
     tables(&root.join("table"))?;
+    // The packed vocabulary an index folder's table head carries (the
+    // wordpiece target's other seeds are written by hand).
+    let (packed, _) = ernie_search::WordPiece::sorted_json(&tiny_tokenizer_json())?;
+    std::fs::write(root.join("wordpiece").join("packed.json"), packed)?;
     clusters(&root.join("clusters"))?;
     embed_caches(&root.join("embed_cache"))?;
     let tmp = std::env::temp_dir().join(format!("ernie-fuzz-corpus-{}", std::process::id()));
