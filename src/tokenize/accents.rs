@@ -46,13 +46,64 @@ fn decompose(c: char, mut emit: impl FnMut(char)) {
     if let Some(jamo) = hangul(c) {
         return jamo.into_iter().flatten().for_each(emit);
     }
-    match tables::DECOMPOSED.binary_search(&(c as u32)) {
-        Ok(i) => {
-            let at = |i: usize| tables::DECOMPOSED_AT[i] as usize;
-            tables::DECOMPOSITIONS[at(i)..at(i + 1)].chars().for_each(emit)
-        }
+    let d = tables();
+    match d.keys.binary_search(&(c as u32)) {
+        Ok(i) => tables::DECOMPOSITIONS[d.start(i)..d.ends[i] as usize].chars().for_each(emit),
         Err(_) => emit(c),
     }
+}
+
+/// The tables as lookups take them. The wasm carries them as gaps and
+/// lengths of a byte or two each (the light wasm 7.6 KiB smaller gzipped
+/// than with the u32 and u16 arrays they unfold to here, once, at the first
+/// character past ASCII).
+struct Tables {
+    /// The characters with a decomposition, sorted.
+    keys: Vec<u32>,
+    /// Where character `i`'s decomposition ends in `DECOMPOSITIONS`.
+    ends: Vec<u16>,
+    /// (first, last, class): the runs of characters of one combining class
+    /// other than 0, sorted.
+    combining: Vec<(u32, u32, u8)>,
+}
+
+impl Tables {
+    fn start(&self, i: usize) -> usize {
+        i.checked_sub(1).map_or(0, |before| self.ends[before] as usize)
+    }
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let (mut keys, mut key) = (Vec::with_capacity(tables::DECOMPOSED_LENS.len()), 0u32);
+        let mut gaps = tables::DECOMPOSED_GAPS;
+        // Our own table, checked whole by the tests below: it reads to its end.
+        while let Ok(gap) = crate::format::varint::get(&mut gaps, "accent table") {
+            key += gap;
+            keys.push(key);
+        }
+        let mut end = 0u16;
+        let ends = tables::DECOMPOSED_LENS.iter().map(|&n| {
+            end += u16::from(n);
+            end
+        });
+        // Per run: its gap from the last run's last character, its length
+        // less one, its class.
+        let (mut combining, mut last) = (Vec::new(), 0u32);
+        let mut runs = tables::COMBINING_RUNS;
+        while let (Ok(gap), Ok(len)) = (
+            crate::format::varint::get(&mut runs, "accent table"),
+            crate::format::varint::get(&mut runs, "accent table"),
+        ) {
+            let Some((&class, rest)) = runs.split_first() else { break };
+            runs = rest;
+            let first = last + gap;
+            last = first + len;
+            combining.push((first, last, class));
+        }
+        Tables { keys, ends: ends.collect(), combining }
+    })
 }
 
 /// A precomposed Hangul syllable's jamo (Unicode 9.0 section 3.12).
@@ -78,7 +129,7 @@ fn combining_class(c: char) -> u8 {
     if c < 0x300 {
         return 0;
     }
-    let ranges = tables::COMBINING;
+    let ranges = &tables().combining;
     match ranges.partition_point(|&(first, _, _)| first <= c) {
         0 => 0,
         i => {
@@ -124,24 +175,42 @@ mod tests {
                 _ => {}
             }
         }
-        let list = |v: Vec<String>| v.chunks(12).map(|l| format!("    {},\n", l.join(", "))).collect::<String>();
         let escaped: String = pool.chars().map(|c| format!("\\u{{{:x}}}", c as u32)).collect();
+        let mut gaps = Vec::new();
+        let mut prev = 0;
+        for &k in &keys {
+            crate::format::varint::put(&mut gaps, k - prev);
+            prev = k;
+        }
+        let lens: Vec<u8> = at.windows(2).map(|w| u8::try_from(w[1] - w[0]).unwrap()).collect();
+        let mut runs = Vec::new();
+        let mut last = 0;
+        for &(first, end, class) in &combining {
+            crate::format::varint::put(&mut runs, first - last);
+            crate::format::varint::put(&mut runs, end - first);
+            runs.push(class);
+            last = end;
+        }
+        let bytes = |b: &[u8]| {
+            b.chunks(24)
+                .map(|l| format!("    {}\\\n", l.iter().map(|x| format!("\\x{x:02x}")).collect::<String>()))
+                .collect::<String>()
+        };
         format!(
             "// Generated from unicode-normalization-alignments 0.1.12 (Unicode 9.0) by\n\
              // `ERNIE_SEARCH_REGENERATE=1 cargo test -p ernie-search --lib accents`; do not edit.\n\n\
-             /// The characters with a canonical decomposition (Hangul syllables aside), sorted.\n\
-             pub(super) static DECOMPOSED: [u32; {}] = [\n{}];\n\n\
-             /// Character i's decomposition: `DECOMPOSITIONS[DECOMPOSED_AT[i]..DECOMPOSED_AT[i + 1]]`.\n\
-             pub(super) static DECOMPOSED_AT: [u16; {}] = [\n{}];\n\n\
+             /// The characters with a canonical decomposition (Hangul syllables aside), sorted:\n\
+             /// each one's gap from the one before (from 0), LEB128.\n\
+             pub(super) static DECOMPOSED_GAPS: &[u8] = b\"\\\n{}\";\n\n\
+             /// Each one's decomposition's length in bytes of `DECOMPOSITIONS`, where they follow each other.\n\
+             pub(super) static DECOMPOSED_LENS: &[u8] = b\"\\\n{}\";\n\n\
              pub(super) static DECOMPOSITIONS: &str = \"{escaped}\";\n\n\
-             /// (first, last, class): the ranges of characters whose canonical combining class is not 0.\n\
-             pub(super) static COMBINING: [(u32, u32, u8); {}] = [\n{}];\n",
-            keys.len(),
-            list(keys.iter().map(|k| format!("0x{k:x}")).collect()),
-            at.len(),
-            list(at.iter().map(|a| a.to_string()).collect()),
-            combining.len(),
-            list(combining.iter().map(|(a, b, c)| format!("(0x{a:x}, 0x{b:x}, {c})")).collect()),
+             /// The runs of characters of one canonical combining class other than 0, each as its gap\n\
+             /// from the last run's last character (LEB128), its length less one (LEB128), its class.\n\
+             pub(super) static COMBINING_RUNS: &[u8] = b\"\\\n{}\";\n",
+            bytes(&gaps),
+            bytes(&lens),
+            bytes(&runs),
         )
     }
 
