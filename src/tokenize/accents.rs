@@ -9,7 +9,7 @@
 //! its compatibility tables too (we never use them): these tables are what
 //! the light wasm carries instead, 51 KB gzipped smaller.
 
-use unicode_categories::UnicodeCategories;
+use super::categories::is_mark_nonspacing;
 
 #[rustfmt::skip]
 mod tables;
@@ -35,7 +35,7 @@ pub fn strip_accents(s: &str) -> String {
 
 fn flush(run: &mut Vec<(u8, char)>, out: &mut String) {
     run.sort_by_key(|&(class, _)| class);
-    out.extend(run.drain(..).map(|(_, c)| c).filter(|c| !c.is_mark_nonspacing()));
+    out.extend(run.drain(..).map(|(_, c)| c).filter(|&c| !is_mark_nonspacing(c)));
 }
 
 /// `c`'s full canonical decomposition (itself when it has none).
@@ -146,6 +146,7 @@ fn combining_class(c: char) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unicode_categories::UnicodeCategories;
     use unicode_normalization_alignments::char::{canonical_combining_class, decompose_canonical};
     use unicode_normalization_alignments::UnicodeNormalization;
 

@@ -5,6 +5,7 @@
 //! WordPiece ([`wordpiece`]), which the light build carries alone.
 
 mod accents;
+mod categories;
 mod vocab;
 pub mod wordpiece;
 

@@ -6,8 +6,7 @@
 //! another kind is refused. Parity with `tokenizers` is tested on the real
 //! model's text (`cli/tests/real_model.rs`) and on crafted strings.
 
-use unicode_categories::UnicodeCategories;
-
+use super::categories::{is_other, is_punctuation};
 use super::vocab::{pack, Vocab};
 
 use crate::format::json::Json;
@@ -350,7 +349,7 @@ fn pre_tokenize(text: &str) -> Vec<&str> {
     for word in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
         let mut start = 0;
         for (i, c) in word.char_indices() {
-            if c.is_ascii_punctuation() || c.is_punctuation() {
+            if c.is_ascii_punctuation() || is_punctuation(c) {
                 if start < i {
                     out.push(&word[start..i]);
                 }
@@ -370,7 +369,7 @@ fn is_whitespace(c: char) -> bool {
 }
 
 fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+    !matches!(c, '\t' | '\n' | '\r') && is_other(c)
 }
 
 fn is_chinese_char(c: char) -> bool {
