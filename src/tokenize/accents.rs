@@ -192,23 +192,19 @@ mod tests {
             runs.push(class);
             last = end;
         }
-        let bytes = |b: &[u8]| {
-            b.chunks(24)
-                .map(|l| format!("    {}\\\n", l.iter().map(|x| format!("\\x{x:02x}")).collect::<String>()))
-                .collect::<String>()
-        };
+        let bytes = crate::tokenize::byte_string_literal;
         format!(
             "// Generated from unicode-normalization-alignments 0.1.12 (Unicode 9.0) by\n\
              // `ERNIE_SEARCH_REGENERATE=1 cargo test -p ernie-search --lib accents`; do not edit.\n\n\
              /// The characters with a canonical decomposition (Hangul syllables aside), sorted:\n\
              /// each one's gap from the one before (from 0), LEB128.\n\
-             pub(super) static DECOMPOSED_GAPS: &[u8] = b\"\\\n{}\";\n\n\
+             pub(super) static DECOMPOSED_GAPS: &[u8] = {};\n\n\
              /// Each one's decomposition's length in bytes of `DECOMPOSITIONS`, where they follow each other.\n\
-             pub(super) static DECOMPOSED_LENS: &[u8] = b\"\\\n{}\";\n\n\
+             pub(super) static DECOMPOSED_LENS: &[u8] = {};\n\n\
              pub(super) static DECOMPOSITIONS: &str = \"{escaped}\";\n\n\
              /// The runs of characters of one canonical combining class other than 0, each as its gap\n\
              /// from the last run's last character (LEB128), its length less one (LEB128), its class.\n\
-             pub(super) static COMBINING_RUNS: &[u8] = b\"\\\n{}\";\n",
+             pub(super) static COMBINING_RUNS: &[u8] = {};\n",
             bytes(&gaps),
             bytes(&lens),
             bytes(&runs),

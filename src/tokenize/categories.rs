@@ -88,11 +88,7 @@ mod tests {
             crate::format::varint::put(&mut bytes, end - first);
             last = end;
         }
-        let lines: String = bytes
-            .chunks(24)
-            .map(|l| format!("    {}\\\n", l.iter().map(|x| format!("\\x{x:02x}")).collect::<String>()))
-            .collect();
-        format!("b\"\\\n{lines}\"")
+        crate::tokenize::byte_string_literal(&bytes)
     }
 
     fn generate() -> String {
