@@ -10,6 +10,7 @@
 //! the light wasm carries instead, 51 KB gzipped smaller.
 
 use super::categories::is_mark_nonspacing;
+use super::runs::Runs;
 
 #[rustfmt::skip]
 mod tables;
@@ -62,9 +63,8 @@ struct Tables {
     keys: Vec<u32>,
     /// Where character `i`'s decomposition ends in `DECOMPOSITIONS`.
     ends: Vec<u16>,
-    /// (first, last, class): the runs of characters of one combining class
-    /// other than 0, sorted.
-    combining: Vec<(u32, u32, u8)>,
+    /// Each character's combining class (0 outside the runs).
+    combining: Runs,
 }
 
 impl Tables {
@@ -88,20 +88,7 @@ fn tables() -> &'static Tables {
             end += u16::from(n);
             end
         });
-        // Per run: its gap from the last run's last character, its length
-        // less one, its class.
-        let (mut combining, mut last) = (Vec::new(), 0u32);
-        let mut runs = tables::COMBINING_RUNS;
-        while let (Ok(gap), Ok(len)) = (
-            crate::format::varint::get(&mut runs, "accent table"),
-            crate::format::varint::get(&mut runs, "accent table"),
-        ) {
-            let Some((&class, rest)) = runs.split_first() else { break };
-            runs = rest;
-            let first = last + gap;
-            last = first + len;
-            combining.push((first, last, class));
-        }
+        let combining = Runs::unfold(tables::COMBINING_RUNS, true);
         Tables { keys, ends: ends.collect(), combining }
     })
 }
@@ -125,22 +112,10 @@ fn hangul(c: char) -> Option<[Option<char>; 3]> {
 }
 
 fn combining_class(c: char) -> u8 {
-    let c = c as u32;
-    if c < 0x300 {
+    if (c as u32) < 0x300 {
         return 0;
     }
-    let ranges = &tables().combining;
-    match ranges.partition_point(|&(first, _, _)| first <= c) {
-        0 => 0,
-        i => {
-            let (_, last, class) = ranges[i - 1];
-            if c <= last {
-                class
-            } else {
-                0
-            }
-        }
-    }
+    tables().combining.get(c)
 }
 
 #[cfg(test)]
@@ -159,7 +134,6 @@ mod tests {
         let mut keys = Vec::new();
         let mut at = vec![0usize];
         let mut pool = String::new();
-        let mut combining: Vec<(u32, u32, u8)> = Vec::new();
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let mut d = String::new();
             decompose_canonical(c, |x| d.push(x));
@@ -168,12 +142,6 @@ mod tests {
                 keys.push(c as u32);
                 pool.push_str(&d);
                 at.push(pool.len());
-            }
-            let class = canonical_combining_class(c);
-            match combining.last_mut() {
-                Some(r) if class != 0 && r.1 + 1 == c as u32 && r.2 == class => r.1 = c as u32,
-                _ if class != 0 => combining.push((c as u32, c as u32, class)),
-                _ => {}
             }
         }
         let escaped: String = pool.chars().map(|c| format!("\\u{{{:x}}}", c as u32)).collect();
@@ -184,15 +152,8 @@ mod tests {
             prev = k;
         }
         let lens: Vec<u8> = at.windows(2).map(|w| u8::try_from(w[1] - w[0]).unwrap()).collect();
-        let mut runs = Vec::new();
-        let mut last = 0;
-        for &(first, end, class) in &combining {
-            crate::format::varint::put(&mut runs, first - last);
-            crate::format::varint::put(&mut runs, end - first);
-            runs.push(class);
-            last = end;
-        }
-        let bytes = crate::tokenize::byte_string_literal;
+        let runs = crate::tokenize::runs::fold(canonical_combining_class, true);
+        let bytes = crate::tokenize::runs::byte_string_literal;
         format!(
             "// Generated from unicode-normalization-alignments 0.1.12 (Unicode 9.0) by\n\
              // `ERNIE_SEARCH_REGENERATE=1 cargo test -p ernie-search --lib accents`; do not edit.\n\n\
@@ -213,12 +174,7 @@ mod tests {
 
     #[test]
     fn the_tables_are_what_the_crate_gives() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tokenize/accents/tables.rs");
-        let want = generate();
-        if std::env::var_os("ERNIE_SEARCH_REGENERATE").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        assert!(std::fs::read_to_string(path).unwrap() == want, "{path} is stale: regenerate it");
+        crate::tokenize::runs::check_generated("accents/tables.rs", &generate());
     }
 
     #[test]

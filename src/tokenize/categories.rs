@@ -10,39 +10,13 @@
 
 use std::sync::OnceLock;
 
+use super::runs::Runs;
+
 #[rustfmt::skip]
 mod tables;
 
-/// A set of characters as sorted runs `(first, last)`.
-struct Runs(Vec<(u32, u32)>);
-
-impl Runs {
-    /// From the generated form: per run, its gap from the last run's last
-    /// character (from 0 for the first), then its length less one, LEB128.
-    fn unfold(mut bytes: &[u8]) -> Runs {
-        let mut runs = Vec::new();
-        let mut last = 0u32;
-        let mut next = || crate::format::varint::get(&mut bytes, "category table");
-        // Our own tables, checked whole by the tests: they read to their end.
-        while let (Ok(gap), Ok(len)) = (next(), next()) {
-            let first = last + gap;
-            last = first + len;
-            runs.push((first, last));
-        }
-        Runs(runs)
-    }
-
-    fn contains(&self, c: char) -> bool {
-        let c = c as u32;
-        match self.0.partition_point(|&(first, _)| first <= c) {
-            0 => false,
-            i => c <= self.0[i - 1].1,
-        }
-    }
-}
-
 fn lookup(table: &'static OnceLock<Runs>, bytes: &'static [u8], c: char) -> bool {
-    table.get_or_init(|| Runs::unfold(bytes)).contains(c)
+    table.get_or_init(|| Runs::unfold(bytes, false)).get(c) != 0
 }
 
 /// Punctuation (Pc, Pd, Ps, Pe, Pi, Pf, Po).
@@ -69,26 +43,9 @@ mod tests {
 
     use super::*;
 
-    fn every_char() -> impl Iterator<Item = char> {
-        (0..=0x10FFFFu32).filter_map(char::from_u32)
-    }
-
-    /// `set`'s runs in the generated form, as a Rust byte string.
+    /// `set` in the generated form, as a Rust byte string.
     fn fold(set: impl Fn(char) -> bool) -> String {
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        for c in every_char().filter(|&c| set(c)).map(|c| c as u32) {
-            match runs.last_mut() {
-                Some(r) if r.1 + 1 == c => r.1 = c,
-                _ => runs.push((c, c)),
-            }
-        }
-        let (mut bytes, mut last) = (Vec::new(), 0);
-        for (first, end) in runs {
-            crate::format::varint::put(&mut bytes, first - last);
-            crate::format::varint::put(&mut bytes, end - first);
-            last = end;
-        }
-        crate::tokenize::byte_string_literal(&bytes)
+        crate::tokenize::runs::byte_string_literal(&crate::tokenize::runs::fold(|c| u8::from(set(c)), false))
     }
 
     fn generate() -> String {
@@ -108,17 +65,13 @@ mod tests {
 
     #[test]
     fn the_tables_are_what_the_crate_gives() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tokenize/categories/tables.rs");
-        let want = generate();
-        if std::env::var_os("ERNIE_SEARCH_REGENERATE").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        assert!(std::fs::read_to_string(path).unwrap() == want, "{path} is stale: regenerate it");
+        crate::tokenize::runs::check_generated("categories/tables.rs", &generate());
     }
 
     #[test]
     fn every_code_point_is_classed_as_the_crate_does() {
-        let differ: Vec<char> = every_char()
+        let differ: Vec<char> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
             .filter(|&c| {
                 is_punctuation(c) != c.is_punctuation()
                     || is_other(c) != c.is_other()

@@ -6,6 +6,7 @@
 
 mod accents;
 mod categories;
+mod runs;
 mod vocab;
 pub mod wordpiece;
 
@@ -122,15 +123,4 @@ impl TextTokenizer {
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
-}
-
-/// `bytes` as a Rust byte string literal, 24 bytes a line: how the table
-/// generators of `accents` and `categories` write their tables.
-#[cfg(test)]
-fn byte_string_literal(bytes: &[u8]) -> String {
-    let lines: String = bytes
-        .chunks(24)
-        .map(|l| format!("    {}\\\n", l.iter().map(|x| format!("\\x{x:02x}")).collect::<String>()))
-        .collect();
-    format!("b\"\\\n{lines}\"")
 }
