@@ -46,6 +46,8 @@ const root = resolve(here, "..", "..");
 const QUERY_TIMEOUT_MS = 120_000;
 /** Cold slow-4G visits per engine and protocol; the median is reported. */
 const SLOW_4G_VISITS = 3;
+/** Questions asked after the first answer in each slow-4G visit (part 1c). */
+const SLOW_4G_LATER = 10;
 
 function args() {
   const out = { site: null, out: null, data: null, "tjs-models": null, queries: "0", "encode-queries": "200", subset: "0", chromium: process.env.CHROMIUM || "/usr/bin/chromium" };
@@ -416,6 +418,7 @@ async function main() {
   // ---------------------------------------------------------- 1b. slow 4G
   const firstAnswer = {};
   const firstQ = questions.get(qids[0]);
+  const laterQs = qids.slice(1, 1 + SLOW_4G_LATER).map((id) => questions.get(id));
   for (const [protocol, base] of [["http1", origin], ["h2", originH2]])
   for (const system of ["cold-ernie", "cold-ernie-full", "cold-pagefind"]) {
   // One cold visit swings by a tenth between runs: the median of three (the
@@ -436,14 +439,15 @@ async function main() {
           if (system === "cold-pagefind") {
             const pagefind = await import("/cold-pagefind/pagefind.js");
             await pagefind.init();
-            const s = await pagefind.search(q);
-            n = (await Promise.all((s?.results ?? []).slice(0, 10).map((x) => x.data()))).length;
+            // Kept for the later questions (part 1c), asked the same way.
+            self.ask = async (q) => (await Promise.all(((await pagefind.search(q))?.results ?? []).slice(0, 10).map((x) => x.data()))).length;
           } else {
             const folder = `/${system}/`;
             const { Retriever } = await import(`${folder}index.js`);
             const r = await Retriever.load({ index: folder, encoder: system === "cold-ernie" ? "auto" : "transformer" });
-            n = (await r.search(q, { k: 10 })).length;
+            self.ask = async (q) => (await r.search(q, { k: 10 })).length;
           }
+          n = await self.ask(q);
           return { ms: performance.now() - t, n };
         },
         { system, q: firstQ },
@@ -451,12 +455,36 @@ async function main() {
       `${system} first answer on slow 4G`,
     ).catch((e) => ({ ms: null, n: 0, error: String(e.message ?? e) }));
     // The full build's 30 MB cannot arrive within the timeout at 1.6 Mbps: said, not fatal.
-    visits.push({ ms: r2(r.ms), results: r.n, error: r.error, ...diff(a, snap(system)) });
+    const visit = { ms: r2(r.ms), results: r.n, error: r.error, ...diff(a, snap(system)) };
+    // 1c. The next questions on the same throttled page, one after another
+    // (a visitor's later searches: what they fetch is what their caches lack).
+    if (r.ms != null && system !== "cold-ernie-full") {
+      const b = snap(system);
+      const later = await withTimeout(
+        page.evaluate(async (qs) => {
+          const out = [];
+          for (const q of qs) {
+            const t = performance.now();
+            await self.ask(q);
+            out.push(performance.now() - t);
+          }
+          return out;
+        }, laterQs),
+        `${system} later questions on slow 4G`,
+      ).catch(() => null);
+      if (later) visit.later = { ms: later.map(r2), ...diff(b, snap(system)) };
+    }
+    visits.push(visit);
     await page.context().close();
   }
   const byTime = [...visits].sort((x, y) => (x.ms ?? Infinity) - (y.ms ?? Infinity));
   const median = byTime[Math.floor((byTime.length - 1) / 2)];
-  (firstAnswer[system.slice("cold-".length)] ??= {})[protocol] = { ...median, visits_ms: visits.map((v) => v.ms) };
+  const later = visits.flatMap((v) => v.later?.ms ?? []);
+  const laterStats = later.length
+    ? { later_questions: { n: later.length, median_ms: r2(pct(later, 0.5)), p90_ms: r2(pct(later, 0.9)), gzip_mean: Math.round(visits.reduce((s, v) => s + (v.later?.gzip ?? 0), 0) / later.length) } }
+    : {};
+  const { later: _, ...first } = median;
+  (firstAnswer[system.slice("cold-".length)] ??= {})[protocol] = { ...first, visits_ms: visits.map((v) => v.ms), ...laterStats };
   }
   for (const [s, f] of Object.entries(firstAnswer)) {
     retrieval[s].first_answer_slow_4g = f.http1;
@@ -465,6 +493,8 @@ async function main() {
   const told = (f) => (f.ms == null ? `none within ${QUERY_TIMEOUT_MS / 1000} s` : `${(f.ms / 1000).toFixed(2)} s`);
   const all = (f) => f.visits_ms.map((ms) => (ms == null ? "-" : (ms / 1000).toFixed(2))).join("/");
   log(`first answer on slow 4G from a cold cache, median of ${SLOW_4G_VISITS} visits (HTTP/1.1; HTTP/2): ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${told(f.http1)} [${all(f.http1)}]; ${told(f.h2)} [${all(f.h2)}] (${f.http1.bytes} B)`).join(", ")}`);
+  const lat = (f) => (f.later_questions ? `${f.later_questions.median_ms.toFixed(0)} ms (p90 ${f.later_questions.p90_ms.toFixed(0)}, ${f.later_questions.gzip_mean} B gzip each)` : "-");
+  log(`later questions on slow 4G, ${SLOW_4G_LATER} per visit, median (HTTP/1.1; HTTP/2): ${Object.entries(firstAnswer).map(([s, f]) => `${s} ${lat(f.http1)}; ${lat(f.h2)}`).join(", ")}`);
 
   // ---------------------------------------------------------- 2. encoding
   // Retriever.embed needs the transformer: the full-build retriever times it.

@@ -1,6 +1,6 @@
 // The cold first answer on slow 4G, request by request: when each file was
 // asked for and when it arrived (ms from the start), to see the critical
-// path. node bench/browser/timeline.mjs --site target/h2h/wiki/site [--query Q] [--h2]
+// path. node bench/browser/timeline.mjs --site target/h2h/wiki/site [--query Q] [--then Q]... [--h2]
 // --h2: over HTTP/2 with TLS (a throwaway self-signed certificate) instead of HTTP/1.1.
 import { createServer } from "node:http";
 import { createSecureServer } from "node:http2";
@@ -43,16 +43,31 @@ page.context().on("requestfinished", (r) => {
 const ms = await page.evaluate(async (q) => {
   const t = performance.now();
   const { Retriever } = await import("/e/index.js");
-  const r = await Retriever.load({ index: "/e/" });
+  self.r = await Retriever.load({ index: "/e/" });
   const tl = performance.now() - t;
-  const hits = await r.search(q, { k: 10 });
+  const hits = await self.r.search(q, { k: 10 });
   return { load: tl, total: performance.now() - t, n: hits.length, first: hits[0]?.title };
 }, query);
-const rows = reqs.filter((r) => r.url.startsWith("/e/"));
-const t0 = Math.min(...rows.map((r) => r.start));
-for (const r of rows.sort((a, b) => a.start - b.start)) {
-  console.log(`${(r.start - t0).toFixed(0).padStart(6)} -> ${(r.end - t0).toFixed(0).padStart(6)}  ${r.url}`);
+const show = (title, ms) => {
+  const rows = reqs.splice(0).filter((r) => r.url.startsWith("/e/"));
+  const t0 = Math.min(...rows.map((r) => r.start));
+  console.log(title);
+  for (const r of rows.sort((a, b) => a.start - b.start)) {
+    console.log(`${(r.start - t0).toFixed(0).padStart(6)} -> ${(r.end - t0).toFixed(0).padStart(6)}  ${r.url}`);
+  }
+  console.log(JSON.stringify(ms));
+};
+show(`load and ${JSON.stringify(query)}`, ms);
+// --then Q (repeatable): later questions on the same page, one at a time.
+for (const [i, a] of process.argv.entries()) {
+  if (a !== "--then") continue;
+  const q = process.argv[i + 1];
+  const later = await page.evaluate(async (q) => {
+    const t = performance.now();
+    const hits = await self.r.search(q, { k: 10 });
+    return { total: performance.now() - t, n: hits.length, first: hits[0]?.title, timings: hits.timings };
+  }, q);
+  show(`then ${JSON.stringify(q)}`, later);
 }
-console.log(JSON.stringify(ms));
 await browser.close();
 server.close();
