@@ -462,7 +462,9 @@ fn a_table_head_whose_tokenizer_holds_millions_of_values_is_refused() {
     let values = ernie_search::format::json::MAX_VALUES;
     let tokenizer_json = format!("[{}0]", "0,".repeat(values));
     let rows: Vec<f32> = (0..8 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
-    let table = TokenTable::from_f32(&"ab".repeat(32), 4, &rows, vec![1.0; 8], 4).unwrap();
+    let table =
+        TokenTable::from_f32(&"ab".repeat(32), 4, &rows, vec![1.0; 8], 4, ernie_search::index::quant::ValueBits::Int4)
+            .unwrap();
     let (head, _) = to_parts(&TableFile { table, tokenizer_json, max_query_len: 16 }).unwrap();
     let head = head_from_bytes(&head, None).unwrap();
     let e = err_text(TableEncoder::from_head(head));

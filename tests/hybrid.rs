@@ -265,7 +265,15 @@ fn table_of(e: &Embedder) -> ernie_search::TableEncoder {
     let tokens: Vec<Tokens> = (0..vocab as u32).map(|t| Tokens { ids: vec![2, t, 3] }).collect();
     let rows: Vec<f32> = e.embed_tokens(&tokens).unwrap().concat();
     let weights = (0..vocab).map(|t| if t < 5 { 0.0 } else { 1.0 }).collect();
-    let table = ernie_search::TokenTable::from_f32(&e.card().fingerprint, e.dim(), &rows, weights, 16).unwrap();
+    let table = ernie_search::TokenTable::from_f32(
+        &e.card().fingerprint,
+        e.dim(),
+        &rows,
+        weights,
+        16,
+        ernie_search::index::quant::ValueBits::Int4,
+    )
+    .unwrap();
     let card = e.card();
     let tok = ernie_search::WordPiece::from_json(card.tokenizer_json.as_bytes(), card.spec.max_query_len).unwrap();
     ernie_search::TableEncoder::new(table, tok).unwrap()

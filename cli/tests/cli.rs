@@ -657,6 +657,23 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     assert!(err.contains("token table chunk"), "{err}");
     ok(&["search", s(&idx), &query]);
 
+    // Rows of 4 bits by default; --table-bits 8 doubles their bytes (a chunk:
+    // 4 rows of a weight, a scale and the values, then its CRC).
+    let wide = tmp.path().join("wide");
+    ok(&["index", s(&corpus), "--model", s(&model), "--out", s(&wide), "--table-bits", "8", "--no-embed-cache"]);
+    let wide_manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(wide.join("manifest.json")).unwrap()).unwrap();
+    let first_chunk = |dir: &Path, head: &str| {
+        let hash = head.trim_start_matches("table/head.").trim_end_matches(".bin");
+        std::fs::metadata(dir.join(format!("table/rows.{hash}.0.bin"))).unwrap().len()
+    };
+    let (narrow, broad) =
+        (first_chunk(&idx, head), first_chunk(&wide, wide_manifest["table"]["head"].as_str().unwrap()));
+    assert_eq!(broad - 4 - 32, 2 * (narrow - 4 - 32), "int8 chunk {broad} B, int4 {narrow} B");
+    assert!(
+        fails(&["index", s(&corpus), "--model", s(&model), "--out", s(&wide), "--table-bits", "3"]).contains("4 or 8")
+    );
+
     // --no-table: no table, and asking for it says so.
     let bare = tmp.path().join("bare");
     ok(&["index", s(&corpus), "--model", s(&model), "--out", s(&bare), "--no-table"]);

@@ -19,12 +19,10 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    // Seeds are written over, never cleared: the folders also keep seeds
+    // from older writers (`clusters/v2-*`, `table/v3-*`) and hand-written ones.
     for t in ["model", "index", "lexical_meta", "lexical_block", "manifest", "shard", "table", "clusters", "embed_cache"] {
-        let d = root.join(t);
-        if d.exists() {
-            std::fs::remove_dir_all(&d)?;
-        }
-        std::fs::create_dir_all(&d)?;
+        std::fs::create_dir_all(root.join(t))?;
     }
     models(&root.join("model"))?;
     tables(&root.join("table"))?;
@@ -83,10 +81,13 @@ fn clusters(out: &Path) -> Res<()> {
 fn tables(out: &Path) -> Res<()> {
     use ernie_search::format::table::{to_bytes, TableFile};
     use ernie_search::table::TokenTable;
-    for (name, vocab, dim, chunk_rows) in [("one-chunk", 7, 4, 512), ("chunks", 40, 8, 6)] {
+    use ernie_search::index::quant::ValueBits;
+    for (name, vocab, dim, chunk_rows, bits) in
+        [("one-chunk", 7, 4, 512, ValueBits::Int8), ("chunks", 40, 8, 6, ValueBits::Int8), ("int4-chunks", 40, 7, 6, ValueBits::Int4)]
+    {
         let rows: Vec<f32> = (0..vocab * dim).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let weights: Vec<f32> = (0..vocab).map(|i| if i % 5 == 0 { 0.0 } else { 1.0 + i as f32 / 10.0 }).collect();
-        let table = TokenTable::from_f32(&"0f".repeat(32), dim, &rows, weights, chunk_rows)?;
+        let table = TokenTable::from_f32(&"0f".repeat(32), dim, &rows, weights, chunk_rows, bits)?;
         let file = TableFile { table, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 };
         std::fs::write(out.join(format!("{name}.bin")), to_bytes(&file)?)?;
     }
@@ -262,7 +263,8 @@ fn index_dirs(root: &Path, tmp: &Path) -> Res<()> {
                 use ernie_search::format::table::TableFile;
                 let vocab = 12;
                 let rows: Vec<f32> = (0..vocab * b.dim).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect();
-                let t = ernie_search::table::TokenTable::from_f32(&fp, b.dim, &rows, vec![1.0; vocab], 8)?;
+                let bits = ernie_search::index::quant::ValueBits::Int4;
+                let t = ernie_search::table::TokenTable::from_f32(&fp, b.dim, &rows, vec![1.0; vocab], 8, bits)?;
                 Ok::<_, ernie_search::Error>(TableFile { table: t, tokenizer_json: tiny_tokenizer_json(), max_query_len: 16 })
             })
             .transpose()?;

@@ -87,7 +87,7 @@ pub fn to_parts(
     }
     clustering.assign.iter().for_each(|&c| varint::put(&mut body, c));
     let (q, scales) = quantize_centroids(&clustering.centroids, dim, bits);
-    q.chunks_exact(dim).for_each(|row| pack(row, bits, &mut body));
+    q.chunks_exact(dim).for_each(|row| bits.pack(row, &mut body));
     scales.iter().for_each(|s| body.extend_from_slice(&s.to_le_bytes()));
     let mut head = Vec::with_capacity(HEAD_HEADER + body.len());
     head.extend_from_slice(HEAD_MAGIC);
@@ -122,7 +122,7 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
     for &r in rows {
         let v = store.row(dim, r as usize).ok_or_else(|| Error::Invalid(format!("row {r} is out of range")))?;
         let (q, s) = bits.quantize(&v);
-        pack(&q, bits, &mut body);
+        bits.pack(&q, &mut body);
         scales.push(s);
     }
     scales.iter().for_each(|s| body.extend_from_slice(&s.to_le_bytes()));
@@ -136,33 +136,6 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&body);
     Ok(out)
-}
-
-/// Appends one row's values at `bits` bits each (the layout in the module doc).
-fn pack(row: &[i8], bits: ValueBits, out: &mut Vec<u8>) {
-    match bits {
-        ValueBits::Int8 => out.extend(row.iter().map(|&x| x as u8)),
-        ValueBits::Int4 => out.extend(row.chunks(2).map(|p| {
-            let hi = p.get(1).copied().unwrap_or(0);
-            (p[0] as u8 & 0x0F) | ((hi as u8) << 4)
-        })),
-    }
-}
-
-/// One row's values back from `bits.row_bytes(out.len())` bytes.
-fn unpack(bytes: &[u8], bits: ValueBits, out: &mut [i8]) {
-    match bits {
-        ValueBits::Int8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as i8),
-        ValueBits::Int4 => {
-            for (pair, &b) in out.chunks_mut(2).zip(bytes) {
-                // Shifting the nibble to the top and back extends its sign.
-                pair[0] = ((b << 4) as i8) >> 4;
-                if let Some(hi) = pair.get_mut(1) {
-                    *hi = (b as i8) >> 4;
-                }
-            }
-        }
-    }
 }
 
 /// The value width a version 3 file states.
@@ -274,7 +247,7 @@ pub fn head_from_bytes(bytes: &[u8]) -> Result<FlatIndex> {
     }
     let mut centroids = vec![0i8; k * dim];
     for (out, packed) in centroids.chunks_exact_mut(dim).zip(q.chunks_exact(row_bytes)) {
-        unpack(packed, bits, out);
+        bits.unpack(packed, out);
     }
     let centroids = centroids.chunks_exact(dim).zip(&scales).flat_map(|(r, &s)| r.iter().map(move |&x| x as f32 * s));
     let mut map = ClusterMap::new(dim, centroids.collect(), row_cluster, nprobe)?;
@@ -364,7 +337,7 @@ pub fn add_list(index: &mut FlatIndex, bytes: &[u8]) -> Result<u32> {
     };
     for ((&r, row), &s) in rows.iter().zip(q.chunks_exact(row_bytes)).zip(&scales) {
         let r = r as usize;
-        unpack(row, bits, &mut sq[r * dim..(r + 1) * dim]);
+        bits.unpack(row, &mut sq[r * dim..(r + 1) * dim]);
         ss[r] = s;
     }
     if let Some(m) = index.clusters.as_mut() {
@@ -454,10 +427,10 @@ mod tests {
     fn int4_values_pack_two_a_byte_and_come_back() {
         for row in [vec![-7i8, 7, 0, -1, 3], vec![-8, 7, 1, -2], vec![5]] {
             let mut packed = Vec::new();
-            pack(&row, ValueBits::Int4, &mut packed);
+            ValueBits::Int4.pack(&row, &mut packed);
             assert_eq!(packed.len(), ValueBits::Int4.row_bytes(row.len()));
             let mut back = vec![0i8; row.len()];
-            unpack(&packed, ValueBits::Int4, &mut back);
+            ValueBits::Int4.unpack(&packed, &mut back);
             assert_eq!(back, row);
         }
     }

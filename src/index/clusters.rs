@@ -8,7 +8,8 @@
 //! clusters in the fused ranking. The answer is a function of the query
 //! alone: clusters loaded by earlier queries change nothing.
 
-use super::quant::{dot_f32, quantize_symmetric, Store};
+pub use super::quant::ValueBits;
+use super::quant::{dot_f32, Store};
 use crate::{Error, Result};
 
 /// Iterations of Lloyd's algorithm at index time: the assignment barely
@@ -19,62 +20,6 @@ pub const KMEANS_ITERS: usize = 12;
 pub const DEFAULT_CLUSTER_ROWS: usize = 100;
 /// The most clusters a head may describe (each is one file).
 pub const MAX_CLUSTERS: usize = 1 << 16;
-
-/// How many bits a cluster file gives each vector value. Int4 halves what a
-/// browser downloads per probed cluster; on the wiki set's 1,809 dev
-/// questions it moved the light engine's hybrid MRR@10 by less than 0.001
-/// (`ernie-search table eval --clusters 101 --cluster-bits 4|8`). Either is
-/// held as i8 in memory, so one scan serves both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ValueBits {
-    #[default]
-    Int4,
-    Int8,
-}
-
-impl ValueBits {
-    pub fn bits(self) -> u32 {
-        match self {
-            ValueBits::Int4 => 4,
-            ValueBits::Int8 => 8,
-        }
-    }
-
-    pub fn from_bits(bits: u32) -> Option<Self> {
-        match bits {
-            4 => Some(ValueBits::Int4),
-            8 => Some(ValueBits::Int8),
-            _ => None,
-        }
-    }
-
-    /// Symmetric quantization of one vector to this width (i8 values, a scale).
-    pub fn quantize(self, v: &[f32]) -> (Vec<i8>, f32) {
-        match self {
-            ValueBits::Int4 => quantize_symmetric(v, 7),
-            ValueBits::Int8 => quantize_symmetric(v, 127),
-        }
-    }
-
-    /// Bytes one row of `dim` values takes in a file.
-    pub fn row_bytes(self, dim: usize) -> usize {
-        match self {
-            ValueBits::Int4 => dim.div_ceil(2),
-            ValueBits::Int8 => dim,
-        }
-    }
-}
-
-impl std::str::FromStr for ValueBits {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "4" | "int4" | "i4" => Ok(ValueBits::Int4),
-            "8" | "int8" | "i8" => Ok(ValueBits::Int8),
-            o => Err(Error::Invalid(format!("cluster values are 4 or 8 bits, got {o:?}"))),
-        }
-    }
-}
 
 /// A partition of an index's rows.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,8 @@
 
 use half::f16;
 
+use crate::{Error, Result};
+
 /// How the index stores its vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,6 +158,92 @@ impl Store {
             Store::F32(d) => d.len() * 4,
             Store::F16(d) => d.len() * 2,
             Store::Int8 { q, scales } => q.len() + scales.len() * 4,
+        }
+    }
+}
+
+/// How many bits a file gives each quantized value: the cluster lists'
+/// vectors and the token table's rows. Int4 halves what a browser downloads
+/// per probed cluster or table chunk; on the wiki set's 1,809 dev questions
+/// it moved the light engine's hybrid MRR@10 by less than 0.001 for either
+/// (`ernie-search table eval --clusters 101 --cluster-bits 4|8`, BENCHMARKS.md).
+/// Either is held as i8 in memory, so one scan serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueBits {
+    #[default]
+    Int4,
+    Int8,
+}
+
+impl ValueBits {
+    pub fn bits(self) -> u32 {
+        match self {
+            ValueBits::Int4 => 4,
+            ValueBits::Int8 => 8,
+        }
+    }
+
+    pub fn from_bits(bits: u32) -> Option<Self> {
+        match bits {
+            4 => Some(ValueBits::Int4),
+            8 => Some(ValueBits::Int8),
+            _ => None,
+        }
+    }
+
+    /// Symmetric quantization of one vector to this width (i8 values, a scale).
+    pub fn quantize(self, v: &[f32]) -> (Vec<i8>, f32) {
+        match self {
+            ValueBits::Int4 => quantize_symmetric(v, 7),
+            ValueBits::Int8 => quantize_symmetric(v, 127),
+        }
+    }
+
+    /// Bytes one row of `dim` values takes in a file.
+    pub fn row_bytes(self, dim: usize) -> usize {
+        match self {
+            ValueBits::Int4 => dim.div_ceil(2),
+            ValueBits::Int8 => dim,
+        }
+    }
+
+    /// Appends one row's values at this width: int8 as bytes; int4 two to a
+    /// byte (two's complement), value `2j` in the low nibble of byte `j` and
+    /// value `2j + 1` in its high nibble.
+    pub fn pack(self, row: &[i8], out: &mut Vec<u8>) {
+        match self {
+            ValueBits::Int8 => out.extend(row.iter().map(|&x| x as u8)),
+            ValueBits::Int4 => out.extend(row.chunks(2).map(|p| {
+                let hi = p.get(1).copied().unwrap_or(0);
+                (p[0] as u8 & 0x0F) | ((hi as u8) << 4)
+            })),
+        }
+    }
+
+    /// One row's values back from `self.row_bytes(out.len())` bytes.
+    pub fn unpack(self, bytes: &[u8], out: &mut [i8]) {
+        match self {
+            ValueBits::Int8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as i8),
+            ValueBits::Int4 => {
+                for (pair, &b) in out.chunks_mut(2).zip(bytes) {
+                    // Shifting the nibble to the top and back extends its sign.
+                    pair[0] = ((b << 4) as i8) >> 4;
+                    if let Some(hi) = pair.get_mut(1) {
+                        *hi = (b as i8) >> 4;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ValueBits {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "4" | "int4" | "i4" => Ok(ValueBits::Int4),
+            "8" | "int8" | "i8" => Ok(ValueBits::Int8),
+            o => Err(Error::Invalid(format!("quantized values are 4 or 8 bits, got {o:?}"))),
         }
     }
 }

@@ -10,12 +10,13 @@
 //! needs ([`TokenTable::missing_chunks`]) never loads the other 29,000 rows.
 
 use crate::format::table::Head;
+use crate::index::quant::ValueBits;
 use crate::tokenize::WordPiece;
 use crate::{Error, Result};
 
 /// Rows `c * chunk_rows ..` of the table: one weight per token (0: the token
 /// is ignored: special tokens, stop words, unseen tokens), one f32 scale per
-/// row, and the int8 rows.
+/// row, and the rows' quantized values (int8, or int4 held as i8).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     pub weights: Vec<f32>,
@@ -42,13 +43,22 @@ pub struct TokenTable {
     pub dim: usize,
     vocab: usize,
     chunk_rows: usize,
+    /// The width of the rows' values (what a file stores).
+    bits: ValueBits,
     chunks: Vec<Option<Chunk>>,
 }
 
 impl TokenTable {
-    /// Quantizes `rows` (`weights.len()` rows of `dim` floats) to int8, one
-    /// symmetric scale per row, in chunks of `chunk_rows` tokens.
-    pub fn from_f32(fingerprint: &str, dim: usize, rows: &[f32], weights: Vec<f32>, chunk_rows: usize) -> Result<Self> {
+    /// Quantizes `rows` (`weights.len()` rows of `dim` floats) to `bits`,
+    /// one symmetric scale per row, in chunks of `chunk_rows` tokens.
+    pub fn from_f32(
+        fingerprint: &str,
+        dim: usize,
+        rows: &[f32],
+        weights: Vec<f32>,
+        chunk_rows: usize,
+        bits: ValueBits,
+    ) -> Result<Self> {
         if dim == 0 || weights.is_empty() || rows.len() != weights.len() * dim {
             return Err(Error::Invalid(format!(
                 "a token table needs vocab x dim floats: {} for {} tokens of {dim}",
@@ -59,15 +69,16 @@ impl TokenTable {
         if rows.iter().chain(&weights).any(|x| !x.is_finite()) || weights.iter().any(|w| *w < 0.0) {
             return Err(Error::Invalid("token table rows must be finite and weights finite and >= 0".into()));
         }
-        let mut table = Self::empty(fingerprint.to_string(), dim, weights.len(), chunk_rows.clamp(1, weights.len()))?;
+        let chunk_rows = chunk_rows.clamp(1, weights.len());
+        let mut table = Self::empty(fingerprint.to_string(), dim, weights.len(), chunk_rows, bits)?;
         for c in 0..table.n_chunks() {
             let (a, b) = table.chunk_span(c);
             let mut chunk = Chunk { weights: weights[a..b].to_vec(), scales: Vec::new(), rows: Vec::new() };
             for row in rows[a * dim..b * dim].chunks(dim) {
-                let max = row.iter().fold(0f32, |m, x| m.max(x.abs()));
-                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-                chunk.scales.push(scale);
-                chunk.rows.extend(row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+                let (q, scale) = bits.quantize(row);
+                // An all-zero row keeps scale 1 (the file refuses no scale).
+                chunk.scales.push(if scale > 0.0 { scale } else { 1.0 });
+                chunk.rows.extend(q);
             }
             table.set_chunk(c, chunk)?;
         }
@@ -80,7 +91,8 @@ impl TokenTable {
         if order.len() != self.vocab {
             return Err(Error::Invalid(format!("an order of {} rows for a table of {}", order.len(), self.vocab)));
         }
-        let mut out = Self::empty(self.fingerprint.clone(), self.dim, self.vocab, chunk_rows.clamp(1, self.vocab))?;
+        let chunk_rows = chunk_rows.clamp(1, self.vocab);
+        let mut out = Self::empty(self.fingerprint.clone(), self.dim, self.vocab, chunk_rows, self.bits)?;
         for c in 0..out.n_chunks() {
             let (a, b) = out.chunk_span(c);
             let mut chunk =
@@ -98,12 +110,33 @@ impl TokenTable {
         Ok(out)
     }
 
+    /// Every row quantized again to `bits` from its values and scale (the
+    /// weights unchanged); the same width returns the table as it is.
+    pub fn requantized(&self, bits: ValueBits) -> Result<Self> {
+        if bits == self.bits {
+            return Ok(self.clone());
+        }
+        let mut out = Self::empty(self.fingerprint.clone(), self.dim, self.vocab, self.chunk_rows, bits)?;
+        for c in 0..self.n_chunks() {
+            let chunk = self.chunk(c).ok_or_else(|| Error::Invalid(format!("token table chunk {c} is not loaded")))?;
+            let mut again = Chunk { weights: chunk.weights.clone(), scales: Vec::new(), rows: Vec::new() };
+            for (row, &scale) in chunk.rows.chunks_exact(self.dim).zip(&chunk.scales) {
+                let values: Vec<f32> = row.iter().map(|&q| q as f32 * scale).collect();
+                let (q, s) = bits.quantize(&values);
+                again.scales.push(if s > 0.0 { s } else { 1.0 });
+                again.rows.extend(q);
+            }
+            out.set_chunk(c, again)?;
+        }
+        Ok(out)
+    }
+
     /// A table with no chunk loaded yet (see [`set_chunk`](Self::set_chunk)).
-    pub fn empty(fingerprint: String, dim: usize, vocab: usize, chunk_rows: usize) -> Result<Self> {
+    pub fn empty(fingerprint: String, dim: usize, vocab: usize, chunk_rows: usize, bits: ValueBits) -> Result<Self> {
         if dim == 0 || vocab == 0 || chunk_rows == 0 || chunk_rows > vocab {
             return Err(Error::format("token table", format!("dim {dim}, {vocab} rows, {chunk_rows} rows per chunk")));
         }
-        Ok(Self { fingerprint, dim, vocab, chunk_rows, chunks: vec![None; vocab.div_ceil(chunk_rows)] })
+        Ok(Self { fingerprint, dim, vocab, chunk_rows, bits, chunks: vec![None; vocab.div_ceil(chunk_rows)] })
     }
 
     /// Stores chunk `c`, checked against the table's geometry.
@@ -117,6 +150,9 @@ impl TokenTable {
         Ok(())
     }
 
+    pub fn bits(&self) -> ValueBits {
+        self.bits
+    }
     pub fn vocab(&self) -> usize {
         self.vocab
     }
@@ -260,25 +296,25 @@ mod tests {
     #[test]
     fn the_query_vector_is_the_weighted_mean_of_its_rows() {
         let rows = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5];
-        let t = TokenTable::from_f32("fp", 2, &rows, vec![1.0, 3.0, 0.0], 512).unwrap();
+        let t = TokenTable::from_f32("fp", 2, &rows, vec![1.0, 3.0, 0.0], 512, ValueBits::Int8).unwrap();
         let v = t.encode_ids(&[0, 1, 2, 99]).unwrap().unwrap();
         let (x, y) = (1.0f32, 3.0f32);
         let n = (x * x + y * y).sqrt();
         assert!((v[0] - x / n).abs() < 1e-2 && (v[1] - y / n).abs() < 1e-2, "{v:?}");
         assert_eq!(t.encode_ids(&[2, 99]).unwrap(), None, "only weightless or unknown tokens");
-        assert!(TokenTable::from_f32("fp", 2, &rows[..5], vec![1.0; 3], 512).is_err());
-        assert!(TokenTable::from_f32("fp", 2, &rows, vec![1.0, f32::NAN, 0.0], 512).is_err());
+        assert!(TokenTable::from_f32("fp", 2, &rows[..5], vec![1.0; 3], 512, ValueBits::Int8).is_err());
+        assert!(TokenTable::from_f32("fp", 2, &rows, vec![1.0, f32::NAN, 0.0], 512, ValueBits::Int8).is_err());
     }
 
     #[test]
     fn a_table_encodes_once_the_chunks_of_its_query_are_loaded() {
         let rows: Vec<f32> = (0..10 * 3).map(|i| (i as f32 * 0.7).cos()).collect();
-        let full = TokenTable::from_f32("fp", 3, &rows, vec![1.0; 10], 4).unwrap();
+        let full = TokenTable::from_f32("fp", 3, &rows, vec![1.0; 10], 4, ValueBits::Int8).unwrap();
         assert_eq!((full.n_chunks(), full.chunk_span(2)), (3, (8, 10)));
         // Ids past the vocabulary, in the last chunk's unused span or beyond, have no row.
         assert_eq!((full.row(10), full.row(11), full.row(usize::MAX)), (None, None, None));
         assert_eq!(full.encode_ids(&[10, 11]).unwrap(), None);
-        let mut part = TokenTable::empty("fp".into(), 3, 10, 4).unwrap();
+        let mut part = TokenTable::empty("fp".into(), 3, 10, 4, ValueBits::Int8).unwrap();
         let ids = [1, 9, 2];
         assert_eq!(part.missing_chunks(&ids), vec![0, 2]);
         assert!(part.encode_ids(&ids).is_err(), "chunks not loaded");
@@ -296,5 +332,30 @@ mod tests {
         let short = Chunk { weights: vec![1.0], scales: vec![1.0], rows: vec![0; 3] };
         assert!(part.set_chunk(1, short).is_err(), "a chunk of the wrong size");
         assert!(part.set_chunk(3, full.chunk(0).unwrap().clone()).is_err(), "no chunk 3");
+    }
+
+    #[test]
+    fn int4_rows_stay_within_seven_levels_and_near_the_floats() {
+        let (dim, vocab) = (64, 6);
+        let rows: Vec<f32> = (0..vocab * dim).map(|i| ((i * 7919) as f32 * 0.013).sin()).collect();
+        let int4 = TokenTable::from_f32("fp", dim, &rows, vec![1.0; vocab], 4, ValueBits::Int4).unwrap();
+        let int8 = TokenTable::from_f32("fp", dim, &rows, vec![1.0; vocab], 4, ValueBits::Int8).unwrap();
+        assert_eq!((int4.bits(), int8.bits()), (ValueBits::Int4, ValueBits::Int8));
+        assert!(int4.chunk(0).unwrap().rows.iter().all(|q| (-7..=7).contains(q)));
+        assert!(int8.chunk(0).unwrap().rows.iter().any(|q| q.abs() > 7), "int8 uses its range");
+        let (a, b) = (int4.encode_ids(&[0, 3, 5]).unwrap().unwrap(), int8.encode_ids(&[0, 3, 5]).unwrap().unwrap());
+        let cos: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99 && cos < 1.0, "int4 against int8: cosine {cos}");
+        // Reordering keeps the width and the values.
+        let moved = int4.reordered(&[5, 4, 3, 2, 1, 0], 4).unwrap();
+        assert_eq!((moved.bits(), moved.row(0)), (ValueBits::Int4, int4.row(5)));
+        // int8 quantized again to int4 lands on the levels int4 from the floats
+        // mostly does (a value on a rounding edge may step once).
+        let again = int8.requantized(ValueBits::Int4).unwrap();
+        assert_eq!(again.bits(), ValueBits::Int4);
+        let (x, y) = (&again.chunk(1).unwrap().rows, &int4.chunk(1).unwrap().rows);
+        assert!(x.iter().zip(y).all(|(a, b)| (a - b).abs() <= 1));
+        assert!(x.iter().zip(y).filter(|(a, b)| a == b).count() * 10 >= 9 * x.len());
+        assert_eq!(int8.requantized(ValueBits::Int8).unwrap(), int8);
     }
 }

@@ -18,6 +18,7 @@ use ernie_search::format::table::{TableFile, DEFAULT_CHUNK_ROWS};
 use ernie_search::index::builder::{embed_queries, embed_queries_cached, Progress};
 use ernie_search::index::dir::IndexDir;
 use ernie_search::index::embed_cache::EmbedCache;
+use ernie_search::index::quant::ValueBits;
 use ernie_search::metrics::Qrels;
 use ernie_search::table::TokenTable;
 use ernie_search::tokenize::{Tokens, WordPiece};
@@ -37,7 +38,7 @@ pub struct Rows {
 
 impl Rows {
     pub fn into_table(self, fingerprint: &str) -> Result<TokenTable> {
-        Ok(TokenTable::from_f32(fingerprint, self.dim, &self.rows, self.weights, DEFAULT_CHUNK_ROWS)?)
+        Ok(TokenTable::from_f32(fingerprint, self.dim, &self.rows, self.weights, DEFAULT_CHUNK_ROWS, ValueBits::Int8)?)
     }
 }
 
