@@ -51,7 +51,7 @@ const WHAT: &str = "token table";
 const MAX_VOCAB: usize = 1 << 20;
 const MAX_DIM: usize = 8192;
 const MAX_TOKENIZER_BYTES: usize = 64 << 20;
-/// Rows per chunk: 4 rows of 384 int8 are 1.6 KB; a query's tokens mostly
+/// Rows per chunk: 4 rows of 384 int8 are 1.6 KB (int4: 0.8 KB); a query's tokens mostly
 /// fall in chunks of their own (median 6 beyond the hot ones on the wiki
 /// dev questions: 10 KB, against 19 KB with 8-row chunks and 75 KB with 32;
 /// BENCHMARKS.md). The table rows are the first step of a query's critical
