@@ -69,6 +69,14 @@ async function main() {
   const ready = (page) => page.waitForFunction(() => window.retriever || window.loadError).then(() => page.evaluate(() => window.loadError));
   const ask = (page, q, opts = {}) => page.evaluate(([q, o]) => window.retriever.search(q, { k: 5, details: true, ...o }), [q, opts]);
   const info = (page) => page.evaluate(() => window.retriever.info());
+  // Closes a page once its worker has finished its Cache API writes (info()
+  // waits for them; a search defers them until its answer is posted). One CI
+  // run saw every page after the flaky one hang while loading; a worker
+  // killed in the middle of `cache.put` is the suspect.
+  const closed = async (page) => {
+    await page.evaluate(() => window.retriever?.info()).catch(() => {});
+    await page.close();
+  };
 
   await t.session({ browser, server, errors: pageErrors }, async () => {
     const api = await open("/api.html");
@@ -113,7 +121,7 @@ async function main() {
       assert(a.hits[0]?.id === QUESTIONS[0][1], JSON.stringify(a).slice(0, 200));
       return err;
     });
-    await api.close();
+    await closed(api);
 
     const flaky = await open("/api.html?index=/flaky/_ernie/");
     await t.check("a cluster that fails to load: partial results, said, and retried by the next search", async () => {
@@ -126,7 +134,7 @@ async function main() {
       assert(!again.partial && again.note === null && again.hits[0]?.id === want, JSON.stringify(again).slice(0, 300));
       return first.note;
     });
-    await flaky.close();
+    await closed(flaky);
 
     const progressive = await open("/api.html?progressive");
     await t.check("progressive: the table answers first, then the transformer loaded in the background", async () => {
@@ -149,7 +157,7 @@ async function main() {
       assert(later.encoder === "transformer" && later.hits[0]?.id === want, JSON.stringify(later).slice(0, 200));
       return `then by the transformer (${i.build} build)`;
     });
-    await progressive.close();
+    await closed(progressive);
 
     const page = await open("/widget.html?encoder=auto");
     await t.check("the widget answers by the table and says so on its host", async () => {
@@ -162,7 +170,7 @@ async function main() {
       const encoder = await page.evaluate(() => document.querySelector("ernie-search-box").dataset.encoder);
       assert(encoder === "table", `data-encoder ${encoder}`);
     });
-    await page.close();
+    await closed(page);
 
     await t.check("the minified scripts a site serves (pkg/min/) answer as the package's do", async () => {
       assert(existsSync(join(root, "pkg/min/worker.js")), "no pkg/min/: scripts/build-wasm.sh writes it (it needs node and npm)");
@@ -187,8 +195,8 @@ async function main() {
         return `worker.js ${worker.length} bytes; the table and the transformer answer`;
       } finally {
         minified = false;
-        await p.close();
-        await full?.close();
+        await closed(p);
+        if (full) await closed(full);
       }
     });
 
@@ -201,7 +209,7 @@ async function main() {
       assert(!(await ready(first)), "the first page did not load");
       const name = (await info(first)).cache.name;
       await first.evaluate((name) => caches.delete(name), name);
-      await first.close();
+      await closed(first);
       const early = await open("/api.html");
       assert(!(await ready(early)), "the page did not load");
       // A first search (another question) makes it list the cache.
@@ -212,7 +220,7 @@ async function main() {
       const online = await ask(other, q);
       assert(online.hits[0]?.id === want && !online.partial, JSON.stringify(online).slice(0, 200));
       await info(other); // waits for its Cache API writes
-      await other.close();
+      await closed(other);
       offline = true;
       try {
         const a = await ask(early, q);
@@ -223,7 +231,7 @@ async function main() {
         return `${read.length} files of the search from the cache`;
       } finally {
         offline = false;
-        await early.close();
+        await closed(early);
       }
     });
   });
