@@ -25,6 +25,14 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Appends one row quantized to `bits`, with its scale.
+    fn push_quantized(&mut self, row: &[f32], bits: ValueBits) {
+        let (q, scale) = bits.quantize(row);
+        // An all-zero row keeps scale 1 (the file refuses no scale).
+        self.scales.push(if scale > 0.0 { scale } else { 1.0 });
+        self.rows.extend(q);
+    }
+
     pub(crate) fn check(&self, n: usize, dim: usize) -> Result<()> {
         if self.weights.len() != n || self.scales.len() != n || self.rows.len() != n * dim {
             return Err(Error::format("token table", "a chunk's rows, scales and weights disagree on its size"));
@@ -74,12 +82,7 @@ impl TokenTable {
         for c in 0..table.n_chunks() {
             let (a, b) = table.chunk_span(c);
             let mut chunk = Chunk { weights: weights[a..b].to_vec(), scales: Vec::new(), rows: Vec::new() };
-            for row in rows[a * dim..b * dim].chunks(dim) {
-                let (q, scale) = bits.quantize(row);
-                // An all-zero row keeps scale 1 (the file refuses no scale).
-                chunk.scales.push(if scale > 0.0 { scale } else { 1.0 });
-                chunk.rows.extend(q);
-            }
+            rows[a * dim..b * dim].chunks(dim).for_each(|row| chunk.push_quantized(row, bits));
             table.set_chunk(c, chunk)?;
         }
         Ok(table)
@@ -122,9 +125,7 @@ impl TokenTable {
             let mut again = Chunk { weights: chunk.weights.clone(), scales: Vec::new(), rows: Vec::new() };
             for (row, &scale) in chunk.rows.chunks_exact(self.dim).zip(&chunk.scales) {
                 let values: Vec<f32> = row.iter().map(|&q| q as f32 * scale).collect();
-                let (q, s) = bits.quantize(&values);
-                again.scales.push(if s > 0.0 { s } else { 1.0 });
-                again.rows.extend(q);
+                again.push_quantized(&values, bits);
             }
             out.set_chunk(c, again)?;
         }
