@@ -14,7 +14,10 @@
 #   scripts/build-wasm.sh --light   the light build for static sites (no candle,
 #                                   no wgpu: BM25, the token table, the scan,
 #                                   fusion) -> pkg/ernie_search_light{.js,_bg.wasm},
-#                                   beside the full build (the worker picks one)
+#                                   beside the full build (the worker picks one);
+#                                   with Debian's rustc-web toolchain, std is
+#                                   rebuilt with it and panics abort at once
+#                                   (13 KiB gzip less; the rustup build without it)
 #
 # Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli at the version in
 # Cargo.lock, and wasm-opt (binaryen). See /work/shared/TOOLCHAIN.md.
@@ -80,11 +83,12 @@ check_externref_export() {
     rm -f "$dis"
 }
 
-# The threaded build's toolchain (scripts/setup.sh installs it): rustup
-# cannot fetch the std sources here, Debian ships them for its rustc-web.
-threads_linker=/usr/lib/llvm-19/bin/wasm-ld
-threads_toolchain() {
-    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] && [ -x "$threads_linker" ] \
+# The toolchain that rebuilds std (the threaded build, the smaller light
+# build; scripts/setup.sh --browser installs it): rustup cannot fetch the std
+# sources here, Debian ships them for its rustc-web.
+std_linker=/usr/lib/llvm-19/bin/wasm-ld
+std_toolchain() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] && [ -x "$std_linker" ] \
         && /usr/bin/rustc --print target-list | grep -qx wasm32-unknown-unknown
 }
 
@@ -97,14 +101,23 @@ build() {
     local extra=()
     [[ " $* " == *" relaxed-simd "* ]] && extra=(--enable-relaxed-simd)
     local t0=$SECONDS
-    if [[ " $* " == *" threads "* ]]; then
+    if [ "${std_abort:-0}" = 1 ]; then
+        # The light build with std compiled with it (-Z build-std, Debian's
+        # sources, as the threaded build below) and panics that abort at once
+        # (-C panic=immediate-abort): no panic messages, locations or their
+        # formatting, and std at opt-level "s" with LTO across it (about 13 KiB
+        # gzip less, BENCHMARKS.md's light wasm table). A panic is a bug
+        # either way: it traps as "unreachable", only without a console line.
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-feature=+simd128 --cfg getrandom_backend=\"wasm_js\" -Z unstable-options -C panic=immediate-abort -C linker=$std_linker" \
+            /usr/bin/cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" -Z build-std=panic_abort,std "$@"
+    elif [[ " $* " == *" threads "* ]]; then
         extra=(--enable-threads)
         # std itself must be compiled with atomics: Debian's rustc-web and its
         # sources (-Z build-std; RUSTC_BOOTSTRAP allows the flag on a release
         # compiler), linked by lld-19's wasm-ld into a shared, imported memory
         # that wasm-bindgen hands to every worker. RUSTFLAGS replaces
         # .cargo/config.toml's, so +simd128 and getrandom's backend come again.
-        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 --cfg getrandom_backend=\"wasm_js\" -C linker=$threads_linker $(printf -- '-C link-arg=%s ' --shared-memory --max-memory=2147483648 --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)" \
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 --cfg getrandom_backend=\"wasm_js\" -C linker=$std_linker $(printf -- '-C link-arg=%s ' --shared-memory --max-memory=2147483648 --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)" \
             /usr/bin/cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" -Z build-std=panic_abort,std "$@"
     else
         cargo rustc --lib --crate-type cdylib --profile "$profile" --target wasm32-unknown-unknown --target-dir "$dir" "$@"
@@ -158,7 +171,12 @@ build() {
 # everything at "s" (the light build, where every byte is a visitor's).
 if [ "${1:-}" = "--light" ]; then
     # Its own target folder: the full build's artifact keeps its place.
-    build ernie_search_light wasm -Os "$target_dir/light" --no-default-features
+    if std_toolchain; then
+        std_abort=1 build ernie_search_light wasm -Os "$target_dir/light" --no-default-features
+    else
+        echo "build-wasm: the light build with rustup's std (about 13 KiB gzip larger): the smaller one needs Debian's rustc-web, cargo-web, rust-web-src and lld-19 (scripts/setup.sh --browser installs them)" >&2
+        build ernie_search_light wasm -Os "$target_dir/light" --no-default-features
+    fi
 else
     build ernie_search wasm-full -O3 "$target_dir"
     # The relaxed twin differs only in our crate's feature (the kernel carries
@@ -167,7 +185,7 @@ else
     # The threaded build (feature `threads`: rayon's pool on Web Workers, for
     # cross-origin isolated pages; simd128's kernel, no WebGPU). Its own
     # target folder: its std and every dependency are built with atomics.
-    if threads_toolchain; then
+    if std_toolchain; then
         build ernie_search_threads wasm-full -O3 "$target_dir/threads" --no-default-features --features threads
     else
         rm -rf "$out/ernie_search_threads.js" "$out/ernie_search_threads_bg.wasm" "$out/snippets"

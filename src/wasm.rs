@@ -173,7 +173,7 @@ impl Engine {
     /// that built the index. What the light build (no transformer) offers.
     #[wasm_bindgen(js_name = loadTableOnly)]
     pub fn load_table_only(index: &[u8], table_head: &[u8]) -> Result<Engine, JsError> {
-        console_error_panic_hook::set_once();
+        show_panics();
         let index = format::index::vectors_from_bytes(index)?;
         let table = TableEncoder::from_head(format::table::head_from_bytes(table_head, None)?)?;
         Ok(Engine { retriever: Rc::new(RefCell::new(Retriever::with_table_only(index, table)?)) })
@@ -370,7 +370,7 @@ impl Engine {
     /// Loads a model file (GGUF bytes) and, optionally, an index file built
     /// with that model. An index from another model is refused.
     pub fn load(model: &[u8], index: Option<Vec<u8>>) -> Result<Engine, JsError> {
-        console_error_panic_hook::set_once();
+        show_panics();
         let embedder = Embedder::from_bytes(model)?;
         let index = match index {
             Some(bytes) => format::index::vectors_from_bytes(&bytes)?,
@@ -435,7 +435,7 @@ impl Engine {
         index: Option<Vec<u8>>,
         backend: Option<String>,
     ) -> Result<Engine, JsError> {
-        console_error_panic_hook::set_once();
+        show_panics();
         let backend: Backend = backend.as_deref().unwrap_or("auto").parse()?;
         let embedder = Embedder::load(&model, Kernel::default(), backend, &GpuOptions::default()).await?;
         let index = match index {
@@ -542,6 +542,15 @@ impl Engine {
             true => Err(no_index()),
         }
     }
+}
+
+/// Panics as console errors with their message. The light build that
+/// `scripts/build-wasm.sh` makes with Debian's toolchain aborts at once
+/// (`-C panic=immediate-abort`): no message to show, and the hook's
+/// formatting would be linked for nothing.
+fn show_panics() {
+    #[cfg(not(panic = "immediate-abort"))]
+    console_error_panic_hook::set_once();
 }
 
 /// Searching before an index is loaded or built.
