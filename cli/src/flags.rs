@@ -43,10 +43,11 @@ pub struct TableArgs {
     /// The seed every pseudo-query and batch derives from
     #[arg(long, default_value_t = AdaptOptions::default().train.seed)]
     pub table_seed: u64,
-    /// Bits per value in the table's rows: 4 halves what a browser fetches
-    /// per table chunk (measured: the served hybrid ranking unchanged on the
-    /// wiki set), 8 keeps int8
-    #[arg(long, default_value = "4")]
+    /// Bits per value in the table's rows (2, 4 or 8): each halving halves
+    /// what a browser fetches per table chunk (measured on the wiki set: the
+    /// served hybrid ranking unchanged at 2, the table's dense mode alone
+    /// 0.003 MRR@10 below int4's; BENCHMARKS.md)
+    #[arg(long, default_value = "2")]
     pub table_bits: ValueBits,
     #[command(flatten)]
     pub cache: CacheArg,
@@ -81,10 +82,11 @@ pub struct VectorArgs {
     /// The share of the exact top-10 the chosen probe must keep
     #[arg(long, default_value_t = 0.8)]
     pub probe_recall: f64,
-    /// Bits per value in the cluster files: 4 halves what a browser fetches
-    /// per probed cluster (measured: no loss of MRR@10 on the wiki set), 8
-    /// keeps int8
-    #[arg(long, default_value = "4")]
+    /// Bits per value in the cluster files (2, 4 or 8): each halving halves
+    /// what a browser fetches per probed cluster and the centroids of the
+    /// head (measured on the wiki set: the served hybrid ranking unchanged
+    /// at 2, the dense mode alone about 0.01 MRR@10 below int4's; BENCHMARKS.md)
+    #[arg(long, default_value = "2")]
     pub cluster_bits: ValueBits,
 }
 

@@ -657,8 +657,8 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     assert!(err.contains("token table chunk"), "{err}");
     ok(&["search", s(&idx), &query]);
 
-    // Rows of 4 bits by default; --table-bits 8 doubles their bytes (a chunk:
-    // 4 rows of a weight, a scale and the values, then its CRC).
+    // Rows of 2 bits by default; --table-bits 8 takes four times their bytes
+    // (a chunk: 4 rows of a weight, a scale and the values, then its CRC).
     let wide = tmp.path().join("wide");
     ok(&["index", s(&corpus), "--model", s(&model), "--out", s(&wide), "--table-bits", "8", "--no-embed-cache"]);
     let wide_manifest: serde_json::Value =
@@ -669,10 +669,9 @@ fn index_carries_a_token_table_adapted_to_its_corpus_and_search_uses_it() {
     };
     let (narrow, broad) =
         (first_chunk(&idx, head), first_chunk(&wide, wide_manifest["table"]["head"].as_str().unwrap()));
-    assert_eq!(broad - 4 - 32, 2 * (narrow - 4 - 32), "int8 chunk {broad} B, int4 {narrow} B");
-    assert!(
-        fails(&["index", s(&corpus), "--model", s(&model), "--out", s(&wide), "--table-bits", "3"]).contains("4 or 8")
-    );
+    assert_eq!(broad - 4 - 32, 4 * (narrow - 4 - 32), "int8 chunk {broad} B, int2 {narrow} B");
+    assert!(fails(&["index", s(&corpus), "--model", s(&model), "--out", s(&wide), "--table-bits", "3"])
+        .contains("2, 4 or 8"));
 
     // --no-table: no table, and asking for it says so.
     let bare = tmp.path().join("bare");

@@ -54,7 +54,7 @@ fn main() -> Res<()> {
 
 /// Cluster heads with one of their lists (a u32 LE head length, the head,
 /// the list): int8 and f32 rows, with windows, one cluster and several, in
-/// files of int4 and of int8 values.
+/// files of int2, int4 and int8 values.
 fn clusters(out: &Path) -> Res<()> {
     use ernie_search::format::clusters::to_parts;
     use ernie_search::index::clusters::{kmeans, ValueBits};
@@ -62,6 +62,7 @@ fn clusters(out: &Path) -> Res<()> {
         ("f32-three", VectorDType::F32, 9, 3, ValueBits::Int8),
         ("int8-one", VectorDType::Int8, 4, 1, ValueBits::Int8),
         ("int4-three", VectorDType::Int8, 9, 3, ValueBits::Int4),
+        ("int2-three", VectorDType::Int8, 9, 3, ValueBits::Int2),
     ] {
         let mut index = FlatIndex::new(6, dtype, &"ab".repeat(32))?;
         for (i, p) in passages(n).iter().enumerate() {
@@ -83,7 +84,7 @@ fn tables(out: &Path) -> Res<()> {
     use ernie_search::table::TokenTable;
     use ernie_search::index::quant::ValueBits;
     for (name, vocab, dim, chunk_rows, bits) in
-        [("one-chunk", 7, 4, 512, ValueBits::Int8), ("chunks", 40, 8, 6, ValueBits::Int8), ("int4-chunks", 40, 7, 6, ValueBits::Int4)]
+        [("one-chunk", 7, 4, 512, ValueBits::Int8), ("chunks", 40, 8, 6, ValueBits::Int8), ("int4-chunks", 40, 7, 6, ValueBits::Int4), ("int2-chunks", 40, 7, 6, ValueBits::Int2)]
     {
         let rows: Vec<f32> = (0..vocab * dim).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let weights: Vec<f32> = (0..vocab).map(|i| if i % 5 == 0 { 0.0 } else { 1.0 + i as f32 / 10.0 }).collect();

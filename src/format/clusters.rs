@@ -10,13 +10,13 @@
 //!     16    4  clusters (k)                   16    4  cluster number
 //!     20    4  clusters a query probes        20    4  rows it holds
 //!     24    8  passages (u64)                 24    4  its head's CRC-32 (which build)
-//!     32   32  model fingerprint              28    4  bits per value: 4 or 8
+//!     32   32  model fingerprint              28    4  bits per value: 2, 4 or 8
 //!     64    8  rows (u64)                                (v1, v2: 0, meaning 8)
 //!     72    8  body length (u64)              32    8  body length (u64)
 //!     80    4  CRC-32 of bytes 0..80, body    40    4  CRC-32 of bytes 0..40 and the body
 //!     84    4  reserved (0)                   44    4  reserved (0)
 //!     88       body: bits per value (one      48       body: row numbers (LEB128, the
-//!              byte, 4 or 8; v3 only: v1               first, then the gaps), rows
+//!              byte, 2, 4 or 8; v3 only: v1            first, then the gaps), rows
 //!              and v2 hold int8), windows              (quantized values), scales
 //!              per passage (LEB128), passage           (f32 each)
 //!              ids (bytes shared with the
@@ -28,7 +28,10 @@
 //! ```
 //! A row of int8 values takes `dim` bytes; of int4 values (-8..=7, two's
 //! complement; the writer uses -7..=7), `ceil(dim / 2)` bytes, value `2j` in
-//! the low nibble of byte `j` and value `2j + 1` in its high nibble.
+//! the low nibble of byte `j` and value `2j + 1` in its high nibble; of
+//! int2 values (the levels -3, -1, 1, 3), `ceil(dim / 4)` bytes, value
+//! `4j + i` in bits `2i..2i + 2` of byte `j` as `(v + 3) / 2`
+//! (`ValueBits::pack`).
 //!
 //! Every count is checked against the bytes that hold it before anything is
 //! allocated; a list must hold exactly the rows its head assigns to its
@@ -42,7 +45,8 @@ use crate::{Error, FlatIndex, Result};
 
 pub const HEAD_MAGIC: &[u8; 8] = b"ERNIECLH";
 pub const LIST_MAGIC: &[u8; 8] = b"ERNIECLL";
-/// 2: passage ids front-coded in the head; 3: values of 4 or 8 bits, said in
+/// 2: passage ids front-coded in the head; 3: values of 2, 4 or 8 bits (2
+/// since 2026-12-08: an older reader names the width it does not know), said in
 /// the head's first body byte and at offset 28 of a list. Versions 1 and 2
 /// (int8) are still read.
 pub const CLUSTERS_FORMAT_VERSION: u32 = 3;
@@ -141,7 +145,7 @@ fn list_to_bytes(store: &Store, dim: usize, cluster: u32, rows: &[u32], tag: u32
 /// The value width a version 3 file states.
 fn width(b: u32, what: &'static str) -> Result<ValueBits> {
     ValueBits::from_bits(b)
-        .ok_or_else(|| Error::format(what, format!("values of {b} bits (this reader knows 4 and 8)")))
+        .ok_or_else(|| Error::format(what, format!("values of {b} bits (this reader knows 2, 4 and 8)")))
 }
 
 fn crc(header: &[u8], body: &[u8]) -> u32 {
@@ -436,14 +440,15 @@ mod tests {
     }
 
     /// Int4 lists are half the bytes of int8 ones and score within int4's
-    /// step of them; a head says its width and each list says its own.
+    /// step of them, int2 lists a quarter; a head says its width and each
+    /// list says its own.
     #[test]
-    fn int4_lists_halve_the_bytes_and_keep_the_scores_close() {
+    fn narrower_lists_take_fewer_bytes_and_keep_the_scores_close() {
         let flat = index(40);
         let c = kmeans(&flat.store, 4, flat.rows(), 5, 3).unwrap();
         let q = [0.6, 0.8, 0.1, 0.0];
         let mut by_bits = Vec::new();
-        for bits in [ValueBits::Int8, ValueBits::Int4] {
+        for bits in [ValueBits::Int8, ValueBits::Int4, ValueBits::Int2] {
             let (head, lists) = to_parts(&flat, &c, 5, bits).unwrap();
             let mut ix = head_from_bytes(&head).unwrap();
             for l in &lists {
@@ -454,15 +459,18 @@ mod tests {
             let values: usize = lists.iter().map(|l| l.len() - LIST_HEADER).sum();
             by_bits.push((scores, values));
         }
-        let ((s8, b8), (s4, b4)) = (&by_bits[0], &by_bits[1]);
+        let ((s8, b8), (s4, b4), (s2, b2)) = (&by_bits[0], &by_bits[1], &by_bits[2]);
         // 50 rows (10 passages have two windows) of 4 values: 200 bytes of
-        // int8 values, 100 of int4.
-        assert_eq!(b8 - b4, 100, "{b8} vs {b4}");
-        for (a, b) in s8.iter().zip(s4) {
+        // int8 values, 100 of int4, 50 of int2.
+        assert_eq!((b8 - b4, b4 - b2), (100, 50), "{b8} vs {b4} vs {b2}");
+        for ((a, b), c) in s8.iter().zip(s4).zip(s2) {
             // |q| ~ 1 and each value within half a step (max / 7 / 2) of int8's.
             assert!((a - b).abs() < 0.25, "{a} vs {b}");
+            // Two bits: within half a cell (about a standard deviation of the row).
+            assert!((a - c).abs() < 0.6, "{a} vs {c}");
         }
         assert_ne!(s8, s4, "int4 rows are not the int8 ones");
+        assert_ne!(s4, s2, "int2 rows are not the int4 ones");
     }
 
     /// A version 2 file (int8, no width byte) still reads.

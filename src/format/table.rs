@@ -8,7 +8,7 @@
 //!     16    4  vocabulary (rows)
 //!     20    4  rows per chunk
 //!     24    2  max query length in tokens ([CLS] and [SEP] included)
-//!     26    2  bits per value: 4 or 8 (v1-v3: 0, meaning 8; their u32
+//!     26    2  bits per value: 2, 4 or 8 (v1-v3: 0, meaning 8; their u32
 //!              query length at 24 never reached 2^16)
 //!     28    4  tokenizer JSON length in bytes
 //!     32   32  fingerprint of the passage encoder the table was distilled against
@@ -43,7 +43,8 @@ pub const MAGIC: &[u8; 8] = b"ERNIETBL";
 /// 2: each chunk's CRC in the chunk; 3: the same layout, but the tokenizer
 /// JSON may hold a packed vocabulary ([`WordPiece::sorted_json`]), which a
 /// version-2 reader would refuse with a less clear error than this number;
-/// 4: rows of 4 or 8 bits, said at offset 26.
+/// 4: rows of 2, 4 or 8 bits, said at offset 26 (2 since 2026-12-08: an
+/// older reader names the width it does not know).
 pub const TABLE_FORMAT_VERSION: u32 = 4;
 const HEADER: usize = 80;
 const WHAT: &str = "token table";
@@ -247,7 +248,7 @@ pub fn head_from_bytes(bytes: &[u8], file_len: Option<u64>) -> Result<Head> {
     let bits = match (version, width) {
         (1..=3, 0) => ValueBits::Int8,
         (4.., w) => ValueBits::from_bits(w as u32)
-            .ok_or_else(|| Error::format(WHAT, format!("values of {w} bits (this reader knows 4 and 8)")))?,
+            .ok_or_else(|| Error::format(WHAT, format!("values of {w} bits (this reader knows 2, 4 and 8)")))?,
         (_, w) => return Err(Error::format(WHAT, format!("a version {version} table states {w} bits per value"))),
     };
     if dim == 0 || dim > MAX_DIM || vocab == 0 || vocab > MAX_VOCAB || r == 0 || r > vocab {
@@ -373,7 +374,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_every_damage_is_refused() {
-        for bits in [ValueBits::Int8, ValueBits::Int4] {
+        for bits in [ValueBits::Int8, ValueBits::Int4, ValueBits::Int2] {
             let bytes = to_bytes(&sample_of(bits)).unwrap();
             let back = from_bytes(&bytes).unwrap();
             assert_eq!(back.table, sample_of(bits).table);
@@ -392,15 +393,18 @@ mod tests {
     }
 
     /// Int4 rows take half the bytes of int8 ones (3 values: 2 bytes, not 3),
-    /// and a head stating another width is refused before any chunk is read.
+    /// int2 rows one byte, and a head stating another width is refused
+    /// before any chunk is read.
     #[test]
-    fn int4_chunks_are_smaller_and_a_foreign_width_is_refused() {
+    fn narrower_chunks_are_smaller_and_a_foreign_width_is_refused() {
         let (h8, c8) = to_parts(&sample_of(ValueBits::Int8)).unwrap();
         let (h4, c4) = to_parts(&sample_of(ValueBits::Int4)).unwrap();
-        assert_eq!((c8[0].len(), c4[0].len()), (3 * (8 + 3) + 4, 3 * (8 + 2) + 4));
+        let (h2, c2) = to_parts(&sample_of(ValueBits::Int2)).unwrap();
+        assert_eq!((c8[0].len(), c4[0].len(), c2[0].len()), (3 * (8 + 3) + 4, 3 * (8 + 2) + 4, 3 * (8 + 1) + 4));
+        assert_eq!(head_from_bytes(&h2, None).unwrap().bits, ValueBits::Int2);
         assert_eq!(head_from_bytes(&h4, None).unwrap().bits, ValueBits::Int4);
         assert_eq!(head_from_bytes(&h8, None).unwrap().bits, ValueBits::Int8);
-        for width in [0u16, 2, 5, 16] {
+        for width in [0u16, 3, 5, 16] {
             let mut b = h4.clone();
             b[26..28].copy_from_slice(&width.to_le_bytes());
             let tok_len = u32_at(&b, 28);

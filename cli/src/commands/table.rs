@@ -89,7 +89,7 @@ pub enum What {
         #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
         nprobe: Vec<usize>,
         /// Bits per value in the cluster files, as `index --cluster-bits`
-        #[arg(long, default_value = "4")]
+        #[arg(long, default_value = "2")]
         cluster_bits: ValueBits,
         #[command(flatten)]
         cache: CacheArg,
