@@ -26,11 +26,12 @@ pub const DEFAULT_BLOCK_BYTES: usize = 64 * 1024;
 /// Passages per text shard (a browser fetches one per shown result).
 pub const DEFAULT_SHARD_SIZE: usize = 256;
 /// A static site's folder goes over the network: int8 vectors, smaller blocks
-/// and shards than a folder read from disk. 4 KB term blocks: a five-word
-/// query fetches about 20 KB of BM25 (32 KB blocks cost 160 KB); the manifest
-/// names a set of any size in a few bytes (`FileSet`), so smaller files cost
-/// only files in the folder.
-pub const SITE_BLOCK_BYTES: usize = 4 * 1024;
+/// and shards than a folder read from disk. 1 KB term blocks: a question of
+/// the wiki set fetches 5.6 KB gzip of BM25 in 4.7 blocks, against 15.3 KB
+/// with 4 KB blocks and 8.8 with 2 KB, in as many requests (BENCHMARKS.md);
+/// the manifest names a set of any size in a few bytes (`FileSet`), so
+/// smaller files cost only files in the folder (1,219 for 10,033 pages).
+pub const SITE_BLOCK_BYTES: usize = 1024;
 /// Two passages (about a KB) per shard: a result fetches little more than its
 /// own text (with 8, the first answer's texts on the wiki site were 18 KB gzip, 7 with 2).
 pub const SITE_SHARD_SIZE: usize = 2;

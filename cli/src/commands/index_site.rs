@@ -217,7 +217,7 @@ fn report_download(out: &Path, m: &Manifest) -> Result<()> {
         let chunk = (t.bytes - t.head_bytes) / t.n_chunks().max(1) as u64;
         let list = (c.bytes - c.head_bytes) / c.lists.len().max(1) as u64;
         println!(
-            "a visitor downloads, uncompressed (about a third gzipped): {:.0} KB before the first search (light engine {:.0} KB, token table head {:.0} KB, vector head {:.0} KB, BM25 meta {:.0} KB, scripts and manifest {:.0} KB; no model), then per query about one {:.1} KB table chunk per new token, {} vector cluster(s) of {:.0} KB, one {:.0} KB term block per new word and one {:.0} KB text shard per result, all cached after",
+            "a visitor downloads, uncompressed (about a third gzipped): {:.0} KB before the first search (light engine {:.0} KB, token table head {:.0} KB, vector head {:.0} KB, BM25 meta {:.0} KB, scripts and manifest {:.0} KB; no model), then per query about one {:.1} KB table chunk per new token, {} vector cluster(s) of {:.0} KB, one {:.1} KB term block per new word and one {:.0} KB text shard per result, all cached after",
             kb(first), kb(engine), kb(t.head_bytes), kb(c.head_bytes), kb(size(&lex.meta)), kb(js + size(MANIFEST)),
             kb(chunk), c.nprobe, kb(list), kb(block), kb(shard)
         );
