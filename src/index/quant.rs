@@ -290,7 +290,8 @@ pub fn quantize_symmetric(v: &[f32], top: i8) -> (Vec<i8>, f32) {
 pub fn quantize_two_bits(v: &[f32]) -> (Vec<i8>, f32) {
     let rms = (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt();
     if rms == 0.0 || !rms.is_finite() {
-        return (vec![0; v.len()], 0.0);
+        // No level is 0: a zero row is any level with scale 0 (what packs and reads back).
+        return (vec![1; v.len()], 0.0);
     }
     let width = 0.996 * rms;
     let q: Vec<i8> = v.iter().map(|x| 2 * (x / width).floor().clamp(-2.0, 1.0) as i8 + 1).collect();
@@ -383,6 +384,12 @@ mod tests {
         let ve: f32 = exact.iter().map(|e| (e - me).powi(2)).sum();
         let va: f32 = approx.iter().map(|a| (a - ma).powi(2)).sum();
         assert!(cov / (ve * va).sqrt() > 0.9, "correlation {}", cov / (ve * va).sqrt());
-        assert_eq!(ValueBits::Int2.quantize(&[0.0; 5]), (vec![0; 5], 0.0));
+        // A zero row stays zero through a file: levels it can pack, scale 0.
+        let (q, scale) = ValueBits::Int2.quantize(&[0.0; 5]);
+        let mut packed = Vec::new();
+        ValueBits::Int2.pack(&q, &mut packed);
+        let mut back = vec![0i8; 5];
+        ValueBits::Int2.unpack(&packed, &mut back);
+        assert_eq!((back, scale), (q, 0.0));
     }
 }

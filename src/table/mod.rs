@@ -28,8 +28,9 @@ impl Chunk {
     /// Appends one row quantized to `bits`, with its scale.
     fn push_quantized(&mut self, row: &[f32], bits: ValueBits) {
         let (q, scale) = bits.quantize(row);
-        // An all-zero row keeps scale 1 (the file refuses no scale).
-        self.scales.push(if scale > 0.0 { scale } else { 1.0 });
+        // An all-zero row keeps scale 0: int2 has no zero level, so its
+        // values are not zero and the scale must be (the file accepts 0).
+        self.scales.push(scale);
         self.rows.extend(q);
     }
 
